@@ -1,0 +1,91 @@
+"""The ``pixelgif`` command: parse, one call into the API, show the result.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
+modules import torch and friends inside ``run`` so that ``pixelgif --help`` and
+``pixelgif pixelate`` stay fast. Library errors become one-line messages here, in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .. import __version__
+
+# Subcommand name -> module under pixelgif.cli. Order is the order shown in --help.
+COMMANDS = {
+    "morph": "morph",
+    "pixelate": "pixelate",
+    "models": "models",
+    "train": "train",
+    "web": "web",
+}
+
+
+def _prepare_environment() -> None:
+    # CPU torch on small machines stalls in OpenMP busy-waiting (~15x slower) unless told to
+    # sleep; this must be set before torch loads its OpenMP runtime.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixelgif",
+        description="Text prompts to pixel-art GIFs that morph from one prompt to the next.",
+        epilog='Example: pixelgif morph "a red dragon" "a blue whale" -o dragon.gif',
+    )
+    parser.add_argument("--version", action="version", version=f"pixelgif {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module_name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def format_error(exc: BaseException) -> str:
+    """Return a one-line, user-facing message for ``exc``."""
+    from ..errors import PixelgifError
+
+    if isinstance(exc, PixelgifError):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        return str(exc)
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{name}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, MemoryError):
+        return "out of memory: try a smaller --batch-size, width/height, or fewer frames"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    _prepare_environment()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("pixelgif: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+        if args.debug or os.environ.get("PIXELGIF_DEBUG"):
+            raise
+        message = " ".join(format_error(exc).split())  # one line, always
+        print(f"pixelgif: error: {message}", file=sys.stderr)
+        return 1

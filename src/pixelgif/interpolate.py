@@ -1,0 +1,166 @@
+"""Interpolation math for morphs: slerp, lerp, easing and the frame schedule.
+
+Pure functions over tensors, no model code. The frame schedule is what makes joins seamless:
+each keyframe owns ONE latent and ONE text embedding, shared by the segment that ends on it and
+the segment that starts from it, and every segment counts its start keyframe but not its end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+# Below this |sin(theta)| slerp's division is ill-conditioned; see `slerp`.
+_PARALLEL_EPS = 1e-6
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Return the linear interpolation ``(1 - t) * a + t * b``; exactly ``a`` at 0 and ``b`` at 1."""
+    if t == 0:
+        return a.clone()
+    if t == 1:
+        return b.clone()
+    return (1.0 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dim: int | None = None) -> torch.Tensor:
+    """Return the spherical interpolation from ``a`` (t=0) to ``b`` (t=1).
+
+    Angles are measured over all elements (``dim=None``, as for a latent) or along ``dim`` (for
+    example per token of a text embedding). Unit inputs give unit outputs; for inputs of other
+    norms the norm changes smoothly between the two. Nearly parallel inputs fall back to lerp,
+    which is exact there; anti-parallel inputs turn through a fixed orthogonal direction instead
+    of collapsing to zero.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"slerp needs tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if t == 0:
+        return a.clone()
+    if t == 1:
+        return b.clone()
+
+    # float64 keeps the angle accurate when the vectors are close, whatever the input dtype.
+    a64, b64 = a.to(torch.float64), b.to(torch.float64)
+    if dim is None:
+        out = _slerp_rows(a64.reshape(1, -1), b64.reshape(1, -1), t).reshape(a.shape)
+    else:
+        moved_a, moved_b = a64.movedim(dim, -1), b64.movedim(dim, -1)
+        flat = _slerp_rows(moved_a.reshape(-1, moved_a.shape[-1]), moved_b.reshape(-1, moved_b.shape[-1]), t)
+        out = flat.reshape(moved_a.shape).movedim(-1, dim)
+    return out.to(a.dtype)
+
+
+def _slerp_rows(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Return slerp of each row of ``a`` towards the same row of ``b`` (2-D float64 inputs)."""
+    norm_a = a.norm(dim=-1, keepdim=True)
+    norm_b = b.norm(dim=-1, keepdim=True)
+    unit_a = a / norm_a.clamp_min(1e-30)
+    unit_b = b / norm_b.clamp_min(1e-30)
+    cos = (unit_a * unit_b).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    sin = torch.sin(theta)
+
+    general = (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / sin.clamp_min(_PARALLEL_EPS)
+    parallel = (1 - t) * a + t * b
+    out = torch.where(sin.abs() < _PARALLEL_EPS, parallel, general)
+
+    anti = (sin.abs() < _PARALLEL_EPS) & (cos < 0)
+    if anti.any():
+        # Through an orthogonal direction the path keeps its length; lerp would pass through zero.
+        perp = _orthogonal_unit(unit_a)
+        norm = (1 - t) * norm_a + t * norm_b
+        turned = (math.cos(t * math.pi) * unit_a + math.sin(t * math.pi) * perp) * norm
+        out = torch.where(anti, turned, out)
+    return out
+
+
+def _orthogonal_unit(unit: torch.Tensor) -> torch.Tensor:
+    """Return, per row, a unit vector orthogonal to ``unit`` (rows must be unit vectors)."""
+    # The axis least aligned with the row is never parallel to it, so Gram-Schmidt is stable.
+    axis = torch.zeros_like(unit)
+    axis.scatter_(-1, unit.abs().argmin(dim=-1, keepdim=True), 1.0)
+    perp = axis - (axis * unit).sum(-1, keepdim=True) * unit
+    return perp / perp.norm(dim=-1, keepdim=True)
+
+
+def ease_linear(t: float) -> float:
+    """Return ``t`` unchanged."""
+    return t
+
+
+def ease_in_out(t: float) -> float:
+    """Return the cosine ease of ``t``: slow near both keyframes, fast in between; 0->0, 1->1."""
+    if t <= 0:
+        return 0.0
+    if t >= 1:
+        return 1.0
+    return 0.5 - 0.5 * math.cos(math.pi * t)
+
+
+EASINGS: dict[str, Callable[[float], float]] = {"linear": ease_linear, "ease-in-out": ease_in_out}
+INTERPOLATIONS = ("linear", "slerp")
+
+
+def get_easing(name: str) -> Callable[[float], float]:
+    """Return the easing function called ``name``."""
+    try:
+        return EASINGS[name]
+    except KeyError:
+        raise ValueError(f"unknown easing {name!r}; choose one of: {', '.join(EASINGS)}") from None
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Where one output frame sits: between keyframes ``start`` and ``end`` at eased weight ``t``."""
+
+    index: int
+    start: int
+    end: int
+    t: float
+
+    @property
+    def is_keyframe(self) -> bool:
+        """Return True when this frame is exactly keyframe ``start``."""
+        return self.t == 0.0
+
+
+def num_frames(num_keyframes: int, frames_per_transition: int, loop: bool = False) -> int:
+    """Return the frame count: ``(K - 1) * N + 1``, or ``K * N`` when the morph loops."""
+    if loop:
+        return num_keyframes * frames_per_transition
+    return (num_keyframes - 1) * frames_per_transition + 1
+
+
+def frame_schedule(
+    num_keyframes: int, frames_per_transition: int, loop: bool = False, easing: str = "linear"
+) -> list[FramePlan]:
+    """Return one `FramePlan` per output frame, in order.
+
+    Each segment has ``frames_per_transition`` frames starting at its own keyframe (t = 0 exactly)
+    and stopping one step short of the next; without ``loop`` a last frame shows the last
+    keyframe. With ``loop`` the last segment runs back to keyframe 0, which is not repeated.
+    """
+    if num_keyframes < 2:
+        raise ValueError(f"a morph needs at least 2 keyframes, got {num_keyframes}")
+    if frames_per_transition < 1:
+        raise ValueError(f"frames per transition must be at least 1, got {frames_per_transition}")
+    ease = get_easing(easing)
+    segments = num_keyframes if loop else num_keyframes - 1
+    plan = []
+    for segment in range(segments):
+        end = (segment + 1) % num_keyframes
+        for step in range(frames_per_transition):
+            t = ease(step / frames_per_transition)
+            plan.append(FramePlan(len(plan), segment, end, float(t)))
+    if not loop:
+        last = num_keyframes - 1
+        plan.append(FramePlan(len(plan), last, last, 0.0))
+    return plan
+
+
+def keyframe_indices(plan: list[FramePlan]) -> list[int]:
+    """Return the indices of the frames that are exactly a keyframe."""
+    return [frame.index for frame in plan if frame.is_keyframe]

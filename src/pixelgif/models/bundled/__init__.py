@@ -1,0 +1,35 @@
+"""The bundled offline sprite model: loads from the package with no network and no GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import ModelNotFoundError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+BUNDLED_NAME = "bundled"
+BUNDLED_DESCRIPTION = "pixelgif sprite model: 32x32 RGBA, trained on Twemoji + Noto emoji art, CPU-friendly"
+
+
+def bundled_model_available() -> bool:
+    """Return True when the bundled weights are installed."""
+    return (WEIGHTS_DIR / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def load_bundled_pipeline(device=None, dtype=None):
+    """Return the bundled ``PixelSpritePipeline`` on ``device`` (default CPU, float32)."""
+    import torch
+    from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
+
+    from .pipeline import PixelSpritePipeline
+    from .text import load_text_encoder
+
+    if not bundled_model_available():
+        raise ModelNotFoundError(f"bundled model weights are missing from {WEIGHTS_DIR}; reinstall pixelgif")
+    dtype = dtype or torch.float32
+    unet = UNet2DConditionModel.from_pretrained(WEIGHTS_DIR / "unet", torch_dtype=dtype, local_files_only=True)
+    tokenizer, text_encoder = load_text_encoder(dtype=dtype)
+    noise_scheduler = DPMSolverMultistepScheduler.from_pretrained(WEIGHTS_DIR / "scheduler", local_files_only=True)
+    pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=noise_scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device or "cpu")

@@ -1,0 +1,153 @@
+"""PixelSpritePipeline: text -> 32x32 RGBA sprite, a diffusers pipeline with no VAE.
+
+It has the interface the morph engine expects of Stable Diffusion: ``encode_prompt`` once per
+prompt, and ``__call__`` from ``prompt_embeds``/``negative_prompt_embeds`` and initial ``latents``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+
+from .text import MAX_TOKENS
+
+
+class PixelSpritePipeline(DiffusionPipeline):
+    """Pixel-space text-to-sprite diffusion: UNet + MiniLM text encoder + scheduler."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+    # Sample suggestions: the morph engine uses these when the user leaves them unset.
+    default_num_inference_steps = 12
+    default_guidance_scale = 4.0
+
+    def __init__(self, unet, text_encoder, tokenizer, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+        # Pixel space: one latent pixel per image pixel.
+        self.vae_scale_factor = 1
+
+    # -- 1. text ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _embed(self, texts: list[str], device) -> torch.Tensor:
+        tokens = self.tokenizer(
+            texts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        )
+        states = self.text_encoder(
+            input_ids=tokens.input_ids.to(self.text_encoder.device),
+            attention_mask=tokens.attention_mask.to(self.text_encoder.device),
+        ).last_hidden_state
+        return states.to(device=device, dtype=self.unet.dtype)
+
+    def encode_prompt(
+        self,
+        prompt,
+        device=None,
+        num_images_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True,
+        negative_prompt=None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        **_ignored,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(prompt_embeds, negative_prompt_embeds)``, each (B, MAX_TOKENS, 384)."""
+        device = device or self._execution_device
+        if prompt_embeds is None:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            prompt_embeds = self._embed(prompts, device)
+        batch = prompt_embeds.shape[0]
+        if do_classifier_free_guidance and negative_prompt_embeds is None:
+            negatives = negative_prompt or ""
+            negatives = [negatives] * batch if isinstance(negatives, str) else list(negatives)
+            if len(negatives) != batch:
+                raise ValueError(f"got {len(negatives)} negative prompts for {batch} prompts")
+            negative_prompt_embeds = self._embed(negatives, device)
+        prompt_embeds = prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
+        return prompt_embeds, negative_prompt_embeds
+
+    # -- 2. noise --------------------------------------------------------------------------------
+    def prepare_latents(self, batch_size, height, width, dtype, device, generator=None, latents=None):
+        """Return initial noise (B, 4, H, W) scaled for the scheduler; drawn on CPU if not given."""
+        shape = (batch_size, self.unet.config.in_channels, height, width)
+        if latents is None:
+            latents = torch.randn(shape, generator=generator, dtype=torch.float32)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
+        return latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
+
+    # -- 3. denoise ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt=None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        negative_prompt=None,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback: Callable[[int, int], None] | None = None,
+        **_ignored,
+    ):
+        """Return sprites as RGBA: float (B, H, W, 4) in [0, 1] for "np", PIL images for "pil"."""
+        size = self.unet.config.sample_size
+        height, width = height or size, width or size
+        steps = num_inference_steps or self.default_num_inference_steps
+        guidance = self.default_guidance_scale if guidance_scale is None else guidance_scale
+        do_cfg = guidance > 1.0
+        device = self._execution_device
+
+        # 1. Encode the prompts (skipped when embeddings are given).
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt, device, num_images_per_prompt, do_cfg, negative_prompt,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
+        )
+        batch = prompt_embeds.shape[0]
+        context = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+
+        # 2. Prepare the schedule and the initial noise.
+        self.scheduler.set_timesteps(steps, device=device)
+        sample = self.prepare_latents(batch, height, width, self.unet.dtype, device, generator, latents)
+
+        # 3. Denoise.
+        for i, t in enumerate(self.scheduler.timesteps):
+            model_input = torch.cat([sample] * 2) if do_cfg else sample
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            noise = self.unet(model_input, t, encoder_hidden_states=context).sample
+            if do_cfg:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance * (cond - uncond)
+            sample = self.scheduler.step(noise, t, sample).prev_sample
+            if callback is not None:
+                callback(i + 1, steps)
+
+        # 4. Convert to images.
+        images = (sample.float().clamp(-1, 1) + 1) / 2
+        if output_type == "pt":
+            result = images
+        else:
+            result = images.permute(0, 2, 3, 1).cpu().numpy()
+            if output_type == "pil":
+                result = self.numpy_to_pil(result)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (result,)
+        return ImagePipelineOutput(images=result)
+
+    @staticmethod
+    def numpy_to_pil(images: np.ndarray):
+        """Return RGBA PIL images from float (B, H, W, 4) arrays in [0, 1]."""
+        from PIL import Image
+
+        arrays = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+        return [Image.fromarray(a, mode="RGBA") for a in arrays]

@@ -1,0 +1,270 @@
+"""Encode stage: frames -> GIF, WebP, APNG or MP4, written atomically.
+
+``write_animation(frames, path, config, keyframes)`` takes PIL images, either mode "P" sharing one
+palette (the pixelate stage's output: written losslessly, indices and palette exact) or RGB/RGBA.
+Timing (duration, hold on keyframes, boomerang) and the nearest-neighbour ``scale`` are applied
+here, once, the same way for every format. No torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .errors import PixelgifError
+from .framesets import FrameSet, load_frames, merge_repeats, scale_frames, to_indexed, to_rgba
+from .gifwriter import encode_gif
+from .outputs import atomic_output
+
+FORMATS = ("gif", "webp", "apng", "mp4")
+SUFFIXES = {".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng", ".mp4": "mp4"}
+MIN_DURATION_MS = 10  # GIF stores hundredths of a second
+MAX_DURATION_MS = 60_000
+MAX_SCALE = 64
+MAX_SIDE = 65_535  # GIF and APNG store sizes in 16 bits
+
+
+@dataclass
+class EncodeConfig:
+    """How frames become a file. Every default lives here; ``__post_init__`` validates."""
+
+    duration: int | tuple[int, ...] = 100  # ms per frame: one value, or one per input frame
+    hold: int = 0  # extra ms on each keyframe (indices given to write_animation)
+    loop: int = 0  # how many times the animation plays; 0 = forever
+    boomerang: bool = False  # play forward then backward, without repeating the two ends
+    scale: int = 1  # nearest-neighbour upscale factor, so art pixels stay crisp
+    format: str | None = None  # gif, webp, apng or mp4; None = from the output file's suffix
+    optimize: bool = True  # merge repeated frames; GIF: changed rectangles only
+    gifsicle: bool = False  # GIF: also run `gifsicle -O3` (lossless) if it is installed
+
+    def __post_init__(self) -> None:
+        self.duration = _check_duration(self.duration)
+        self.hold = _check_int("hold", self.hold, 0, MAX_DURATION_MS, "milliseconds added on keyframes")
+        self.loop = _check_int("loop", self.loop, 0, 65_535, "plays; 0 means forever")
+        self.scale = _check_int("scale", self.scale, 1, MAX_SCALE, "a whole upscale factor")
+        for name in ("boomerang", "optimize", "gifsicle"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.format is not None:
+            fmt = str(self.format).lower().lstrip(".")
+            fmt = "apng" if fmt == "png" else fmt
+            if fmt not in FORMATS:
+                raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+            self.format = fmt
+
+    def resolve_format(self, path: str | os.PathLike) -> str:
+        """Return the output format: ``format`` if set, else the one named by the suffix."""
+        if self.format is not None:
+            return self.format
+        suffix = Path(path).suffix.lower()
+        if suffix not in SUFFIXES:
+            known = ", ".join(SUFFIXES)
+            raise PixelgifError(f"cannot tell the format of {str(path)!r} from its suffix; use one of {known}")
+        return SUFFIXES[suffix]
+
+    def durations(self, count: int, keyframes: Iterable[int] = ()) -> list[int]:
+        """Return the milliseconds of each of ``count`` input frames, holds included."""
+        if isinstance(self.duration, tuple):
+            if len(self.duration) != count:
+                raise ValueError(f"duration lists {len(self.duration)} values but there are {count} frames")
+            durations = list(self.duration)
+        else:
+            durations = [self.duration] * count
+        for key in set(keyframes):
+            if not isinstance(key, (int, np.integer)) or not -count <= key < count:
+                raise ValueError(f"keyframe index {key!r} is out of range for {count} frames")
+            durations[key] += self.hold
+        return durations
+
+
+def _check_int(name: str, value, low: int, high: int, what: str) -> int:
+    """Return ``value`` if it is an int in [low, high]; raise ValueError saying what it means."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high} ({what}), got {value!r}")
+    return int(value)
+
+
+def _check_duration(value) -> int | tuple[int, ...]:
+    """Return the duration as an int or a tuple of ints, each a valid frame time in ms."""
+    what = f"milliseconds per frame; at least {MIN_DURATION_MS}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError("duration list is empty; give one value per frame or a single number")
+        return tuple(_check_int("duration", v, MIN_DURATION_MS, MAX_DURATION_MS, what) for v in value)
+    return _check_int("duration", value, MIN_DURATION_MS, MAX_DURATION_MS, what)
+
+
+def write_animation(
+    frames: Sequence[Image.Image],
+    path: str | os.PathLike,
+    config: EncodeConfig | None = None,
+    keyframes: Iterable[int] = (),
+) -> Path:
+    """Write ``frames`` to ``path`` atomically and return the path.
+
+    ``keyframes`` are indices into ``frames`` that get ``config.hold`` extra milliseconds. The
+    transparent index of "P" frames is read from ``frames[0].info["transparency"]``. One frame
+    (or frames that are all the same, with ``optimize``) makes a still image.
+    """
+    config = config or EncodeConfig()
+    fmt = config.resolve_format(path)
+    frameset = load_frames(frames)
+    frameset.durations = config.durations(len(frameset.arrays), list(keyframes))
+    frameset = _timeline(frameset, config)
+    height, width = frameset.arrays[0].shape[:2]
+    if max(height, width) * config.scale > MAX_SIDE:
+        raise ValueError(f"{width}x{height} frames at scale {config.scale} exceed {MAX_SIDE} pixels")
+    writer = _WRITERS[fmt]
+    with atomic_output(path) as tmp:
+        writer(frameset, tmp, config)
+    return Path(path)
+
+
+def _timeline(frameset: FrameSet, config: EncodeConfig) -> FrameSet:
+    """Return the frames in play order (boomerang), with repeats merged when optimizing."""
+    count = len(frameset.arrays)
+    order = list(range(count))
+    if config.boomerang and count > 2:
+        order += list(range(count - 2, 0, -1))
+    frameset = dataclasses.replace(
+        frameset,
+        arrays=[frameset.arrays[i] for i in order],
+        durations=[frameset.durations[i] for i in order],
+    )
+    return merge_repeats(frameset) if config.optimize else frameset
+
+
+def _write_gif(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
+    indexed = scale_frames(to_indexed(frameset), config.scale)
+    data = encode_gif(
+        indexed.arrays,
+        indexed.palette,
+        indexed.durations,
+        loop=config.loop,
+        transparent=indexed.transparent,
+        optimize=config.optimize,
+    )
+    tmp.write_bytes(data)
+    if config.gifsicle and len(indexed.arrays) > 1:
+        run_gifsicle(tmp)
+
+
+def run_gifsicle(path: Path) -> bool:
+    """Losslessly re-optimise the GIF at ``path`` with ``gifsicle -O3``; return True if it shrank."""
+    exe = shutil.which("gifsicle")
+    if exe is None:
+        raise PixelgifError("gifsicle=True needs the gifsicle program on PATH (apt/brew install gifsicle)")
+    out = path.with_name(path.name + ".gifsicle")
+    try:
+        subprocess.run([exe, "-O3", "--no-warnings", str(path), "-o", str(out)], check=True, capture_output=True)
+        if out.stat().st_size >= path.stat().st_size:
+            return False
+        os.replace(out, path)
+        return True
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise PixelgifError(f"gifsicle failed: {_stderr(exc)}") from exc
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def _write_apng(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
+    images, params = _pillow_frames(frameset, config, keep_palette=True)
+    if len(images) > 1:
+        params.update(save_all=True, append_images=images[1:], loop=config.loop, default_image=False)
+        params["duration"] = frameset.durations
+    images[0].save(tmp, format="PNG", **params)
+
+
+def _write_webp(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
+    images, params = _pillow_frames(frameset, config, keep_palette=False)
+    params.update(lossless=True, quality=100, method=4, exact=True)
+    if len(images) > 1:
+        params.update(save_all=True, append_images=images[1:], loop=config.loop, duration=frameset.durations)
+    images[0].save(tmp, format="WEBP", **params)
+
+
+def _pillow_frames(frameset: FrameSet, config: EncodeConfig, keep_palette: bool):
+    """Return scaled PIL images and save parameters (palette frames stay "P" if ``keep_palette``)."""
+    if keep_palette and frameset.palette is not None:
+        frameset = scale_frames(frameset, config.scale)
+        palette = frameset.palette.tobytes()
+        images = [_p_image(array, palette) for array in frameset.arrays]
+        params = {} if frameset.transparent is None else {"transparency": frameset.transparent}
+        return images, params
+    rgba = scale_frames(to_rgba(frameset), config.scale)
+    return [Image.fromarray(a) for a in rgba.arrays], {}
+
+
+def _p_image(indices: np.ndarray, palette: bytes) -> Image.Image:
+    """Return a mode "P" image of ``indices`` with ``palette`` (RGB bytes)."""
+    image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), np.ascontiguousarray(indices).tobytes())
+    image.putpalette(palette)
+    return image
+
+
+def _write_mp4(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
+    exe = find_ffmpeg()
+    rgb = scale_frames(to_rgba(frameset, background=(255, 255, 255)), config.scale)
+    fps, repeats = _constant_rate(rgb.durations)
+    height, width = rgb.arrays[0].shape[:2]
+    command = [
+        exe, "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "-",
+        # H.264 in yuv420p needs even sides; pad rather than resample so pixels stay crisp.
+        "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-movflags", "+faststart",
+        "-f", "mp4", str(tmp),
+    ]
+    stream = b"".join(np.ascontiguousarray(a[..., :3]).tobytes() * n for a, n in zip(rgb.arrays, repeats))
+    try:
+        subprocess.run(command, input=stream, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise PixelgifError(f"ffmpeg could not write the MP4: {_stderr(exc)}") from exc
+
+
+def find_ffmpeg() -> str:
+    """Return the ffmpeg executable (PATH, else the imageio-ffmpeg package), or raise PixelgifError."""
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg  # optional: ships a static ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - missing or broken package: same advice
+        raise PixelgifError(
+            "writing .mp4 needs ffmpeg: install it (apt install ffmpeg / brew install ffmpeg) "
+            "or pip install imageio-ffmpeg; or write .gif, .webp or .png instead"
+        ) from None
+
+
+def _constant_rate(durations: Sequence[int]) -> tuple[int, list[int]]:
+    """Return a frame rate and how many times to repeat each frame to match ``durations``."""
+    step = int(np.gcd.reduce(np.asarray(durations, dtype=np.int64)))
+    fps = max(1, min(50, round(1000 / step)))
+    repeats, shown, elapsed = [], 0, 0
+    for ms in durations:
+        elapsed += ms
+        target = int(elapsed * fps / 1000 + 0.5)
+        repeats.append(max(1, target - shown))
+        shown += repeats[-1]
+    return fps, repeats
+
+
+def _stderr(exc: BaseException) -> str:
+    """Return the last line a failed subprocess printed, or the exception text."""
+    err = getattr(exc, "stderr", None)
+    if isinstance(err, bytes) and err.strip():
+        return err.decode(errors="replace").strip().splitlines()[-1]
+    return str(exc)
+
+
+_WRITERS = {"gif": _write_gif, "webp": _write_webp, "apng": _write_apng, "mp4": _write_mp4}

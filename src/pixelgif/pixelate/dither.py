@@ -1,0 +1,115 @@
+"""Mapping cell colours to palette indices: nearest, ordered (Bayer) and error diffusion.
+
+All methods work in OKLab. Ordered dithering mixes each colour's two nearest palette colours in
+the proportion given by its position between them, thresholded by a Bayer matrix, so a flat area
+always gets the same pattern in every frame. Error diffusion (Floyd-Steinberg, Atkinson) runs a
+serpentine scan in a numba kernel that is compiled once and cached on disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .palette import nearest_indices
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps the module importable
+    def njit(*args, **kwargs):
+        return args[0] if args and callable(args[0]) else (lambda function: function)
+
+# (row offset, column offset along the scan direction, weight)
+DIFFUSION_KERNELS = {
+    "floyd-steinberg": np.array([[0, 1, 7 / 16], [1, -1, 3 / 16], [1, 0, 5 / 16], [1, 1, 1 / 16]]),
+    "atkinson": np.array([[0, 1, 1 / 8], [0, 2, 1 / 8], [1, -1, 1 / 8], [1, 0, 1 / 8], [1, 1, 1 / 8], [2, 0, 1 / 8]]),
+}
+
+
+def bayer_matrix(size: int) -> np.ndarray:
+    """Return the size x size Bayer index matrix (values 0 .. size*size - 1), size a power of 2."""
+    matrix = np.zeros((1, 1), dtype=np.int32)
+    while len(matrix) < size:
+        matrix = np.block([[4 * matrix, 4 * matrix + 2], [4 * matrix + 3, 4 * matrix + 1]])
+    return matrix
+
+
+def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strength: float) -> np.ndarray:
+    """Return palette indices for (N, h, w, 3) OKLab colours with Bayer dithering of ``size``."""
+    palette_lab = np.asarray(palette_lab, dtype=np.float64)
+    if len(palette_lab) < 2 or strength == 0:
+        return nearest_indices(lab, palette_lab)
+    n, h, w = lab.shape[:3]
+    flat = lab.reshape(-1, 3).astype(np.float64)
+    d2 = (palette_lab**2).sum(1)[None, :] - 2.0 * flat @ palette_lab.T
+    two = np.argpartition(d2, 1, axis=1)[:, :2]
+    swap = np.take_along_axis(d2, two[:, :1], 1) > np.take_along_axis(d2, two[:, 1:], 1)
+    first = np.where(swap[:, 0], two[:, 1], two[:, 0])
+    second = np.where(swap[:, 0], two[:, 0], two[:, 1])
+    c1, c2 = palette_lab[first], palette_lab[second]
+    span = c2 - c1
+    # Position of the colour between its nearest (0) and second nearest (0.5 at most) colour.
+    t = np.clip(((flat - c1) * span).sum(1) / np.maximum((span**2).sum(1), 1e-12), 0.0, 1.0)
+    thresholds = (bayer_matrix(size) + 0.5) / size**2
+    tiled = np.tile(thresholds, (h // size + 1, w // size + 1))[:h, :w]
+    threshold = 0.5 + strength * (np.broadcast_to(tiled, (n, h, w)).reshape(-1) - 0.5)
+    return np.where(t > threshold, second, first).reshape(n, h, w).astype(np.int32)
+
+
+@njit(cache=True, nogil=True)
+def _diffuse_frame(lab, solid, palette, kernel, low, high, out):  # pragma: no cover - compiled
+    """Quantise one (h, w, 3) frame in place into ``out`` with serpentine error diffusion."""
+    h, w = lab.shape[0], lab.shape[1]
+    k = palette.shape[0]
+    for y in range(h):
+        step = 1 if y % 2 == 0 else -1
+        for i in range(w):
+            x = i if step == 1 else w - 1 - i
+            if not solid[y, x]:
+                continue
+            c0 = min(max(lab[y, x, 0], low[0]), high[0])
+            c1 = min(max(lab[y, x, 1], low[1]), high[1])
+            c2 = min(max(lab[y, x, 2], low[2]), high[2])
+            best, best_d = 0, 1e30
+            for j in range(k):
+                d = (c0 - palette[j, 0]) ** 2 + (c1 - palette[j, 1]) ** 2 + (c2 - palette[j, 2]) ** 2
+                if d < best_d:
+                    best, best_d = j, d
+            out[y, x] = best
+            e0, e1, e2 = c0 - palette[best, 0], c1 - palette[best, 1], c2 - palette[best, 2]
+            for r in range(kernel.shape[0]):
+                yy = y + int(kernel[r, 0])
+                xx = x + step * int(kernel[r, 1])
+                if yy < h and 0 <= xx < w:
+                    wt = kernel[r, 2]
+                    lab[yy, xx, 0] += e0 * wt
+                    lab[yy, xx, 1] += e1 * wt
+                    lab[yy, xx, 2] += e2 * wt
+
+
+def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, solid: np.ndarray | None = None) -> np.ndarray:
+    """Return palette indices for (N, h, w, 3) OKLab colours with serpentine error diffusion.
+
+    Cells where ``solid`` is False (transparent) are skipped and receive no error.
+    """
+    buffer = np.array(lab, dtype=np.float64, copy=True)
+    palette = np.ascontiguousarray(palette_lab, dtype=np.float64)
+    solid = np.ones(lab.shape[:3], dtype=np.bool_) if solid is None else np.ascontiguousarray(solid, dtype=np.bool_)
+    # Clamping to the palette's bounding box stops error from piling up in out-of-gamut areas.
+    low, high = palette.min(axis=0), palette.max(axis=0)
+    out = np.zeros(lab.shape[:3], dtype=np.int32)
+    kernel = DIFFUSION_KERNELS[method]
+    for frame in range(len(buffer)):
+        _diffuse_frame(buffer[frame], solid[frame], palette, kernel, low, high, out[frame])
+    return out
+
+
+def dither_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, strength: float = 1.0,
+                   solid: np.ndarray | None = None) -> np.ndarray:
+    """Return (N, h, w) palette indices for OKLab cell colours using ``method``."""
+    if method == "none" or len(palette_lab) < 2:
+        return nearest_indices(lab, palette_lab)
+    if method.startswith("bayer"):
+        return ordered_indices(lab, palette_lab, int(method[5:]), strength)
+    if method in DIFFUSION_KERNELS:
+        return diffusion_indices(lab, palette_lab, method, solid)
+    raise ValueError(f"unknown dither method {method!r}")

@@ -1,0 +1,144 @@
+"""Palette fitting and nearest-colour mapping, all in OKLab.
+
+``fit_palette`` runs weighted k-means (k-means++ seeding with a fixed seed) on the distinct colours
+of a subsample; ``best_subset`` picks the best K entries of a user palette; ``nearest_indices``
+maps colours to their closest palette entry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .color import oklab_to_srgb8, srgb8_to_oklab
+
+_MAP_CHUNK = 65536  # rows per chunk when mapping, to bound the N x K distance matrix
+
+
+def distinct_colors(rgb8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (distinct uint8 colours Mx3, how often each occurs) for an Nx3 uint8 array."""
+    rgb8 = np.asarray(rgb8, dtype=np.uint8).reshape(-1, 3)
+    packed = (rgb8[:, 0].astype(np.uint32) << 16) | (rgb8[:, 1].astype(np.uint32) << 8) | rgb8[:, 2]
+    keys, counts = np.unique(packed, return_counts=True)
+    colors = np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
+    return colors, counts
+
+
+def subsample(rgb8: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Return at most ``max_samples`` rows of ``rgb8`` drawn uniformly without replacement."""
+    if len(rgb8) <= max_samples:
+        return rgb8
+    return rgb8[rng.choice(len(rgb8), size=max_samples, replace=False)]
+
+
+def nearest_indices(lab: np.ndarray, palette_lab: np.ndarray) -> np.ndarray:
+    """Return the index of the nearest palette colour (OKLab distance) for each colour in ``lab``."""
+    shape = lab.shape[:-1]
+    flat = lab.reshape(-1, 3).astype(np.float64)
+    pal = np.asarray(palette_lab, dtype=np.float64)
+    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 does not change the argmin.
+    pal_sq = (pal**2).sum(axis=1)
+    out = np.empty(len(flat), dtype=np.int32)
+    for start in range(0, len(flat), _MAP_CHUNK):
+        chunk = flat[start : start + _MAP_CHUNK]
+        out[start : start + len(chunk)] = np.argmin(pal_sq - 2.0 * chunk @ pal.T, axis=1)
+    return out.reshape(shape)
+
+
+def _squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Return the NxK matrix of squared distances, clipped at 0 against rounding."""
+    d2 = (points**2).sum(1)[:, None] - 2.0 * points @ centers.T + (centers**2).sum(1)[None, :]
+    return np.maximum(d2, 0.0)
+
+
+def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Return k initial centres chosen by greedy, weighted k-means++ (as in scikit-learn)."""
+    trials = 2 + int(np.log(k))
+    centers = [points[rng.choice(len(points), p=weights / weights.sum())]]
+    closest = _squared_distances(points, centers[0][None])[:, 0]
+    for _ in range(1, k):
+        potential = weights * closest
+        total = potential.sum()
+        if total <= 0:  # every point already is a centre
+            break
+        candidates = rng.choice(len(points), size=trials, p=potential / total)
+        cand_d2 = np.minimum(closest[None, :], _squared_distances(points, points[candidates]).T)
+        best = int(np.argmin((cand_d2 * weights[None, :]).sum(1)))
+        centers.append(points[candidates[best]])
+        closest = cand_d2[best]
+    return np.array(centers)
+
+
+def kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int, max_iter: int = 50) -> np.ndarray:
+    """Return up to k cluster centres of weighted ``points`` (Lloyd's algorithm, fixed seed)."""
+    rng = np.random.default_rng(seed)
+    points = points.astype(np.float32)
+    weights = weights.astype(np.float64)
+    if len(points) <= k:
+        return points.copy()
+    centers = _kmeans_plus_plus(points, weights, k, rng).astype(np.float32)
+    k = len(centers)
+    for _ in range(max_iter):
+        labels = np.argmin(_squared_distances(points, centers), axis=1)
+        mass = np.bincount(labels, weights=weights, minlength=k)
+        sums = np.stack([np.bincount(labels, weights=weights * points[:, c], minlength=k) for c in range(3)], 1)
+        keep = mass > 0
+        new_centers = centers.copy()
+        new_centers[keep] = (sums[keep] / mass[keep, None]).astype(np.float32)
+        moved = float(np.abs(new_centers - centers).max())
+        centers = new_centers
+        if moved < 1e-5:
+            break
+    return centers
+
+
+def sort_palette(rgb8: np.ndarray) -> np.ndarray:
+    """Return the distinct palette colours ordered dark to light (stable and easy to read)."""
+    colors, _ = distinct_colors(rgb8)
+    lab = srgb8_to_oklab(colors)
+    return colors[np.lexsort((lab[:, 2], lab[:, 1], lab[:, 0]))]
+
+
+def fit_palette(rgb8: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384) -> np.ndarray:
+    """Return a uint8 palette (at most k x 3) fitted to the Nx3 uint8 colours ``rgb8``.
+
+    A subsample of at most ``max_samples`` colours is deduplicated and clustered in OKLab with
+    weighted k-means, so an input that already has k or fewer colours gets exactly those back.
+    """
+    rng = np.random.default_rng(seed)
+    colors, counts = distinct_colors(subsample(np.asarray(rgb8).reshape(-1, 3), max_samples, rng))
+    if len(colors) <= k:
+        return sort_palette(colors)
+    centers = kmeans(srgb8_to_oklab(colors), counts, k, seed)
+    return sort_palette(oklab_to_srgb8(centers))
+
+
+def best_subset(rgb8: np.ndarray, palette: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384,
+                max_iter: int = 30) -> np.ndarray:
+    """Return the k entries of ``palette`` that best represent the colours ``rgb8``.
+
+    k-means whose centres may only be palette colours: each cluster takes the palette colour
+    nearest its weighted mean (which minimises the cluster's squared error among palette colours).
+    """
+    palette = np.asarray(palette, dtype=np.uint8)
+    if k >= len(palette):
+        return palette
+    rng = np.random.default_rng(seed)
+    colors, counts = distinct_colors(subsample(np.asarray(rgb8).reshape(-1, 3), max_samples, rng))
+    points, pal_lab = srgb8_to_oklab(colors).astype(np.float64), srgb8_to_oklab(palette).astype(np.float64)
+    usage = np.bincount(nearest_indices(points, pal_lab), weights=counts, minlength=len(palette))
+    chosen = np.argsort(-usage, kind="stable")[:k]
+    for _ in range(max_iter):
+        labels = nearest_indices(points, pal_lab[chosen])
+        updated = chosen.copy()
+        for cluster in range(k):
+            members = labels == cluster
+            if not members.any():
+                continue
+            mean = np.average(points[members], axis=0, weights=counts[members])
+            order = np.argsort(((pal_lab - mean) ** 2).sum(1))
+            taken = set(updated[:cluster]) | set(updated[cluster + 1 :])
+            updated[cluster] = next(int(i) for i in order if int(i) not in taken)
+        if np.array_equal(updated, chosen):
+            break
+        chosen = updated
+    return palette[np.sort(chosen)]

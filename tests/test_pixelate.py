@@ -195,3 +195,30 @@ def test_config_rejects_bad_values(kwargs, message):
 def test_grid_larger_than_image_is_an_error():
     with pytest.raises(ValueError, match="larger than the image"):
         pixelate_frames([np.zeros((8, 8, 3), np.uint8)], PixelateConfig(grid=(16, 16)))
+
+
+@pytest.mark.parametrize("size, scale, blur", [((16, 12), 8, 1.0), ((20, 15), 5.5, 0.0), ((24, 18), 10.67, 1.0)])
+def test_grid_detection_on_an_upscaled_image_recovers_the_original_size(size, scale, blur):
+    from PIL import ImageFilter
+
+    from pixelgif.pixelate.grid import detect_grid
+
+    small, _ = _pixel_art(size[0] * 2, size[1] * 2, colors=6, seed=4)
+    small = small[::2, ::2]
+    big = Image.fromarray(small).resize((round(size[0] * scale), round(size[1] * scale)), Image.Resampling.NEAREST)
+    if blur:
+        big = big.filter(ImageFilter.GaussianBlur(blur))
+    x_edges, y_edges = detect_grid(np.asarray(big)[None])
+    assert (len(x_edges) - 1, len(y_edges) - 1) == size
+    art = pixelate_frames([big], PixelateConfig(detect_grid=True, colors=6, reducer="median", dither="none"))
+    assert art.images[0].size == size
+
+
+def test_grid_detection_refuses_an_image_without_a_grid():
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(rng.normal(0, 1, (128, 128, 3)), (5, 5, 0))
+    image = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
+    with pytest.raises(ValueError, match="no pixel grid"):
+        pixelate_frames([image], PixelateConfig(detect_grid=True))

@@ -116,3 +116,73 @@ def cell_mode(indices: np.ndarray, keep: np.ndarray | None, palette_size: int) -
 
 
 REDUCERS = {"mean": reduce_mean, "median": reduce_median, "edge": reduce_edge}
+
+
+# --- Detection of the pixel grid of "fake" pixel art (upscaled, maybe blurred or resampled) ---
+
+_MIN_PERIOD = 2.0
+_MIN_CELLS = 4
+_MIN_SCORE = 0.35  # how periodic the colour changes must be to count as a grid (1.0 = perfect)
+# How far the best period must stand out from the 90th percentile of all candidates: smooth photos
+# reach a fair score at some long period by chance, but not a lone, prominent peak (measured: <= 1.6).
+_MIN_PROMINENCE = 1.8
+
+
+def _change_profile(lab: np.ndarray, axis: int) -> np.ndarray:
+    """Return how much colour changes between neighbouring columns (axis 2) or rows (axis 1)."""
+    change = np.abs(np.diff(lab, axis=axis)).sum(axis=-1)
+    other = 1 if axis == 2 else 2
+    profile = change.mean(axis=(0, other))
+    # Keep only the sharpest changes, so smooth gradients inside cells do not blur the comb.
+    return np.maximum(profile - np.median(profile), 0.0)
+
+
+def _periodicity(profile: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Return, per candidate period, the complex comb response (|.| = 1 for a perfect comb)."""
+    positions = np.arange(1, len(profile) + 1, dtype=np.float64)  # a change before pixel x+1
+    phases = np.exp(2j * np.pi * positions[None, :] / periods[:, None])
+    return (phases * profile[None, :]).sum(axis=1) / max(profile.sum(), 1e-12)
+
+
+def detect_period(profile: np.ndarray, size: int) -> tuple[float, float, float, float]:
+    """Return (period, offset of the first cell edge, score, prominence) of the best grid in ``profile``.
+
+    Periods p/2, p/3 of a true period p respond as strongly as p (a comb's harmonics), so the
+    largest period that scores near the best is taken; multiples 2p, 3p score low.
+    """
+    max_period = size / _MIN_CELLS
+    if max_period < _MIN_PERIOD or not profile.any():
+        return 0.0, 0.0, 0.0, 0.0
+    coarse = np.arange(_MIN_PERIOD, max_period + 1e-9, 0.05)
+    scores = np.abs(_periodicity(profile, coarse))
+    padded = np.concatenate([[-1.0], scores, [-1.0]])
+    peaks = np.flatnonzero((scores >= padded[:-2]) & (scores >= padded[2:]) & (scores >= 0.8 * scores.max()))
+    best = coarse[peaks[-1]]
+    fine = np.arange(max(_MIN_PERIOD, best - 0.05), best + 0.05, 0.002)
+    response = _periodicity(profile, fine)
+    pick = int(np.argmax(np.abs(response)))
+    period = float(fine[pick])
+    offset = (np.angle(response[pick]) / (2 * np.pi) * period) % period
+    prominence = float(scores.max() / max(np.percentile(scores, 90), 1e-12))
+    return period, float(offset), float(np.abs(response[pick])), prominence
+
+
+def _edges_from_period(period: float, offset: float, size: int) -> np.ndarray:
+    """Return cell edges at offset + k * period, merging slivers smaller than half a cell at the ends."""
+    inner = offset + period * np.arange(-1, size / period + 2)
+    inner = np.round(inner[(inner > period / 2 - 1e-9) & (inner < size - period / 2 + 1e-9)]).astype(np.intp)
+    return np.unique(np.concatenate([[0], inner, [size]]))
+
+
+def detect_grid(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (x edges, y edges) of the pixel grid of upscaled pixel art in (N, H, W, 3) frames.
+
+    Raises ValueError when the frames show no regular grid.
+    """
+    lab = srgb8_to_oklab(rgb[:1] if len(rgb) > 4 else rgb)
+    height, width = rgb.shape[1:3]
+    x_period, x_offset, x_score, x_prominence = detect_period(_change_profile(lab, 2), width)
+    y_period, y_offset, y_score, y_prominence = detect_period(_change_profile(lab, 1), height)
+    if min(x_score, y_score) < _MIN_SCORE or min(x_prominence, y_prominence) < _MIN_PROMINENCE:
+        raise ValueError("no pixel grid found in the input; give --pixel-size or --grid instead")
+    return _edges_from_period(x_period, x_offset, width), _edges_from_period(y_period, y_offset, height)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 
@@ -288,6 +289,7 @@ def test_webp_round_trip_is_lossless(tmp_path):
         assert im.format == "WEBP" and im.n_frames == 5 and im.info["loop"] == 3
     for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
         assert same_rgba(got, want)
+    assert durations_of(path) == [100] * 5
 
 
 def test_format_overrides_suffix(tmp_path):
@@ -314,12 +316,68 @@ def test_mp4_is_written(tmp_path):
     assert path.stat().st_size > 0 and path.read_bytes()[4:8] == b"ftyp"
 
 
+def opaque_then_transparent():
+    """Return frames whose first frame has no transparent pixel but later ones do (index 0)."""
+    arrays = sprite_indices(count=5, seed=7)
+    for i, a in enumerate(arrays[1:], 1):
+        a[: 2 * i, :] = 0
+    return arrays
+
+
 @pytest.mark.skipif(shutil.which("gifsicle") is None, reason="gifsicle not installed")
-def test_gifsicle_keeps_the_pixels(tmp_path):
-    arrays = sprite_indices(count=6)
-    path = write_animation(p_images(arrays), tmp_path / "a.gif", EncodeConfig(gifsicle=True, scale=2))
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, scale=2)):
+@pytest.mark.parametrize("case", ["opaque", "transparent", "opaque_first"])
+def test_gifsicle_keeps_the_pixels(tmp_path, case):
+    transparent = None if case == "opaque" else 0
+    arrays = opaque_then_transparent() if case == "opaque_first" else sprite_indices(count=6, transparent=transparent)
+    images = p_images(arrays, transparent=transparent)
+    path = write_animation(images, tmp_path / "a.gif", EncodeConfig(gifsicle=True, scale=2))
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent, scale=2)):
         assert same_rgba(got, want)
+    assert durations_of(path) == [100] * len(arrays)
+
+
+def test_gifsicle_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(encode.shutil, "which", lambda name: None)
+    with pytest.raises(PixelgifError, match="gifsicle"):
+        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.gif", EncodeConfig(gifsicle=True))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opaque_first_frame_then_transparent(tmp_path):
+    arrays = opaque_then_transparent()
+    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.gif")
+    for got, want in zip(read_indices(path)[0], arrays):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+        assert same_rgba(got, want)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_animations_round_trip(seed):
+    # Random palettes, sizes, transparency and changes: every frame must come back exactly.
+    rng = np.random.RandomState(seed)
+    colours = int(rng.choice([2, 3, 5, 16, 40, 256]))
+    transparent = None if rng.rand() < 0.4 else int(rng.randint(colours))
+    height, width, count = rng.randint(1, 24), rng.randint(1, 24), rng.randint(1, 6)
+    palette = rng.randint(0, 256, (colours, 3)).astype(np.uint8)
+    frames, frame = [], rng.randint(0, colours, (height, width)).astype(np.uint8)
+    for _ in range(count):
+        frame = frame.copy()
+        changed = rng.rand(height, width) < rng.rand() * 0.5
+        frame[changed] = rng.randint(0, colours, changed.sum())
+        frames.append(frame)
+    loop = int(rng.choice([0, 1, 3]))
+    data = encode_gif(frames, palette, [100] * count, loop, transparent, optimize=rng.rand() < 0.8)
+    old = GifImagePlugin.LOADING_STRATEGY
+    GifImagePlugin.LOADING_STRATEGY = GifImagePlugin.LoadingStrategy.RGB_AFTER_DIFFERENT_PALETTE_ONLY
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            assert getattr(im, "n_frames", 1) == count
+            for i, want in enumerate(frames):
+                im.seek(i)
+                np.testing.assert_array_equal(np.array(im), want)
+    finally:
+        GifImagePlugin.LOADING_STRATEGY = old
 
 
 # --- atomic writes and bad input ------------------------------------------------------------

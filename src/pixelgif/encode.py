@@ -158,14 +158,19 @@ def _write_gif(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
 
 
 def run_gifsicle(path: Path) -> bool:
-    """Losslessly re-optimise the GIF at ``path`` with ``gifsicle -O3``; return True if it shrank."""
+    """Re-optimise the GIF at ``path`` with ``gifsicle -O3``; return True if it was replaced.
+
+    The result is kept only if it is smaller and every frame decodes to the same pixels and
+    delays: gifsicle renumbers the palette, and it disagrees with browsers about clearing
+    frames of transparent animations whose first frame has no transparent pixel.
+    """
     exe = shutil.which("gifsicle")
     if exe is None:
         raise PixelgifError("gifsicle=True needs the gifsicle program on PATH (apt/brew install gifsicle)")
     out = path.with_name(path.name + ".gifsicle")
     try:
         subprocess.run([exe, "-O3", "--no-warnings", str(path), "-o", str(out)], check=True, capture_output=True)
-        if out.stat().st_size >= path.stat().st_size:
+        if out.stat().st_size >= path.stat().st_size or _decoded(out) != _decoded(path):
             return False
         os.replace(out, path)
         return True
@@ -173,6 +178,18 @@ def run_gifsicle(path: Path) -> bool:
         raise PixelgifError(f"gifsicle failed: {_stderr(exc)}") from exc
     finally:
         out.unlink(missing_ok=True)
+
+
+def _decoded(path: Path) -> list[tuple[bytes, int]]:
+    """Return each frame of an animation as (RGBA bytes, duration), transparent pixels zeroed."""
+    frames = []
+    with Image.open(path) as image:
+        for i in range(getattr(image, "n_frames", 1)):
+            image.seek(i)
+            rgba = np.array(image.convert("RGBA"))
+            rgba[rgba[..., 3] == 0] = 0
+            frames.append((rgba.tobytes(), image.info.get("duration", 0)))
+    return frames
 
 
 def _write_apng(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:

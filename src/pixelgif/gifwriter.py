@@ -31,33 +31,14 @@ def encode_gif(
 
     ``durations`` are milliseconds per frame; ``loop`` is how many times it plays (0 = forever).
     ``transparent`` is the index shown as see-through. With ``optimize``, frames after the first
-    are written as the smallest rectangle that changed, and unchanged pixels inside it may use a
-    transparent index where that compresses better; every candidate is lossless, the smallest wins.
+    are written as the smallest rectangle that changed, and unchanged pixels inside it may be
+    skipped where that compresses better; without, every frame is written whole.
     """
     frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    if not optimize:
-        return _encode(frames, palette, durations, loop, transparent, marker=None, deltas=False)
-    if transparent is not None:
-        return _encode(frames, palette, durations, loop, transparent, marker=transparent)
-    spare = _spare_index(frames, len(palette))
-    plain = None
-    if spare is None or spare >= len(palette):
-        # A spare index past the palette may grow the colour table; keep whichever is smaller.
-        plain = _encode(frames, palette, durations, loop, None, marker=None)
-    if spare is None:
-        return plain
-    marked = _encode(frames, palette, durations, loop, None, marker=spare)
-    return marked if plain is None or len(marked) < len(plain) else plain
-
-
-def _encode(frames, palette, durations, loop, transparent, marker, deltas=True) -> bytes:
-    """Return the GIF bytes with one fixed choice of transparent and "unchanged" marker index."""
     height, width = frames[0].shape
-    extra = [i + 1 for i in (marker, transparent) if i is not None]
-    entries = max(len(palette), 2, *extra)
-    table_bits = max(1, (entries - 1).bit_length())
-    code_bits = max(2, table_bits)  # LZW minimum code size; GIF allows 2..8
+    extra = [transparent + 1] if transparent is not None else []
+    table_bits = max(1, (max(len(palette), 2, *extra) - 1).bit_length())
     animated = len(frames) > 1
     parts = [_header(width, height, palette, table_bits, transparent or 0)]
     if animated and loop != 1:
@@ -65,33 +46,55 @@ def _encode(frames, palette, durations, loop, transparent, marker, deltas=True) 
     delays = centiseconds(durations)
     canvas = None  # what a viewer shows before the current frame is drawn
     for i, frame in enumerate(frames):
-        nxt = _next_frame(frames, i, loop)
-        rect, disposal = _plan(canvas, frame, nxt, transparent, deltas)
-        x0, y0, x1, y1 = rect
-        sub = frame[y0:y1, x0:x1]
-        data, uses_transparency = _lzw(sub, code_bits), transparent is not None
-        if marker is not None and canvas is not None:
-            # Pixels the viewer already shows can be skipped: long runs of one index compress well.
-            masked = np.where(canvas[y0:y1, x0:x1] == sub, np.uint8(marker), sub)
-            masked_data = _lzw(masked, code_bits)
-            if len(masked_data) < len(data):
-                data, uses_transparency = masked_data, True
-        gce_index = marker if marker is not None else transparent
-        if animated or transparent is not None:
+        rect, disposal = _plan(canvas, frame, _next_frame(frames, i, loop), transparent, optimize)
+        # Some decoders (gifsicle) clear a disposed rectangle to the frame's own see-through
+        # index, so a frame that will be cleared keeps the real transparent index as its marker.
+        fixed = transparent if disposal == CLEAR else None
+        data, code_bits, shown_through = _frame_data(canvas, frame, rect, transparent, fixed, table_bits, optimize)
+        if animated or shown_through is not None:
             parts.append(
                 _control_extension(
                     delays[i] if animated else 0,
                     disposal if animated else 0,
-                    gce_index if uses_transparency else None,
+                    shown_through,
                 )
             )
         parts.append(_image_block(rect, code_bits, data))
         canvas = frame
         if disposal == CLEAR:
+            x0, y0, x1, y1 = rect
             canvas = frame.copy()
             canvas[y0:y1, x0:x1] = transparent
     parts.append(b";")
     return b"".join(parts)
+
+
+def _frame_data(canvas, frame, rect, transparent, fixed, table_bits, optimize) -> tuple[bytes, int, int | None]:
+    """Return LZW data for ``frame`` inside ``rect``, its code size, and the see-through index.
+
+    Pixels the viewer already shows may be written as a "see-through" marker index instead:
+    long runs of one index compress well. The marker can be any index that no changed pixel
+    uses (a changed pixel is never transparent: that case was cleared by the previous disposal),
+    so each frame picks the smallest free one unless ``fixed`` names it; the smaller encoding wins.
+    """
+    x0, y0, x1, y1 = rect
+    sub = frame[y0:y1, x0:x1]
+    best = (*_lzw(sub), transparent)
+    if canvas is None or not optimize:
+        return best
+    unchanged = canvas[y0:y1, x0:x1] == sub
+    marker = fixed if fixed is not None else _free_index(sub[~unchanged], 1 << table_bits)
+    if marker is not None:
+        masked = (*_lzw(np.where(unchanged, np.uint8(marker), sub)), marker)
+        if len(masked[0]) < len(best[0]):
+            best = masked
+    return best
+
+
+def _free_index(values: np.ndarray, limit: int) -> int | None:
+    """Return the smallest index below ``limit`` that is not among ``values``, or None."""
+    free = np.flatnonzero(np.bincount(values.ravel(), minlength=256)[:limit] == 0)
+    return int(free[0]) if len(free) else None
 
 
 def _next_frame(frames, i, loop) -> np.ndarray | None:
@@ -124,18 +127,6 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     return rect, KEEP
 
 
-def _spare_index(frames, palette_size: int) -> int | None:
-    """Return an index no frame uses (inside the palette if possible), or None if all 256 are."""
-    used = np.zeros(256, dtype=bool)
-    for frame in frames:
-        used[np.unique(frame)] = True
-    free = np.flatnonzero(~used)
-    if not len(free):
-        return None
-    inside = free[free < palette_size]
-    return int(inside[0]) if len(inside) else int(free[0])
-
-
 def bbox(mask: np.ndarray) -> Rect | None:
     """Return the bounding rectangle of the True pixels of a 2-D mask, or None if there are none."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -161,9 +152,15 @@ def centiseconds(durations_ms: Sequence[int]) -> list[int]:
     return delays
 
 
-def _lzw(indices: np.ndarray, code_bits: int) -> bytes:
-    """Return LZW data sub-blocks (without the terminating zero block) for an index array."""
-    return Image.fromarray(np.ascontiguousarray(indices)).tobytes("gif", "L", code_bits, 0)
+def _lzw(indices: np.ndarray) -> tuple[bytes, int]:
+    """Return LZW data sub-blocks (without the zero terminator) and the minimum code size used.
+
+    The code size only has to cover the largest index present, so frames that use only low
+    indices get shorter codes than the colour table would need (GIF allows 2..8 bits).
+    """
+    code_bits = max(2, int(indices.max()).bit_length())
+    data = Image.fromarray(np.ascontiguousarray(indices)).tobytes("gif", "L", code_bits, 0)
+    return data, code_bits
 
 
 def _header(width: int, height: int, palette: np.ndarray, table_bits: int, background: int) -> bytes:

@@ -1,0 +1,189 @@
+"""Loading backend pipelines: the bundled model, hub ids, local folders and single files, plus LoRAs."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelNotFoundError, PixelgifError
+from .lora import load_lora
+from .presets import BUNDLED, find_lora_preset, resolve_model_name
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+}  # fmt: skip
+
+
+def hub_offline() -> bool:
+    """Return True when the user told Hugging Face libraries to stay offline."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_hub_id(name: str) -> bool:
+    """Return True when ``name`` has the shape of a hub id (``owner/name``)."""
+    return bool(_HUB_ID.match(name)) and not name.startswith(".")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """Return ``device``, or the best one available: CUDA, then Apple MPS, then CPU."""
+    if device is not None and str(device) != "auto":
+        try:
+            resolved = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"unknown device {str(device)!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise PixelgifError(f"device {str(device)!r} asked for, but this torch has no CUDA GPU available")
+        if resolved.type == "mps" and not torch.backends.mps.is_available():
+            raise PixelgifError("device 'mps' asked for, but Apple MPS is not available here")
+        return resolved
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
+    """Return ``dtype``, or float16 on CUDA and float32 elsewhere (fp16 on CPU is slow and lossy)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is not None and dtype != "auto":
+        try:
+            return DTYPES[dtype]
+        except KeyError:
+            raise ValueError(f"unknown dtype {dtype!r}; choose one of: auto, float32, float16, bfloat16") from None
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def load_pipeline(
+    model: str | None = None,
+    lora: str | None = None,
+    lora_scale: float = 1.0,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+):
+    """Return a diffusers pipeline ready for the morph engine, with ``lora`` loaded if given.
+
+    ``model`` is a preset name, a hub id, a local diffusers folder or a single-file
+    ``.safetensors`` checkpoint; None means the bundled model, or a LoRA preset's base model.
+    """
+    device = resolve_device(device)
+    dtype = resolve_dtype(device, dtype)
+    if model is None and lora is not None and (preset := find_lora_preset(lora)) is not None:
+        model = preset.base_model  # a preset LoRA only fits its own base model
+    if model is None or model == BUNDLED:
+        pipe = _load_bundled(device, dtype)
+    else:
+        pipe = _load_diffusers(resolve_model_name(str(model)), dtype)
+        check_pipeline(pipe, str(model))
+        pipe = pipe.to(device)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)  # the morph engine shows one bar over frames
+    if lora is not None:
+        load_lora(pipe, lora, scale=lora_scale, model_name=str(model or BUNDLED))
+    return pipe
+
+
+def check_pipeline(pipe, name: str) -> None:
+    """Raise PixelgifError unless ``pipe`` has what the morph engine needs (see ARCHITECTURE.md)."""
+    kind = type(pipe).__name__
+    if "XL" in kind:
+        raise PixelgifError(f"model {name!r} is {kind}; SDXL models are not supported yet, use an SD 1.x/2.x model")
+    missing = [a for a in ("encode_prompt", "unet", "vae_scale_factor") if not hasattr(pipe, a)]
+    if missing:
+        raise PixelgifError(f"model {name!r} is a {kind}, not a text-to-image pipeline pixelgif can morph with")
+
+
+def _load_bundled(device: torch.device, dtype: torch.dtype):
+    """Return the bundled sprite pipeline, or a clear error while it is not available."""
+    try:
+        from .bundled import bundled_model_available, load_bundled_pipeline
+    except ImportError:
+        bundled_model_available = None
+    if bundled_model_available is None or not bundled_model_available():
+        raise ModelNotFoundError(
+            "bundled model not available yet; pass --model with a diffusers folder, .safetensors file or hub id"
+        )
+    return load_bundled_pipeline(device=device, dtype=dtype)
+
+
+def _load_diffusers(model: str, dtype: torch.dtype):
+    """Return the pipeline at ``model`` (path or hub id) in ``dtype``, on CPU."""
+    from diffusers import DiffusionPipeline
+
+    path = Path(model).expanduser()
+    if path.is_file():
+        return _load_single_file(path, dtype)
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ModelNotFoundError(
+                f"model folder {model!r} has no model_index.json; give a diffusers pipeline folder "
+                "(saved with save_pretrained) or a single-file .safetensors checkpoint"
+            )
+        return _wrap_load_errors(model, lambda: DiffusionPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True))
+    if not is_hub_id(model) or model.endswith((".safetensors", ".ckpt")):
+        raise ModelNotFoundError(f"model not found: no file or folder {model!r}, and it is not a hub id (owner/name)")
+    return _wrap_load_errors(
+        model,
+        lambda: DiffusionPipeline.from_pretrained(model, torch_dtype=dtype, local_files_only=hub_offline()),
+        hub=True,
+    )
+
+
+def _load_single_file(path: Path, dtype: torch.dtype):
+    """Return a Stable Diffusion pipeline from one ``.safetensors`` checkpoint file."""
+    if path.suffix != ".safetensors":
+        raise PixelgifError(
+            f"model file {str(path)!r} is not .safetensors; pixelgif only loads single-file checkpoints in "
+            "safetensors format (pickled .ckpt files can run code)"
+        )
+    from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a checkpoint"
+        raise PixelgifError(f"model file {str(path)!r} is not a readable safetensors file: {exc}") from exc
+    if any(k.startswith("conditioner.embedders.1") for k in keys):
+        raise PixelgifError(f"model file {str(path)!r} is an SDXL checkpoint; SDXL models are not supported yet")
+    if not any(k.startswith("model.diffusion_model.") for k in keys):
+        raise PixelgifError(
+            f"model file {str(path)!r} is not a Stable Diffusion checkpoint (no model.diffusion_model.* weights); "
+            "a LoRA goes to --lora"
+        )
+    return _wrap_load_errors(
+        str(path),
+        lambda: StableDiffusionPipeline.from_single_file(str(path), torch_dtype=dtype, local_files_only=hub_offline()),
+        hub=True,
+        what="single-file checkpoint (diffusers fetches the matching base config from the hub once)",
+    )
+
+
+def _wrap_load_errors(name: str, load, hub: bool = False, what: str = "model"):
+    """Return ``load()``, turning hub and file errors into one ModelNotFoundError line."""
+    try:
+        with warnings.catch_warnings():
+            # diffusers >= 0.36 renamed torch_dtype to dtype; older ones only know torch_dtype.
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            return load()
+    except PixelgifError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hub, network and file errors come in many classes
+        if not hub and not isinstance(exc, (OSError, ValueError)):
+            raise
+        reason = " ".join(str(exc).split())[:240]
+        if hub:
+            raise ModelNotFoundError(
+                f"could not load {what} {name!r}: looked for a local file or folder and for the Hugging Face hub id "
+                f"in the local cache; a hub id needs network access (or give a local path). Details: {reason}"
+            ) from exc
+        raise ModelNotFoundError(f"could not load {what} {name!r}: {reason}") from exc

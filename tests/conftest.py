@@ -6,3 +6,89 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# --- Tiny Stable Diffusion, built from configs (no network), for the morph tests -----------------
+import json  # noqa: E402
+import string  # noqa: E402
+
+import pytest  # noqa: E402
+
+TINY_SD_SIZE = 32  # pixels: UNet sample_size 16 x VAE scale factor 2
+
+
+def _write_tiny_vocab(folder):
+    """Write a character-level CLIP vocab.json/merges.txt; return (vocab.json, merges.txt, size)."""
+    chars = list(string.ascii_lowercase + string.digits + ".,!?-'")
+    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return folder / "vocab.json", folder / "merges.txt", len(tokens)
+
+
+def build_tiny_sd(folder):
+    """Save a tiny random StableDiffusionPipeline (32x32 images) to ``folder``; return its path."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    vocab, merges, vocab_size = _write_tiny_vocab(folder / "_vocab")
+    tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, projection_dim=32,
+            bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+        )
+    )  # fmt: skip
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8,
+    )  # fmt: skip
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1,
+    )  # fmt: skip
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_lora(sd_folder, path, rank=4):
+    """Save a random peft LoRA for the tiny SD UNet to ``path`` (.safetensors); return the path."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(1)
+    unet = UNet2DConditionModel.from_pretrained(sd_folder / "unet")
+    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    unet.add_adapter(config)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    layers = {k: v * 4.0 for k, v in layers.items()}  # a strong LoRA, so its effect is plain to see
+    StableDiffusionPipeline.save_lora_weights(path.parent, unet_lora_layers=layers, weight_name=path.name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory):
+    """Return the folder of a tiny Stable Diffusion pipeline saved with save_pretrained."""
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tiny_sd, tmp_path_factory):
+    """Return the path of a tiny LoRA (.safetensors) that fits `tiny_sd`."""
+    return build_tiny_lora(tiny_sd, tmp_path_factory.mktemp("tiny-lora") / "tiny_lora.safetensors")

@@ -1,0 +1,300 @@
+"""The morph engine: keyframe prompts -> interpolated frames -> pixel art, over any diffusers pipeline.
+
+The backend only has to meet the contract in docs/ARCHITECTURE.md (``encode_prompt``, ``__call__``
+with embeddings and latents, ``vae_scale_factor``, ``unet.config``); the engine never asks which
+model it drives. Python API::
+
+    from pixelgif.pipeline import MorphConfig, MorphPipeline
+    engine = MorphPipeline.from_pretrained("path/to/diffusers-folder")
+    result = engine(MorphConfig(prompts=["a red dragon", "a blue whale"], frames=8, loop=True))
+    result.pixel_frames[0].save("first.png")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .morph_config import SCHEDULERS, MorphConfig, scheduler_spec
+from .interpolate import FramePlan, frame_schedule, keyframe_indices, lerp, slerp
+
+__all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
+
+# Used when the backend pipeline suggests nothing (Stable Diffusion's usual values).
+DEFAULT_STEPS = 25
+DEFAULT_GUIDANCE = 7.5
+
+
+@dataclass
+class FrameInputs:
+    """What one frame is rendered from: its initial noise and text embeddings, each batch size 1."""
+
+    latents: torch.Tensor
+    prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor | None
+
+
+@dataclass
+class MorphResult:
+    """A finished morph: raw and pixel-art frames, the shared palette, timings and resolved settings."""
+
+    frames: list[Image.Image]
+    pixel_frames: list[Image.Image]
+    palette: np.ndarray
+    transparent_index: int | None
+    keyframe_indices: list[int]
+    config: MorphConfig
+    pixelate_config: object  # pixelgif.pixelate.PixelateConfig
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Return (width, height) of the pixel-art frames."""
+        return self.pixel_frames[0].size
+
+    @property
+    def settings(self) -> dict:
+        """Return the resolved morph and pixelate settings as JSON-ready dicts."""
+        from .settings import config_to_dict
+
+        return {"morph": self.config.to_dict(), "pixelate": config_to_dict(self.pixelate_config)}
+
+
+class MorphPipeline:
+    """Morph engine over a backend diffusers pipeline ``pipe``; call it with a `MorphConfig`."""
+
+    def __init__(self, pipe, progress: bool = True):
+        self.pipe = pipe
+        self.progress = progress
+        # Kept so that scheduler=None always means the model's own, even after another was used.
+        self._model_scheduler = pipe.scheduler
+
+    @classmethod
+    def from_pretrained(cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True):
+        """Return an engine over `pixelgif.models.load_pipeline` (None: the bundled model)."""
+        from .models.loading import load_pipeline
+
+        return cls(load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype), progress)
+
+    # -- properties of the backend -------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Return the device the backend computes on."""
+        return getattr(self.pipe, "_execution_device", None) or self.pipe.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Return the dtype of the backend's UNet."""
+        return self.pipe.unet.dtype
+
+    def default_size(self) -> tuple[int, int]:
+        """Return the model's native (height, width) in pixels."""
+        size = self.pipe.unet.config.sample_size
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        scale = self.pipe.vae_scale_factor
+        return height * scale, width * scale
+
+    def resolve(self, config: MorphConfig) -> MorphConfig:
+        """Return ``config`` with every model-dependent default (None) filled in."""
+        height, width = self.default_size()
+        return dataclasses.replace(
+            config,
+            steps=config.steps or getattr(self.pipe, "default_num_inference_steps", DEFAULT_STEPS),
+            guidance_scale=(
+                config.guidance_scale
+                if config.guidance_scale is not None
+                else float(getattr(self.pipe, "default_guidance_scale", DEFAULT_GUIDANCE))
+            ),
+            height=config.height or height,
+            width=config.width or width,
+            seeds=config.keyframe_seeds,
+        )
+
+    def set_scheduler(self, name: str | None) -> None:
+        """Use the scheduler called ``name`` (see `SCHEDULERS`); None: the model's own."""
+        if name is None:
+            self.pipe.scheduler = self._model_scheduler
+            return
+        import diffusers
+
+        class_name, options = scheduler_spec(name)
+        scheduler_class = getattr(diffusers, class_name)
+        try:
+            self.pipe.scheduler = scheduler_class.from_config(self._model_scheduler.config, **options)
+        except ImportError as exc:  # e.g. LMS needs scipy
+            raise ValueError(f"scheduler {name!r} needs an extra package: {exc}") from exc
+
+    # -- stages ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompts(
+        self, prompts: list[str], negative_prompt: str | None, guidance_scale: float
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """Return per-keyframe ``prompt_embeds`` and ``negative_prompt_embeds`` (CPU float32), each prompt once."""
+        do_cfg = guidance_scale > 1.0
+        embeds, negatives = [], []
+        for prompt in prompts:
+            positive, negative = self.pipe.encode_prompt(prompt, self.device, 1, do_cfg, negative_prompt)
+            embeds.append(positive.float().cpu())
+            negatives.append(negative.float().cpu() if do_cfg and negative is not None else None)
+        return embeds, (negatives if do_cfg else None)
+
+    def prepare_keyframe_latents(self, seeds: list[int], height: int, width: int) -> list[torch.Tensor]:
+        """Return one unit-normal latent per keyframe, drawn on CPU so a seed means the same noise anywhere."""
+        scale = self.pipe.vae_scale_factor
+        if height % scale or width % scale:
+            raise ValueError(f"width and height must be multiples of {scale} for this model, got {width}x{height}")
+        shape = (1, self.pipe.unet.config.in_channels, height // scale, width // scale)
+        return [
+            torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+            for seed in seeds
+        ]
+
+    def interpolate_frames(
+        self,
+        plan: list[FramePlan],
+        prompt_embeds: list[torch.Tensor],
+        negative_prompt_embeds: list[torch.Tensor] | None,
+        latents: list[torch.Tensor],
+        text_interpolation: str = "linear",
+    ) -> list[FrameInputs]:
+        """Return the inputs of every frame: slerped noise and interpolated text between its keyframes."""
+
+        def text(pair: list[torch.Tensor], frame: FramePlan) -> torch.Tensor:
+            if text_interpolation == "slerp":
+                return slerp(pair[frame.start], pair[frame.end], frame.t, dim=-1)  # per token
+            return lerp(pair[frame.start], pair[frame.end], frame.t)
+
+        return [
+            FrameInputs(
+                latents=slerp(latents[frame.start], latents[frame.end], frame.t),
+                prompt_embeds=text(prompt_embeds, frame),
+                negative_prompt_embeds=text(negative_prompt_embeds, frame) if negative_prompt_embeds else None,
+            )
+            for frame in plan
+        ]
+
+    @torch.no_grad()
+    def render(self, frames: list[FrameInputs], config: MorphConfig) -> list[Image.Image]:
+        """Return one PIL image (RGB or RGBA, as the backend makes) per frame, in batches of ``batch_size``."""
+        from tqdm.auto import tqdm
+
+        device, dtype = self.device, self.dtype
+        takes_generator = "generator" in inspect.signature(self.pipe.__call__).parameters
+        images: list[Image.Image] = []
+        with tqdm(total=len(frames), desc="morph", unit="frame", disable=not self.progress) as bar:
+            for start in range(0, len(frames), config.batch_size):
+                batch = frames[start : start + config.batch_size]
+                kwargs = dict(
+                    prompt_embeds=torch.cat([f.prompt_embeds for f in batch]).to(device, dtype),
+                    negative_prompt_embeds=(
+                        torch.cat([f.negative_prompt_embeds for f in batch]).to(device, dtype)
+                        if batch[0].negative_prompt_embeds is not None
+                        else None
+                    ),
+                    latents=torch.cat([f.latents for f in batch]).to(device, dtype),
+                    num_inference_steps=config.steps,
+                    guidance_scale=config.guidance_scale,
+                    height=config.height,
+                    width=config.width,
+                    output_type="np",
+                )
+                if takes_generator:
+                    # Stochastic schedulers (Euler-a, DDPM) draw noise every step: the same seed for
+                    # every frame keeps neighbouring frames alike and runs reproducible.
+                    kwargs["generator"] = [torch.Generator("cpu").manual_seed(config.seed) for _ in batch]
+                images.extend(to_pil(self.pipe(**kwargs).images))
+                bar.update(len(batch))
+        return images
+
+    def resolve_pixelate(self, config, width: int):
+        """Return ``config`` (a PixelateConfig, None for defaults) with a pixel size suited to ``width``.
+
+        Without a grid or pixel size, art pixels are 8 source pixels wide but there are at least 32
+        of them across, so a 768 px render becomes 96 art pixels and a 32 px sprite stays 32.
+        """
+        from .pixelate import PixelateConfig
+
+        config = config if config is not None else PixelateConfig()
+        if config.grid is None and config.pixel_size is None and not config.detect_grid:
+            config = dataclasses.replace(config, pixel_size=max(1, min(8, width // 32)))
+        return config
+
+    def pixelate(self, frames: list[Image.Image], config):
+        """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them."""
+        from .pixelate import pixelate_frames
+
+        return pixelate_frames(frames, config)
+
+    # -- the whole morph ------------------------------------------------------------------------
+    def __call__(self, config: MorphConfig, pixelate=None) -> MorphResult:
+        """Return the morph described by ``config``, pixelated with ``pixelate`` (a PixelateConfig)."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 3)
+            clock = now
+
+        # 1. Fill in model defaults and pick the scheduler.
+        config = self.resolve(config)
+        pixelate = self.resolve_pixelate(pixelate, config.width)
+        self.set_scheduler(config.scheduler)
+
+        # 2. Plan the frames: which two keyframes each one sits between, and how far along.
+        plan = frame_schedule(len(config.prompts), config.frames, config.loop, config.easing)
+
+        # 3. Encode each keyframe prompt once.
+        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
+        lap("encode")
+
+        # 4. One initial latent per keyframe, shared by the two segments that meet there.
+        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
+
+        # 5. Interpolate noise and text for every frame.
+        inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
+
+        # 6. Render through the backend in batches.
+        frames = self.render(inputs, config)
+        lap("render")
+
+        # 7. Pixelate every frame with one shared palette.
+        art = self.pixelate(frames, pixelate)
+        lap("pixelate")
+
+        timings["total"] = round(sum(timings.values()), 3)
+        return MorphResult(
+            frames=frames,
+            pixel_frames=list(art.images),
+            palette=np.asarray(art.palette),
+            transparent_index=art.transparent_index,
+            keyframe_indices=keyframe_indices(plan),
+            config=config,
+            pixelate_config=pixelate,
+            timings=timings,
+        )
+
+
+def to_pil(images) -> list[Image.Image]:
+    """Return PIL images from float arrays (B, H, W, 3 or 4) in [0, 1]: RGB or RGBA."""
+    if isinstance(images, list) and images and isinstance(images[0], Image.Image):
+        return images
+    arrays = np.asarray(images if not isinstance(images, torch.Tensor) else images.float().cpu().numpy())
+    arrays = (np.clip(arrays, 0.0, 1.0) * 255).round().astype(np.uint8)
+    modes = {3: "RGB", 4: "RGBA"}
+    if arrays.ndim != 4 or arrays.shape[-1] not in modes:
+        raise ValueError(f"backend returned images of shape {arrays.shape}, expected (B, H, W, 3 or 4)")
+    return [Image.fromarray(a, mode=modes[a.shape[-1]]) for a in arrays]
+
+
+def morph(prompts, *, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, pixelate=None, progress=True, **options):
+    """Return the `MorphResult` of morphing through ``prompts``; ``options`` are `MorphConfig` fields."""
+    engine = MorphPipeline.from_pretrained(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, progress=progress)
+    return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)

@@ -1,0 +1,126 @@
+"""The run settings file: a JSON next to every output that records everything needed to redo it.
+
+``pixelgif morph --from cabin.json`` reads it back; flags given on the command line override it.
+No torch here: the file is read and checked before any model loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import PixelgifError
+from .outputs import atomic_output
+
+FORMAT_NAME = "pixelgif-settings"
+FORMAT_VERSION = 1
+SECTIONS = ("model", "morph", "pixelate", "encode")
+
+
+def settings_path(output: str | os.PathLike) -> Path:
+    """Return where the settings of ``output`` go: the same name with suffix ``.json``."""
+    return Path(output).with_suffix(".json")
+
+
+def config_to_dict(config) -> dict:
+    """Return the init fields of dataclass ``config`` as JSON-ready values."""
+    return {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init}
+
+
+def config_from_dict(cls, data: dict, section: str):
+    """Return ``cls(**data)``, naming the section when a key is unknown."""
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} setting(s) in settings file: {', '.join(unknown)}")
+    return cls(**data)
+
+
+def versions() -> dict[str, str]:
+    """Return the versions of pixelgif and of the libraries that decide the pixels."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"pixelgif": __version__, "python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "peft", "numpy", "Pillow"):
+        try:
+            found[name] = version(name)  # from package metadata: nothing heavy is imported
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def build_settings(*, model: dict, morph, pixelate, encode, output: str | os.PathLike, run: dict | None = None) -> dict:
+    """Return the settings document of one run (configs are dataclasses or dicts)."""
+    as_dict = lambda c: c if isinstance(c, dict) else config_to_dict(c)  # noqa: E731
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "versions": versions(),
+        "output": str(output),
+        "model": dict(model),
+        "morph": as_dict(morph),
+        "pixelate": as_dict(pixelate),
+        "encode": as_dict(encode),
+        "run": run or {},  # what happened (device, timings); informative, not read back
+    }
+
+
+def write_settings(path: str | os.PathLike, settings: dict) -> Path:
+    """Write ``settings`` as indented JSON to ``path`` atomically; return the path."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(settings, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def read_settings(path: str | os.PathLike) -> dict:
+    """Return the checked settings document at ``path``; PixelgifError says what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PixelgifError(f"settings file not found: {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PixelgifError(f"cannot read settings file {str(path)!r}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise PixelgifError(f"settings file {str(path)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise PixelgifError(f"{str(path)!r} is not a pixelgif settings file (no \"format\": \"{FORMAT_NAME}\")")
+    if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
+        raise PixelgifError(
+            f"settings file {str(path)!r} has version {data.get('version')!r}; this pixelgif reads up to "
+            f"{FORMAT_VERSION} (upgrade pixelgif)"
+        )
+    for section in SECTIONS:
+        if not isinstance(data.get(section, {}), dict):
+            raise PixelgifError(f"settings file {str(path)!r}: section {section!r} must be an object")
+        data.setdefault(section, {})
+    return data
+
+
+def local_or_id(name: str | None) -> str | None:
+    """Return ``name`` as an absolute path when it is a local file or folder, else unchanged."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _jsonable(value):
+    """Return ``value`` with tuples, numpy values and paths turned into JSON types."""
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    return value

@@ -44,12 +44,17 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
-    """Return float32 linear light for a uint8 sRGB array (via a 256-entry table)."""
+def srgb8_linear_table() -> np.ndarray:
+    """Return the 256-entry float32 table from sRGB code value to linear light."""
     global _SRGB8_TO_LINEAR
     if _SRGB8_TO_LINEAR is None:
         _SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
-    return _SRGB8_TO_LINEAR[np.asarray(rgb8, dtype=np.uint8)]
+    return _SRGB8_TO_LINEAR
+
+
+def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
+    """Return float32 linear light for a uint8 sRGB array (via a 256-entry table)."""
+    return srgb8_linear_table()[np.asarray(rgb8, dtype=np.uint8)]
 
 
 def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
@@ -57,16 +62,30 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.round(linear_to_srgb(linear) * 255.0).astype(np.uint8)
 
 
+def _apply_matrix(values: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Return ``values @ matrix.T`` over the last axis, written out element-wise.
+
+    A 3x3 product is too small for BLAS: its threads cost more than the arithmetic and stall
+    badly on a busy machine, so the nine multiply-adds are done directly.
+    """
+    x0, x1, x2 = values[..., 0], values[..., 1], values[..., 2]
+    out = np.empty(values.shape, dtype=np.float32)
+    for row in range(3):
+        m0, m1, m2 = (np.float32(v) for v in matrix[row])
+        out[..., row] = x0 * m0 + x1 * m1 + x2 * m2
+    return out
+
+
 def linear_to_oklab(linear: np.ndarray) -> np.ndarray:
     """Return OKLab (L in [0, 1], a and b roughly in [-0.4, 0.4]) for linear-light RGB."""
-    lms = np.asarray(linear, dtype=np.float32) @ _LMS_FROM_LINEAR.T.astype(np.float32)
-    return (np.cbrt(lms) @ _OKLAB_FROM_LMS_ROOT.T.astype(np.float32)).astype(np.float32)
+    lms = _apply_matrix(np.asarray(linear, dtype=np.float32), _LMS_FROM_LINEAR)
+    return _apply_matrix(np.cbrt(lms), _OKLAB_FROM_LMS_ROOT)
 
 
 def oklab_to_linear(lab: np.ndarray) -> np.ndarray:
     """Return linear-light RGB (not clipped) for OKLab values."""
-    lms_root = np.asarray(lab, dtype=np.float32) @ _LMS_ROOT_FROM_OKLAB.T.astype(np.float32)
-    return ((lms_root**3) @ _LINEAR_FROM_LMS.T.astype(np.float32)).astype(np.float32)
+    lms_root = _apply_matrix(np.asarray(lab, dtype=np.float32), _LMS_ROOT_FROM_OKLAB)
+    return _apply_matrix(lms_root**3, _LINEAR_FROM_LMS)
 
 
 def srgb8_to_oklab(rgb8: np.ndarray) -> np.ndarray:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels import HAVE_NUMBA, diffuse_frame, nearest_two
 from .palette import nearest_indices
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps the module importable
-    def njit(*args, **kwargs):
-        return args[0] if args and callable(args[0]) else (lambda function: function)
 
 # (row offset, column offset along the scan direction, weight)
 DIFFUSION_KERNELS = {
@@ -33,6 +28,18 @@ def bayer_matrix(size: int) -> np.ndarray:
     return matrix
 
 
+def two_nearest(points: np.ndarray, palette_lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (nearest, second nearest) palette indices of each point."""
+    first = np.empty(len(points), dtype=np.int32)
+    second = np.empty(len(points), dtype=np.int32)
+    if HAVE_NUMBA:
+        nearest_two(np.ascontiguousarray(points), np.ascontiguousarray(palette_lab), first, second)
+        return first, second
+    d2 = ((points[:, None, :] - palette_lab[None, :, :]) ** 2).sum(-1)
+    order = np.argsort(d2, axis=1, kind="stable")
+    return order[:, 0].astype(np.int32), order[:, 1].astype(np.int32)
+
+
 def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strength: float) -> np.ndarray:
     """Return palette indices for (N, h, w, 3) OKLab colours with Bayer dithering of ``size``."""
     palette_lab = np.asarray(palette_lab, dtype=np.float64)
@@ -40,11 +47,7 @@ def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strengt
         return nearest_indices(lab, palette_lab)
     n, h, w = lab.shape[:3]
     flat = lab.reshape(-1, 3).astype(np.float64)
-    d2 = (palette_lab**2).sum(1)[None, :] - 2.0 * flat @ palette_lab.T
-    two = np.argpartition(d2, 1, axis=1)[:, :2]
-    swap = np.take_along_axis(d2, two[:, :1], 1) > np.take_along_axis(d2, two[:, 1:], 1)
-    first = np.where(swap[:, 0], two[:, 1], two[:, 0])
-    second = np.where(swap[:, 0], two[:, 0], two[:, 1])
+    first, second = two_nearest(flat, palette_lab)
     c1, c2 = palette_lab[first], palette_lab[second]
     span = c2 - c1
     # Position of the colour between its nearest (0) and second nearest (0.5 at most) colour.
@@ -53,37 +56,6 @@ def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strengt
     tiled = np.tile(thresholds, (h // size + 1, w // size + 1))[:h, :w]
     threshold = 0.5 + strength * (np.broadcast_to(tiled, (n, h, w)).reshape(-1) - 0.5)
     return np.where(t > threshold, second, first).reshape(n, h, w).astype(np.int32)
-
-
-@njit(cache=True, nogil=True)
-def _diffuse_frame(lab, solid, palette, kernel, low, high, out):  # pragma: no cover - compiled
-    """Quantise one (h, w, 3) frame in place into ``out`` with serpentine error diffusion."""
-    h, w = lab.shape[0], lab.shape[1]
-    k = palette.shape[0]
-    for y in range(h):
-        step = 1 if y % 2 == 0 else -1
-        for i in range(w):
-            x = i if step == 1 else w - 1 - i
-            if not solid[y, x]:
-                continue
-            c0 = min(max(lab[y, x, 0], low[0]), high[0])
-            c1 = min(max(lab[y, x, 1], low[1]), high[1])
-            c2 = min(max(lab[y, x, 2], low[2]), high[2])
-            best, best_d = 0, 1e30
-            for j in range(k):
-                d = (c0 - palette[j, 0]) ** 2 + (c1 - palette[j, 1]) ** 2 + (c2 - palette[j, 2]) ** 2
-                if d < best_d:
-                    best, best_d = j, d
-            out[y, x] = best
-            e0, e1, e2 = c0 - palette[best, 0], c1 - palette[best, 1], c2 - palette[best, 2]
-            for r in range(kernel.shape[0]):
-                yy = y + int(kernel[r, 0])
-                xx = x + step * int(kernel[r, 1])
-                if yy < h and 0 <= xx < w:
-                    wt = kernel[r, 2]
-                    lab[yy, xx, 0] += e0 * wt
-                    lab[yy, xx, 1] += e1 * wt
-                    lab[yy, xx, 2] += e2 * wt
 
 
 def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, solid: np.ndarray | None = None) -> np.ndarray:
@@ -99,7 +71,7 @@ def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, sol
     out = np.zeros(lab.shape[:3], dtype=np.int32)
     kernel = DIFFUSION_KERNELS[method]
     for frame in range(len(buffer)):
-        _diffuse_frame(buffer[frame], solid[frame], palette, kernel, low, high, out[frame])
+        diffuse_frame(buffer[frame], solid[frame], palette, kernel, low, high, out[frame])
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .color import oklab_to_srgb8, srgb8_to_oklab
+from .kernels import HAVE_NUMBA, nearest_two
 
 _MAP_CHUNK = 65536  # rows per chunk when mapping, to bound the N x K distance matrix
 
@@ -33,21 +34,21 @@ def subsample(rgb8: np.ndarray, max_samples: int, rng: np.random.Generator) -> n
 def nearest_indices(lab: np.ndarray, palette_lab: np.ndarray) -> np.ndarray:
     """Return the index of the nearest palette colour (OKLab distance) for each colour in ``lab``."""
     shape = lab.shape[:-1]
-    flat = lab.reshape(-1, 3).astype(np.float64)
-    pal = np.asarray(palette_lab, dtype=np.float64)
-    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 does not change the argmin.
-    pal_sq = (pal**2).sum(axis=1)
+    flat = np.ascontiguousarray(lab.reshape(-1, 3), dtype=np.float64)
+    pal = np.ascontiguousarray(palette_lab, dtype=np.float64)
     out = np.empty(len(flat), dtype=np.int32)
+    if HAVE_NUMBA:
+        nearest_two(flat, pal, out, np.empty_like(out))
+        return out.reshape(shape)
     for start in range(0, len(flat), _MAP_CHUNK):
         chunk = flat[start : start + _MAP_CHUNK]
-        out[start : start + len(chunk)] = np.argmin(pal_sq - 2.0 * chunk @ pal.T, axis=1)
+        out[start : start + len(chunk)] = np.argmin(_squared_distances(chunk, pal), axis=1)
     return out.reshape(shape)
 
 
 def _squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Return the NxK matrix of squared distances, clipped at 0 against rounding."""
-    d2 = (points**2).sum(1)[:, None] - 2.0 * points @ centers.T + (centers**2).sum(1)[None, :]
-    return np.maximum(d2, 0.0)
+    """Return the NxK matrix of squared distances (element-wise: no BLAS for 3 columns)."""
+    return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
 
 
 def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -78,7 +79,7 @@ def kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int, max_iter:
     centers = _kmeans_plus_plus(points, weights, k, rng).astype(np.float32)
     k = len(centers)
     for _ in range(max_iter):
-        labels = np.argmin(_squared_distances(points, centers), axis=1)
+        labels = nearest_indices(points, centers)
         mass = np.bincount(labels, weights=weights, minlength=k)
         sums = np.stack([np.bincount(labels, weights=weights * points[:, c], minlength=k) for c in range(3)], 1)
         keep = mass > 0

@@ -1,0 +1,89 @@
+"""Compiled inner loops (numba, compiled once and cached on disk): cell sums, nearest colours, error diffusion.
+
+Each kernel fills output arrays passed in by the caller. Without numba the same functions run as
+plain Python (correct, slow); callers use numpy paths instead where one exists (``HAVE_NUMBA``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps the package importable
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):
+        return args[0] if args and callable(args[0]) else (lambda function: function)
+
+
+@njit(cache=True, nogil=True)
+def box_sums(rgb, opaque, use_mask, x_cell, y_cell, lut, sums, mass):  # pragma: no cover - compiled
+    """Add each pixel's linear-light colour (via ``lut``) into its cell of ``sums``; count into ``mass``."""
+    n, h, w = rgb.shape[0], rgb.shape[1], rgb.shape[2]
+    for f in range(n):
+        for y in range(h):
+            cy = y_cell[y]
+            for x in range(w):
+                if use_mask and not opaque[f, y, x]:
+                    continue
+                cx = x_cell[x]
+                sums[f, cy, cx, 0] += lut[rgb[f, y, x, 0]]
+                sums[f, cy, cx, 1] += lut[rgb[f, y, x, 1]]
+                sums[f, cy, cx, 2] += lut[rgb[f, y, x, 2]]
+                mass[f, cy, cx] += 1.0
+
+
+@njit(cache=True, nogil=True)
+def nearest_two(points, palette, first, second):  # pragma: no cover - compiled
+    """Fill ``first`` and ``second`` with the nearest and second-nearest palette index of each point."""
+    k = palette.shape[0]
+    for i in range(points.shape[0]):
+        p0, p1, p2 = points[i, 0], points[i, 1], points[i, 2]
+        best, best_d, runner, runner_d = 0, 1e30, 0, 1e30
+        for j in range(k):
+            d = (p0 - palette[j, 0]) ** 2 + (p1 - palette[j, 1]) ** 2 + (p2 - palette[j, 2]) ** 2
+            if d < best_d:
+                runner, runner_d = best, best_d
+                best, best_d = j, d
+            elif d < runner_d:
+                runner, runner_d = j, d
+        first[i] = best
+        second[i] = runner if k > 1 else best
+
+
+@njit(cache=True, nogil=True)
+def diffuse_frame(lab, solid, palette, kernel, low, high, out):  # pragma: no cover - compiled
+    """Quantise one (h, w, 3) frame into ``out`` with serpentine error diffusion (``lab`` is modified).
+
+    ``kernel`` rows are (row offset, column offset along the scan direction, weight); colours are
+    clamped to [low, high] before quantising so error cannot pile up outside the palette's range.
+    """
+    h, w = lab.shape[0], lab.shape[1]
+    k = palette.shape[0]
+    for y in range(h):
+        step = 1 if y % 2 == 0 else -1
+        for i in range(w):
+            x = i if step == 1 else w - 1 - i
+            if not solid[y, x]:
+                continue
+            c0 = min(max(lab[y, x, 0], low[0]), high[0])
+            c1 = min(max(lab[y, x, 1], low[1]), high[1])
+            c2 = min(max(lab[y, x, 2], low[2]), high[2])
+            best, best_d = 0, 1e30
+            for j in range(k):
+                d = (c0 - palette[j, 0]) ** 2 + (c1 - palette[j, 1]) ** 2 + (c2 - palette[j, 2]) ** 2
+                if d < best_d:
+                    best, best_d = j, d
+            out[y, x] = best
+            e0, e1, e2 = c0 - palette[best, 0], c1 - palette[best, 1], c2 - palette[best, 2]
+            for r in range(kernel.shape[0]):
+                yy = y + int(kernel[r, 0])
+                xx = x + step * int(kernel[r, 1])
+                if yy < h and 0 <= xx < w:
+                    wt = kernel[r, 2]
+                    lab[yy, xx, 0] += e0 * wt
+                    lab[yy, xx, 1] += e1 * wt
+                    lab[yy, xx, 2] += e2 * wt

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import warnings
 from pathlib import Path
 
@@ -11,25 +9,13 @@ import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
 from .lora import load_lora
-from .presets import BUNDLED, find_lora_preset, resolve_model_name
+from .presets import BUNDLED, check_names, find_lora_preset, hub_offline, is_hub_id, resolve_model_name
 
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,
     "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
     "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
 }  # fmt: skip
-
-
-def hub_offline() -> bool:
-    """Return True when the user told Hugging Face libraries to stay offline."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def is_hub_id(name: str) -> bool:
-    """Return True when ``name`` has the shape of a hub id (``owner/name``)."""
-    return bool(_HUB_ID.match(name)) and not name.startswith(".")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -75,6 +61,7 @@ def load_pipeline(
     ``model`` is a preset name, a hub id, a local diffusers folder or a single-file
     ``.safetensors`` checkpoint; None means the bundled model, or a LoRA preset's base model.
     """
+    check_names(model, lora)
     device = resolve_device(device)
     dtype = resolve_dtype(device, dtype)
     if model is None and lora is not None and (preset := find_lora_preset(lora)) is not None:
@@ -129,7 +116,7 @@ def _load_diffusers(model: str, dtype: torch.dtype):
                 "(saved with save_pretrained) or a single-file .safetensors checkpoint"
             )
         return _wrap_load_errors(model, lambda: DiffusionPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True))
-    if not is_hub_id(model) or model.endswith((".safetensors", ".ckpt")):
+    if not is_hub_id(model):
         raise ModelNotFoundError(f"model not found: no file or folder {model!r}, and it is not a hub id (owner/name)")
     return _wrap_load_errors(
         model,

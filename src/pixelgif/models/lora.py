@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
-from .presets import LORA_PRESETS, find_lora_preset
+from .presets import LORA_PRESETS, find_lora_preset, hub_offline, is_hub_id
 
 ADAPTER_NAME = "pixelgif"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
@@ -20,8 +20,6 @@ _COMPONENT_PREFIXES = ("unet.", "text_encoder.")
 
 def read_lora(lora: str) -> dict[str, torch.Tensor]:
     """Return the state dict of ``lora``: a preset name, a file, a folder or a hub id."""
-    from .loading import hub_offline, is_hub_id
-
     preset = find_lora_preset(lora)
     if preset is not None:
         return _read_hub_lora(preset.repo_id, [preset.weight_name], offline=hub_offline())
@@ -30,7 +28,7 @@ def read_lora(lora: str) -> dict[str, torch.Tensor]:
         return read_lora_file(path)
     if path.is_dir():
         return read_lora_file(_find_in_folder(path))
-    if is_hub_id(lora) and not lora.endswith(PICKLE_SUFFIXES + (".safetensors",)):
+    if is_hub_id(lora):
         return _read_hub_lora(lora, None, offline=hub_offline())
     raise ModelNotFoundError(
         f"LoRA not found: no file or folder {lora!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "

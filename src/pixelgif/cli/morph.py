@@ -1,0 +1,257 @@
+"""``pixelgif morph``: prompts in, a pixel-art animation that morphs between them out."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+DESCRIPTION = """\
+Render one keyframe per PROMPT and morph between them: text embeddings and starting noise are
+interpolated frame by frame, every frame is turned into pixel art on one shared palette, and the
+frames are written as a GIF (or WebP, APNG, MP4 by the suffix of -o). Every setting is saved in a
+JSON file next to the output (same name, .json); --from that file makes the same frames again."""
+
+EPILOG = """\
+frames: --frames N counts a transition's start keyframe but not its end, so K prompts give
+(K-1)*N+1 frames, or K*N with --loop. Each keyframe has one seed (default: --seed + its index).
+
+examples:
+  pixelgif morph "snowy cabin in the woods" "ancient castle with a fire breathing dragon above" -o cabin.gif
+  pixelgif morph "a red dragon" "a blue whale" "a green frog" --loop --frames 16 --seed 7 -o loop.gif
+  pixelgif morph "a knight" "a wizard" --model ./my-sd-folder --scheduler DPM-Solver++ --steps 20 -o k.gif
+  pixelgif morph "a knight" "a wizard" --lora pixelart-v2 --steps 30 -o knight.gif   # SD 2.1, needs a GPU
+  pixelgif morph --from cabin.json                          # the same frames again
+  pixelgif morph --from cabin.json --seed 3 -o cabin3.gif   # the same settings, another seed"""
+
+MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "scheduler", "width", "height",
+               "easing", "text_interpolation", "batch_size")  # fmt: skip
+PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
+GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
+ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
+                "scale": "scale", "format": "format", "optimize": "optimize"}  # fmt: skip
+MODEL_FLAGS = ("model", "lora", "lora_scale", "device", "dtype")
+AUTO_SCALE_MIN_SIDE = 256  # pixels: auto --scale makes small art at least this big on screen
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..morph_config import EASINGS, SCHEDULERS, TEXT_INTERPOLATIONS
+
+    parser = subparsers.add_parser(
+        "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="two or more prompts, one per keyframe, in order")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file: .gif, .webp, .png/.apng or .mp4")
+    parser.add_argument("--from", dest="from_settings", metavar="JSON",
+                        help="settings file of an earlier run; flags given here override it")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    morph = parser.add_argument_group("morph")
+    morph.add_argument("--frames", type=int, metavar="N", help="frames per transition (default 12, at least 2)")
+    morph.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                       help="morph from the last prompt back to the first, for a seamless loop")
+    morph.add_argument("--seed", type=_seeds, metavar="SEED[,SEED...]",
+                       help="base seed, keyframe i uses SEED+i (default 0); or one seed per prompt, comma-separated")
+    morph.add_argument("--negative-prompt", metavar="TEXT", help="what to steer away from, for every frame")
+    morph.add_argument("--steps", type=int, metavar="N", help="denoising steps (default: the model's, 25 for SD)")
+    morph.add_argument("--guidance-scale", type=float, metavar="G",
+                       help="classifier-free guidance, 0 or more; 1 or less turns it off (default: the model's, 7.5 for SD)")
+    morph.add_argument("--scheduler", metavar="NAME", help=f"{', '.join(SCHEDULERS)} (default: the model's own)")
+    morph.add_argument("--width", type=int, metavar="PX", help="render width, a multiple of 8 (default: the model's)")
+    morph.add_argument("--height", type=int, metavar="PX", help="render height, a multiple of 8 (default: the model's)")
+    morph.add_argument("--easing", choices=EASINGS, help="pacing within each transition (default linear)")
+    morph.add_argument("--text-interpolation", choices=TEXT_INTERPOLATIONS,
+                       help="how prompt embeddings blend: linear (default) or slerp per token")
+    morph.add_argument("--batch-size", type=int, metavar="N", help="frames rendered at once (default 4)")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", metavar="NAME|PATH|HUB_ID",
+                       help="bundled (default), a preset (see `pixelgif models`), a hub id, a diffusers folder, "
+                            "or a single-file .safetensors checkpoint")
+    model.add_argument("--lora", metavar="NAME|PATH|HUB_ID",
+                       help="a LoRA preset (its base model is used when --model is not given), a hub id, a folder, "
+                            "or a .safetensors file")
+    model.add_argument("--lora-scale", type=float, metavar="S", help="LoRA strength (default 1; 0 turns it off)")
+    model.add_argument("--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    model.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"),
+                       help="auto (default): float16 on CUDA, float32 elsewhere")
+
+    pixels = parser.add_argument_group("pixel art")
+    pixels.add_argument("--pixel-size", type=int, metavar="N",
+                        help="render pixels per art pixel (default: 8, but at least 32 art pixels across)")
+    pixels.add_argument("--grid", type=_grid, metavar="WxH", help="art size in pixels instead, e.g. 64x64")
+    pixels.add_argument("--colors", type=int, metavar="K", help="palette size 2-256, shared by all frames (default 16)")
+    pixels.add_argument("--palette", metavar="NAME|FILE", help="built-in palette (pico-8, gameboy, nes, ...) or a .gpl/.hex/.pal/.png file")
+    pixels.add_argument("--dither", metavar="NAME",
+                        help="auto (default: ordered Bayer 4x4, stable across frames), none, bayer2, bayer4, bayer8, "
+                             "floyd-steinberg, atkinson")
+    pixels.add_argument("--reducer", choices=("mean", "median", "dominant", "edge"), help="how a cell becomes one colour")
+
+    out = parser.add_argument_group("animation")
+    out.add_argument("--duration", type=int, metavar="MS", help="milliseconds per frame (default 100)")
+    out.add_argument("--hold", type=int, metavar="MS", help="extra milliseconds on each keyframe (default 0)")
+    out.add_argument("--loop-count", type=int, metavar="N", help="times the animation plays, 0 = forever (default 0)")
+    out.add_argument("--boomerang", action=argparse.BooleanOptionalAction, default=None, help="play forward, then back")
+    out.add_argument("--scale", type=int, metavar="N",
+                     help=f"nearest-neighbour upscale (default: back to render size, at least {AUTO_SCALE_MIN_SIDE} px)")
+    out.add_argument("--format", choices=("gif", "webp", "apng", "mp4"), help="default: from the suffix of -o")
+    out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
+                     help="merge repeated frames and store changed areas only (default on)")
+    out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
+
+    parser.error = _one_line_error(parser)  # bad input is one line, as for every other error
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args) -> int:
+    from ..models.presets import check_names
+    from ..outputs import check_writable
+    from ..settings import build_settings, settings_path, write_settings
+
+    started = time.perf_counter()
+    # Everything that can be checked without torch is checked first: bad input fails in a blink.
+    request = build_request(args)
+    output = check_writable(request["output"])
+    request["encode"].resolve_format(output)
+    check_writable(settings_path(output))
+    check_names(request["model"]["model"], request["model"]["lora"])
+
+    _quiet_libraries()
+    from ..encode import write_animation
+    from ..pipeline import MorphPipeline
+
+    engine = MorphPipeline.from_pretrained(**request["model"], progress=not args.quiet)
+    loaded = time.perf_counter()
+    result = engine(request["morph"], pixelate=request["pixelate"])
+    encode = _finish_encode(request["encode"], request["scale_given"], result)
+    write_animation(result.pixel_frames, output, encode, keyframes=result.keyframe_indices)
+    if args.save_frames:
+        save_frames(result, args.save_frames)
+
+    seconds = time.perf_counter() - started
+    run_info = {"device": str(engine.device), "dtype": str(engine.dtype).replace("torch.", ""),
+                "frames": len(result.frames), "seconds": round(seconds, 2),
+                "timings": {"load": round(loaded - started, 3), **result.timings}}  # fmt: skip
+    settings = build_settings(model=request["model_record"], morph=result.config, pixelate=result.pixelate_config,
+                              encode=encode, output=output, run=run_info)  # fmt: skip
+    write_settings(settings_path(output), settings)
+    width, height = (side * encode.scale for side in result.size)
+    print(f"wrote {output} ({len(result.frames)} frames, {width}x{height} pixels, {seconds:.1f} s)")
+    return 0
+
+
+def build_request(args) -> dict:
+    """Return the validated configs of a run: settings file first, then the flags given on top."""
+    from ..encode import EncodeConfig
+    from ..morph_config import MorphConfig
+    from ..pixelate import PixelateConfig
+    from ..settings import config_from_dict, local_or_id, read_settings
+
+    base = read_settings(args.from_settings) if args.from_settings else {s: {} for s in ("model", "morph", "pixelate", "encode")}
+
+    morph = dict(base["morph"])
+    if args.prompts:
+        if len(args.prompts) != len(morph.get("prompts", args.prompts)):
+            morph.pop("seeds", None)  # per-keyframe seeds no longer line up
+        morph["prompts"] = args.prompts
+    if "prompts" not in morph:
+        raise ValueError("a morph needs at least two prompts, got 0 (or give --from SETTINGS.json)")
+    if args.seed is not None:
+        morph["seed"], morph["seeds"] = args.seed[0], (args.seed if len(args.seed) > 1 else None)
+    morph.update(_given(args, MORPH_FLAGS))
+
+    pixelate = dict(base["pixelate"])
+    given = _given(args, PIXELATE_FLAGS)
+    if any(name in given for name in GRID_FLAGS):
+        for name in GRID_FLAGS:
+            pixelate.pop(name, None)  # a new grid choice replaces the saved one
+    pixelate.update(given)
+
+    encode = dict(base["encode"])
+    encode.update({ENCODE_FLAGS[k]: v for k, v in _given(args, ENCODE_FLAGS).items()})
+
+    model = dict(base["model"])
+    model.update(_given(args, MODEL_FLAGS))
+    model = {name: model.get(name) for name in MODEL_FLAGS}
+    model["lora_scale"] = 1.0 if model["lora_scale"] is None else model["lora_scale"]
+
+    output = args.output or base.get("output")
+    if not output:
+        raise ValueError("no output file: give -o OUT (e.g. -o morph.gif)")
+    return {
+        "morph": config_from_dict(MorphConfig, morph, "morph"),
+        "pixelate": config_from_dict(PixelateConfig, pixelate, "pixelate"),
+        "encode": config_from_dict(EncodeConfig, encode, "encode"),
+        "scale_given": "scale" in encode,
+        "model": model,
+        "model_record": {**model, "model": local_or_id(model["model"]), "lora": local_or_id(model["lora"])},
+        "output": output,
+    }
+
+
+def save_frames(result, folder) -> None:
+    """Save raw frames (render size) and pixel-art frames (art size) as PNG files in ``folder``."""
+    from pathlib import Path
+
+    from ..outputs import atomic_output
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, frames in (("raw", result.frames), ("pixel", result.pixel_frames)):
+        for index, frame in enumerate(frames):
+            with atomic_output(folder / f"{kind}_{index:04d}.png") as tmp:
+                frame.save(tmp, format="PNG")
+
+
+def _finish_encode(encode, scale_given: bool, result):
+    """Return ``encode`` with the automatic scale filled in when none was given."""
+    import dataclasses
+
+    if scale_given:
+        return encode
+    art_width = result.size[0]
+    render_width = result.frames[0].width
+    scale = max(1, round(render_width / art_width), -(-AUTO_SCALE_MIN_SIDE // art_width))
+    return dataclasses.replace(encode, scale=min(scale, 64))
+
+
+def _given(args, names) -> dict:
+    """Return the flags among ``names`` that were given on the command line (not None)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or comma-separated whole numbers, got {text!r}") from None
+
+
+def _grid(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
+def _one_line_error(parser):
+    def error(message: str):
+        print(f"{parser.prog}: error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    return error
+
+
+def _quiet_libraries() -> None:
+    """Silence library warnings and progress bars: the user sees our bar and one summary line."""
+    import transformers  # before diffusers, whose imports otherwise warn through transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    import diffusers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()

@@ -30,6 +30,7 @@ MIN_DURATION_MS = 10  # GIF stores hundredths of a second
 MAX_DURATION_MS = 60_000
 MAX_SCALE = 64
 MAX_SIDE = 65_535  # GIF and APNG store sizes in 16 bits
+AUTO_SCALE_MIN_SIDE = 256  # pixels: an automatic scale makes small art at least this wide
 
 
 @dataclass
@@ -83,6 +84,13 @@ class EncodeConfig:
                 raise ValueError(f"keyframe index {key!r} is out of range for {count} frames")
             durations[key] += self.hold
         return durations
+
+
+def auto_scale(art_width: int, render_width: int | None = None, min_side: int = AUTO_SCALE_MIN_SIDE) -> int:
+    """Return a display scale for art ``art_width`` pixels wide: back to ``render_width``, and at
+    least ``min_side`` pixels wide, capped at the largest allowed scale."""
+    back = round(render_width / art_width) if render_width else 1
+    return max(1, min(MAX_SCALE, max(back, -(-min_side // art_width))))
 
 
 def _check_int(name: str, value, low: int, high: int, what: str) -> int:

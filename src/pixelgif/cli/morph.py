@@ -32,7 +32,6 @@ GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in Pixe
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
                 "scale": "scale", "format": "format", "optimize": "optimize"}  # fmt: skip
 MODEL_FLAGS = ("model", "lora", "lora_scale", "device", "dtype")
-AUTO_SCALE_MIN_SIDE = 256  # pixels: auto --scale makes small art at least this big on screen
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -95,7 +94,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--loop-count", type=int, metavar="N", help="times the animation plays, 0 = forever (default 0)")
     out.add_argument("--boomerang", action=argparse.BooleanOptionalAction, default=None, help="play forward, then back")
     out.add_argument("--scale", type=int, metavar="N",
-                     help=f"nearest-neighbour upscale (default: back to render size, at least {AUTO_SCALE_MIN_SIDE} px)")
+                     help="nearest-neighbour upscale (default: back to render size, at least 256 px wide)")
     out.add_argument("--format", choices=("gif", "webp", "apng", "mp4"), help="default: from the suffix of -o")
     out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
                      help="merge repeated frames and store changed areas only (default on)")
@@ -210,12 +209,11 @@ def _finish_encode(encode, scale_given: bool, result):
     """Return ``encode`` with the automatic scale filled in when none was given."""
     import dataclasses
 
+    from ..encode import auto_scale
+
     if scale_given:
         return encode
-    art_width = result.size[0]
-    render_width = result.frames[0].width
-    scale = max(1, round(render_width / art_width), -(-AUTO_SCALE_MIN_SIDE // art_width))
-    return dataclasses.replace(encode, scale=min(scale, 64))
+    return dataclasses.replace(encode, scale=auto_scale(result.size[0], result.frames[0].width))
 
 
 def _given(args, names) -> dict:

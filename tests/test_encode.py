@@ -1,4 +1,4 @@
-"""Encode stage: lossless round trips, timing, scale, formats, atomic writes, bad config."""
+"""Encode stage, GIF: lossless round trips, timing, scale, gifsicle, random animations."""
 
 from __future__ import annotations
 
@@ -8,95 +8,22 @@ import subprocess
 
 import numpy as np
 import pytest
+from encode_helpers import (
+    PALETTE,
+    durations_of,
+    expected_rgba,
+    p_images,
+    read_indices,
+    read_rgba,
+    same_rgba,
+    sprite_indices,
+)
 from PIL import GifImagePlugin, Image
 
 from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.errors import PixelgifError
 from pixelgif.gifwriter import centiseconds, encode_gif
-
-PALETTE = np.array(
-    [[0, 0, 0], [255, 0, 77], [41, 173, 255], [0, 228, 54], [255, 236, 39], [131, 118, 156], [255, 241, 232]],
-    dtype=np.uint8,
-)
-
-
-def sprite_indices(count=6, size=16, transparent=None, seed=0):
-    """Return index arrays of a little animation: a moving block over a noisy background."""
-    rng = np.random.RandomState(seed)
-    base = rng.randint(1, len(PALETTE), (size, size)).astype(np.uint8)
-    frames = []
-    for i in range(count):
-        a = base.copy()
-        a[i % size : i % size + 4, 2:7] = 1 + i % (len(PALETTE) - 1)
-        if transparent is not None:
-            a[:, (3 * i) % size] = transparent  # a transparent column that moves
-            a[(5 * i) % size, :] = transparent
-        frames.append(a)
-    return frames
-
-
-def p_images(arrays, palette=PALETTE, transparent=None):
-    images = []
-    for a in arrays:
-        image = Image.frombytes("P", (a.shape[1], a.shape[0]), a.tobytes())
-        image.putpalette(palette.tobytes())
-        if transparent is not None:
-            image.info["transparency"] = transparent
-        images.append(image)
-    return images
-
-
-def read_indices(path):
-    """Return (index arrays, palette bytes, info per frame) of a GIF read in palette mode."""
-    old = GifImagePlugin.LOADING_STRATEGY
-    GifImagePlugin.LOADING_STRATEGY = GifImagePlugin.LoadingStrategy.RGB_AFTER_DIFFERENT_PALETTE_ONLY
-    try:
-        with Image.open(path) as im:
-            arrays, infos = [], []
-            for i in range(getattr(im, "n_frames", 1)):
-                im.seek(i)
-                im.load()
-                assert im.mode == "P"
-                arrays.append(np.array(im))
-                infos.append(dict(im.info))
-            return arrays, bytes(im.getpalette()), infos
-    finally:
-        GifImagePlugin.LOADING_STRATEGY = old
-
-
-def read_rgba(path):
-    with Image.open(path) as im:
-        out = []
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            out.append(np.array(im.convert("RGBA")))
-        return out
-
-
-def durations_of(path):
-    with Image.open(path) as im:
-        out = []
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            im.load()
-            out.append(im.info.get("duration"))
-        return out
-
-
-def expected_rgba(arrays, transparent=None, scale=1):
-    lut = np.concatenate([PALETTE, np.full((len(PALETTE), 1), 255, np.uint8)], 1)
-    if transparent is not None:
-        lut[transparent] = 0
-    return [np.repeat(np.repeat(lut[a], scale, 0), scale, 1) for a in arrays]
-
-
-def same_rgba(a, b):
-    """Compare RGBA, ignoring the colour of fully transparent pixels."""
-    a, b = a.copy(), b.copy()
-    a[a[..., 3] == 0] = 0
-    b[b[..., 3] == 0] = 0
-    return np.array_equal(a, b)
 
 
 # --- lossless GIF ---------------------------------------------------------------------------
@@ -267,55 +194,6 @@ def test_scale_is_nearest_neighbour(tmp_path, name):
         assert same_rgba(got, want)
 
 
-# --- other formats --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["a.png", "a.apng"])
-def test_apng_round_trip(tmp_path, name):
-    arrays = sprite_indices(count=5, transparent=0)
-    config = EncodeConfig(duration=120, loop=2)
-    path = write_animation(p_images(arrays, transparent=0), tmp_path / name, config)
-    with Image.open(path) as im:
-        assert im.format == "PNG" and im.n_frames == 5 and im.info["loop"] == 2
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
-        assert same_rgba(got, want)
-    assert durations_of(path) == [120] * 5
-
-
-def test_webp_round_trip_is_lossless(tmp_path):
-    arrays = sprite_indices(count=5, transparent=0)
-    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.webp", EncodeConfig(loop=3))
-    with Image.open(path) as im:
-        assert im.format == "WEBP" and im.n_frames == 5 and im.info["loop"] == 3
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
-        assert same_rgba(got, want)
-    assert durations_of(path) == [100] * 5
-
-
-def test_format_overrides_suffix(tmp_path):
-    path = write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.bin", EncodeConfig(format="GIF"))
-    assert path.read_bytes().startswith(b"GIF89a")
-
-
-def test_unknown_suffix_is_an_error(tmp_path):
-    with pytest.raises(PixelgifError, match="suffix"):
-        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.jpg")
-
-
-def test_mp4_without_ffmpeg_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(encode.shutil, "which", lambda name: None)
-    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)
-    with pytest.raises(PixelgifError, match="ffmpeg"):
-        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.mp4")
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
-def test_mp4_is_written(tmp_path):
-    path = write_animation(p_images(sprite_indices(count=4)), tmp_path / "a.mp4", EncodeConfig(scale=2))
-    assert path.stat().st_size > 0 and path.read_bytes()[4:8] == b"ftyp"
-
-
 def opaque_then_transparent():
     """Return frames whose first frame has no transparent pixel but later ones do (index 0)."""
     arrays = sprite_indices(count=5, seed=7)
@@ -378,68 +256,3 @@ def test_random_animations_round_trip(seed):
                 np.testing.assert_array_equal(np.array(im), want)
     finally:
         GifImagePlugin.LOADING_STRATEGY = old
-
-
-# --- atomic writes and bad input ------------------------------------------------------------
-
-
-def test_failing_write_leaves_no_file(tmp_path, monkeypatch):
-    def broken(data_frames, tmp, config):
-        tmp.write_bytes(b"GIF89a partial")
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setitem(encode._WRITERS, "gif", broken)
-    with pytest.raises(RuntimeError):
-        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.gif")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_failing_write_keeps_the_old_file(tmp_path, monkeypatch):
-    target = tmp_path / "a.gif"
-    target.write_bytes(b"old")
-    monkeypatch.setitem(encode._WRITERS, "gif", lambda *a: (_ for _ in ()).throw(OSError("no space")))
-    with pytest.raises(OSError):
-        write_animation(p_images(sprite_indices(count=2)), target)
-    assert target.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
-
-
-def test_unwritable_path_is_a_pixelgif_error(tmp_path):
-    with pytest.raises(PixelgifError, match="does not exist"):
-        write_animation(p_images(sprite_indices(count=2)), tmp_path / "missing" / "a.gif")
-
-
-def test_bad_frames(tmp_path):
-    with pytest.raises(ValueError, match="no frames"):
-        write_animation([], tmp_path / "a.gif")
-    a = p_images(sprite_indices(count=1))[0]
-    with pytest.raises(ValueError, match="one size"):
-        write_animation([a, a.resize((8, 8))], tmp_path / "a.gif")
-    with pytest.raises(ValueError, match="out of range"):
-        write_animation([a, a], tmp_path / "a.gif", keyframes=[5])
-
-
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        ({"duration": 0}, "duration"),
-        ({"duration": 5}, "at least 10"),
-        ({"duration": []}, "empty"),
-        ({"duration": [100, "x"]}, "duration"),
-        ({"duration": 1.5}, "duration"),
-        ({"hold": -1}, "hold"),
-        ({"loop": -1}, "loop"),
-        ({"scale": 0}, "scale"),
-        ({"scale": 2.0}, "scale"),
-        ({"boomerang": "yes"}, "boomerang"),
-        ({"format": "jpeg"}, "gif, webp, apng, mp4"),
-    ],
-)
-def test_bad_config_values(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        EncodeConfig(**kwargs)
-
-
-def test_config_normalises_values():
-    config = EncodeConfig(duration=[100, 200], format=".PNG")
-    assert config.duration == (100, 200) and config.format == "apng"
-    assert EncodeConfig().resolve_format("x.WEBP") == "webp"

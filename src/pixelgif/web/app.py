@@ -44,7 +44,8 @@ def build_app(engines: EngineCache | None = None, out_dir: str | Path | None = N
             shown = None if result.path.suffix == ".mp4" else str(result.path)
             return shown, [str(result.path), str(result.settings)], result.summary
 
-        button.click(on_generate, inputs=[fields[n] for n in names], outputs=[preview, files, summary])
+        inputs = [fields[n] for n in names]
+        button.click(on_generate, inputs=inputs, outputs=[preview, files, summary], api_name="generate")
     app.pixelgif_out_dir = out_dir  # launch() lets gradio serve files from here
     return app
 

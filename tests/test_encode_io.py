@@ -1,0 +1,135 @@
+"""Encode stage: WebP, APNG and MP4, format choice, atomic writes and bad input."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+from encode_helpers import durations_of, expected_rgba, p_images, read_rgba, same_rgba, sprite_indices
+from PIL import Image
+
+from pixelgif import encode
+from pixelgif.encode import EncodeConfig, write_animation
+from pixelgif.errors import PixelgifError
+
+
+# --- other formats --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.apng"])
+def test_apng_round_trip(tmp_path, name):
+    arrays = sprite_indices(count=5, transparent=0)
+    config = EncodeConfig(duration=120, loop=2)
+    path = write_animation(p_images(arrays, transparent=0), tmp_path / name, config)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.n_frames == 5 and im.info["loop"] == 2
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+        assert same_rgba(got, want)
+    assert durations_of(path) == [120] * 5
+
+
+def test_webp_round_trip_is_lossless(tmp_path):
+    arrays = sprite_indices(count=5, transparent=0)
+    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.webp", EncodeConfig(loop=3))
+    with Image.open(path) as im:
+        assert im.format == "WEBP" and im.n_frames == 5 and im.info["loop"] == 3
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+        assert same_rgba(got, want)
+    assert durations_of(path) == [100] * 5
+
+
+def test_format_overrides_suffix(tmp_path):
+    path = write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.bin", EncodeConfig(format="GIF"))
+    assert path.read_bytes().startswith(b"GIF89a")
+
+
+def test_unknown_suffix_is_an_error(tmp_path):
+    with pytest.raises(PixelgifError, match="suffix"):
+        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.jpg")
+
+
+def test_mp4_without_ffmpeg_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(encode.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(PixelgifError, match="ffmpeg"):
+        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_mp4_is_written(tmp_path):
+    path = write_animation(p_images(sprite_indices(count=4)), tmp_path / "a.mp4", EncodeConfig(scale=2))
+    assert path.stat().st_size > 0 and path.read_bytes()[4:8] == b"ftyp"
+
+
+# --- atomic writes and bad input ------------------------------------------------------------
+
+
+def test_failing_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken(data_frames, tmp, config):
+        tmp.write_bytes(b"GIF89a partial")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(encode._WRITERS, "gif", broken)
+    with pytest.raises(RuntimeError):
+        write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.gif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "a.gif"
+    target.write_bytes(b"old")
+    monkeypatch.setitem(encode._WRITERS, "gif", lambda *a: (_ for _ in ()).throw(OSError("no space")))
+    with pytest.raises(OSError):
+        write_animation(p_images(sprite_indices(count=2)), target)
+    assert target.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_unwritable_path_is_a_pixelgif_error(tmp_path):
+    with pytest.raises(PixelgifError, match="does not exist"):
+        write_animation(p_images(sprite_indices(count=2)), tmp_path / "missing" / "a.gif")
+
+
+def test_bad_frames(tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        write_animation([], tmp_path / "a.gif")
+    a = p_images(sprite_indices(count=1))[0]
+    with pytest.raises(ValueError, match="one size"):
+        write_animation([a, a.resize((8, 8))], tmp_path / "a.gif")
+    with pytest.raises(ValueError, match="out of range"):
+        write_animation([a, a], tmp_path / "a.gif", keyframes=[5])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"duration": 0}, "duration"),
+        ({"duration": 5}, "at least 10"),
+        ({"duration": []}, "empty"),
+        ({"duration": [100, "x"]}, "duration"),
+        ({"duration": 1.5}, "duration"),
+        ({"hold": -1}, "hold"),
+        ({"loop": -1}, "loop"),
+        ({"scale": 0}, "scale"),
+        ({"scale": 2.0}, "scale"),
+        ({"boomerang": "yes"}, "boomerang"),
+        ({"format": "jpeg"}, "gif, webp, apng, mp4"),
+    ],
+)
+def test_bad_config_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EncodeConfig(**kwargs)
+
+
+def test_config_normalises_values():
+    config = EncodeConfig(duration=[100, 200], format=".PNG")
+    assert config.duration == (100, 200) and config.format == "apng"
+    assert EncodeConfig().resolve_format("x.WEBP") == "webp"
+
+
+def test_auto_scale():
+    assert encode.auto_scale(64, 512) == 8  # back to the render size
+    assert encode.auto_scale(16) == 16  # small art: at least 256 px wide
+    assert encode.auto_scale(2) == 64  # capped
+    assert encode.auto_scale(1000, 500) == 1

@@ -121,7 +121,8 @@ def _load_diffusers(model: str, dtype: torch.dtype):
     return _wrap_load_errors(
         model,
         lambda: DiffusionPipeline.from_pretrained(model, torch_dtype=dtype, local_files_only=hub_offline()),
-        hub=True,
+        hint="no local file or folder of that name, and the hub id is not in the local cache; a hub id needs "
+        "network access (or give a local path)",
     )
 
 
@@ -150,13 +151,17 @@ def _load_single_file(path: Path, dtype: torch.dtype):
     return _wrap_load_errors(
         str(path),
         lambda: StableDiffusionPipeline.from_single_file(str(path), torch_dtype=dtype, local_files_only=hub_offline()),
-        hub=True,
-        what="single-file checkpoint (diffusers fetches the matching base config from the hub once)",
+        hint="a single-file checkpoint needs its base model's config files, which diffusers downloads from the hub "
+        "once: this needs network access (or the base model in the local cache, or give a diffusers folder)",
     )
 
 
-def _wrap_load_errors(name: str, load, hub: bool = False, what: str = "model"):
-    """Return ``load()``, turning hub and file errors into one ModelNotFoundError line."""
+def _wrap_load_errors(name: str, load, hint: str | None = None):
+    """Return ``load()``, turning hub and file errors into one ModelNotFoundError line.
+
+    With ``hint`` (the load may go to the hub) any error is reported with it; without, only file
+    errors are, and anything else is a bug that keeps its traceback.
+    """
     try:
         with warnings.catch_warnings():
             # diffusers >= 0.36 renamed torch_dtype to dtype; older ones only know torch_dtype.
@@ -165,12 +170,9 @@ def _wrap_load_errors(name: str, load, hub: bool = False, what: str = "model"):
     except PixelgifError:
         raise
     except Exception as exc:  # noqa: BLE001 - hub, network and file errors come in many classes
-        if not hub and not isinstance(exc, (OSError, ValueError)):
+        if hint is None and not isinstance(exc, (OSError, ValueError)):
             raise
         reason = " ".join(str(exc).split())[:240]
-        if hub:
-            raise ModelNotFoundError(
-                f"could not load {what} {name!r}: looked for a local file or folder and for the Hugging Face hub id "
-                f"in the local cache; a hub id needs network access (or give a local path). Details: {reason}"
-            ) from exc
-        raise ModelNotFoundError(f"could not load {what} {name!r}: {reason}") from exc
+        if "outgoing traffic has been disabled" in reason:
+            reason = "HF_HUB_OFFLINE is set, so nothing was downloaded"
+        raise ModelNotFoundError(f"could not load model {name!r}: {hint + '. ' if hint else ''}Details: {reason}") from exc

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
+import re
+import subprocess
 import sys
 
 import pytest
@@ -57,10 +58,20 @@ def test_mp4_without_ffmpeg_says_how_to_get_it(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def have_ffmpeg() -> bool:
+    try:
+        return bool(encode.find_ffmpeg())
+    except PixelgifError:
+        return False
+
+
+@pytest.mark.skipif(not have_ffmpeg(), reason="neither ffmpeg nor imageio-ffmpeg installed")
 def test_mp4_is_written(tmp_path):
-    path = write_animation(p_images(sprite_indices(count=4)), tmp_path / "a.mp4", EncodeConfig(scale=2))
-    assert path.stat().st_size > 0 and path.read_bytes()[4:8] == b"ftyp"
+    config = EncodeConfig(scale=3, duration=[100, 200, 100, 300])
+    path = write_animation(p_images(sprite_indices(count=4), transparent=0), tmp_path / "a.mp4", config)
+    assert path.read_bytes()[4:8] == b"ftyp"
+    probe = subprocess.run([encode.find_ffmpeg(), "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
+    assert "48x48" in probe.stderr and re.search(r"frame=\s*7\b", probe.stderr)  # 700 ms at 10 fps
 
 
 # --- atomic writes and bad input ------------------------------------------------------------

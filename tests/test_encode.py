@@ -136,6 +136,10 @@ def test_durations_with_hold_on_keyframes(tmp_path):
     assert durations_of(path) == [500, 80, 80, 80, 500]
 
 
+def test_keyframes_named_twice_are_held_once():
+    assert EncodeConfig(duration=100, hold=50).durations(3, [0, -3, 2, -1]) == [150, 100, 150]
+
+
 def test_hold_applies_to_keyframes_in_both_directions(tmp_path):
     config = EncodeConfig(duration=100, hold=200, boomerang=True)
     path = write_animation(p_images(sprite_indices(count=4)), tmp_path / "a.gif", config, keyframes=[0, 2])

@@ -39,7 +39,7 @@ class EncodeConfig:
 
     duration: int | tuple[int, ...] = 100  # ms per frame: one value, or one per input frame
     hold: int = 0  # extra ms on each keyframe (indices given to write_animation)
-    loop: int = 0  # how many times the animation plays; 0 = forever
+    loop: int = 0  # how many times the animation plays; 0 = forever (GIF stores loop - 1 repeats)
     boomerang: bool = False  # play forward then backward, without repeating the two ends
     scale: int = 1  # nearest-neighbour upscale factor, so art pixels stay crisp
     format: str | None = None  # gif, webp, apng or mp4; None = from the output file's suffix
@@ -79,9 +79,12 @@ class EncodeConfig:
             durations = list(self.duration)
         else:
             durations = [self.duration] * count
-        for key in set(keyframes):
-            if not isinstance(key, (int, np.integer)) or not -count <= key < count:
+        keys = set()
+        for key in keyframes:
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not -count <= key < count:
                 raise ValueError(f"keyframe index {key!r} is out of range for {count} frames")
+            keys.add(int(key) % count)  # -1 and count-1 are one keyframe, held once
+        for key in keys:
             durations[key] += self.hold
         return durations
 

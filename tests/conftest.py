@@ -14,9 +14,6 @@ import string  # noqa: E402
 
 import pytest  # noqa: E402
 
-TINY_SD_SIZE = 32  # pixels: UNet sample_size 16 x VAE scale factor 2
-
-
 def _write_tiny_vocab(folder):
     """Write a character-level CLIP vocab.json/merges.txt; return (vocab.json, merges.txt, size)."""
     chars = list(string.ascii_lowercase + string.digits + ".,!?-'")

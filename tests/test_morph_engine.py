@@ -108,9 +108,11 @@ def test_default_scheduler_is_restored(engine):
     assert type(engine.pipe.scheduler).__name__ == "DDIMScheduler"
 
 
-def test_size_not_divisible_by_vae_scale_is_rejected(engine):
+def test_sizes_the_model_cannot_render_are_rejected(engine):
     with pytest.raises(ValueError, match="multiples of 2"):
         engine.prepare_keyframe_latents([0], 33, 32)
+    with pytest.raises(ValueError, match="at least 4"):
+        engine.prepare_keyframe_latents([0], 2, 32)
 
 
 def test_rgba_backend(tiny_sd):

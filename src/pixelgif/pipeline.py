@@ -149,6 +149,10 @@ class MorphPipeline:
         scale = self.pipe.vae_scale_factor
         if height % scale or width % scale:
             raise ValueError(f"width and height must be multiples of {scale} for this model, got {width}x{height}")
+        # Each UNet level halves the latent; below one cell at the bottom level it cannot run.
+        smallest = scale * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
+        if min(height, width) < smallest:
+            raise ValueError(f"width and height must be at least {smallest} for this model, got {width}x{height}")
         shape = (1, self.pipe.unet.config.in_channels, height // scale, width // scale)
         return [
             torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)

@@ -132,6 +132,7 @@ BAD_INPUT = [
     (["a", "b", "-o", "NO_DIR/x.gif"], "does not exist"),
     (["a", "b", "-o", "."], "is a folder"),
     (["a", "b", "-o", "x.bmp"], "cannot tell the format"),
+    (["a", "b", "-o", "x.json", "--format", "gif"], "overwritten by its own settings file"),
     (["a", "b", "--from", "missing.json"], "settings file not found"),
     (["a", "b", "--colors", "1"], "colors must be"),
 ]

@@ -115,6 +115,8 @@ def run(args) -> int:
     request = build_request(args)
     output = check_writable(request["output"])
     request["encode"].resolve_format(output)
+    if settings_path(output) == output:
+        raise ValueError(f"output {str(output)!r} would be overwritten by its own settings file; use another suffix")
     check_writable(settings_path(output))
     check_names(request["model"]["model"], request["model"]["lora"])
 

@@ -222,3 +222,32 @@ def test_grid_detection_refuses_an_image_without_a_grid():
     image = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
     with pytest.raises(ValueError, match="no pixel grid"):
         pixelate_frames([image], PixelateConfig(detect_grid=True))
+
+
+def test_config_is_plain_settings_for_asdict_and_replace():
+    import dataclasses
+    import json
+
+    config = PixelateConfig(grid=[32, 24], palette="pico-8", colors=8, dither="fs")
+    assert config.grid == (32, 24) and config.dither == "floyd-steinberg"
+    json.dumps(dataclasses.asdict(config))  # settings files store it as JSON
+    changed = dataclasses.replace(config, colors=4)
+    assert changed.colors == 4 and len(changed.palette_rgb) == 16
+
+
+def test_fully_transparent_frame_stays_transparent():
+    art = pixelate_frames([np.zeros((16, 16, 4), dtype=np.uint8)], PixelateConfig(pixel_size=4))
+    assert art.transparent_index is not None and (art.indices == art.transparent_index).all()
+
+
+def test_auto_dither_is_ordered_for_animations_and_diffusion_for_one_image():
+    config = PixelateConfig()
+    assert config.dither_for(1) == "floyd-steinberg" and config.dither_for(5) == "bayer4"
+
+
+def test_256_colours_with_transparency_still_fit_in_one_byte():
+    rng = np.random.default_rng(8)
+    image = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    image[..., 3] = np.where(np.arange(64)[:, None] < 8, 0, 255)
+    art = pixelate_frames([image], PixelateConfig(pixel_size=1, colors=256, dither="none"))
+    assert len(art.palette) <= 256 and art.transparent_index == len(art.palette) - 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
@@ -49,7 +49,6 @@ class PixelateConfig:
     outline: bool = False
     seed: int = 0
     fit_samples: int = 16384
-    palette_rgb: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check_grid()
@@ -93,14 +92,21 @@ class PixelateConfig:
     def _check_colors_and_palette(self) -> None:
         if self.colors is not None and (not _is_int(self.colors) or not 2 <= self.colors <= 256):
             raise ValueError(f"colors must be an integer from 2 to 256, got {self.colors!r}")
+        # Parsed once here so a bad palette fails on creation; kept off the dataclass fields so
+        # that asdict() and replace() see only the settings themselves.
+        self._palette_rgb = None
         if self.palette is None:
-            self.palette_rgb = None
             return
         from .palettes import load_palette
 
-        self.palette_rgb = load_palette(self.palette)
-        if self.colors is not None and self.colors > len(self.palette_rgb):
-            raise ValueError(f"colors {self.colors} is more than the palette's {len(self.palette_rgb)} colours")
+        self._palette_rgb = load_palette(self.palette)
+        if self.colors is not None and self.colors > len(self._palette_rgb):
+            raise ValueError(f"colors {self.colors} is more than the palette's {len(self._palette_rgb)} colours")
+
+    @property
+    def palette_rgb(self) -> np.ndarray | None:
+        """Return the user palette as a Kx3 uint8 array, or None when the palette is fitted."""
+        return self._palette_rgb
 
     def grid_for(self, width: int, height: int) -> tuple[int, int]:
         """Return the output grid (width, height) for a source of this size."""

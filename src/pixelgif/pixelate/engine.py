@@ -107,6 +107,16 @@ def _choose_palette(cell_rgb: np.ndarray, config: PixelateConfig, max_colors: in
     return best_subset(cell_rgb, user, k, config.seed, config.fit_samples)
 
 
+def _fit_colors(rgb, opaque, lab, solid, config: PixelateConfig) -> np.ndarray:
+    """Return the Nx3 uint8 colours the palette is fitted on (opaque ones only)."""
+    if not solid.any():
+        return np.zeros((1, 3), dtype=np.uint8)  # nothing visible: any one colour will do
+    if config.reducer == "dominant":
+        # The dominant reducer picks real source colours, so its palette is fitted on source pixels.
+        return rgb.reshape(-1, 3) if opaque is None else rgb[opaque]
+    return oklab_to_srgb8(lab[solid])
+
+
 def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None) -> PixelArt:
     """Return ``frames`` as pixel art that all share one palette (see ``PixelateConfig``)."""
     config = config or PixelateConfig()
@@ -118,9 +128,7 @@ def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None) -> P
     has_transparency = not solid.all()
     max_colors = MAX_PALETTE - 1 if has_transparency else MAX_PALETTE
 
-    # The dominant reducer picks real source colours, so its palette is fitted on source pixels.
-    fit_colors = (rgb.reshape(-1, 3) if opaque is None else rgb[opaque]) if config.reducer == "dominant" else oklab_to_srgb8(lab[solid])
-    palette = _choose_palette(fit_colors, config, max_colors)
+    palette = _choose_palette(_fit_colors(rgb, opaque, lab, solid, config), config, max_colors)
     palette_lab = srgb8_to_oklab(palette)
     if config.reducer == "dominant":
         indices = _dominant_indices(rgb, opaque, x_edges, y_edges, palette_lab)

@@ -110,7 +110,7 @@ def train(config: TrainConfig) -> Path:
     unet = UNet2DConditionModel(**unet_config())
     ema = UNet2DConditionModel(**unet_config()).requires_grad_(False)
     ema.load_state_dict(unet.state_dict())
-    noise_scheduler = DDPMScheduler(**scheduler_config())
+    noise_scheduler = DDPMScheduler(**scheduler_config(), clip_sample=False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=1e-2)
     step = 0
     checkpoint = config.out / "last.pt"
@@ -173,6 +173,9 @@ def export(checkpoint: Path, weights_dir: Path = WEIGHTS_DIR) -> Path:
     """Write the EMA weights as fp16 safetensors + scheduler config into ``weights_dir``."""
     from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
 
+    from diffusers.utils import logging
+
+    logging.set_verbosity_error()  # the fp16 cast warning is expected: nothing here needs fp32
     state = torch.load(checkpoint, weights_only=True)
     unet = UNet2DConditionModel(**unet_config())
     unet.load_state_dict(state["ema"])

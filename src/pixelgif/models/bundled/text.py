@@ -29,6 +29,6 @@ def load_text_encoder(dtype=None):
 
     path = text_encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    encoder = AutoModel.from_pretrained(path, local_files_only=True, torch_dtype=dtype)
+    encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
     encoder.eval().requires_grad_(False)
     return tokenizer, encoder

@@ -32,5 +32,4 @@ def scheduler_config() -> dict:
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
         prediction_type="epsilon",
-        clip_sample=False,
     )

@@ -1,0 +1,150 @@
+"""Does the bundled model follow its prompt? Measured against its own training sprites.
+
+For 100 training captions and 50 new phrasings of known concepts, render one sprite per prompt
+with fixed seeds, find the nearest training sprites (mean per-pixel OKLab distance, sprites
+composited on white) and count how often they show the prompt's concept (top-1 / top-5), with
+classifier-free guidance on and off. Also writes a contact sheet and measures how smoothly a
+two-prompt morph changes colour from frame to frame.
+
+    python benchmarks/bundled_quality.py --data data/emoji32.npz [--sheet docs/bundled_contact_sheet.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pixelgif.models.bundled import load_bundled_pipeline  # noqa: E402
+from pixelgif.pixelate.color import srgb8_to_oklab  # noqa: E402
+from pixelgif.train.emoji_data import load_dataset  # noqa: E402
+
+# New phrasings of concepts in the training set -> the emoji codes that count as a hit.
+NEW_PHRASINGS = {
+    "a crimson heart": ["2764-FE0F"], "a small green tree": ["1F333"], "a pine tree": ["1F332"],
+    "a shiny red apple": ["1F34E"], "a yellow banana": ["1F34C"], "a burning flame": ["1F525"],
+    "an ice crystal": ["2744-FE0F"], "a green dragon": ["1F409"], "a big blue whale": ["1F40B", "1F433"],
+    "a cute kitten face": ["1F431"], "a puppy face": ["1F436"], "a little house": ["1F3E0", "1F3E1"],
+    "a medieval castle": ["1F3F0"], "a space rocket": ["1F680"], "a red car": ["1F697"],
+    "a bike": ["1F6B2"], "a cheeseburger": ["1F354"], "a ripe strawberry": ["1F353"],
+    "a slice of watermelon": ["1F349"], "an orange carrot": ["1F955"], "a red mushroom": ["1F344"],
+    "a spooky ghost": ["1F47B"], "a human skull": ["1F480"], "a golden crown": ["1F451"],
+    "a blue diamond": ["1F48E"], "a black bomb": ["1F4A3"], "a swimming fish": ["1F41F", "1F420"],
+    "a purple octopus": ["1F419"], "a green snake": ["1F40D"], "a sea turtle": ["1F422"],
+    "a penguin bird": ["1F427"], "a snowman": ["2603-FE0F", "26C4"], "a decorated christmas tree": ["1F384"],
+    "a halloween pumpkin": ["1F383"], "a yellow sunflower": ["1F33B"], "a red rose flower": ["1F339"],
+    "a desert cactus": ["1F335"], "a tropical palm tree": ["1F334"], "an erupting volcano": ["1F30B"],
+    "a colorful rainbow": ["1F308"], "a lightning bolt": ["26A1"], "an ocean wave": ["1F30A"],
+    "a yellow star": ["2B50", "1F31F"], "a lion head": ["1F981"], "a pink pig face": ["1F437"],
+    "a chocolate chip cookie": ["1F36A"], "a cup of coffee": ["2615"], "an electric guitar": ["1F3B8"],
+    "a gold trophy": ["1F3C6"], "a bumblebee": ["1F41D"],
+}
+SHEET_PROMPTS = [
+    "a red apple", "a green dragon", "a blue whale", "a snowman", "a castle", "a rocket", "a ghost",
+    "a crown", "a pizza", "a cat face", "a dog face", "a sunflower", "a fire", "a rainbow", "a skull",
+    "a robot face", "a cactus", "a mushroom", "a heart", "a star", "a tree", "a house", "a car",
+    "a fish", "an octopus", "a penguin", "a cake", "a guitar", "a trophy", "a bomb", "a gem stone", "a key",
+]
+
+
+def on_white_oklab(rgba: np.ndarray) -> np.ndarray:
+    """Return (N, H*W, 3) OKLab of RGBA uint8 sprites composited on white."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    rgb = (rgba[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    return srgb8_to_oklab(rgb.reshape(len(rgba), -1, 3))
+
+
+def render(pipe, prompts: list[str], guidance: float, seed: int = 0, batch: int = 25) -> np.ndarray:
+    """Return RGBA uint8 sprites, one per prompt, seed ``seed + i`` each."""
+    out = []
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start : start + batch]
+        noise = torch.stack([torch.randn((4, 32, 32), generator=torch.Generator().manual_seed(seed + start + i))
+                             for i in range(len(chunk))])
+        images = pipe(chunk, latents=noise, guidance_scale=guidance).images
+        rgba = (images * 255).round().astype(np.uint8)
+        rgba[..., 3] = np.where(rgba[..., 3] >= 128, 255, 0)
+        out.append(rgba)
+    return np.concatenate(out)
+
+
+def hit_rates(generated_lab, train_lab, train_concepts, wanted: list[set[str]]) -> tuple[float, float]:
+    """Return (top-1, top-5) rates: the nearest / 5 nearest training sprites show a wanted concept."""
+    top1 = top5 = 0
+    for lab, want in zip(generated_lab, wanted):
+        distance = np.linalg.norm(train_lab - lab[None], axis=-1).mean(axis=1)
+        order = np.argsort(distance)[:5]
+        top1 += train_concepts[order[0]] in want
+        top5 += any(train_concepts[i] in want for i in order)
+    return top1 / len(wanted), top5 / len(wanted)
+
+
+def contact_sheet(sprites: np.ndarray, path: Path, scale: int = 4, columns: int = 8) -> None:
+    rows = -(-len(sprites) // columns)
+    sheet = Image.new("RGBA", (columns * 32 * scale, rows * 32 * scale), (255, 255, 255, 255))
+    for i, sprite in enumerate(sprites):
+        tile = Image.fromarray(sprite, "RGBA").resize((32 * scale, 32 * scale), Image.NEAREST)
+        sheet.alpha_composite(tile, ((i % columns) * 32 * scale, (i // columns) * 32 * scale))
+    sheet.convert("RGB").save(path)
+
+
+def morph_smoothness(frames: np.ndarray) -> tuple[float, float]:
+    """Return (mean, max) over consecutive frame pairs of the mean per-pixel OKLab change."""
+    lab = on_white_oklab(frames)
+    steps = np.linalg.norm(np.diff(lab, axis=0), axis=-1).mean(axis=1)
+    return float(steps.mean()), float(steps.max())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/emoji32.npz"))
+    parser.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of 32 prompts here")
+    parser.add_argument("--train-captions", type=int, default=100)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    pixels, meta = load_dataset(args.data)
+    concepts = np.array([m["concept"] for m in meta])
+    train_lab = on_white_oklab(pixels)
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(meta), args.train_captions, replace=False)
+    sets = {
+        "training captions": ([meta[i]["captions"][0] for i in picks], [{concepts[i]} for i in picks]),
+        "new phrasings": (list(NEW_PHRASINGS), [set(v) for v in NEW_PHRASINGS.values()]),
+    }
+    pipe = load_bundled_pipeline()
+    chance = np.mean([np.mean(concepts == c) for c in concepts])
+    print(f"{len(pixels)} training sprites, {len(set(concepts))} concepts; chance top-1 ~ {chance:.4f}")
+    print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} {'seconds':>7}")
+    for name, (prompts, wanted) in sets.items():
+        for guidance in (pipe.default_guidance_scale, 1.0):
+            start = time.perf_counter()
+            lab = on_white_oklab(render(pipe, prompts, guidance))
+            top1, top5 = hit_rates(lab, train_lab, concepts, wanted)
+            print(f"{name:<18} {guidance:>8.1f} {top1:>6.2f} {top5:>6.2f} {time.perf_counter() - start:>7.1f}")
+    if args.sheet:
+        contact_sheet(render(pipe, SHEET_PROMPTS, pipe.default_guidance_scale), args.sheet)
+        print(f"contact sheet: {args.sheet}")
+    try:
+        from pixelgif.pipeline import MorphConfig, morph
+    except ImportError:
+        print("morph engine not available: skipping the morph smoothness check", file=sys.stderr)
+        return 0
+    result = morph(MorphConfig(prompts=["a red apple", "a blue whale"], frames=16, seed=0))
+    frames = np.stack([(np.asarray(f) * 255).round().astype(np.uint8) if f.dtype != np.uint8 else f
+                       for f in result.raw_frames])
+    mean, peak = morph_smoothness(frames)
+    print(f"morph 'a red apple' -> 'a blue whale', 16 frames: mean OKLab change per frame {mean:.4f}, max {peak:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The bundled model's data builder, on a handful of emoji images the test makes itself."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pixelgif.train import emoji_data
+
+
+def _write_package(root, package, image_dir, flag, entries):
+    folder = root / package / image_dir
+    folder.mkdir(parents=True)
+    for entry, color in entries:
+        image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+        ImageDraw.Draw(image).ellipse((8, 8, 56, 56), fill=color)
+        image.save(folder / entry["image"])
+        entry[flag] = True
+    (root / package / "emoji.json").write_text(json.dumps([e for e, _ in entries]))
+
+
+def _entry(name, code, category="Food & Drink", subcategory="food-fruit", short_names=()):
+    return {"name": name, "unified": code, "image": f"{code.lower()}.png", "category": category,
+            "subcategory": subcategory, "short_names": list(short_names)}
+
+
+@pytest.fixture()
+def npm_root(tmp_path):
+    root = tmp_path / "node_modules"
+    _write_package(root, "emoji-datasource-twitter", "img/twitter/64", "has_img_twitter", [
+        (_entry("RED APPLE", "1F34E", short_names=["apple"]), (220, 30, 30, 255)),
+        (_entry("BLUE HEART", "1F499", "Smileys & Emotion", "heart", ["blue_heart"]), (30, 60, 220, 255)),
+        (_entry("FLAG OF EGYPT", "1F1EA-1F1EC", "Flags", "country-flag"), (0, 0, 0, 255)),
+        (_entry("LIGHT SKIN TONE", "1F3FB", "Component", "skin-tone"), (250, 220, 190, 255)),
+    ])
+    _write_package(root, "emoji-datasource-google", "img/google/64", "has_img_google", [
+        (_entry("RED APPLE", "1F34E", short_names=["apple"]), (200, 20, 40, 255)),
+    ])
+    return root
+
+
+def test_captions_are_built_from_name_short_names_and_categories():
+    captions = emoji_data.captions_for(_entry("RED APPLE", "1F34E", short_names=["apple"]))
+    assert "red apple" in captions
+    assert "a red apple, food fruit, food and drink" in captions
+    assert "an apple, food fruit" in captions
+    assert len(captions) == len(set(captions))
+
+
+def test_build_dataset_pixelates_sprites_and_skips_flags(npm_root, tmp_path):
+    out = tmp_path / "data.npz"
+    assert emoji_data.main(["--npm", str(npm_root), "-o", str(out)]) == 0
+    pixels, meta = emoji_data.load_dataset(out)
+    # Flags and skin-tone components are skipped: apple (2 styles) + heart.
+    assert pixels.shape == (3, 32, 32, 4) and pixels.dtype == np.uint8
+    assert sorted(m["concept"] for m in meta) == ["1F34E", "1F34E", "1F499"]
+    assert {m["source"] for m in meta} == {"emoji-datasource-twitter", "emoji-datasource-google"}
+    alpha = pixels[..., 3]
+    assert set(np.unique(alpha)) == {0, 255}
+    # Transparent pixels are white, so the RGB channels alone show the sprite on white.
+    assert (pixels[alpha == 0][:, :3] == 255).all()
+    # The sprite keeps its colour: the heart is mostly blue where opaque.
+    heart = pixels[[m["concept"] for m in meta].index("1F499")]
+    opaque = heart[heart[..., 3] == 255][:, :3].astype(int)
+    assert (opaque[:, 2] > opaque[:, 0] + 100).mean() > 0.9
+    # Pixel art: few colours per sprite.
+    for sprite in pixels:
+        assert len(np.unique(sprite.reshape(-1, 4), axis=0)) <= emoji_data.SPRITE_COLORS + 1
+
+
+def test_missing_packages_give_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no emoji packages found"):
+        emoji_data.load_sprites(tmp_path)

@@ -13,6 +13,8 @@ import numpy as np
 from .kernels import HAVE_NUMBA, diffuse_frame, nearest_two
 from .palette import nearest_indices
 
+CARRY_FACTOR = 1.0  # see max_carried_error
+
 # (row offset, column offset along the scan direction, weight)
 DIFFUSION_KERNELS = {
     "floyd-steinberg": np.array([[0, 1, 7 / 16], [1, -1, 3 / 16], [1, 0, 5 / 16], [1, 1, 1 / 16]]),
@@ -58,20 +60,32 @@ def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strengt
     return np.where(t > threshold, second, first).reshape(n, h, w).astype(np.int32)
 
 
+def max_carried_error(palette_lab: np.ndarray, factor: float = CARRY_FACTOR) -> float:
+    """Return the error a pixel may carry: ``factor`` x the median distance between neighbouring palette colours.
+
+    Scaled to the palette so that two far-apart colours (black and white) still dither fully,
+    while a close-knit palette cannot be pushed to a distant colour.
+    """
+    if len(palette_lab) < 2:
+        return 0.0
+    d2 = ((palette_lab[:, None, :] - palette_lab[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    return float(factor * np.median(np.sqrt(d2.min(axis=1))))
+
+
 def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, solid: np.ndarray | None = None) -> np.ndarray:
     """Return palette indices for (N, h, w, 3) OKLab colours with serpentine error diffusion.
 
     Cells where ``solid`` is False (transparent) are skipped and receive no error.
     """
-    buffer = np.array(lab, dtype=np.float64, copy=True)
+    source = np.ascontiguousarray(lab, dtype=np.float64)
+    buffer = source.copy()
     palette = np.ascontiguousarray(palette_lab, dtype=np.float64)
     solid = np.ones(lab.shape[:3], dtype=np.bool_) if solid is None else np.ascontiguousarray(solid, dtype=np.bool_)
-    # Clamping to the palette's bounding box stops error from piling up in out-of-gamut areas.
-    low, high = palette.min(axis=0), palette.max(axis=0)
     out = np.zeros(lab.shape[:3], dtype=np.int32)
-    kernel = DIFFUSION_KERNELS[method]
+    kernel, max_carry = DIFFUSION_KERNELS[method], max_carried_error(palette)
     for frame in range(len(buffer)):
-        diffuse_frame(buffer[frame], solid[frame], palette, kernel, low, high, out[frame])
+        diffuse_frame(source[frame], buffer[frame], solid[frame], palette, kernel, max_carry, out[frame])
     return out
 
 

@@ -55,11 +55,13 @@ def nearest_two(points, palette, first, second):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def diffuse_frame(lab, solid, palette, kernel, low, high, out):  # pragma: no cover - compiled
-    """Quantise one (h, w, 3) frame into ``out`` with serpentine error diffusion (``lab`` is modified).
+def diffuse_frame(source, lab, solid, palette, kernel, max_carry, out):  # pragma: no cover - compiled
+    """Quantise one (h, w, 3) frame into ``out`` with serpentine error diffusion.
 
-    ``kernel`` rows are (row offset, column offset along the scan direction, weight); colours are
-    clamped to [low, high] before quantising so error cannot pile up outside the palette's range.
+    ``lab`` starts as a copy of ``source`` and collects the diffused error. ``kernel`` rows are
+    (row offset, column offset along the scan direction, weight). The error a pixel carries is
+    limited to ``max_carry`` (OKLab distance): without that, a hue the palette lacks piles up error
+    until it bursts out as stray far-off colours (green dots in a yellow sky).
     """
     h, w = lab.shape[0], lab.shape[1]
     k = palette.shape[0]
@@ -69,9 +71,14 @@ def diffuse_frame(lab, solid, palette, kernel, low, high, out):  # pragma: no co
             x = i if step == 1 else w - 1 - i
             if not solid[y, x]:
                 continue
-            c0 = min(max(lab[y, x, 0], low[0]), high[0])
-            c1 = min(max(lab[y, x, 1], low[1]), high[1])
-            c2 = min(max(lab[y, x, 2], low[2]), high[2])
+            d0 = lab[y, x, 0] - source[y, x, 0]
+            d1 = lab[y, x, 1] - source[y, x, 1]
+            d2 = lab[y, x, 2] - source[y, x, 2]
+            carry = (d0 * d0 + d1 * d1 + d2 * d2) ** 0.5
+            shrink = max_carry / carry if carry > max_carry else 1.0
+            c0 = source[y, x, 0] + d0 * shrink
+            c1 = source[y, x, 1] + d1 * shrink
+            c2 = source[y, x, 2] + d2 * shrink
             best, best_d = 0, 1e30
             for j in range(k):
                 d = (c0 - palette[j, 0]) ** 2 + (c1 - palette[j, 1]) ** 2 + (c2 - palette[j, 2]) ** 2

@@ -251,3 +251,13 @@ def test_256_colours_with_transparency_still_fit_in_one_byte():
     image[..., 3] = np.where(np.arange(64)[:, None] < 8, 0, 255)
     art = pixelate_frames([image], PixelateConfig(pixel_size=1, colors=256, dither="none"))
     assert len(art.palette) <= 256 and art.transparent_index == len(art.palette) - 1
+
+
+def test_error_diffusion_does_not_burst_into_far_off_colours():
+    # A warm white the palette lacks: unlimited error would pile up towards yellow-green and come
+    # out as dark green dots (136 of 1024 pixels); the carried error is limited, so none appear.
+    palette = np.array([(20, 90, 20), (150, 190, 240), (190, 215, 250), (255, 255, 255)], dtype=np.uint8)
+    image = np.full((32, 32, 3), (235, 228, 190), dtype=np.uint8)
+    art = pixelate_frames([image], PixelateConfig(pixel_size=1, palette=palette, dither="floyd-steinberg"))
+    assert not (_rgb(art) == palette[0]).all(axis=-1).any()
+    assert len(np.unique(art.indices)) >= 2  # still dithered

@@ -261,3 +261,12 @@ def test_error_diffusion_does_not_burst_into_far_off_colours():
     art = pixelate_frames([image], PixelateConfig(pixel_size=1, palette=palette, dither="floyd-steinberg"))
     assert not (_rgb(art) == palette[0]).all(axis=-1).any()
     assert len(np.unique(art.indices)) >= 2  # still dithered
+
+
+def test_a_batch_array_and_a_generator_are_frames_too():
+    rng = np.random.default_rng(9)
+    batch = rng.random((3, 16, 16, 3)).astype(np.float32)
+    config = PixelateConfig(pixel_size=4, colors=4, dither="bayer4")
+    from_batch = pixelate_frames(batch, config)
+    from_generator = pixelate_frames((frame for frame in batch), config)
+    assert len(from_batch.images) == 3 and np.array_equal(from_batch.indices, from_generator.indices)

@@ -50,8 +50,11 @@ class PixelArt:
 
 def frames_to_arrays(frames: Sequence, alpha_threshold: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (rgb (N, H, W, 3) uint8, opaque (N, H, W) bool or None when nothing is transparent)."""
-    if isinstance(frames, (Image.Image, np.ndarray)):
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)  # a (N, H, W, C) batch, as pipelines return them
+    elif isinstance(frames, (Image.Image, np.ndarray)):
         frames = [frames]
+    frames = list(frames)
     if len(frames) == 0:
         raise ValueError("no frames to pixelate")
     arrays = [_as_rgba_array(frame) for frame in frames]

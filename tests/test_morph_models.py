@@ -13,7 +13,7 @@ from pixelgif.errors import ModelNotFoundError, PixelgifError
 from pixelgif.models import LORA_PRESETS, SD21, load_pipeline
 from pixelgif.models.loading import resolve_device, resolve_dtype
 from pixelgif.models.lora import convert_lora_file, normalize_lora, read_lora_file
-from pixelgif.models.presets import find_lora_preset, is_hub_id, resolve_model_name
+from pixelgif.models.presets import effective_model, find_lora_preset, is_hub_id, resolve_model_name
 from pixelgif.pipeline import MorphConfig, MorphPipeline
 
 
@@ -63,6 +63,13 @@ def test_removed_stability_id_maps_to_the_community_mirror():
     assert resolve_model_name("stabilityai/stable-diffusion-2-1") == SD21 == resolve_model_name("sd2.1")
     assert resolve_model_name("someone/else") == "someone/else"
     assert is_hub_id("a/b") and not is_hub_id("./a/b") and not is_hub_id("x/y.safetensors")
+
+
+def test_effective_model():
+    assert effective_model(None) == "bundled"
+    assert effective_model(None, "pixelart") == SD21 == effective_model(None, "jainr3/sd-pixelart-model-lora")
+    assert effective_model("mine", "pixelart") == "mine"
+    assert effective_model(None, "my_lora.safetensors") == "bundled"
 
 
 def test_device_and_dtype_choice():

@@ -147,6 +147,7 @@ def run(args) -> int:
 def build_request(args) -> dict:
     """Return the validated configs of a run: settings file first, then the flags given on top."""
     from ..encode import EncodeConfig
+    from ..models.presets import effective_model
     from ..morph_config import MorphConfig
     from ..pixelate import PixelateConfig
     from ..settings import config_from_dict, local_or_id, read_settings
@@ -188,7 +189,8 @@ def build_request(args) -> dict:
         "encode": config_from_dict(EncodeConfig, encode, "encode"),
         "scale_given": "scale" in encode,
         "model": model,
-        "model_record": {**model, "model": local_or_id(model["model"]), "lora": local_or_id(model["lora"])},
+        "model_record": {**model, "model": local_or_id(effective_model(model["model"], model["lora"])),
+                         "lora": local_or_id(model["lora"])},
         "output": output,
     }
 

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
 from .lora import load_lora
-from .presets import BUNDLED, check_names, find_lora_preset, hub_offline, is_hub_id, resolve_model_name
+from .presets import BUNDLED, check_names, effective_model, hub_offline, is_hub_id, resolve_model_name
 
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,
@@ -64,9 +64,8 @@ def load_pipeline(
     check_names(model, lora)
     device = resolve_device(device)
     dtype = resolve_dtype(device, dtype)
-    if model is None and lora is not None and (preset := find_lora_preset(lora)) is not None:
-        model = preset.base_model  # a preset LoRA only fits its own base model
-    if model is None or model == BUNDLED:
+    model = effective_model(model, lora)  # a preset LoRA only fits its own base model
+    if model == BUNDLED:
         pipe = _load_bundled(device, dtype)
     else:
         pipe = _load_diffusers(resolve_model_name(str(model)), dtype)
@@ -75,7 +74,7 @@ def load_pipeline(
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)  # the morph engine shows one bar over frames
     if lora is not None:
-        load_lora(pipe, lora, scale=lora_scale, model_name=str(model or BUNDLED))
+        load_lora(pipe, lora, scale=lora_scale, model_name=str(model))
     return pipe
 
 

@@ -93,6 +93,14 @@ def resolve_model_name(model: str) -> str:
     return RENAMED_MODELS.get(model, model)
 
 
+def effective_model(model: str | None, lora: str | None = None) -> str:
+    """Return the model a run uses: ``model``, else a preset LoRA's base model, else the bundled one."""
+    if model is not None:
+        return model
+    preset = find_lora_preset(lora) if lora is not None else None
+    return preset.base_model if preset is not None else BUNDLED
+
+
 def find_lora_preset(lora: str) -> LoraPreset | None:
     """Return the preset that ``lora`` names, by short name or hub id, or None."""
     if lora in LORA_PRESETS:

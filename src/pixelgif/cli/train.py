@@ -16,8 +16,9 @@ with nearest-neighbour, so art pixels stay sharp. Transparent pixels are laid on
 
 EPILOG = """\
 checkpoints: every --checkpoint-every steps (and at the end) the whole training state is saved next
-to OUT (sprites.safetensors -> sprites.checkpoint.pt); --resume continues from it, exactly as if
-never stopped, up to the same total --steps or more. Same model, rank, resolution and data needed.
+to OUT (sprites.safetensors -> sprites.checkpoint.pt); --resume continues from it with the same data
+order and random numbers, up to the same total --steps or more. Same model, rank, resolution and
+number of images needed; the learning rate and batch settings may change.
 
 examples:
   pixelgif train sprites/ --model ./sd15 -o sprites.safetensors --steps 1000
@@ -26,7 +27,8 @@ examples:
   pixelgif train sprites/ --model ./sd15 -o sprites.safetensors --steps 2000 --resume
   pixelgif morph "a knight" "a wizard" --model ./sd15 --lora sprites.safetensors -o knight.gif
 
-on CPU, --mixed-precision bf16 is about a quarter faster than full precision."""
+on CPU, --mixed-precision bf16 trains faster than full precision (23 % on pixelgif's bundled UNet).
+Ctrl-C stops at once; the last checkpoint stays, and no partial LoRA file is written."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -105,7 +107,7 @@ def run(args) -> int:
     _quiet_libraries()
     from ..train.lora import train_lora
 
-    result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
+    result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples)
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"wrote {result.output} ({result.steps} steps{loss}, {result.seconds:.1f} s)")
     return 0

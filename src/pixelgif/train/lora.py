@@ -50,6 +50,7 @@ class LoraTrainConfig:
 
     def __post_init__(self):
         self.data, self.output = Path(self.data).expanduser(), Path(self.output).expanduser()
+        self.model = str(self.model) if self.model else ""
         if not self.model:
             raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or .safetensors checkpoint")
         if self.output.suffix != ".safetensors":
@@ -104,12 +105,15 @@ def check_inputs(config: LoraTrainConfig) -> list[Example]:
     return find_examples(config.data, config.caption_column)
 
 
-def train_lora(config: LoraTrainConfig, progress: bool = True, log=print) -> LoraTrainResult:
-    """Train (or resume) a LoRA as ``config`` says; return the result once ``config.output`` is written."""
+def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, examples: list[Example] | None = None):
+    """Train (or resume) a LoRA as ``config`` says; return a LoraTrainResult once ``config.output`` is written.
+
+    ``examples`` are those ``check_inputs(config)`` returned, when the caller checked already.
+    """
     from .lora_trainer import LoraTrainer, load_base
 
     started = time.perf_counter()
-    examples = check_inputs(config)
+    examples = check_inputs(config) if examples is None else examples
     pipe = load_base(config.model, config.device)
     trainer = LoraTrainer(pipe, examples, config)
     if config.resume:

@@ -107,6 +107,31 @@ def test_resume_refuses_another_runs_checkpoint(trained, tiny_sd, sprites, tmp_p
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_cache_changes_nothing_and_options_run(tiny_sd, sprites, tmp_path):
+    def weights(name, **options):
+        config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / name, steps=2,
+                                 checkpoint_every=0, **{**FAST, **options})  # fmt: skip
+        return load_file(str(train_lora(config, progress=False, log=lambda line: None).output))
+
+    cached, uncached = weights("a.safetensors"), weights("b.safetensors", cache=False)
+    for key in cached:
+        torch.testing.assert_close(uncached[key], cached[key], rtol=1e-5, atol=1e-6)
+    options = weights("c.safetensors", gradient_accumulation=2, gradient_checkpointing=True, warmup_steps=3,
+                      resample="lanczos", batch_size=1)  # fmt: skip
+    assert options.keys() == cached.keys() and all(torch.isfinite(v).all() for v in options.values())
+
+
+def test_diverging_loss_stops_with_a_hint_and_no_output(tiny_sd, sprites, tmp_path, monkeypatch):
+    from pixelgif.errors import PixelgifError
+    from pixelgif.train.lora_trainer import LoraTrainer
+
+    monkeypatch.setattr(LoraTrainer, "batch_loss", lambda self, indices: torch.tensor(float("nan"), requires_grad=True))
+    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / "nan.safetensors", steps=2, **FAST)
+    with pytest.raises(PixelgifError, match="diverged: the loss is nan at step 1; try a lower --learning-rate"):
+        train_lora(config, progress=False, log=lambda line: None)
+    assert os.listdir(tmp_path) == []
+
+
 def test_cli_trains_with_bf16_from_metadata_jsonl(tiny_sd, tmp_path, capsys):
     data = write_sprites(tmp_path / "data", count=2, captions=False)
     rows = [{"file_name": f"sprite{i}.png", "text": f"sprite {i}"} for i in range(2)]
@@ -132,6 +157,21 @@ def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
     trainer = LoraTrainer(load_base(config.model, "cpu"), find_examples(sprites), config)
     assert trainer.prediction_type == "v_prediction"
     assert math.isfinite(trainer.train_step())
+
+
+def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
+    from pixelgif.models.loading import load_pipeline
+    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+
+    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / "r4.safetensors", rank=4, **FAST)
+    trainer = LoraTrainer(load_base(config.model, "cpu"), find_examples(sprites), config)
+    trainer.train_step()
+    trainer.save_lora(config.output)
+    trainer.unet.eval()
+    inputs = (torch.randn(1, 4, 16, 16), torch.tensor([500]), torch.randn(1, 77, 32))
+    loaded = load_pipeline(str(tiny_sd), lora=str(config.output), device="cpu").unet
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(*inputs).sample, trainer.unet(*inputs).sample)
 
 
 def test_examples_from_metadata_and_pixel_art_resizing(tmp_path):

@@ -200,6 +200,7 @@ BAD_INPUTS = {
     "suffix": (lambda d, o: (["train", d / "ok", "-o", o.with_suffix(".bin")], "must end in .safetensors")),
     "no folder": (lambda d, o: (["train", d / "ok", "-o", d / "nodir" / "x.safetensors"], "does not exist")),
     "resume": (lambda d, o: (["train", d / "ok", "-o", o, "--resume"], "nothing to resume")),
+    "same file": (lambda d, o: (["train", d / "ok", "-o", o, "--checkpoint", o], "checkpoint and output are the same")),
 }
 
 

@@ -56,6 +56,8 @@ class LoraTrainConfig:
         if self.output.suffix != ".safetensors":
             raise ValueError(f"output {str(self.output)!r} must end in .safetensors (the LoRA is written as safetensors)")
         self.checkpoint = Path(self.checkpoint).expanduser() if self.checkpoint else checkpoint_path(self.output)
+        if self.checkpoint.resolve() == self.output.resolve():
+            raise ValueError(f"checkpoint and output are the same file {str(self.output)!r}; give another --checkpoint")
         for name in ("steps", "rank", "batch_size", "gradient_accumulation"):
             _check_int(name, getattr(self, name), 1)
         for name in ("warmup_steps", "checkpoint_every", "seed"):

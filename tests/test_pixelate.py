@@ -270,3 +270,11 @@ def test_a_batch_array_and_a_generator_are_frames_too():
     from_batch = pixelate_frames(batch, config)
     from_generator = pixelate_frames((frame for frame in batch), config)
     assert len(from_batch.images) == 3 and np.array_equal(from_batch.indices, from_generator.indices)
+
+
+def test_the_engine_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, pixelgif.pixelate, pixelgif.cli.pixelate; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

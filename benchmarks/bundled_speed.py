@@ -1,0 +1,76 @@
+"""How fast is a default morph from the bundled model on this machine? Target: a 16-frame GIF in 10 s.
+
+Prints the wall time of the real command (cold start: Python, imports, model load, everything)
+against the 10 s target, the split by stage (load, text, denoise, pixelate, encode) from the
+Python API, and the effect of --batch-size on the denoise stage.
+
+    python benchmarks/bundled_speed.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PROMPTS = ["a red dragon", "a blue whale"]
+FRAMES = 15  # two prompts: 15 + 1 = 16 frames
+TARGET_SECONDS = 10.0
+
+
+def cli_wall_time(out: Path) -> float:
+    """Return seconds for one cold `pixelgif morph` run (a fresh Python process)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pixelgif", "morph", *PROMPTS, "--frames", str(FRAMES), "-q",
+                    "-o", str(out)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def stage_split(out: Path, batch_size: int | None = None) -> dict[str, float]:
+    """Return seconds per stage for one morph through the Python API."""
+    from pixelgif.encode import EncodeConfig, write_animation
+    from pixelgif.morph_config import MorphConfig
+    from pixelgif.pipeline import MorphPipeline
+
+    start = time.perf_counter()
+    engine = MorphPipeline.from_pretrained(progress=False)
+    load = time.perf_counter() - start
+    options = {"batch_size": batch_size} if batch_size else {}
+    result = engine(MorphConfig(prompts=PROMPTS, frames=FRAMES, **options))
+    start = time.perf_counter()
+    write_animation(result.pixel_frames, out, EncodeConfig(scale=4), keyframes=result.keyframe_indices)
+    encode = time.perf_counter() - start
+    t = result.timings
+    return {"load": load, "text": t["encode"], "denoise": t["render"], "pixelate": t["pixelate"], "encode": encode}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "morph.gif"
+        walls = [cli_wall_time(out) for _ in range(args.repeats)]
+        best = min(walls)
+        print(f"pixelgif morph (16 frames, defaults, cold start): best {best:.2f} s of {args.repeats}, "
+              f"target {TARGET_SECONDS:.0f} s -> {best / TARGET_SECONDS:.2f}x of the budget")
+        split = stage_split(out)
+        print("split (API, seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
+        from pixelgif.morph_config import MorphConfig
+
+        default_batch = MorphConfig(prompts=PROMPTS).batch_size
+        for batch in sorted({1, default_batch, 8, 16}):
+            denoise = min(stage_split(out, batch)["denoise"] for _ in range(2))
+            print(f"batch size {batch:>2}: denoise {denoise:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,9 +27,15 @@ def unet_config() -> dict:
 
 
 def scheduler_config() -> dict:
-    """Return the training noise schedule (cosine: better than linear for tiny images)."""
+    """Return the training noise schedule: DDPM's linear betas.
+
+    Not the cosine schedule: its last betas are capped at 0.999, so at t=999 almost no signal is
+    left and few-step solvers (DPM-Solver++, DDIM with trailing spacing) blew up when measured.
+    """
     return dict(
         num_train_timesteps=1000,
-        beta_schedule="squaredcos_cap_v2",
+        beta_schedule="linear",
+        beta_start=0.0001,
+        beta_end=0.02,
         prediction_type="epsilon",
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pixelgif.models.bundled import load_bundled_pipeline  # noqa: E402
+from pixelgif.models import bundled  # noqa: E402
 from pixelgif.pixelate.color import srgb8_to_oklab  # noqa: E402
 from pixelgif.train.emoji_data import load_dataset  # noqa: E402
 
@@ -109,6 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/emoji32.npz"))
     parser.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of 32 prompts here")
     parser.add_argument("--train-captions", type=int, default=100)
+    parser.add_argument("--weights", type=Path, default=None, help="weights folder to evaluate (default: the shipped one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     pixels, meta = load_dataset(args.data)
@@ -120,7 +120,9 @@ def main(argv=None) -> int:
         "training captions": ([meta[i]["captions"][0] for i in picks], [{concepts[i]} for i in picks]),
         "new phrasings": (list(NEW_PHRASINGS), [set(v) for v in NEW_PHRASINGS.values()]),
     }
-    pipe = load_bundled_pipeline()
+    if args.weights:
+        bundled.WEIGHTS_DIR = args.weights
+    pipe = bundled.load_bundled_pipeline()
     chance = np.mean([np.mean(concepts == c) for c in concepts])
     print(f"{len(pixels)} training sprites, {len(set(concepts))} concepts; chance top-1 ~ {chance:.4f}")
     print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} {'seconds':>7}")
@@ -133,16 +135,14 @@ def main(argv=None) -> int:
     if args.sheet:
         contact_sheet(render(pipe, SHEET_PROMPTS, pipe.default_guidance_scale), args.sheet)
         print(f"contact sheet: {args.sheet}")
-    try:
-        from pixelgif.pipeline import MorphConfig, morph
-    except ImportError:
-        print("morph engine not available: skipping the morph smoothness check", file=sys.stderr)
-        return 0
-    result = morph(MorphConfig(prompts=["a red apple", "a blue whale"], frames=16, seed=0))
-    frames = np.stack([(np.asarray(f) * 255).round().astype(np.uint8) if f.dtype != np.uint8 else f
-                       for f in result.raw_frames])
+    from pixelgif.pipeline import MorphConfig, MorphPipeline
+
+    result = MorphPipeline(pipe, progress=False)(MorphConfig(prompts=["a red apple", "a blue whale"], frames=15))
+    frames = np.stack([np.asarray(frame.convert("RGBA")) for frame in result.frames])
+    frames[..., 3] = np.where(frames[..., 3] >= 128, 255, 0)
     mean, peak = morph_smoothness(frames)
-    print(f"morph 'a red apple' -> 'a blue whale', 16 frames: mean OKLab change per frame {mean:.4f}, max {peak:.4f}")
+    print(f"morph 'a red apple' -> 'a blue whale', {len(frames)} frames: OKLab change between consecutive "
+          f"frames, mean {mean:.4f}, max {peak:.4f} (whole morph: {morph_smoothness(frames[[0, -1]])[0]:.4f})")
     return 0
 
 

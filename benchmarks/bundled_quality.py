@@ -87,6 +87,24 @@ def hit_rates(generated_lab, train_lab, train_concepts, wanted: list[set[str]]) 
     return top1 / len(wanted), top5 / len(wanted)
 
 
+def candidate_rates(generated_lab, train_lab, train_concepts, wanted: list[set[str]]) -> tuple[float, float, float]:
+    """Return (top-1, top-5, chance top-1) when only the evaluated prompts' concepts compete.
+
+    A softer check of conditioning than `hit_rates`: is the sprite nearer to its own concept's
+    training sprites than to those of the other concepts in the same prompt set?
+    """
+    candidates = sorted({c for want in wanted for c in want})
+    members = [np.flatnonzero(train_concepts == c) for c in candidates]
+    top1 = top5 = 0
+    for lab, want in zip(generated_lab, wanted):
+        distance = np.linalg.norm(train_lab - lab[None], axis=-1).mean(axis=1)
+        per_concept = np.array([distance[m].min() for m in members])
+        order = [candidates[i] for i in np.argsort(per_concept)[:5]]
+        top1 += order[0] in want
+        top5 += any(c in want for c in order)
+    return top1 / len(wanted), top5 / len(wanted), 1 / len(candidates)
+
+
 def contact_sheet(sprites: np.ndarray, path: Path, scale: int = 4, columns: int = 8) -> None:
     rows = -(-len(sprites) // columns)
     sheet = Image.new("RGBA", (columns * 32 * scale, rows * 32 * scale), (255, 255, 255, 255))
@@ -125,13 +143,16 @@ def main(argv=None) -> int:
     pipe = bundled.load_bundled_pipeline()
     chance = np.mean([np.mean(concepts == c) for c in concepts])
     print(f"{len(pixels)} training sprites, {len(set(concepts))} concepts; chance top-1 ~ {chance:.4f}")
-    print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} {'seconds':>7}")
+    print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} | among the set's concepts: "
+          f"{'top-1':>6} {'top-5':>6} {'chance':>6} | {'seconds':>7}")
     for name, (prompts, wanted) in sets.items():
         for guidance in (pipe.default_guidance_scale, 1.0):
             start = time.perf_counter()
             lab = on_white_oklab(render(pipe, prompts, guidance))
             top1, top5 = hit_rates(lab, train_lab, concepts, wanted)
-            print(f"{name:<18} {guidance:>8.1f} {top1:>6.2f} {top5:>6.2f} {time.perf_counter() - start:>7.1f}")
+            set1, set5, chance1 = candidate_rates(lab, train_lab, concepts, wanted)
+            print(f"{name:<18} {guidance:>8.1f} {top1:>6.2f} {top5:>6.2f} | {'':>24}{set1:>6.2f} {set5:>6.2f} "
+                  f"{chance1:>6.3f} | {time.perf_counter() - start:>7.1f}")
     if args.sheet:
         contact_sheet(render(pipe, SHEET_PROMPTS, pipe.default_guidance_scale), args.sheet)
         print(f"contact sheet: {args.sheet}")

@@ -73,7 +73,7 @@ class MorphConfig:
     easing: str = "linear"
     text_interpolation: str = "linear"
     negative_prompt: str | None = None
-    batch_size: int = 4
+    batch_size: int | None = None  # frames per backend call; None: the model's suggestion
 
     def __post_init__(self):
         self._check_prompts()
@@ -100,7 +100,8 @@ class MorphConfig:
 
     def _check_numbers(self) -> None:
         _check_int("frames", self.frames, 2, "frames per transition")
-        _check_int("batch_size", self.batch_size, 1, "batch size")
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1, "batch size")
         if self.steps is not None:
             _check_int("steps", self.steps, 1, "steps")
         if self.guidance_scale is not None:

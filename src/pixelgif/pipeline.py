@@ -29,6 +29,7 @@ __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphRe
 # Used when the backend pipeline suggests nothing (Stable Diffusion's usual values).
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 7.5
+DEFAULT_BATCH_SIZE = 4
 
 
 @dataclass
@@ -111,6 +112,7 @@ class MorphPipeline:
                 if config.guidance_scale is not None
                 else float(getattr(self.pipe, "default_guidance_scale", DEFAULT_GUIDANCE))
             ),
+            batch_size=config.batch_size or getattr(self.pipe, "default_batch_size", DEFAULT_BATCH_SIZE),
             height=config.height or height,
             width=config.width or width,
             seeds=config.keyframe_seeds,

@@ -63,7 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     morph.add_argument("--easing", choices=EASINGS, help="pacing within each transition (default linear)")
     morph.add_argument("--text-interpolation", choices=TEXT_INTERPOLATIONS,
                        help="how prompt embeddings blend: linear (default) or slerp per token")
-    morph.add_argument("--batch-size", type=int, metavar="N", help="frames rendered at once (default 4)")
+    morph.add_argument("--batch-size", type=int, metavar="N", help="frames rendered at once (default: the model's, 16 for the bundled model, 4 for SD)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="NAME|PATH|HUB_ID",

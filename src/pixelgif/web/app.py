@@ -88,7 +88,7 @@ def _inputs(values: dict, options: dict) -> dict[str, gr.components.Component]:
         with gr.Row():
             f["width"] = gr.Number(label="Width (blank: model default)", value=values["width"], precision=0)
             f["height"] = gr.Number(label="Height (blank: model default)", value=values["height"], precision=0)
-            f["batch_size"] = gr.Number(label="Batch size", value=values["batch_size"], precision=0, minimum=1)
+            f["batch_size"] = gr.Number(label="Batch size (blank: model default)", value=values["batch_size"], precision=0)
         with gr.Row():
             f["easing"] = _dropdown("Easing", "easing", values, options, custom=False)
             f["text_interpolation"] = _dropdown("Text interpolation", "text_interpolation", values, options,

@@ -112,7 +112,7 @@ def parse_form(values: dict[str, Any]) -> Request:
         easing=values["easing"],
         text_interpolation=values["text_interpolation"],
         negative_prompt=(values.get("negative_prompt") or "").strip() or None,
-        batch_size=_whole("batch size", values["batch_size"]),
+        batch_size=_whole("batch size", values.get("batch_size"), blank_zero=True),
     )
     palette = (values.get("palette") or "").strip()
     pixelate = PixelateConfig(

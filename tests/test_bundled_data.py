@@ -72,3 +72,24 @@ def test_build_dataset_pixelates_sprites_and_skips_flags(npm_root, tmp_path):
 def test_missing_packages_give_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no emoji packages found"):
         emoji_data.load_sprites(tmp_path)
+
+
+def test_training_checkpoints_resumes_and_exports(npm_root, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from pixelgif.train import bundled
+
+    data = emoji_data.save_dataset(emoji_data.load_sprites(npm_root, progress=False), tmp_path / "data.npz")
+    config = dict(data=data, out=tmp_path / "run", batch_size=2, checkpoint_every=1, log_every=1)
+    checkpoint = bundled.train(bundled.TrainConfig(steps=2, **config))
+    first = torch.load(checkpoint, weights_only=True)
+    assert first["step"] == 2
+    bundled.train(bundled.TrainConfig(steps=3, **config))  # resumes: one more step, not three
+    assert torch.load(checkpoint, weights_only=True)["step"] == 3
+    losses = [float(line.split()[3]) for line in (tmp_path / "run" / "log.txt").read_text().splitlines()]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    weights = bundled.export(checkpoint, tmp_path / "weights")
+    tensors = load_file(weights / "unet" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in tensors.values()} == {torch.float16}
+    assert (weights / "scheduler" / "scheduler_config.json").is_file()

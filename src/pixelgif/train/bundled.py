@@ -43,6 +43,9 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     bf16: bool = True
+    # Start from exported weights (e.g. the shipped ones) instead of random ones, when there is
+    # no checkpoint in `out` yet: lets later runs keep improving the shipped model.
+    init_weights: str = ""
 
     def __post_init__(self):
         self.data, self.out = Path(self.data), Path(self.out)
@@ -109,6 +112,9 @@ def train(config: TrainConfig) -> Path:
     bank = CaptionBank(meta, config.out / "captions.pt")
     unet = UNet2DConditionModel(**unet_config())
     ema = UNet2DConditionModel(**unet_config()).requires_grad_(False)
+    if config.init_weights:
+        start = UNet2DConditionModel.from_pretrained(Path(config.init_weights) / "unet", local_files_only=True)
+        unet.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
     ema.load_state_dict(unet.state_dict())
     noise_scheduler = DDPMScheduler(**scheduler_config(), clip_sample=False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=1e-2)

@@ -18,26 +18,19 @@ from pixelgif.errors import PixelgifError
 # --- other formats --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a.png", "a.apng"])
-def test_apng_round_trip(tmp_path, name):
+@pytest.mark.parametrize(
+    ("name", "fmt", "duration", "loop"),
+    [("a.png", "PNG", 120, 2), ("a.apng", "PNG", 120, 2), ("a.webp", "WEBP", 100, 3)],
+)
+def test_lossless_animation_round_trip(tmp_path, name, fmt, duration, loop):
+    """APNG and WebP keep every pixel, the frame durations and the loop count."""
     arrays = sprite_indices(count=5, transparent=0)
-    config = EncodeConfig(duration=120, loop=2)
-    path = write_animation(p_images(arrays, transparent=0), tmp_path / name, config)
+    path = write_animation(p_images(arrays, transparent=0), tmp_path / name, EncodeConfig(duration=duration, loop=loop))
     with Image.open(path) as im:
-        assert im.format == "PNG" and im.n_frames == 5 and im.info["loop"] == 2
+        assert im.format == fmt and im.n_frames == 5 and im.info["loop"] == loop
     for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
         assert same_rgba(got, want)
-    assert durations_of(path) == [120] * 5
-
-
-def test_webp_round_trip_is_lossless(tmp_path):
-    arrays = sprite_indices(count=5, transparent=0)
-    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.webp", EncodeConfig(loop=3))
-    with Image.open(path) as im:
-        assert im.format == "WEBP" and im.n_frames == 5 and im.info["loop"] == 3
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
-        assert same_rgba(got, want)
-    assert durations_of(path) == [100] * 5
+    assert durations_of(path) == [duration] * 5
 
 
 def test_format_overrides_suffix(tmp_path):

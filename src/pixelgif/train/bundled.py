@@ -1,5 +1,8 @@
 """Train the bundled sprite model on CPU (or GPU), with checkpoints and resume, then export it.
 
+This is pixelgif's full-training recipe (a small pixel-space UNet from scratch, EMA, caption
+dropout): it runs on the same loop as LoRA fine-tuning, ``pixelgif.train.loop.TrainLoop``.
+
     python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes 120
     python -m pixelgif.train.bundled export --checkpoint runs/bundled/last.pt
 
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,8 +86,11 @@ class CaptionBank:
             torch.save(self.embeds, cache)
 
     def sample(self, image_ids: np.ndarray, rng: np.random.Generator, dropout: float) -> torch.Tensor:
+        """Return the embeddings of one random caption per image, some dropped to the empty caption."""
+        from .loop import drop_captions
+
         rows = [rng.integers(*self.owner_ranges[i]) for i in image_ids]
-        rows = np.where(rng.random(len(rows)) < dropout, 0, rows)  # row 0 is the empty caption
+        rows = np.where(drop_captions(len(rows), dropout, rng.random).numpy(), 0, rows)  # row 0 is the empty caption
         return self.embeds[torch.from_numpy(rows)].float()
 
 
@@ -99,11 +104,17 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(config: TrainConfig) -> Path:
-    """Run (or resume) training; return the path of the last checkpoint."""
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-    from tqdm import tqdm
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) training on the shared loop (``pixelgif.train.loop``); return the last checkpoint's path.
 
+    The checkpoint ``OUT/last.pt`` is ``{"unet", "ema", "optimizer": state dicts, "step": int}``, read
+    with ``torch.load(weights_only=True)``; a run resumes from it when it exists.
+    """
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from .loop import LoopSettings, TrainLoop, diffusion_loss, make_accelerator
+
+    # The order of everything random below is that of the runs that made the shipped weights.
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -117,61 +128,42 @@ def train(config: TrainConfig) -> Path:
         unet.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
     ema.load_state_dict(unet.state_dict())
     noise_scheduler = DDPMScheduler(**scheduler_config(), clip_sample=False)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=1e-2)
-    step = 0
+    # bf16 autocast on CPU only: on a GPU the model is small enough for float32.
+    accelerator = make_accelerator("bf16" if config.bf16 and not torch.cuda.is_available() else "no")
+    settings = LoopSettings(
+        steps=config.steps, learning_rate=config.learning_rate, ema_decay=config.ema_decay,
+        checkpoint_every=config.checkpoint_every, log_every=config.log_every, log_file=config.out / "log.txt",
+        minutes=config.minutes, progress=progress, bar_interval=10,
+    )  # fmt: skip
+    loop = TrainLoop(settings, accelerator, [unet], unet.parameters(),
+                     lr_factor=lambda step: min(1.0, (step + 1) / config.warmup_steps), ema_target=ema)  # fmt: skip
+    ema.to(accelerator.device)
     checkpoint = config.out / "last.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         unet.load_state_dict(state["unet"])
         ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        rng = np.random.default_rng([config.seed, step])
-        torch.manual_seed(config.seed + step)
-        print(f"resumed from {checkpoint} at step {step}")
+        loop.optimizer.load_state_dict(state["optimizer"])
+        loop.step = state["step"]
+        rng = np.random.default_rng([config.seed, loop.step])
+        torch.manual_seed(config.seed + loop.step)
+        print(f"resumed from {checkpoint} at step {loop.step}")
     params = sum(p.numel() for p in unet.parameters())
     print(f"{len(images)} sprites, {len(bank.captions)} captions, UNet {params / 1e6:.2f} M parameters")
+    model, device = loop.models[0], accelerator.device
 
-    deadline = time.monotonic() + config.minutes * 60
-    log = open(config.out / "log.txt", "a")
-    bar = tqdm(total=config.steps, initial=step, desc="training", mininterval=10)
-    losses = []
-    unet.train()
-    while step < config.steps and time.monotonic() < deadline:
+    def compute_loss() -> torch.Tensor:
         ids = rng.integers(0, len(images), config.batch_size)
-        clean = images[torch.from_numpy(ids)]
-        context = bank.sample(ids, rng, config.caption_dropout)
-        noise = torch.randn_like(clean)
-        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(ids),))
-        noisy = noise_scheduler.add_noise(clean, noise, t)
-        for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate * min(1.0, (step + 1) / config.warmup_steps)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16 and not torch.cuda.is_available()):
-            prediction = unet(noisy, t, encoder_hidden_states=context).sample
-        loss = torch.nn.functional.mse_loss(prediction.float(), noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), unet.parameters()):
-                e.lerp_(p, 1 - decay)
-        step += 1
-        bar.update(1)
-        losses.append(loss.item())
-        if step % config.log_every == 0:
-            log.write(f"step {step} loss {np.mean(losses):.4f} time {time.strftime('%H:%M:%S')}\n")
-            log.flush()
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-            losses = []
-        if step % config.checkpoint_every == 0:
-            _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),
-                          "optimizer": optimizer.state_dict(), "step": step}, checkpoint)
-    _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),
-                  "optimizer": optimizer.state_dict(), "step": step}, checkpoint)
-    bar.close()
-    log.close()
+        clean = images[torch.from_numpy(ids)].to(device)
+        context = bank.sample(ids, rng, config.caption_dropout).to(device)
+        return diffusion_loss(lambda noisy, t: model(noisy, t, encoder_hidden_states=context).sample, noise_scheduler, clean)
+
+    def save_checkpoint() -> None:
+        _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),
+                      "optimizer": loop.optimizer.state_dict(), "step": loop.step}, checkpoint)  # fmt: skip
+
+    unet.train()
+    loop.run(compute_loss, on_checkpoint=save_checkpoint)
     return checkpoint
 
 

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from pixelgif.cli import main
 from pixelgif.train.lora import LoraTrainConfig, train_lora
-from pixelgif.train.lora_data import find_examples, resize_and_crop
+from pixelgif.train.lora_data import find_examples
+from pixelgif.train.preprocess import resize_and_crop
 
 FAST = {"resolution": 32, "batch_size": 2, "learning_rate": 1e-2}  # a strong LoRA after a few steps
 

@@ -7,94 +7,136 @@ import os
 import sys
 
 DESCRIPTION = """\
-Train a LoRA on the attention layers of a Stable Diffusion UNet from a folder of pixel-art images
-with captions, and write it as a diffusers-format .safetensors file for `pixelgif morph --lora`.
-DATA is a folder of images with same-name .txt captions (knight.png + knight.txt), or a folder with
-a metadata.jsonl of {"file_name": ..., "text": ...} rows (the Hugging Face imagefolder layout).
-Images are resized on their short side and centre-cropped to a square; small sprites are scaled up
-with nearest-neighbour, so art pixels stay sharp. Transparent pixels are laid on white."""
+Train a LoRA on the attention layers of a Stable Diffusion UNet (optionally also the text encoder)
+from pixel-art images with captions. DATA is a folder of images with same-name .txt captions
+(knight.png + knight.txt), a folder in the Hugging Face imagefolder layout (images + metadata.jsonl
+or metadata.csv with file_name and a caption column), a .parquet file, or a hub data set id with
+image and caption columns (needs `pip install datasets` and the network). Images of any mode are
+converted to RGB (transparent pixels on white). Pixel art is resized by whole factors with
+nearest-neighbour, so its pixels stay crisp; other images with Lanczos.
+
+OUT is a folder: the LoRA is OUT/pytorch_lora_weights.safetensors (diffusers format: `pixelgif morph
+--lora OUT` and diffusers' load_lora_weights read it), with OUT/checkpoints/, OUT/validation/
+(renders of the validation prompts and a morph GIF every --validate-every steps), OUT/log.txt,
+OUT/training.json and OUT/tensorboard/ (when tensorboard is installed)."""
 
 EPILOG = """\
-checkpoints: every --checkpoint-every steps (and at the end) the whole training state is saved next
-to OUT (sprites.safetensors -> sprites.checkpoint.pt); --resume continues from it with the same data
-order and random numbers, up to the same total --steps or more. Same model, rank, resolution and
-number of images needed; the learning rate and batch settings may change.
+checkpoints: every --checkpoint-every steps and at the end, the whole training state goes to
+OUT/checkpoints/step-N/ (safetensors + JSON, no pickle; each also holds a usable LoRA). --resume
+continues from the newest one with the same data order and random numbers, to the same total
+--steps or more; it needs the same model, rank, alpha, targets, resolution and number of images.
+An OUT that holds anything else is refused.
 
 examples:
-  pixelgif train sprites/ --model ./sd15 -o sprites.safetensors --steps 1000
-  pixelgif train sprites/ --model sd2.1 -o sprites.safetensors --resolution 512 --batch-size 4 \\
-      --mixed-precision fp16 --gradient-checkpointing           # SD 2.1 on a CUDA GPU
-  pixelgif train sprites/ --model ./sd15 -o sprites.safetensors --steps 2000 --resume
-  pixelgif morph "a knight" "a wizard" --model ./sd15 --lora sprites.safetensors -o knight.gif
+  pixelgif train sprites/ --model ./sd15 -o sprites-lora --steps 1000 --trigger-word pixelartstyle
+  pixelgif train sprites/ --model sd2.1 -o sprites-lora --resolution 512 --gradient-checkpointing \\
+      --validation-prompt "a knight, pixelartstyle" --validation-prompt "a wizard, pixelartstyle"
+  pixelgif train jiovine/pixel-art-nouns-2k --model sd2.1 -o nouns-lora --caption-column text
+  pixelgif train sprites/ --model ./sd15 -o sprites-lora --steps 2000 --resume
+  accelerate launch --multi_gpu --num_processes 2 -m pixelgif train sprites/ --model sd2.1 -o sprites-lora
+  pixelgif morph "a knight" "a wizard" --model ./sd15 --lora sprites-lora -o knight.gif
 
-on CPU, --mixed-precision bf16 trains faster than full precision (23 % on pixelgif's bundled UNet).
-Ctrl-C stops at once; the last checkpoint stays, and no partial LoRA file is written."""
+Mixed precision defaults to fp16 on a CUDA GPU and none on CPU; on CPU --mixed-precision bf16 is
+faster (23 % on pixelgif's bundled UNet). Ctrl-C stops at once; the last checkpoint stays."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..train.lora import MIXED_PRECISION, LoraTrainConfig
-    from ..train.lora_data import RESAMPLE
+    from ..train.lora import LoraTrainConfig
+    from ..train.options import LR_SCHEDULES, MIXED_PRECISION
+    from ..train.preprocess import CROPS, RESAMPLE
 
-    defaults = LoraTrainConfig.__dataclass_fields__
-    d = {name: f.default for name, f in defaults.items()}
+    d = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
     parser = subparsers.add_parser(
         "train", help="fine-tune a pixel-art LoRA from captioned images", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("data", metavar="DATA", help="folder of images with .txt captions, or with a metadata.jsonl")
+    parser.add_argument("data", metavar="DATA", help="image folder (.txt captions or metadata.jsonl/.csv), .parquet, or hub data set id")
     parser.add_argument("--model", required=True, metavar="NAME|PATH|HUB_ID",
                         help="base Stable Diffusion model: a preset (sd2.1), a hub id, a diffusers folder or a "
                              "single-file .safetensors checkpoint")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="LoRA file to write, .safetensors")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output folder (new or empty, or the run to --resume)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     data = parser.add_argument_group("data")
+    data.add_argument("--caption-column", default=d["caption_column"], metavar="NAME",
+                      help=f"metadata/data set column with the caption (default {d['caption_column']})")
+    data.add_argument("--image-column", default=d["image_column"], metavar="NAME",
+                      help=f"data set column with the image (default {d['image_column']})")
+    data.add_argument("--trigger-word", default="", metavar="WORD",
+                      help='appended to every caption: "pixelartstyle" makes "a knight, pixelartstyle"')
     data.add_argument("--resolution", type=int, metavar="PX",
                       help="square training size, a multiple of 8 (default: the model's own, 512 or 768)")
     data.add_argument("--resample", choices=tuple(RESAMPLE), default=d["resample"],
-                      help=f"how images are resized (default {d['resample']}: hard pixel-art edges)")
-    data.add_argument("--caption-column", default=d["caption_column"], metavar="NAME",
-                      help=f"metadata.jsonl column with the caption (default {d['caption_column']})")
+                      help="auto (default): whole-number nearest-neighbour for pixel art, Lanczos for the rest")
+    data.add_argument("--crop", choices=CROPS, default=d["crop"], help="which square to train on (default center)")
+    data.add_argument("--flip", action="store_true", help="mirror half of the images at random")
+    data.add_argument("--caption-dropout", type=float, default=d["caption_dropout"], metavar="P",
+                      help="share of captions trained as empty, for guidance (default 0)")
     data.add_argument("--no-cache", dest="cache", action="store_false",
                       help="encode every image and caption again each time (less memory for big data sets)")
+
+    lora = parser.add_argument_group("LoRA")
+    lora.add_argument("--rank", type=int, default=d["rank"], metavar="R", help=f"LoRA rank (default {d['rank']})")
+    lora.add_argument("--lora-alpha", type=float, metavar="A", help="LoRA alpha; the update is scaled by alpha/rank (default: the rank)")
+    lora.add_argument("--target-modules", default=",".join(d["target_modules"]), metavar="NAMES",
+                      help=f"UNet layers that get a LoRA, comma-separated (default {','.join(d['target_modules'])})")
+    lora.add_argument("--train-text-encoder", action="store_true", help="also put a LoRA on the text encoder")
 
     train = parser.add_argument_group("training")
     train.add_argument("--steps", type=int, default=d["steps"], metavar="N",
                        help=f"total optimizer steps, counting resumed ones (default {d['steps']})")
-    train.add_argument("--rank", type=int, default=d["rank"], metavar="R", help=f"LoRA rank (default {d['rank']})")
     train.add_argument("--learning-rate", type=float, default=d["learning_rate"], metavar="LR",
                        help=f"AdamW learning rate (default {d['learning_rate']:g})")
+    train.add_argument("--lr-scheduler", choices=LR_SCHEDULES, default=d["lr_scheduler"],
+                       help=f"learning-rate schedule (default {d['lr_scheduler']})")
     train.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], metavar="N",
-                       help="linear learning-rate warm-up (default 0)")
+                       help="learning-rate warm-up steps (default 0)")
     train.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="N",
-                       help=f"images per forward pass (default {d['batch_size']})")
+                       help=f"images per forward pass and GPU (default {d['batch_size']})")
     train.add_argument("--gradient-accumulation", type=int, default=d["gradient_accumulation"], metavar="N",
-                       help="batches per optimizer step: a bigger effective batch in the same memory (default 1)")
+                       help=f"batches per optimizer step (default {d['gradient_accumulation']}: 16 images a step)")
     train.add_argument("--seed", type=int, default=d["seed"], metavar="SEED", help="seed of everything random (default 0)")
-    train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=d["mixed_precision"],
-                       help="no (default), bf16 (CPU or recent GPU), fp16 (CUDA GPU)")
+    train.add_argument("--mixed-precision", choices=("auto",) + MIXED_PRECISION, default=d["mixed_precision"],
+                       help="auto (default: fp16 on a CUDA GPU, no on CPU), no, bf16, fp16")
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps")
-    train.add_argument("--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    train.add_argument("--device", metavar="DEV", help="auto (default: CUDA if there is one), cpu or cuda")
 
-    checkpoints = parser.add_argument_group("checkpoints")
-    checkpoints.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"], metavar="N",
-                             help=f"save the training state every N steps, 0 for never (default {d['checkpoint_every']})")
-    checkpoints.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: next to OUT, .checkpoint.pt)")
-    checkpoints.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    runs = parser.add_argument_group("checkpoints and validation")
+    runs.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"], metavar="N",
+                      help=f"save the training state every N steps; 0: only at the end (default {d['checkpoint_every']})")
+    runs.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], metavar="N",
+                      help=f"how many of the newest checkpoints stay (default {d['keep_checkpoints']})")
+    runs.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    runs.add_argument("--validate-every", type=int, default=d["validate_every"], metavar="N",
+                      help=f"render the validation prompts and a morph GIF every N steps and at the end; 0: never "
+                           f"(default {d['validate_every']})")
+    runs.add_argument("--validation-prompt", dest="validation_prompts", action="append", default=[], metavar="TEXT",
+                      help="a validation prompt (repeat for more; default: the first two captions)")
+    runs.add_argument("--validation-frames", type=int, default=d["validation_frames"], metavar="N",
+                      help=f"frames per transition of the validation GIF (default {d['validation_frames']})")
+    runs.add_argument("--validation-steps", type=int, metavar="N", help="denoising steps of validation renders (default: the model's)")
+    runs.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                      help="no TensorBoard logs (written to OUT/tensorboard when tensorboard is installed)")
 
     parser.error = _one_line_error(parser)
     parser.set_defaults(run=run)
     return parser
 
 
+CONFIG_FLAGS = ("data", "model", "output", "resolution", "resample", "crop", "flip", "caption_column", "image_column",
+                "trigger_word", "caption_dropout", "cache", "rank", "lora_alpha", "train_text_encoder", "steps",
+                "learning_rate", "lr_scheduler", "warmup_steps", "batch_size", "gradient_accumulation", "seed",
+                "mixed_precision", "gradient_checkpointing", "device", "checkpoint_every", "keep_checkpoints", "resume",
+                "validate_every", "validation_prompts", "validation_frames", "validation_steps", "tensorboard")  # fmt: skip
+
+
 def build_config(args):
     """Return the LoraTrainConfig that the parsed ``args`` ask for."""
     from ..train.lora import LoraTrainConfig
 
-    names = ("data", "model", "output", "resolution", "resample", "caption_column", "cache", "steps", "rank",
-             "learning_rate", "warmup_steps", "batch_size", "gradient_accumulation", "seed", "mixed_precision",
-             "gradient_checkpointing", "device", "checkpoint_every", "checkpoint", "resume")  # fmt: skip
-    return LoraTrainConfig(**{name: getattr(args, name) for name in names})
+    targets = tuple(t.strip() for t in args.target_modules.split(",") if t.strip())
+    return LoraTrainConfig(target_modules=targets, **{name: getattr(args, name) for name in CONFIG_FLAGS})
 
 
 def run(args) -> int:
@@ -109,7 +151,7 @@ def run(args) -> int:
 
     result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples)
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
-    print(f"wrote {result.output} ({result.steps} steps{loss}, {result.seconds:.1f} s)")
+    print(f"wrote {result.lora} ({result.steps} steps{loss}, {result.seconds:.1f} s)")
     return 0
 
 

@@ -26,9 +26,7 @@ from typing import Callable
 import torch
 
 from ..errors import PixelgifError
-
-LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
-MIXED_PRECISION = ("no", "bf16", "fp16")
+from .options import LR_SCHEDULES, MIXED_PRECISION
 
 
 @dataclass
@@ -185,6 +183,8 @@ class TrainLoop:
                     self._on_main(on_checkpoint)
                 if on_validate and s.validate_every and self.step % s.validate_every == 0:
                     self._on_main(on_validate)
+            if on_validate and s.validate_every and losses and self.step % s.validate_every:
+                self._on_main(on_validate)  # the end result, when the last step was not a validation step
             if on_checkpoint and s.final_checkpoint:
                 self._on_main(on_checkpoint)
         finally:

@@ -1,114 +1,180 @@
-"""Fine-tune a LoRA on a Stable Diffusion UNet from pixel-art images with captions.
+"""Fine-tune a LoRA on a Stable Diffusion model from pixel-art images with captions.
 
-    result = train_lora(LoraTrainConfig(data="sprites/", model="./sd15", output="sprites.safetensors"))
+    result = train_lora(LoraTrainConfig(data="sprites/", model="./sd15", output="sprites-lora"))
 
-The output is a diffusers-format LoRA (``unet.*.lora_A/B.weight``) that
-``pixelgif morph --lora sprites.safetensors`` and ``pipe.load_lora_weights`` load. This module
-holds the settings and the checks that need no model; ``lora_trainer`` holds the training loop.
+The output folder holds the final LoRA as ``pytorch_lora_weights.safetensors`` (diffusers format:
+``pixelgif morph --lora sprites-lora`` and ``pipe.load_lora_weights("sprites-lora")`` load it),
+``checkpoints/step-N/`` (safetensors + JSON, for ``resume``), ``validation/`` (renders and a morph
+GIF every ``validate_every`` steps), ``training.json`` (the run's settings), ``log.txt`` and
+``tensorboard/`` (when tensorboard is installed). This module holds the settings and the checks
+that need no model; ``lora_trainer`` builds the model parts for the shared loop (``loop``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PixelgifError
-from ..outputs import check_writable
-from .lora_data import RESAMPLE, Example, find_examples
+from .options import LR_SCHEDULES, MIXED_PRECISION
+from .lora_data import Example, find_examples
+from .preprocess import CROPS, RESAMPLE
 
 # No torch at import time: `pixelgif --help` builds the train parser from LoraTrainConfig.
-MIXED_PRECISION = ("no", "bf16", "fp16")
+LORA_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
+RUN_FILE = "training.json"
+CHECKPOINTS = "checkpoints"
+UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the UNet attention projections, as in diffusers' script
 
 
 @dataclass
 class LoraTrainConfig:
-    """Settings of one LoRA fine-tune; the defaults suit a few hundred pixel-art images on a GPU."""
+    """Settings of one LoRA fine-tune. Defaults follow the seed recipe (rank 4, lr 1e-4 constant, batch 16)."""
 
-    data: Path | str
+    data: Path | str  # folder of images + captions, a .parquet file, or a hub data set id
     model: str
-    output: Path | str
+    output: Path | str  # folder: final LoRA, checkpoints/, validation/
+    # data
     resolution: int | None = None  # None: the model's own size (512 for SD 1.5, 768 for SD 2.1)
-    resample: str = "nearest"  # how images are resized; nearest keeps pixel-art edges hard
-    caption_column: str = "text"  # metadata.jsonl column holding the caption
-    rank: int = 8
-    learning_rate: float = 1e-4
-    warmup_steps: int = 0
+    resample: str = "auto"  # auto: whole-number nearest-neighbour for pixel art, Lanczos for other images
+    crop: str = "center"
+    flip: bool = False  # mirror half of the images at random
+    caption_column: str = "text"
+    image_column: str = "image"
+    trigger_word: str = ""  # appended to every caption, e.g. "pixelartstyle" -> "a knight, pixelartstyle"
+    caption_dropout: float = 0.0  # share of captions trained as "" (helps classifier-free guidance)
+    cache: bool = True  # keep VAE latents and text embeddings after first use
+    # LoRA
+    rank: int = 4
+    lora_alpha: float | None = None  # None: the rank (scale 1)
+    target_modules: tuple[str, ...] = UNET_TARGETS
+    train_text_encoder: bool = False
+    # optimisation: 4 x 4 accumulated = the seed recipe's batch 16 in the memory of 4
     steps: int = 1000
-    batch_size: int = 1
-    gradient_accumulation: int = 1
+    learning_rate: float = 1e-4
+    lr_scheduler: str = "constant"
+    warmup_steps: int = 0
+    batch_size: int = 4
+    gradient_accumulation: int = 4
     max_grad_norm: float = 1.0
     seed: int = 0
-    mixed_precision: str = "no"
+    mixed_precision: str = "auto"  # auto: fp16 on a CUDA GPU, none on CPU
     gradient_checkpointing: bool = False
-    cache: bool = True  # keep VAE latents and text embeddings after first use: later epochs skip both encoders
-    checkpoint_every: int = 500  # optimizer steps between checkpoints; 0: never
-    checkpoint: Path | str | None = None  # None: next to the output, OUT.checkpoint.pt
-    resume: bool = False
     device: str | None = None
+    # checkpoints, validation, logging
+    checkpoint_every: int = 500  # 0: only at the end
+    keep_checkpoints: int = 3
+    resume: bool = False
+    validate_every: int = 500  # 0: never
+    validation_prompts: tuple[str, ...] = ()  # empty: the first two captions of the data
+    validation_frames: int = 8  # frames per transition of the validation morph
+    validation_steps: int | None = None  # denoising steps of validation renders (None: the model's default)
+    log_every: int = 10
+    tensorboard: bool = True  # log to OUTPUT/tensorboard when the tensorboard package is installed
 
     def __post_init__(self):
-        self.data, self.output = Path(self.data).expanduser(), Path(self.output).expanduser()
+        self.data, self.output = str(self.data), Path(self.output).expanduser()
         self.model = str(self.model) if self.model else ""
         if not self.model:
             raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or .safetensors checkpoint")
-        if self.output.suffix != ".safetensors":
-            raise ValueError(f"output {str(self.output)!r} must end in .safetensors (the LoRA is written as safetensors)")
-        self.checkpoint = Path(self.checkpoint).expanduser() if self.checkpoint else checkpoint_path(self.output)
-        if self.checkpoint.resolve() == self.output.resolve():
-            raise ValueError(f"checkpoint and output are the same file {str(self.output)!r}; give another --checkpoint")
-        for name in ("steps", "rank", "batch_size", "gradient_accumulation"):
+        if not self.data:
+            raise ValueError("no data: give a folder of images with captions, a .parquet file or a hub data set id")
+        if self.output.suffix in (".safetensors", ".bin"):
+            raise ValueError(f"output {str(self.output)!r} names a file: give a folder; the LoRA is written into it "
+                             f"as {LORA_FILE}")  # fmt: skip
+        self.target_modules = tuple(self.target_modules)
+        self.validation_prompts = tuple(self.validation_prompts)
+        for name in ("steps", "rank", "batch_size", "gradient_accumulation", "keep_checkpoints", "validation_frames"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "checkpoint_every", "seed"):
+        for name in ("warmup_steps", "checkpoint_every", "validate_every", "log_every", "seed"):
             _check_int(name, getattr(self, name), 0)
+        if self.validation_steps is not None:
+            _check_int("validation_steps", self.validation_steps, 1)
+        if self.lora_alpha is not None and not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
+            raise ValueError(f"lora_alpha must be above 0, got {self.lora_alpha}")
+        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+            raise ValueError("target_modules must name at least one layer, e.g. to_q,to_k,to_v,to_out.0")
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate < 1):
             raise ValueError(f"learning_rate must be above 0 and below 1 (typical: 1e-4), got {self.learning_rate}")
         if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
             raise ValueError(f"max_grad_norm must be above 0, got {self.max_grad_norm}")
+        if not 0 <= self.caption_dropout < 1:
+            raise ValueError(f"caption_dropout must be at least 0 and below 1, got {self.caption_dropout}")
         if self.resolution is not None:
             _check_int("resolution", self.resolution, 8)
             if self.resolution % 8:
                 raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, got {self.mixed_precision!r}")
-        if self.resample not in RESAMPLE:
-            raise ValueError(f"resample must be one of {', '.join(RESAMPLE)}, got {self.resample!r}")
+        _check_choice("mixed_precision", self.mixed_precision, ("auto",) + MIXED_PRECISION)
+        _check_choice("resample", self.resample, tuple(RESAMPLE))
+        _check_choice("crop", self.crop, CROPS)
+        _check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULES)
+
+    @property
+    def alpha(self) -> float:
+        """Return the LoRA alpha (the rank unless set): the LoRA's output is scaled by alpha / rank."""
+        return float(self.lora_alpha) if self.lora_alpha is not None else float(self.rank)
+
+    @property
+    def lora_file(self) -> Path:
+        return self.output / LORA_FILE
 
 
 @dataclass
 class LoraTrainResult:
-    """What a training run made: the LoRA file, its step count and the loss of each step run here."""
+    """What a training run made: the output folder and LoRA file, its step count and this run's losses."""
 
     output: Path
+    lora: Path
     steps: int
     resumed_from: int = 0
     losses: list[float] = field(default_factory=list)
+    validation: list[Path] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def checkpoint_path(output: Path) -> Path:
-    """Return the default checkpoint file of ``output``: ``sprites.safetensors`` -> ``sprites.checkpoint.pt``."""
-    return output.with_suffix(".checkpoint.pt")
 
 
 def check_inputs(config: LoraTrainConfig) -> list[Example]:
     """Return the data set's examples after every check that needs no model: fails in a blink on bad input."""
     from ..models.presets import check_names
 
-    check_writable(config.output)
-    if config.checkpoint_every or config.resume:
-        check_writable(config.checkpoint)
-    if config.resume and not config.checkpoint.is_file():
-        raise PixelgifError(f"nothing to resume: no checkpoint {str(config.checkpoint)!r} (train without --resume first)")
+    check_output(config)
     if config.model == "bundled":
-        raise PixelgifError("the bundled model cannot take a LoRA; give a Stable Diffusion model with --model")
+        raise PixelgifError("the bundled model cannot take a LoRA; give a Stable Diffusion model with --model "
+                            "(the bundled model trains with python -m pixelgif.train.bundled)")  # fmt: skip
     check_names(config.model)
-    return find_examples(config.data, config.caption_column)
+    examples = find_examples(config.data, config.caption_column, config.image_column, config.trigger_word)
+    if not any(e.caption for e in examples) and not config.validation_prompts:
+        raise PixelgifError(f"every caption in {config.data!r} is empty; write captions for the images")
+    return examples
+
+
+def check_output(config: LoraTrainConfig) -> None:
+    """Raise PixelgifError unless ``config.output`` can take this run: new or empty, or resumable with ``resume``."""
+    out = config.output
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.exists() and not out.is_dir():
+        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for the LoRA, checkpoints and validation images")
+    if not out.exists() and not parent.is_dir():
+        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(out if out.exists() else parent, os.W_OK):
+        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(out if out.exists() else parent)!r} is not writable")
+    holds_run = (out / RUN_FILE).is_file()
+    if config.resume:
+        from .checkpoints import latest_checkpoint
+
+        if latest_checkpoint(out / CHECKPOINTS) is None:
+            raise PixelgifError(f"nothing to resume: {str(out)!r} holds no checkpoint (train without --resume first)")
+    elif holds_run:
+        raise PixelgifError(f"output folder {str(out)!r} holds another training run; give --resume to continue it, "
+                            "or another --output")  # fmt: skip
+    elif out.is_dir() and any(out.iterdir()):
+        raise PixelgifError(f"output folder {str(out)!r} is not empty; give a new or empty folder")
 
 
 def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, examples: list[Example] | None = None):
-    """Train (or resume) a LoRA as ``config`` says; return a LoraTrainResult once ``config.output`` is written.
+    """Train (or resume) a LoRA as ``config`` says; return a LoraTrainResult once the LoRA is written.
 
     ``examples`` are those ``check_inputs(config)`` returned, when the caller checked already.
     """
@@ -116,22 +182,24 @@ def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, exampl
 
     started = time.perf_counter()
     examples = check_inputs(config) if examples is None else examples
-    pipe = load_base(config.model, config.device)
-    trainer = LoraTrainer(pipe, examples, config)
+    pipe = load_base(config.model)
+    trainer = LoraTrainer(pipe, examples, config, progress=progress)
     if config.resume:
-        trainer.load_checkpoint(config.checkpoint)
-        log(f"resumed from {config.checkpoint} at step {trainer.step}")
-    elif config.checkpoint_every and config.checkpoint.exists():
-        log(f"note: {config.checkpoint} is from an earlier run and will be replaced (--resume continues it)")
+        where = trainer.load_latest_checkpoint()
+        log(f"resumed from {where} at step {trainer.step}")
     resumed_from = trainer.step
-    losses = trainer.run(progress=progress)
-    if config.checkpoint_every:
-        trainer.save_checkpoint(config.checkpoint)  # the final state: --resume --steps MORE trains on
-    trainer.save_lora(config.output)
-    return LoraTrainResult(config.output, trainer.step, resumed_from, losses, time.perf_counter() - started)
+    losses = trainer.run()
+    trainer.save_final()
+    return LoraTrainResult(config.output, config.lora_file, trainer.step, resumed_from, losses,
+                           trainer.validation_files, time.perf_counter() - started)  # fmt: skip
 
 
 def _check_int(name: str, value, minimum: int) -> None:
     """Raise ValueError unless ``value`` is a whole number of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+
+
+def _check_choice(name: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")

@@ -1,54 +1,96 @@
-"""Image/caption data sets for LoRA fine-tuning: discovery, checks, pixel-art-friendly resizing, batches.
+"""Image/caption data sets for training: discovery, checks, and the shuffled batch order.
 
-Two layouts are read, both flat or nested:
+Three sources are read:
 
-* images with a same-name ``.txt`` caption next to each (``knight.png`` + ``knight.txt``);
-* the Hugging Face ``imagefolder`` layout: a ``metadata.jsonl`` (or ``metadata.csv``) whose rows
-  have ``file_name`` and a caption column (``text`` by default), in the folder or in ``train/``.
+* a folder of images with a same-name ``.txt`` caption next to each (``knight.png`` + ``knight.txt``);
+* a folder in the Hugging Face ``imagefolder`` layout: a ``metadata.jsonl`` or ``metadata.csv`` whose
+  rows have ``file_name`` and a caption column (``text`` by default), in the folder or in ``train/``;
+* a table read by the ``datasets`` library (optional): a hub data set id such as
+  ``jiovine/pixel-art-nouns-2k`` (needs the network) or a local ``.parquet`` file, with an image
+  column and a caption column (``--image-column``, ``--caption-column``).
 
-No torch at import time, except for the batch sampler's type hints.
+Every example opens as an RGB-convertible PIL image (``Example.open``); broken files are reported
+with their path (or row). No torch at import time, except for the batch order's generator.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import PixelgifError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
-RESAMPLE = {
-    "nearest": Image.Resampling.NEAREST,
-    "box": Image.Resampling.BOX,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-# Transparent sprite pixels become this colour: white is the usual sprite-sheet background, and
-# keeping whatever RGB hides under alpha 0 (often black or noise) would teach the LoRA that instead.
-BACKGROUND = (255, 255, 255)
+TABLE_SUFFIXES = (".parquet", ".arrow")
+_IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
 class Example:
-    """One training image and its caption."""
+    """One training image and its caption: a file (``path``) or row ``row`` of a ``datasets`` table."""
 
-    path: Path
+    path: Path | None
     caption: str
+    row: int | None = None
+    table: object = field(default=None, compare=False, repr=False)
+    image_column: str = "image"
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        """Return how messages name this image: its path, or its row in the data set."""
+        return repr(str(self.path)) if self.path is not None else f"row {self.row} of {self.source!r}"
+
+    def open(self) -> Image.Image:
+        """Return the image, loaded (any mode); raise PixelgifError naming it when it cannot be read."""
+        try:
+            if self.path is not None:
+                with Image.open(self.path) as image:
+                    image.load()
+                    return _upright(image)
+            return _upright(_table_image(self.table[self.row][self.image_column]))
+        except _IMAGE_ERRORS as exc:
+            raise PixelgifError(f"image {self.name} is broken or not an image: {exc}") from None
 
 
-def find_examples(folder: str | Path, caption_column: str = "text") -> list[Example]:
-    """Return the image/caption pairs of ``folder``, checked: every image opens and has a caption."""
-    folder = Path(folder).expanduser()
+def with_trigger(caption: str, trigger: str) -> str:
+    """Return ``caption`` with ``trigger`` appended: ", word" unless the trigger brings its own separator."""
+    if not trigger:
+        return caption
+    if trigger[0].isalnum():
+        trigger = ", " + trigger
+    return (caption + trigger).strip(" ,") if caption else trigger.strip(" ,")
+
+
+def find_examples(data: str | Path, caption_column: str = "text", image_column: str = "image",
+                  trigger_word: str = "") -> list[Example]:  # fmt: skip
+    """Return the image/caption pairs of ``data``, checked: every image has a caption (local files: and opens)."""
+    path = Path(data).expanduser()
+    if path.is_file() and path.suffix in TABLE_SUFFIXES:
+        examples = _read_table(str(path), caption_column, image_column)
+    elif path.exists() or not _looks_like_hub_id(str(data)):
+        examples = _read_folder(path, caption_column)
+    else:
+        examples = _read_table(str(data), caption_column, image_column)
+    if trigger_word:
+        examples = [Example(e.path, with_trigger(e.caption, trigger_word), e.row, e.table, e.image_column, e.source)
+                    for e in examples]  # fmt: skip
+    return examples
+
+
+def _read_folder(folder: Path, caption_column: str) -> list[Example]:
+    """Return the checked examples of a local folder (caption files or imagefolder metadata)."""
     if not folder.exists():
         raise PixelgifError(f"data folder {str(folder)!r} does not exist")
     if not folder.is_dir():
-        raise PixelgifError(f"data {str(folder)!r} is not a folder; give a folder of images with captions")
+        raise PixelgifError(f"data {str(folder)!r} is not a folder; give a folder of images with captions, "
+                            "a .parquet file or a hub data set id")  # fmt: skip
     metadata = _find_metadata(folder)
     if metadata is not None:
         examples = _read_metadata(metadata, caption_column)
@@ -57,6 +99,13 @@ def find_examples(folder: str | Path, caption_column: str = "text") -> list[Exam
     for example in examples:
         check_image(example.path)
     return examples
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """Return True when ``name`` has the shape of a hub data set id (owner/name)."""
+    from ..models.presets import is_hub_id
+
+    return is_hub_id(name)
 
 
 def _find_metadata(folder: Path) -> Path | None:
@@ -108,6 +157,8 @@ def _read_metadata(path: Path, caption_column: str) -> list[Example]:
                 f"(columns: {found}; choose one with --caption-column)"
             )
         image = path.parent / str(row["file_name"])
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            raise PixelgifError(f"{where} names {str(image)!r}, which is not an image ({', '.join(IMAGE_SUFFIXES)})")
         if not image.is_file():
             raise PixelgifError(f"{where} names image {str(image)!r}, which does not exist")
         examples.append(Example(image, _clean(str(row[caption_column]))))
@@ -139,49 +190,60 @@ def check_image(path: Path) -> None:
     try:
         with Image.open(path) as image:
             image.verify()  # reads the whole file: a truncated PNG fails here, not mid-training
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except _IMAGE_ERRORS as exc:
         raise PixelgifError(f"image {str(path)!r} is broken or not an image: {exc}") from None
 
 
-def load_image(path: Path, resolution: int, resample: str = "nearest") -> np.ndarray:
-    """Return ``path`` as a (resolution, resolution, 3) uint8 array: resized on its short side, centre-cropped."""
+def _upright(image: Image.Image) -> Image.Image:
+    """Return ``image`` turned as its EXIF orientation says (phone photos), loaded."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image)
+
+
+def _table_image(value) -> Image.Image:
+    """Return the PIL image in a ``datasets`` image cell: a PIL image, {"bytes", "path"}, or a path."""
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, dict) and value.get("bytes"):
+        return Image.open(io.BytesIO(value["bytes"]))
+    if isinstance(value, dict) and value.get("path"):
+        return Image.open(value["path"])
+    if isinstance(value, (str, Path)):
+        return Image.open(value)
+    raise ValueError(f"the image column holds {type(value).__name__}, not an image")
+
+
+def _read_table(name: str, caption_column: str, image_column: str) -> list[Example]:
+    """Return the examples of a ``datasets`` table: a hub data set id or a local .parquet/.arrow file."""
     try:
-        with Image.open(path) as image:
-            image = flatten_alpha(ImageOps.exif_transpose(image))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise PixelgifError(f"image {str(path)!r} is broken or not an image: {exc}") from None
-    return np.asarray(resize_and_crop(image, resolution, resample))
-
-
-def flatten_alpha(image: Image.Image) -> Image.Image:
-    """Return ``image`` as RGB, transparent pixels laid over the white background."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def resize_and_crop(image: Image.Image, resolution: int, resample: str = "nearest") -> Image.Image:
-    """Return ``image`` scaled so its short side is ``resolution``, then the centre square of that side.
-
-    Small sprites scale up by a whole factor first: nearest-neighbour at an integer factor keeps
-    every art pixel the same size, where a fractional factor would make some pixels a row wider.
-    """
-    width, height = image.size
-    short = min(width, height)
-    if short < resolution and resample == "nearest" and resolution // short >= 2:
-        factor = resolution // short
-        image = image.resize((width * factor, height * factor), Image.Resampling.NEAREST)
-        width, height = image.size
-        short = min(width, height)
-    if short != resolution:
-        scale = resolution / short
-        size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
-        image = image.resize(size, RESAMPLE[resample])
-        width, height = size
-    left, top = (width - resolution) // 2, (height - resolution) // 2
-    return image.crop((left, top, left + resolution, top + resolution))
+        import datasets
+    except ImportError:
+        raise PixelgifError(f"reading {name!r} needs the datasets package: pip install datasets "
+                            "(or pip install 'pixelgif[train]'); a local folder of images needs nothing") from None
+    datasets.utils.logging.set_verbosity_error()
+    datasets.utils.logging.disable_progress_bar()
+    try:
+        if name.endswith(TABLE_SUFFIXES):
+            table = datasets.load_dataset(Path(name).suffix[1:], data_files=name, split="train")
+        else:
+            table = datasets.load_dataset(name, split="train")
+    except Exception as exc:  # noqa: BLE001 - network, auth and format errors come in many types
+        reason = " ".join(str(exc).split())[:200]
+        raise PixelgifError(f"data set {name!r} could not be loaded (it is no local folder either): {reason}") from None
+    columns = list(table.column_names)
+    for kind, column, flag in (("image", image_column, "--image-column"), ("caption", caption_column, "--caption-column")):
+        if column not in columns:
+            raise PixelgifError(f"data set {name!r} has no {kind} column {column!r} (columns: "
+                                f"{', '.join(map(repr, columns))}); choose one with {flag}")  # fmt: skip
+    if not len(table):
+        raise PixelgifError(f"data set {name!r} has no rows")
+    examples = []
+    for row, caption in enumerate(table[caption_column]):
+        if caption is None:
+            raise PixelgifError(f"row {row} of data set {name!r} has no caption in column {caption_column!r}")
+        examples.append(Example(None, _clean(str(caption)), row, table, image_column, name))
+    return examples
 
 
 class BatchOrder:

@@ -1,16 +1,16 @@
-"""The LoRA training loop behind ``pixelgif.train.lora.train_lora``: model, steps, checkpoints, export.
+"""The LoRA recipe behind ``pixelgif.train.lora.train_lora``: model parts, batches and files for the shared loop.
 
 Training follows diffusers' ``train_text_to_image_lora`` example: frozen VAE, text encoder and
-UNet, peft LoRA layers on the UNet attention projections, noise-prediction MSE against the
-scheduler's ``prediction_type`` (epsilon, or v for SD 2.x 768). All randomness after the LoRA's
-initialisation comes from one seeded generator whose state goes into checkpoints, so a resumed run
-continues exactly as an uninterrupted one would.
+UNet, peft LoRA layers on the UNet attention projections (and optionally the text encoder),
+noise-prediction MSE against the scheduler's ``prediction_type`` (epsilon, or v for SD 2.x 768).
+The loop itself (optimizer, schedule, mixed precision, ``accelerate launch``) is ``loop.TrainLoop``.
+The data order, crops and flips come from one seeded generator and all noise from another; both
+go into checkpoints, so a resumed run continues exactly as an uninterrupted one would.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,14 +18,18 @@ import torch
 
 from ..errors import PixelgifError
 from ..outputs import atomic_output
-from .lora import LoraTrainConfig
-from .lora_data import BatchOrder, Example, load_image
+from . import checkpoints as ckpt
+from .lora import CHECKPOINTS, LORA_FILE, RUN_FILE, LoraTrainConfig
+from .lora_data import BatchOrder, Example
+from .loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
+from .preprocess import crop_square, resize, to_rgb
 
-TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
-CHECKPOINT_FORMAT = "pixelgif-lora-checkpoint-1"
+TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+CHECKPOINT_FORMAT = "pixelgif-lora-checkpoint-2"
+RUN_FORMAT = "pixelgif-lora-run-1"
 
 
-def load_base(model: str, device: str | None = None):
+def load_base(model: str, device: str | None = "cpu"):
     """Return the Stable Diffusion pipeline ``model`` in float32 on ``device``, all weights frozen."""
     from ..models.loading import load_pipeline
 
@@ -39,46 +43,60 @@ def load_base(model: str, device: str | None = None):
     for part in (pipe.vae, pipe.text_encoder, pipe.unet):
         part.requires_grad_(False)
         part.eval()
+    pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | None:
-    """Return the autocast dtype for ``mixed_precision`` on ``device`` (None: full float32)."""
-    if mixed_precision == "no":
-        return None
-    if mixed_precision == "fp16" and device.type != "cuda":
-        raise PixelgifError(f"--mixed-precision fp16 needs a CUDA GPU (device here: {device.type}); on CPU use bf16")
-    if mixed_precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise PixelgifError("this GPU has no bfloat16 support; use --mixed-precision fp16")
-    return torch.float16 if mixed_precision == "fp16" else torch.bfloat16
+def resolve_mixed_precision(setting: str, device: str | None) -> str:
+    """Return the mixed precision of ``auto``: fp16 on a CUDA GPU, none on CPU."""
+    if setting != "auto":
+        return setting
+    return "fp16" if device != "cpu" and torch.cuda.is_available() else "no"
 
 
 class LoraTrainer:
-    """A peft LoRA on ``pipe.unet`` with its optimizer, data order and random state; ``run`` trains it."""
+    """A peft LoRA on ``pipe`` with its loop, data order and random state; ``run`` trains it."""
 
-    def __init__(self, pipe, examples: list[Example], config: LoraTrainConfig):
+    def __init__(self, pipe, examples: list[Example], config: LoraTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
 
         self.pipe, self.unet, self.examples, self.config = pipe, pipe.unet, examples, config
-        self.device = self.unet.device
-        self.autocast = autocast_dtype(config.mixed_precision, self.device)
+        self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision, config.device), config.device)
+        self.device = self.accelerator.device
         self.resolution = self._resolution()
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-        self.prediction_type = self.noise_scheduler.config.prediction_type
-        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
-            raise PixelgifError(f"model {config.model!r} predicts {self.prediction_type!r}, which training does not know")
-        if self.autocast is not None and self.device.type == "cuda":
+        if self.noise_scheduler.config.prediction_type not in ("epsilon", "v_prediction", "sample"):
+            raise PixelgifError(f"model {config.model!r} predicts {self.noise_scheduler.config.prediction_type!r}, "
+                                "which training does not know")  # fmt: skip
+        pipe.to(self.device)
+        if self.accelerator.mixed_precision != "no" and self.device.type == "cuda":
             # Frozen weights in half precision halve GPU memory; the LoRA itself stays float32 below.
+            half = torch.float16 if self.accelerator.mixed_precision == "fp16" else torch.bfloat16
             for part in (pipe.vae, pipe.text_encoder, self.unet):
-                part.to(dtype=self.autocast)
-        self.params = self._add_lora()
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=1e-2)
-        self.scaler = torch.amp.GradScaler("cuda") if self.autocast == torch.float16 else None
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.order = BatchOrder(len(examples), self.generator)
-        self.latent_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+                part.to(dtype=half)
+        params = self._add_lora()
+        self.order_generator = torch.Generator().manual_seed(config.seed)
+        # Each process draws its own noise; the data order is shared and each takes its slice of a batch.
+        self.noise_generator = torch.Generator().manual_seed(config.seed + 1 + self.accelerator.process_index)
+        self.order = BatchOrder(len(examples), self.order_generator)
+        self.latent_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self.text_cache: dict[str, torch.Tensor] = {}
-        self.step = 0
+        self.validation_files: list[Path] = []
+        models = [self.unet] + ([pipe.text_encoder] if config.train_text_encoder else [])
+        out = config.output
+        settings = LoopSettings(
+            steps=config.steps, learning_rate=config.learning_rate, gradient_accumulation=config.gradient_accumulation,
+            max_grad_norm=config.max_grad_norm, checkpoint_every=config.checkpoint_every, final_checkpoint=True,
+            validate_every=config.validate_every, log_every=config.log_every, log_file=out / "log.txt",
+            tensorboard_dir=out / "tensorboard" if config.tensorboard else None, progress=progress,
+            description="training LoRA",
+        )  # fmt: skip
+        lr_factor = lr_schedule(config.lr_scheduler, config.warmup_steps, config.steps)
+        self.loop = TrainLoop(settings, self.accelerator, models, params, lr_factor)
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
 
     def _resolution(self) -> int:
         """Return the training size: the config's, or the model's own; checked against the UNet's levels."""
@@ -91,179 +109,211 @@ class LoraTrainer:
         return resolution
 
     def _add_lora(self) -> list[torch.nn.Parameter]:
-        """Add the LoRA layers to the UNet; return their (float32, trainable) parameters."""
+        """Add the LoRA layers to the UNet (and text encoder); return their (float32, trainable) parameters."""
         from peft import LoraConfig
 
-        torch.manual_seed(self.config.seed)  # peft draws lora_A from the global generator
-        lora = LoraConfig(r=self.config.rank, lora_alpha=self.config.rank, init_lora_weights="gaussian",
-                          target_modules=list(TARGET_MODULES))  # fmt: skip
-        try:
-            self.unet.add_adapter(lora)
-        except ValueError as exc:
-            raise PixelgifError(f"model {self.config.model!r} has no attention layers to put a LoRA on: {exc}") from exc
-        params = [p for p in self.unet.parameters() if p.requires_grad]
+        config = self.config
+        torch.manual_seed(config.seed)  # peft draws lora_A from the global generator
+        parts = [(self.unet, config.target_modules, "UNet")]
+        if config.train_text_encoder:
+            parts.append((self.pipe.text_encoder, TEXT_ENCODER_TARGETS, "text encoder"))
+        for model, targets, what in parts:
+            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=list(targets))
+            try:
+                model.add_adapter(lora)
+            except ValueError as exc:
+                raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a LoRA on "
+                                    f"(--target-modules): {' '.join(str(exc).split())[:160]}") from None  # fmt: skip
+            if config.gradient_checkpointing:
+                if what == "UNet":
+                    model.enable_gradient_checkpointing()
+                else:
+                    model.gradient_checkpointing_enable()
+            model.train()
+        params = [p for _, p in self._named_lora()]
         for p in params:
-            p.data = p.data.float()  # the LoRA trains in float32 even when the frozen UNet is half precision
-        if self.config.gradient_checkpointing:
-            self.unet.enable_gradient_checkpointing()
-        self.unet.train()
+            p.data = p.data.float()  # the LoRA trains in float32 even when the frozen model is half precision
         return params
 
-    def run(self, progress: bool = True) -> list[float]:
-        """Train from the current step up to ``config.steps``; return each step's loss."""
-        from tqdm import tqdm
+    def _named_lora(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """Return (name, parameter) of each LoRA weight, in a fixed order."""
+        named = [(f"unet.{n}", p) for n, p in self.unet.named_parameters() if p.requires_grad]
+        if self.config.train_text_encoder:
+            named += [(f"text_encoder.{n}", p) for n, p in self.pipe.text_encoder.named_parameters() if p.requires_grad]
+        return named
 
-        losses = []
-        bar = tqdm(total=self.config.steps, initial=self.step, desc="training LoRA", unit="step", disable=not progress,
-                   dynamic_ncols=True, mininterval=0.5)  # fmt: skip
-        smooth = None
-        try:
-            while self.step < self.config.steps:
-                loss = self.train_step()
-                losses.append(loss)
-                # One step's loss swings with its random timesteps; the bar shows a running average.
-                smooth = loss if smooth is None else 0.9 * smooth + 0.1 * loss
-                bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
-                bar.update(1)
-                every = self.config.checkpoint_every
-                if every and self.step % every == 0 and self.step < self.config.steps:
-                    self.save_checkpoint(self.config.checkpoint)
-        finally:
-            bar.close()
-        return losses
+    # -- training -----------------------------------------------------------------------------
+    def run(self) -> list[float]:
+        """Train from the current step to ``config.steps``; return each step's loss."""
+        return self.loop.run(self.batch_loss, on_checkpoint=self.save_checkpoint, on_validate=self.validate)
 
     def train_step(self) -> float:
-        """Run one optimizer step over ``gradient_accumulation`` batches; return its mean loss."""
-        accumulation = self.config.gradient_accumulation
-        total = 0.0
-        for _ in range(accumulation):
-            loss = self.batch_loss(self.order.next(self.config.batch_size)) / accumulation
-            if not math.isfinite(loss.item()):
-                hint = " or --mixed-precision no" if self.autocast is not None else ""
-                raise PixelgifError(f"training diverged: the loss is {loss.item()} at step {self.step + 1}; "
-                                    f"try a lower --learning-rate{hint}")  # fmt: skip
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-            total += loss.item()
-        self._optimizer_step()
-        self.step += 1
-        return total
+        """Run one optimizer step; return its loss (for tests and notebooks)."""
+        return self.loop.train_step(self.batch_loss)
 
-    def _optimizer_step(self) -> None:
-        """Clip, step and clear the gradients, with the learning rate of the warm-up at this step."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.learning_rate * min(1.0, (self.step + 1) / (self.config.warmup_steps + 1))
-        if self.scaler:
-            self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def batch_loss(self, indices: list[int]) -> torch.Tensor:
-        """Return the noise-prediction MSE of the UNet on the examples at ``indices``."""
+    def batch_loss(self) -> torch.Tensor:
+        """Return the noise-prediction MSE of the UNet on this process's share of the next batch."""
+        size, world, rank = self.config.batch_size, self.accelerator.num_processes, self.accelerator.process_index
+        indices = self.order.next(size * world)[rank * size : (rank + 1) * size]
         latents = self.encode_images(indices)
-        context = self.encode_captions([self.examples[i].caption for i in indices])
-        noise = torch.randn(latents.shape, generator=self.generator).to(self.device)
-        steps = self.noise_scheduler.config.num_train_timesteps
-        timesteps = torch.randint(0, steps, (len(indices),), generator=self.generator).to(self.device)
-        noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
-        if self.prediction_type == "epsilon":
-            target = noise
-        elif self.prediction_type == "v_prediction":
-            target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
-        else:
-            target = latents
-        autocast = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with autocast:
-            prediction = self.unet(noisy.to(self.unet.dtype), timesteps, encoder_hidden_states=context).sample
-        return torch.nn.functional.mse_loss(prediction.float(), target.float())
+        captions = [self.examples[i].caption for i in indices]
+        if self.config.caption_dropout:
+            dropped = drop_captions(len(captions), self.config.caption_dropout,
+                                    lambda n: torch.rand(n, generator=self.order_generator).numpy())  # fmt: skip
+            captions = ["" if drop else caption for caption, drop in zip(captions, dropped.tolist())]
+        context = self.encode_captions(captions)
+        unet = self.loop.models[0]
+
+        def forward(noisy, timesteps):
+            with self.loop.autocast():
+                return unet(noisy.to(self.unet.dtype), timesteps, encoder_hidden_states=context).sample
+
+        return diffusion_loss(forward, self.noise_scheduler, latents, self.noise_generator)
 
     def encode_images(self, indices: list[int]) -> torch.Tensor:
-        """Return scaled VAE latents of the images at ``indices``, sampled from each image's latent distribution."""
-        missing = [i for i in dict.fromkeys(indices) if i not in self.latent_cache]
+        """Return scaled VAE latents of the images at ``indices`` (cropped and flipped as configured)."""
+        views = [self._view(i) for i in indices]
+        missing = {key: pixels for key, pixels in views if key not in self.latent_cache}
         found = dict(self._encode_distributions(missing)) if missing else {}
-        if self.config.cache:
+        if self.config.cache and self.config.crop == "center":  # random crops rarely repeat: not worth keeping
             self.latent_cache.update(found)
-        found.update({i: self.latent_cache[i] for i in indices if i not in found})
-        mean = torch.stack([found[i][0] for i in indices])
-        std = torch.stack([found[i][1] for i in indices])
-        sample = mean + std * torch.randn(mean.shape, generator=self.generator)
+        found.update({key: self.latent_cache[key] for key, _ in views if key not in found})
+        mean = torch.stack([found[key][0] for key, _ in views])
+        std = torch.stack([found[key][1] for key, _ in views])
+        sample = mean + std * torch.randn(mean.shape, generator=self.noise_generator)
         vae = self.pipe.vae.config
         shift = getattr(vae, "shift_factor", None) or 0.0
         return ((sample - shift) * vae.scaling_factor).to(self.device)
 
+    def _view(self, index: int):
+        """Return ((index, corner, flip), pixels or None) for one image: its crop and flip drawn here."""
+        flip = bool(self.config.flip) and bool(torch.rand((), generator=self.order_generator) < 0.5)
+        if self.config.crop == "center":
+            key = (index, None, flip)
+            if key in self.latent_cache:
+                return key, None
+            return key, crop_square(self._resized(index), self.resolution, None, flip)
+        image = self._resized(index)
+        corner = tuple(int(torch.randint(0, room + 1, (), generator=self.order_generator))
+                       for room in (image.width - self.resolution, image.height - self.resolution))  # fmt: skip
+        return (index, corner, flip), crop_square(image, self.resolution, corner, flip)
+
+    def _resized(self, index: int):
+        """Return example ``index`` as RGB, resized for training (short side at least the resolution)."""
+        example = self.examples[index]
+        try:
+            image = to_rgb(example.open())
+        except ValueError as exc:
+            raise PixelgifError(f"image {example.name}: {exc}") from None
+        return resize(image, self.resolution, self.config.resample)
+
     @torch.no_grad()
-    def _encode_distributions(self, indices: list[int]):
-        """Yield (index, (mean, std)) of each image's VAE latent distribution, on the CPU in float32."""
+    def _encode_distributions(self, pixels: dict):
+        """Yield (key, (mean, std)) of each image's VAE latent distribution, on the CPU in float32."""
         import numpy as np
 
-        pixels = np.stack([load_image(self.examples[i].path, self.resolution, self.config.resample) for i in indices])
-        images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        keys = list(pixels)
+        images = torch.from_numpy(np.stack([pixels[k] for k in keys])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
         vae = self.pipe.vae
         dist = vae.encode(images.to(self.device, vae.dtype)).latent_dist
-        for row, index in enumerate(indices):
-            yield index, (dist.mean[row].float().cpu(), dist.std[row].float().cpu())
+        for row, key in enumerate(keys):
+            yield key, (dist.mean[row].float().cpu(), dist.std[row].float().cpu())
 
-    @torch.no_grad()
     def encode_captions(self, captions: list[str]) -> torch.Tensor:
         """Return the text-encoder states of ``captions``, made as the pipeline makes them when it renders."""
+        if self.config.train_text_encoder:  # the encoder learns: no cache, gradients flow
+            with self.loop.autocast():
+                return self._text_states(captions, self.loop.models[1])
         missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]
         found = {}
         if missing:
-            states = self.pipe.encode_prompt(missing, self.device, 1, False)[0]
-            found = dict(zip(missing, states))
+            with torch.no_grad(), self.loop.autocast():
+                found = dict(zip(missing, self._text_states(missing, self.pipe.text_encoder)))
         if self.config.cache:
             self.text_cache.update(found)
         return torch.stack([found[c] if c in found else self.text_cache[c] for c in captions])
 
+    def _text_states(self, captions: list[str], encoder) -> torch.Tensor:
+        """Return the last hidden states of ``encoder`` for ``captions``, tokenized as StableDiffusionPipeline does."""
+        tokenizer = self.pipe.tokenizer
+        tokens = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                           return_tensors="pt")  # fmt: skip
+        mask = None
+        if getattr(self.pipe.text_encoder.config, "use_attention_mask", False):
+            mask = tokens.attention_mask.to(self.device)
+        return encoder(tokens.input_ids.to(self.device), attention_mask=mask)[0]
+
+    # -- files --------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
         """Return what a checkpoint must share with this run to be resumed by it."""
         model = Path(self.config.model).expanduser()
         model = str(model.resolve()) if model.exists() else str(self.config.model)
-        return {"model": model, "rank": self.config.rank, "resolution": self.resolution,
-                "images": len(self.examples), "targets": ",".join(TARGET_MODULES)}  # fmt: skip
+        return {"model": model, "rank": self.config.rank, "alpha": self.config.alpha, "resolution": self.resolution,
+                "images": len(self.examples), "targets": ",".join(self.config.target_modules),
+                "text_encoder": self.config.train_text_encoder}  # fmt: skip
 
-    def save_checkpoint(self, path: Path) -> None:
-        """Write LoRA weights, optimizer, data order and random state to ``path`` (atomically)."""
-        state = {
-            "format": CHECKPOINT_FORMAT, "step": self.step, "fingerprint": self.fingerprint(),
-            "lora": {name: p.detach().cpu() for name, p in self._named_lora()},
-            "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-            "order": self.order.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
-            "config": {k: v if isinstance(v, (int, float, bool, type(None))) else str(v) for k, v in asdict(self.config).items()},
-        }  # fmt: skip
-        with atomic_output(path) as tmp:
-            torch.save(state, tmp)
+    def _settings(self) -> dict:
+        """Return the config as JSON-ready values."""
+        plain = (int, float, bool, str, type(None))
+        return {k: v if isinstance(v, plain) else list(v) if isinstance(v, tuple) else str(v)
+                for k, v in asdict(self.config).items()}  # fmt: skip
 
-    def load_checkpoint(self, path: Path) -> None:
-        """Restore the state saved by ``save_checkpoint``; raise PixelgifError if it belongs to another run."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - truncated files and foreign pickles raise many types
-            raise PixelgifError(f"checkpoint {str(path)!r} is not readable: {' '.join(str(exc).split())[:160]}") from exc
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise PixelgifError(f"{str(path)!r} is not a pixelgif LoRA training checkpoint")
-        mine, theirs = self.fingerprint(), state["fingerprint"]
+    def _write_run_file(self) -> None:
+        """Write OUTPUT/training.json once: it marks the folder as this run's (checked by --resume)."""
+        path = self.config.output / RUN_FILE
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            with atomic_output(path) as tmp:
+                tmp.write_text(json.dumps({"format": RUN_FORMAT, "fingerprint": self.fingerprint(),
+                                           "config": self._settings()}, indent=1))  # fmt: skip
+
+    def save_checkpoint(self) -> Path:
+        """Write the whole training state to OUTPUT/checkpoints/step-N (safetensors + JSON); return the folder."""
+        self._write_run_file()
+        optimizer_tensors, optimizer_rest = ckpt.flatten_optimizer(self.loop.optimizer.state_dict())
+        tensors = {f"lora.{name}": p for name, p in self._named_lora()}
+        tensors.update(optimizer_tensors)
+        tensors["random.order"] = self.order_generator.get_state()
+        tensors["random.noise"] = self.noise_generator.get_state()
+        tensors["data.order"] = self.order.order
+        scaler = self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None
+        meta = {"format": CHECKPOINT_FORMAT, "step": self.step, "fingerprint": self.fingerprint(),
+                "optimizer": optimizer_rest, "data_position": self.order.position, "scaler": scaler,
+                "config": self._settings()}  # fmt: skip
+        return ckpt.save_checkpoint(self.config.output / CHECKPOINTS, self.step, tensors, meta,
+                                    extra=lambda folder: self.save_lora(folder / LORA_FILE),
+                                    keep=self.config.keep_checkpoints)  # fmt: skip
+
+    def load_latest_checkpoint(self) -> Path:
+        """Restore the newest checkpoint of the output folder; return its folder."""
+        folder = ckpt.latest_checkpoint(self.config.output / CHECKPOINTS)
+        if folder is None:
+            raise PixelgifError(f"nothing to resume: {str(self.config.output)!r} holds no checkpoint")
+        self.load_checkpoint(folder)
+        return folder
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """Restore the state ``save_checkpoint`` wrote; raise PixelgifError if it belongs to another run."""
+        tensors, meta = ckpt.load_checkpoint(folder)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise PixelgifError(f"{str(folder)!r} is not a pixelgif LoRA training checkpoint")
+        mine, theirs = self.fingerprint(), meta["fingerprint"]
         changed = [f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
         if changed:
-            raise PixelgifError(f"checkpoint {str(path)!r} is from a different run ({'; '.join(changed)}); "
-                                "train without --resume to start over")  # fmt: skip
+            raise PixelgifError(f"checkpoint {str(folder)!r} is from a different run ({'; '.join(changed)}); "
+                                "train into another --output to start over")  # fmt: skip
         with torch.no_grad():
             for name, p in self._named_lora():
-                p.copy_(state["lora"][name])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler and state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
-        self.order.load_state_dict(state["order"])
-        self.step = int(state["step"])
-
-    def _named_lora(self):
-        """Return (name, parameter) of each LoRA weight, in a fixed order."""
-        return [(name, p) for name, p in self.unet.named_parameters() if p.requires_grad]
+                p.copy_(tensors[f"lora.{name}"])
+        self.loop.optimizer.load_state_dict(ckpt.unflatten_optimizer(tensors, meta["optimizer"]))
+        if self.accelerator.scaler is not None and meta.get("scaler"):
+            self.accelerator.scaler.load_state_dict(meta["scaler"])
+        self.order_generator.set_state(tensors["random.order"])
+        self.noise_generator.set_state(tensors["random.noise"])
+        if self.accelerator.process_index:  # the checkpoint holds the main process's noise: reseed the others
+            self.noise_generator.manual_seed(self.config.seed + 1 + self.accelerator.process_index + 7919 * int(meta["step"]))
+        self.order.load_state_dict({"order": tensors["data.order"], "position": meta["data_position"]})
+        self.loop.step = int(meta["step"])
 
     def save_lora(self, path: Path) -> Path:
         """Write the LoRA as diffusers-format safetensors at ``path`` (atomically); return ``path``."""
@@ -271,8 +321,45 @@ class LoraTrainer:
         from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
 
-        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
-        layers = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in layers.items()}
+        def layers(model):
+            state = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+            return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+
+        text = layers(self.pipe.text_encoder) if self.config.train_text_encoder else None
         with atomic_output(path) as tmp:
-            StableDiffusionPipeline.save_lora_weights(tmp.parent, unet_lora_layers=layers, weight_name=tmp.name)
+            StableDiffusionPipeline.save_lora_weights(tmp.parent, unet_lora_layers=layers(self.unet),
+                                                      text_encoder_lora_layers=text, weight_name=tmp.name)  # fmt: skip
         return path
+
+    def save_final(self) -> Path:
+        """Write OUTPUT/pytorch_lora_weights.safetensors (main process); return its path."""
+        if self.accelerator.is_main_process:
+            self._write_run_file()
+            self.save_lora(self.config.lora_file)
+        self.accelerator.wait_for_everyone()
+        return self.config.lora_file
+
+    @torch.no_grad()
+    def validate(self) -> list[Path]:
+        """Render the validation prompts and a morph GIF into OUTPUT/validation/step-N.*; return the files."""
+        from .validation import render_validation
+
+        prompts = list(self.config.validation_prompts) or self.default_prompts()
+        trained = [self.unet] + ([self.pipe.text_encoder] if self.config.train_text_encoder else [])
+        for model in trained:
+            model.eval()
+        try:
+            with self.loop.autocast():
+                files = render_validation(self.pipe, prompts, self.config.output / "validation", ckpt.checkpoint_name(self.step),
+                                          seed=self.config.seed, frames=self.config.validation_frames,
+                                          steps=self.config.validation_steps, size=self.resolution)  # fmt: skip
+        finally:
+            for model in trained:
+                model.train()
+        self.validation_files.extend(files)
+        return files
+
+    def default_prompts(self) -> list[str]:
+        """Return up to two distinct captions of the data, the validation prompts when none are given."""
+        captions = list(dict.fromkeys(e.caption for e in self.examples if e.caption))
+        return captions[:2]

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning (`pixelgif train`) on the tiny Stable Diffusion: output format, effect, resume, bad input."""
+"""LoRA fine-tuning (`pixelgif train`) on the tiny Stable Diffusion: output folder, effect, overfit, resume."""
 
 import json
 import math
@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 
 from pixelgif.cli import main
 from pixelgif.train.lora import LoraTrainConfig, train_lora
-from pixelgif.train.lora_data import find_examples
-from pixelgif.train.preprocess import resize_and_crop
 
-FAST = {"resolution": 32, "batch_size": 2, "learning_rate": 1e-2}  # a strong LoRA after a few steps
+# A strong LoRA after a few steps, no accumulation, cheap validation renders.
+FAST = {"resolution": 32, "batch_size": 2, "gradient_accumulation": 1, "learning_rate": 1e-2, "validate_every": 0,
+        "validation_frames": 2, "validation_steps": 2, "log_every": 1}  # fmt: skip
 
 
 def write_sprites(folder, count=4, captions=True):
@@ -32,6 +32,14 @@ def write_sprites(folder, count=4, captions=True):
     return folder
 
 
+def quiet(line):
+    pass
+
+
+def config(data, model, output, **options):
+    return LoraTrainConfig(data=data, model=str(model), output=output, **{**FAST, **options})
+
+
 @pytest.fixture(scope="module")
 def sprites(tmp_path_factory):
     return write_sprites(tmp_path_factory.mktemp("sprites"))
@@ -39,10 +47,9 @@ def sprites(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tiny_sd, sprites, tmp_path_factory):
-    """Return the result of 3 steps of training, with a checkpoint every 2 steps."""
-    out = tmp_path_factory.mktemp("trained") / "sprites.safetensors"
-    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=out, steps=3, checkpoint_every=2, **FAST)
-    return train_lora(config, progress=False, log=lambda line: None)
+    """Return the result of 3 steps of training, with a checkpoint and validation every 2 steps."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    return train_lora(config(sprites, tiny_sd, out, steps=3, checkpoint_every=2, validate_every=2), progress=False, log=quiet)
 
 
 def render(pipe, seed=0):
@@ -51,12 +58,37 @@ def render(pipe, seed=0):
     return pipe("a pixel art sprite", num_inference_steps=2, generator=generator, output_type="np").images[0]
 
 
-def test_output_is_a_diffusers_lora_that_changes_the_image(trained, tiny_sd):
+def test_output_folder_holds_lora_checkpoints_validation_and_logs(trained):
+    out = trained.output
+    assert trained.lora == out / "pytorch_lora_weights.safetensors" and trained.lora.is_file()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
+    for checkpoint in (out / "checkpoints").iterdir():
+        assert {p.name for p in checkpoint.iterdir()} == {"state.safetensors", "state.json", "pytorch_lora_weights.safetensors"}
+    # Validation at step 2 and at the end: the two captions side by side, and their morph as a GIF.
+    assert [p.name for p in trained.validation] == ["step-000002.png", "step-000002.gif", "step-000003.png", "step-000003.gif"]
+    with Image.open(out / "validation" / "step-000003.png") as strip:
+        assert strip.size == (64, 32)
+    with Image.open(out / "validation" / "step-000003.gif") as gif:
+        assert gif.n_frames == 3  # 2 frames per transition + the last keyframe
+    run = json.loads((out / "training.json").read_text())
+    assert run["fingerprint"]["rank"] == 4 and run["config"]["steps"] == 3
+    logged = [float(line.split()[3]) for line in (out / "log.txt").read_text().splitlines()]
+    assert logged == pytest.approx(trained.losses, abs=1e-4)
+    if importlib_find("tensorboard"):
+        assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert not [p for p in out.rglob(".*")], "no temporary files left behind"
+
+
+def importlib_find(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def test_lora_changes_the_image_and_loads_through_morph(trained, tiny_sd, tmp_path, capsys):
     from diffusers import StableDiffusionPipeline
 
-    from pixelgif.models.loading import load_pipeline
-
-    tensors = load_file(str(trained.output))
+    tensors = load_file(str(trained.lora))
     assert tensors and all(k.startswith("unet.") for k in tensors)
     assert {k.rsplit(".", 2)[-2] for k in tensors} == {"down", "up"}  # lora.down/up: diffusers format
     assert all(any(f".{name}.lora" in k for k in tensors) for name in ("to_q", "to_k", "to_v", "to_out.0"))
@@ -64,153 +96,186 @@ def test_output_is_a_diffusers_lora_that_changes_the_image(trained, tiny_sd):
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd).to("cpu")
     pipe.set_progress_bar_config(disable=True)
     plain = render(pipe)
-    pipe.load_lora_weights(str(trained.output))
-    assert pipe.get_list_adapters()["unet"]
-    with_lora = render(pipe)
-    assert np.abs(with_lora - plain).max() > 1e-3
+    pipe.load_lora_weights(str(trained.output))  # diffusers finds pytorch_lora_weights.safetensors in the folder
+    assert np.abs(render(pipe) - plain).max() > 1e-3
 
-    # The morph engine's loader (`pixelgif morph --lora OUT`) loads it to the same effect.
-    morph_pipe = load_pipeline(str(tiny_sd), lora=str(trained.output), device="cpu")
-    np.testing.assert_allclose(render(morph_pipe), with_lora, atol=1e-5)
-
-
-def test_loss_is_finite_and_counted(trained):
-    assert trained.steps == 3 and trained.resumed_from == 0
-    assert len(trained.losses) == 3 and all(math.isfinite(x) and x > 0 for x in trained.losses)
-    assert trained.output.with_suffix(".checkpoint.pt").is_file()
-    leftovers = [p.name for p in trained.output.parent.iterdir() if p.name.startswith(".")]
-    assert not leftovers, "no temporary files left behind"
+    # `pixelgif morph --lora OUT`: the LoRA changes the GIF.
+    gifs = []
+    for name, extra in (("plain.gif", []), ("lora.gif", ["--lora", str(trained.output)])):
+        argv = ["morph", "a sprite", "a knight", "--model", str(tiny_sd), "--frames", "2", "--steps", "2", "-o",
+                str(tmp_path / name)] + extra  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        gifs.append((tmp_path / name).read_bytes())
+    assert gifs[0] != gifs[1]
+    assert json.loads((tmp_path / "lora.json").read_text())["model"]["lora"] == str(trained.output)
 
 
-def test_resume_continues_the_step_count_exactly(trained, tiny_sd, sprites, tmp_path):
-    out = tmp_path / "resumed.safetensors"
-    first = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=out, steps=2, checkpoint_every=1, **FAST)
-    assert train_lora(first, progress=False, log=lambda line: None).steps == 2
+def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
+    from pixelgif.models.loading import load_pipeline
+    from pixelgif.train.lora_data import find_examples
+    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+
+    cfg = config(sprites, tiny_sd, tmp_path / "r", rank=2, lora_alpha=6.0)
+    trainer = LoraTrainer(load_base(cfg.model), find_examples(sprites), cfg, progress=False)
+    trainer.train_step()
+    trainer.save_final()
+    trainer.unet.eval()
+    inputs = (torch.randn(1, 4, 16, 16), torch.tensor([500]), torch.randn(1, 77, 32))
+    loaded = load_pipeline(str(tiny_sd), lora=str(cfg.output), device="cpu").unet
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(*inputs).sample, trainer.unet(*inputs).sample)
+
+
+def test_loss_on_a_repeated_batch_goes_down(tiny_sd, sprites, tmp_path):
+    """Overfit check: steps of the shared loop on one repeated batch (same images, noise, timesteps) drive its loss down."""
+    from pixelgif.train.lora_data import find_examples
+    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.loop import diffusion_loss
+
+    examples = find_examples(sprites)
+    cfg = config(sprites, tiny_sd, tmp_path / "o", steps=20)
+    trainer = LoraTrainer(load_base(cfg.model), examples, cfg, progress=False)
+    latents = trainer.encode_images([0, 1, 2, 3])
+    context = trainer.encode_captions([e.caption for e in examples])
+
+    def repeated_batch_loss():
+        forward = lambda noisy, t: trainer.loop.models[0](noisy, t, encoder_hidden_states=context).sample  # noqa: E731
+        return diffusion_loss(forward, trainer.noise_scheduler, latents, torch.Generator().manual_seed(0))
+
+    losses = [trainer.loop.train_step(repeated_batch_loss) for _ in range(20)]
+    # The tiny random UNet leaves a LoRA on two attention blocks little room: ~10 % in 20 steps, steadily.
+    assert losses[-1] < 0.95 * losses[0], losses
+    assert all(later < earlier for earlier, later in zip(losses[::5], losses[5::5])), losses
+
+
+def test_resume_continues_from_the_saved_step_and_optimizer_state(trained, tiny_sd, sprites, tmp_path):
+    out = tmp_path / "resumed"
+    first = train_lora(config(sprites, tiny_sd, out, steps=2, checkpoint_every=1), progress=False, log=quiet)
+    assert first.steps == 2
     lines = []
-    again = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=out, steps=3, resume=True, **FAST)
-    result = train_lora(again, progress=False, log=lines.append)
+    result = train_lora(config(sprites, tiny_sd, out, steps=3, resume=True), progress=False, log=lines.append)
     assert (result.resumed_from, result.steps, len(result.losses)) == (2, 3, 1)
-    assert "resumed" in lines[0] and "step 2" in lines[0]
-    # 2 steps + 1 resumed step make the same LoRA as 3 steps in one go: the random state was saved too.
-    expected, got = load_file(str(trained.output)), load_file(str(out))
-    assert expected.keys() == got.keys()
+    assert "resumed" in lines[0] and "step-000002" in lines[0] and "at step 2" in lines[0]
+    # 2 steps + 1 resumed step make the same LoRA, optimizer state and random state as 3 in one go.
+    expected = load_file(str(trained.output / "checkpoints" / "step-000003" / "state.safetensors"))
+    got = load_file(str(out / "checkpoints" / "step-000003" / "state.safetensors"))
+    assert expected.keys() == got.keys() and any(k.startswith("optimizer.") and k.endswith("exp_avg_sq") for k in got)
     for key in expected:
-        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
     assert result.losses[0] == pytest.approx(trained.losses[2], rel=1e-4)
+    assert (out / "checkpoints" / "step-000001").is_dir()  # keep_checkpoints=3 keeps 1, 2, 3
+
+    # The optimizer state that resume loads is exactly the one saved.
+    from pixelgif.train import checkpoints
+    from pixelgif.train.lora_data import find_examples
+    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+
+    trainer = LoraTrainer(load_base(str(tiny_sd)), find_examples(sprites), config(sprites, tiny_sd, out, steps=3, resume=True), progress=False)
+    trainer.load_checkpoint(out / "checkpoints" / "step-000002")
+    state = trainer.loop.optimizer.state_dict()
+    tensors, meta = checkpoints.load_checkpoint(out / "checkpoints" / "step-000002")
+    assert trainer.step == 2 and meta["step"] == 2
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            torch.testing.assert_close(value, tensors[f"optimizer.{index}.{key}"])
 
 
-def test_resume_refuses_another_runs_checkpoint(trained, tiny_sd, sprites, tmp_path):
-    shutil.copy(trained.output.with_suffix(".checkpoint.pt"), tmp_path / "x.checkpoint.pt")
-    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / "x.safetensors", steps=4,
-                             resume=True, **{**FAST, "resolution": 64}, rank=4)  # fmt: skip
-    with pytest.raises(Exception, match=r"different run \(rank 8 -> 4; resolution 32 -> 64\)"):
-        train_lora(config, progress=False, log=lambda line: None)
-    assert not (tmp_path / "x.safetensors").exists()
+def test_resume_refuses_another_runs_checkpoint(trained, tiny_sd, sprites, tmp_path, capsys):
+    out = shutil.copytree(trained.output, tmp_path / "copy")
+    argv = ["train", str(sprites), "--model", str(tiny_sd), "-o", str(out), "--resume", "--rank", "2",
+            "--resolution", "64", "--steps", "4", "-q"]  # fmt: skip
+    assert main(argv) == 1
+    assert "is from a different run (rank 4 -> 2; alpha 4.0 -> 2.0; resolution 32 -> 64)" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
 
 
-def test_cache_changes_nothing_and_options_run(tiny_sd, sprites, tmp_path):
-    def weights(name, **options):
-        config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / name, steps=2,
-                                 checkpoint_every=0, **{**FAST, **options})  # fmt: skip
-        return load_file(str(train_lora(config, progress=False, log=lambda line: None).output))
+def test_old_checkpoints_are_pruned_and_options_run(tiny_sd, sprites, tmp_path):
+    options = dict(gradient_accumulation=2, gradient_checkpointing=True, warmup_steps=2, lr_scheduler="cosine",
+                   resample="lanczos", batch_size=1, crop="random", flip=True, caption_dropout=0.5, cache=False,
+                   train_text_encoder=True, trigger_word="pixelartstyle")  # fmt: skip
+    out = tmp_path / "opts"
+    result = train_lora(config(sprites, tiny_sd, out, steps=3, checkpoint_every=1, keep_checkpoints=2, **options),
+                        progress=False, log=quiet)  # fmt: skip
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
+    tensors = load_file(str(result.lora))
+    assert any(k.startswith("text_encoder.") for k in tensors) and any(k.startswith("unet.") for k in tensors)
+    assert all(torch.isfinite(v).all() for v in tensors.values())
 
-    cached, uncached = weights("a.safetensors"), weights("b.safetensors", cache=False)
-    for key in cached:
-        torch.testing.assert_close(uncached[key], cached[key], rtol=1e-5, atol=1e-6)
-    options = weights("c.safetensors", gradient_accumulation=2, gradient_checkpointing=True, warmup_steps=3,
-                      resample="lanczos", batch_size=1)  # fmt: skip
-    assert options.keys() == cached.keys() and all(torch.isfinite(v).all() for v in options.values())
+    # The text-encoder half loads too: the pipeline's prompt embeddings change.
+    from pixelgif.models.loading import load_pipeline
+
+    def embeds(lora=None):
+        pipe = load_pipeline(str(tiny_sd), lora=lora, device="cpu")
+        return pipe.encode_prompt("a knight", "cpu", 1, False)[0]
+
+    assert (embeds(str(out)) - embeds()).abs().max() > 1e-4
+
+
+def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
+    from pixelgif.train.lora_data import find_examples
+    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+
+    model = shutil.copytree(tiny_sd, tmp_path / "sd-v")
+    scheduler = model / "scheduler" / "scheduler_config.json"
+    scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "prediction_type": "v_prediction"}))
+    cfg = config(sprites, model, tmp_path / "v", steps=1)
+    trainer = LoraTrainer(load_base(cfg.model), find_examples(sprites), cfg, progress=False)
+    assert trainer.noise_scheduler.config.prediction_type == "v_prediction"
+    assert math.isfinite(trainer.train_step())
 
 
 def test_diverging_loss_stops_with_a_hint_and_no_output(tiny_sd, sprites, tmp_path, monkeypatch):
     from pixelgif.errors import PixelgifError
     from pixelgif.train.lora_trainer import LoraTrainer
 
-    monkeypatch.setattr(LoraTrainer, "batch_loss", lambda self, indices: torch.tensor(float("nan"), requires_grad=True))
-    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / "nan.safetensors", steps=2, **FAST)
+    monkeypatch.setattr(LoraTrainer, "batch_loss", lambda self: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(PixelgifError, match="diverged: the loss is nan at step 1; try a lower --learning-rate"):
-        train_lora(config, progress=False, log=lambda line: None)
+        train_lora(config(sprites, tiny_sd, tmp_path / "nan", steps=2), progress=False, log=quiet)
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_trains_with_bf16_from_metadata_jsonl(tiny_sd, tmp_path, capsys):
+def test_cli_trains_with_bf16_from_metadata_csv_and_trigger_word(tiny_sd, tmp_path, capsys):
     data = write_sprites(tmp_path / "data", count=2, captions=False)
-    rows = [{"file_name": f"sprite{i}.png", "text": f"sprite {i}"} for i in range(2)]
-    (data / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = tmp_path / "cli.safetensors"
-    argv = ["train", data, "--model", tiny_sd, "-o", out, "--steps", "2", "--resolution", "32",
-            "--mixed-precision", "bf16", "--checkpoint-every", "0", "-q"]  # fmt: skip
+    (data / "metadata.csv").write_text("file_name,caption\nsprite0.png,a red knight\nsprite1.png,\"a wizard, tall\"\n")
+    out = tmp_path / "cli"
+    argv = ["train", data, "--model", tiny_sd, "-o", out, "--steps", "2", "--resolution", "32", "--batch-size", "2",
+            "--gradient-accumulation", "1", "--mixed-precision", "bf16", "--caption-column", "caption",
+            "--trigger-word", "pixelartstyle", "--validate-every", "0", "--no-tensorboard", "-q"]  # fmt: skip
     code = main([str(a) for a in argv])
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
-    assert stdout.startswith(f"wrote {out} (2 steps, last loss ")
-    assert "2 images with captions" in stderr
-    assert load_file(str(out)) and not out.with_suffix(".checkpoint.pt").exists()
-
-
-def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
-
-    model = shutil.copytree(tiny_sd, tmp_path / "sd-v")
-    scheduler = model / "scheduler" / "scheduler_config.json"
-    scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "prediction_type": "v_prediction"}))
-    config = LoraTrainConfig(data=sprites, model=str(model), output=tmp_path / "v.safetensors", steps=1, **FAST)
-    trainer = LoraTrainer(load_base(config.model, "cpu"), find_examples(sprites), config)
-    assert trainer.prediction_type == "v_prediction"
-    assert math.isfinite(trainer.train_step())
-
-
-def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
-    from pixelgif.models.loading import load_pipeline
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
-
-    config = LoraTrainConfig(data=sprites, model=str(tiny_sd), output=tmp_path / "r4.safetensors", rank=4, **FAST)
-    trainer = LoraTrainer(load_base(config.model, "cpu"), find_examples(sprites), config)
-    trainer.train_step()
-    trainer.save_lora(config.output)
-    trainer.unet.eval()
-    inputs = (torch.randn(1, 4, 16, 16), torch.tensor([500]), torch.randn(1, 77, 32))
-    loaded = load_pipeline(str(tiny_sd), lora=str(config.output), device="cpu").unet
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(*inputs).sample, trainer.unet(*inputs).sample)
-
-
-def test_examples_from_metadata_and_pixel_art_resizing(tmp_path):
-    data = write_sprites(tmp_path / "d", count=2, captions=False)
-    (data / "metadata.jsonl").write_text('{"file_name": "sprite1.png", "caption": " two\\nlines "}\n')
-    assert find_examples(data, "caption")[0].caption == "two lines"
-    with pytest.raises(Exception, match=r"line 1: image 'sprite1.png' has no caption column 'text' \(columns: 'caption'"):
-        find_examples(data)
-
-    sprite = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 12), "L").convert("RGB")
-    big = np.asarray(resize_and_crop(sprite, 32))
-    assert big.shape == (32, 32, 3)
-    blocks = big[::8, ::8]  # 4x whole-number upscale of a 4x12 sprite, centre 4x4 art pixels kept
-    assert (np.repeat(np.repeat(blocks, 8, 0), 8, 1) == big).all()
-    assert blocks[0, 0, 0] == 4  # columns 4..7 of 0..11 survive the centre crop
+    assert stdout.startswith(f"wrote {out / 'pytorch_lora_weights.safetensors'} (2 images, 2 steps, last loss ")
+    run = json.loads((out / "training.json").read_text())["config"]
+    assert run["mixed_precision"] == "bf16" and run["trigger_word"] == "pixelartstyle"
+    assert load_file(str(out / "pytorch_lora_weights.safetensors")) and not (out / "tensorboard").exists()
 
 
 BAD_INPUTS = {
     "missing data": (lambda d, o: (["train", d / "nope", "-o", o], "does not exist")),
     "empty data": (lambda d, o: (["train", d / "empty", "-o", o], "has no images")),
     "no caption": (lambda d, o: (["train", d / "nocap", "-o", o], "sprite0.png' has no caption: write it in 'sprite0.txt'")),
+    "caption column": (lambda d, o: (["train", d / "meta", "-o", o], "has no caption column 'text' (columns: 'caption'")),
     "broken image": (lambda d, o: (["train", d / "broken", "-o", o], "broken.png' is broken or not an image")),
-    "unknown model": (lambda d, o: (["train", d / "ok", "-o", o, "--model", "./no-such-model"], "no-such-model")),
+    "unknown model": (lambda d, o: (["train", d / "ok", "-o", o, "--model", "./no-such-model"], "model not found")),
+    "bundled model": (lambda d, o: (["train", d / "ok", "-o", o, "--model", "bundled"], "cannot take a LoRA")),
     "steps": (lambda d, o: (["train", d / "ok", "-o", o, "--steps", "0"], "steps must be a whole number of at least 1")),
     "rank": (lambda d, o: (["train", d / "ok", "-o", o, "--rank", "0"], "rank must be a whole number of at least 1")),
-    "suffix": (lambda d, o: (["train", d / "ok", "-o", o.with_suffix(".bin")], "must end in .safetensors")),
-    "no folder": (lambda d, o: (["train", d / "ok", "-o", d / "nodir" / "x.safetensors"], "does not exist")),
+    "alpha": (lambda d, o: (["train", d / "ok", "-o", o, "--lora-alpha", "-1"], "lora_alpha must be above 0")),
+    "targets": (lambda d, o: (["train", d / "ok", "-o", o, "--target-modules", "nope"], "has no layers nope")),
+    "file output": (lambda d, o: (["train", d / "ok", "-o", o.parent / "x.safetensors"], "names a file: give a folder")),
+    "no parent": (lambda d, o: (["train", d / "ok", "-o", o / "a" / "b"], "does not exist")),
     "resume": (lambda d, o: (["train", d / "ok", "-o", o, "--resume"], "nothing to resume")),
-    "same file": (lambda d, o: (["train", d / "ok", "-o", o, "--checkpoint", o], "checkpoint and output are the same")),
 }
 
 
 @pytest.fixture(scope="module")
-def bad_data(tmp_path_factory, tiny_sd):
+def bad_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     (root / "empty").mkdir()
     write_sprites(root / "nocap", count=1, captions=False)
     write_sprites(root / "ok", count=1)
+    meta = write_sprites(root / "meta", count=1, captions=False)
+    (meta / "metadata.jsonl").write_text('{"file_name": "sprite0.png", "caption": "a knight"}\n')
     broken = write_sprites(root / "broken", count=1)
     (broken / "broken.png").write_bytes((broken / "sprite0.png").read_bytes()[:40])
     (broken / "broken.txt").write_text("cut short")
@@ -219,15 +284,28 @@ def bad_data(tmp_path_factory, tiny_sd):
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_is_one_line_and_writes_nothing(case, bad_data, tiny_sd, tmp_path, capsys):
-    out = tmp_path / "out.safetensors"
+    out = tmp_path / "out"
     argv, message = BAD_INPUTS[case](bad_data, out)
     if "--model" not in argv:
         argv += ["--model", tiny_sd]
-    code = main([str(a) for a in argv])
+    code = main([str(a) for a in argv] + ["-q"])
     stderr = capsys.readouterr().err
     assert code != 0
     assert len(stderr.strip().splitlines()) == 1 and message in stderr, stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_output_folder_with_another_run_or_files_is_refused(trained, bad_data, tiny_sd, tmp_path, capsys):
+    before = sorted(str(p) for p in trained.output.rglob("*"))
+    argv = ["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-q", "-o"]
+    assert main(argv + [str(trained.output)]) == 1
+    assert "holds another training run; give --resume to continue it" in capsys.readouterr().err
+    assert sorted(str(p) for p in trained.output.rglob("*")) == before
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    assert main(argv + [str(tmp_path / "full")]) == 1
+    assert "is not empty; give a new or empty folder" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "full") == ["notes.txt"]
 
 
 def test_unwritable_output(bad_data, tiny_sd, tmp_path, capsys, monkeypatch):
@@ -236,13 +314,12 @@ def test_unwritable_output(bad_data, tiny_sd, tmp_path, capsys, monkeypatch):
     if os.access(locked, os.W_OK):  # root ignores folder permissions: make the check see them
         real_access = os.access
         monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
-    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(locked / "x.safetensors")])
+    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(locked / "run")])
     assert code == 1 and f"folder {str(locked)!r} is not writable" in capsys.readouterr().err
 
 
 def test_fp16_on_cpu_is_refused(bad_data, tiny_sd, tmp_path, capsys):
-    out = tmp_path / "fp16.safetensors"
-    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(out), "--device", "cpu",
+    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(tmp_path / "fp16"), "--device", "cpu",
                  "--mixed-precision", "fp16", "-q"])  # fmt: skip
     assert code == 1 and "fp16 needs a CUDA GPU" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

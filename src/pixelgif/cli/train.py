@@ -145,13 +145,12 @@ def run(args) -> int:
     from ..train.lora import check_inputs
 
     examples = check_inputs(config)  # bad data or output fails before the slow imports and model load
-    print(f"{len(examples)} images with captions in {config.data}", file=sys.stderr)
     _quiet_libraries()
     from ..train.lora import train_lora
 
     result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples)
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
-    print(f"wrote {result.lora} ({result.steps} steps{loss}, {result.seconds:.1f} s)")
+    print(f"wrote {result.lora} ({len(examples)} images, {result.steps} steps{loss}, {result.seconds:.1f} s)")
     return 0
 
 

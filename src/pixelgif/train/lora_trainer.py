@@ -110,7 +110,7 @@ class LoraTrainer:
 
     def _add_lora(self) -> list[torch.nn.Parameter]:
         """Add the LoRA layers to the UNet (and text encoder); return their (float32, trainable) parameters."""
-        from peft import LoraConfig
+        from peft import LoraConfig, inject_adapter_in_model
 
         config = self.config
         torch.manual_seed(config.seed)  # peft draws lora_A from the global generator
@@ -120,15 +120,16 @@ class LoraTrainer:
         for model, targets, what in parts:
             lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=list(targets))
             try:
-                model.add_adapter(lora)
+                # peft directly, not transformers' add_adapter: that one refuses the peft versions diffusers needs.
+                inject_adapter_in_model(lora, model)
             except ValueError as exc:
                 raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a LoRA on "
                                     f"(--target-modules): {' '.join(str(exc).split())[:160]}") from None  # fmt: skip
             if config.gradient_checkpointing:
                 if what == "UNet":
                     model.enable_gradient_checkpointing()
-                else:
-                    model.gradient_checkpointing_enable()
+                else:  # transformers 5 renamed it
+                    (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
             model.train()
         params = [p for _, p in self._named_lora()]
         for p in params:
@@ -321,9 +322,14 @@ class LoraTrainer:
         from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
 
+        # Loaders assume alpha = rank unless told; baking alpha / rank into the up weights makes the
+        # file mean the same to every loader (diffusers, pixelgif, other tools).
+        scale = self.config.alpha / self.config.rank
+
         def layers(model):
             state = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
-            return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+            return {k: (v.detach().to("cpu", torch.float32) * (scale if ".up." in k or "lora_B" in k else 1.0)).contiguous()
+                    for k, v in state.items()}  # fmt: skip
 
         text = layers(self.pipe.text_encoder) if self.config.train_text_encoder else None
         with atomic_output(path) as tmp:

@@ -93,3 +93,37 @@ def test_training_checkpoints_resumes_and_exports(npm_root, tmp_path):
     tensors = load_file(weights / "unet" / "diffusion_pytorch_model.safetensors")
     assert {t.dtype for t in tensors.values()} == {torch.float16}
     assert (weights / "scheduler" / "scheduler_config.json").is_file()
+
+
+def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
+    """A checkpoint {"unet", "ema", "optimizer": state dicts, "step": int} (what runs/bundled/last.pt holds) exports and resumes."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from pixelgif.models.bundled.unet import unet_config
+    from pixelgif.train import bundled
+
+    torch.manual_seed(3)
+    unet, ema = UNet2DConditionModel(**unet_config()), UNet2DConditionModel(**unet_config())
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=3e-4, weight_decay=1e-2)
+    unet(torch.randn(1, 4, 32, 32), torch.tensor([10]), encoder_hidden_states=torch.randn(1, 24, 384)).sample.mean().backward()
+    optimizer.step()
+    run = tmp_path / "run"
+    run.mkdir()
+    checkpoint = run / "last.pt"
+    torch.save({"unet": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "step": 7}, checkpoint)
+
+    assert bundled.main(["export", "--checkpoint", str(checkpoint), "--to", str(tmp_path / "weights")]) == 0
+    exported = load_file(tmp_path / "weights" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert exported.keys() == ema.state_dict().keys()
+    for name, value in ema.state_dict().items():
+        assert torch.equal(exported[name], value.half())  # the EMA weights, not the raw ones
+    assert (tmp_path / "weights" / "training.txt").read_text() == "exported from step 7\n"
+
+    data = emoji_data.save_dataset(emoji_data.load_sprites(npm_root, progress=False), tmp_path / "data.npz")
+    argv = ["train", "--data", str(data), "--out", str(run), "--steps", "8", "--batch-size", "2", "--checkpoint-every", "100"]
+    assert bundled.main(argv) == 0
+    state = torch.load(checkpoint, weights_only=True)
+    assert set(state) == {"unet", "ema", "optimizer", "step"} and state["step"] == 8
+    assert state["optimizer"]["state"][0]["step"].item() == 2  # the saved AdamW state went on by one step

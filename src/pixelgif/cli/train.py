@@ -116,6 +116,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     runs.add_argument("--validation-frames", type=int, default=d["validation_frames"], metavar="N",
                       help=f"frames per transition of the validation GIF (default {d['validation_frames']})")
     runs.add_argument("--validation-steps", type=int, metavar="N", help="denoising steps of validation renders (default: the model's)")
+    runs.add_argument("--log-every", type=int, default=d["log_every"], metavar="N",
+                      help=f"write the mean loss to OUT/log.txt (and TensorBoard) every N steps (default {d['log_every']})")
     runs.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                       help="no TensorBoard logs (written to OUT/tensorboard when tensorboard is installed)")
 
@@ -128,7 +130,7 @@ CONFIG_FLAGS = ("data", "model", "output", "resolution", "resample", "crop", "fl
                 "trigger_word", "caption_dropout", "cache", "rank", "lora_alpha", "train_text_encoder", "steps",
                 "learning_rate", "lr_scheduler", "warmup_steps", "batch_size", "gradient_accumulation", "seed",
                 "mixed_precision", "gradient_checkpointing", "device", "checkpoint_every", "keep_checkpoints", "resume",
-                "validate_every", "validation_prompts", "validation_frames", "validation_steps", "tensorboard")  # fmt: skip
+                "validate_every", "validation_prompts", "validation_frames", "validation_steps", "log_every", "tensorboard")  # fmt: skip
 
 
 def build_config(args):
@@ -149,6 +151,8 @@ def run(args) -> int:
     from ..train.lora import train_lora
 
     result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples)
+    if not result.main_process:
+        return 0  # under accelerate launch, one summary line is enough
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"wrote {result.lora} ({len(examples)} images, {result.steps} steps{loss}, {result.seconds:.1f} s)")
     return 0

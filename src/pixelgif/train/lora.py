@@ -133,6 +133,7 @@ class LoraTrainResult:
     losses: list[float] = field(default_factory=list)
     validation: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    main_process: bool = True  # False in the other processes of `accelerate launch`
 
 
 def check_inputs(config: LoraTrainConfig) -> list[Example]:
@@ -186,12 +187,13 @@ def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, exampl
     trainer = LoraTrainer(pipe, examples, config, progress=progress)
     if config.resume:
         where = trainer.load_latest_checkpoint()
-        log(f"resumed from {where} at step {trainer.step}")
+        if trainer.accelerator.is_main_process:
+            log(f"resumed from {where} at step {trainer.step}")
     resumed_from = trainer.step
     losses = trainer.run()
     trainer.save_final()
-    return LoraTrainResult(config.output, config.lora_file, trainer.step, resumed_from, losses,
-                           trainer.validation_files, time.perf_counter() - started)  # fmt: skip
+    return LoraTrainResult(config.output, config.lora_file, trainer.step, resumed_from, losses, trainer.validation_files,
+                           time.perf_counter() - started, trainer.accelerator.is_main_process)  # fmt: skip
 
 
 def _check_int(name: str, value, minimum: int) -> None:

@@ -137,3 +137,31 @@ def test_rgba_backend(tiny_sd):
     assert len(result.frames) == 4
     assert result.frames[0].mode == "RGBA" and result.frames[0].size == (16, 16)
     assert result.settings["morph"]["steps"] == 2
+
+
+def test_keyframes_alone_match_the_morphs_keyframes(engine):
+    config = _config(seeds=[4, 9, 2], batch_size=1)
+    morph, keys = engine(config), engine.keyframes(config)
+    assert len(keys.frames) == 3 and keys.keyframe_indices == [0, 1, 2]
+    for key, index in zip(_arrays(keys.frames), morph.keyframe_indices):
+        assert np.abs(key.astype(int) - _arrays(morph.frames)[index].astype(int)).max() <= 1
+    assert keys.config.seeds == [4, 9, 2] and len({bytes(i.getpalette()) for i in keys.pixel_frames}) == 1
+
+
+def test_callback_reports_frames_and_can_stop_the_render(engine):
+    seen = []
+    engine(_config(frames=2, batch_size=2), callback=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (5, 5) and all(total == 5 for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen) and len(seen) == 3 * 2  # 3 batches x 2 steps
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        seen.append(done)
+        raise Stop
+
+    seen.clear()
+    with pytest.raises(Stop):
+        engine(_config(), callback=stop)
+    assert len(seen) == 1  # stopped at the first step, nothing more rendered

@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -186,12 +187,17 @@ class MorphPipeline:
         ]
 
     @torch.no_grad()
-    def render(self, frames: list[FrameInputs], config: MorphConfig) -> list[Image.Image]:
-        """Return one PIL image (RGB or RGBA, as the backend makes) per frame, in batches of ``batch_size``."""
+    def render(self, frames: list[FrameInputs], config: MorphConfig, callback: ProgressCallback | None = None) -> list[Image.Image]:
+        """Return one PIL image (RGB or RGBA, as the backend makes) per frame, in batches of ``batch_size``.
+
+        ``callback(done, total)`` is called after every denoising step with the frames done so far
+        (fractional within a batch); an exception raised by it stops the render (e.g. a cancel).
+        """
         from tqdm.auto import tqdm
 
         device, dtype = self.device, self.dtype
-        takes_generator = "generator" in inspect.signature(self.pipe.__call__).parameters
+        parameters = inspect.signature(self.pipe.__call__).parameters
+        takes_generator = "generator" in parameters
         images: list[Image.Image] = []
         with tqdm(total=len(frames), desc="morph", unit="frame", disable=not self.progress) as bar:
             for start in range(0, len(frames), config.batch_size):
@@ -214,6 +220,8 @@ class MorphPipeline:
                     # Stochastic schedulers (Euler-a, DDPM) draw noise every step: the same seed for
                     # every frame keeps neighbouring frames alike and runs reproducible.
                     kwargs["generator"] = [torch.Generator("cpu").manual_seed(config.seed) for _ in batch]
+                if callback is not None:
+                    kwargs.update(_step_callback(parameters, callback, start, len(batch), len(frames), config.steps))
                 images.extend(to_pil(self.pipe(**kwargs).images))
                 bar.update(len(batch))
         return images
@@ -238,8 +246,11 @@ class MorphPipeline:
         return pixelate_frames(frames, config)
 
     # -- the whole morph ------------------------------------------------------------------------
-    def __call__(self, config: MorphConfig, pixelate=None) -> MorphResult:
-        """Return the morph described by ``config``, pixelated with ``pixelate`` (a PixelateConfig)."""
+    def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
+        """Return the morph described by ``config``, pixelated with ``pixelate`` (a PixelateConfig).
+
+        ``callback(done, total)`` reports rendered frames; raising from it stops the morph.
+        """
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -268,7 +279,7 @@ class MorphPipeline:
         inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
 
         # 6. Render through the backend in batches.
-        frames = self.render(inputs, config)
+        frames = self.render(inputs, config, callback)
         lap("render")
 
         # 7. Pixelate every frame with one shared palette.
@@ -286,6 +297,49 @@ class MorphPipeline:
             pixelate_config=pixelate,
             timings=timings,
         )
+
+
+    def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
+        """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
+        from the same noise and text as in the full morph, so seeds can be picked cheaply first."""
+        config = self.resolve(config)
+        pixelate = self.resolve_pixelate(pixelate, config.width)
+        self.set_scheduler(config.scheduler)
+        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
+        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
+        inputs = [
+            FrameInputs(latents[i], embeds[i], negative_embeds[i] if negative_embeds else None)
+            for i in range(len(config.prompts))
+        ]
+        frames = self.render(inputs, config, callback)
+        art = self.pixelate(frames, pixelate)
+        return MorphResult(
+            frames=frames,
+            pixel_frames=list(art.images),
+            palette=np.asarray(art.palette),
+            transparent_index=art.transparent_index,
+            keyframe_indices=list(range(len(frames))),
+            config=config,
+            pixelate_config=pixelate,
+        )
+
+
+ProgressCallback = Callable[[float, int], None]
+
+
+def _step_callback(parameters, callback: ProgressCallback, start: int, size: int, total: int, steps: int) -> dict:
+    """Return the backend keyword that reports each denoising step of a batch as frames done."""
+    report = lambda step: callback(start + size * min(step, steps) / steps, total)  # noqa: E731
+    if "callback_on_step_end" in parameters:  # diffusers pipelines
+
+        def on_step_end(pipe, step, timestep, tensors):
+            report(step + 1)
+            return tensors
+
+        return {"callback_on_step_end": on_step_end}
+    if "callback" in parameters:  # the bundled pipeline: callback(step, steps)
+        return {"callback": lambda step, _steps: report(step)}
+    return {}
 
 
 def to_pil(images) -> list[Image.Image]:

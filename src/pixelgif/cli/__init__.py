@@ -20,7 +20,7 @@ COMMANDS = {
     "pixelate": "pixelate",
     "models": "models",
     "train": "train",
-    "web": "web",
+    "serve": "serve",
 }
 
 

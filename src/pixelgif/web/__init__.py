@@ -1,6 +1,6 @@
-"""The web UI (gradio, an optional extra): ``pixelgif web`` or ``pixelgif.web.launch()``.
+"""The web UI (gradio, an optional extra): ``pixelgif serve`` or ``pixelgif.web.launch()``.
 
-gradio is imported only when the UI is built, so ``import pixelgif.web`` works without it.
+gradio is imported only when the page is built, so ``import pixelgif.web`` works without it.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ def build_app(*args, **kwargs):
     return _build(*args, **kwargs)
 
 
-def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False) -> None:
-    """Serve the web UI until interrupted."""
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, limits=None) -> None:
+    """Serve the web UI until interrupted; ``limits`` is a `pixelgif.web.studio.Limits`."""
     require_gradio()
     from .app import launch as _launch
 
-    _launch(host=host, port=port, share=share)
+    _launch(host=host, port=port, share=share, limits=limits)
 
 
 __all__ = ["INSTALL_HINT", "build_app", "launch", "require_gradio"]

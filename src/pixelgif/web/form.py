@@ -1,30 +1,33 @@
-"""The web form without gradio: defaults read from the config dataclasses, values -> configs, one run.
+"""The web form without gradio: defaults read from the config dataclasses, form values -> configs.
 
-Every default shown in the form comes from `MorphConfig`, `PixelateConfig`, `EncodeConfig` or
-`pixelgif.models.load_pipeline`, so the CLI, the settings file and the UI cannot drift apart.
-No torch here: the engine is loaded on the first Generate.
+Every default shown on the page comes from `MorphConfig`, `PixelateConfig`, `EncodeConfig` or
+`pixelgif.models.load_pipeline`, and every list of choices from the module that defines it, so the
+CLI, the settings file and the page cannot drift apart. No torch and no gradio here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..encode import EncodeConfig, auto_scale, write_animation
+from .. import encode as encode_module
+from .. import morph_config
+from ..encode import EncodeConfig
 from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
 from ..morph_config import EASINGS, SCHEDULERS, TEXT_INTERPOLATIONS, MorphConfig
 from ..pixelate import PixelateConfig, builtin_names
 from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
+from .storyboard import Keyframe
 
 AUTO = "auto"  # scale choice: back to the render size, like the CLI
 DEFAULT_SCHEDULER = "default"  # the model's own scheduler
 FITTED = "fitted"  # palette choice: fit colours to the frames
-FORMATS = {"gif": ".gif", "webp": ".webp", "apng": ".png", "mp4": ".mp4"}
+COLORS_HINT = f"{DEFAULT_COLORS}, or every colour of the palette"
+# MorphConfig fields with a fixed set of values, and the morph_config constant that lists them;
+# a field shows up on the page as soon as MorphConfig has it.
+MORPH_CHOICES = {"easing": "EASINGS", "text_interpolation": "TEXT_INTERPOLATIONS", "spacing": "SPACINGS"}
 
 
 def field_defaults(cls) -> dict[str, Any]:
@@ -32,13 +35,22 @@ def field_defaults(cls) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
+def optional_morph_fields() -> list[str]:
+    """Return the choice fields of MorphConfig that this version has, beyond easing and interpolation."""
+    fields = field_defaults(MorphConfig)
+    return [name for name, constant in MORPH_CHOICES.items()
+            if name in fields and name not in ("easing", "text_interpolation") and hasattr(morph_config, constant)]  # fmt: skip
+
+
+def formats() -> list[str]:
+    """Return every output format the encoder writes, in its own order."""
+    return list(encode_module.FORMATS)
+
+
 def defaults() -> dict[str, Any]:
-    """Return the initial value of every form field."""
+    """Return the initial value of every form field (keyframes are the storyboard's)."""
     morph, pixel, encode = field_defaults(MorphConfig), field_defaults(PixelateConfig), field_defaults(EncodeConfig)
-    return {
-        "prompts": "",
-        "negative_prompt": morph["negative_prompt"] or "",
-        "seed": morph["seed"],
+    values = {
         "frames": morph["frames"],
         "loop": morph["loop"],
         "model": BUNDLED,
@@ -46,12 +58,14 @@ def defaults() -> dict[str, Any]:
         "lora_scale": inspect.signature(load_pipeline).parameters["lora_scale"].default,
         "steps": morph["steps"],
         "guidance_scale": morph["guidance_scale"],
+        "scheduler": morph["scheduler"] or DEFAULT_SCHEDULER,
         "width": morph["width"],
         "height": morph["height"],
-        "scheduler": morph["scheduler"] or DEFAULT_SCHEDULER,
+        "negative_prompt": morph["negative_prompt"] or "",
         "easing": morph["easing"],
         "text_interpolation": morph["text_interpolation"],
         "batch_size": morph["batch_size"],
+        "pixel_size": pixel["pixel_size"],
         "grid": _grid_text(pixel["grid"]),
         "colors": pixel["colors"],
         "palette": pixel["palette"] or FITTED,
@@ -59,15 +73,17 @@ def defaults() -> dict[str, Any]:
         "reducer": pixel["reducer"],
         "duration": encode["duration"],
         "hold": encode["hold"],
+        "loop_count": encode["loop"],
         "boomerang": encode["boomerang"],
         "scale": AUTO,
-        "format": encode["format"] or "gif",
     }
+    values.update({name: morph[name] for name in optional_morph_fields()})
+    return values
 
 
 def choices() -> dict[str, list[str]]:
     """Return the options of each drop-down field."""
-    return {
+    options = {
         "model": [BUNDLED, *MODEL_PRESETS],
         "lora": ["", *LORA_PRESETS],
         "scheduler": [DEFAULT_SCHEDULER, *SCHEDULERS],
@@ -77,35 +93,45 @@ def choices() -> dict[str, list[str]]:
         "dither": list(DITHERS),
         "reducer": list(REDUCERS),
         "scale": [AUTO, *(str(n) for n in range(1, 17))],
-        "format": list(FORMATS),
     }
-
-
-COLORS_HINT = f"blank: {DEFAULT_COLORS}, or every colour of the chosen palette"
+    options.update({name: list(getattr(morph_config, MORPH_CHOICES[name])) for name in optional_morph_fields()})
+    return options
 
 
 @dataclass
 class Request:
-    """One Generate: the validated configs and the model to load."""
+    """One Morph or Preview: the validated configs and the model to load."""
 
     morph: MorphConfig
     pixelate: PixelateConfig
     encode: EncodeConfig
     model: dict[str, Any]  # keyword arguments of MorphPipeline.from_pretrained
     auto_scale: bool
-    suffix: str
 
 
-def parse_form(values: dict[str, Any]) -> Request:
-    """Return the request that form ``values`` describe; raise ValueError naming a bad field."""
-    prompts = [line.strip() for line in str(values.get("prompts") or "").splitlines() if line.strip()]
+def keyframes_from_slots(count, prompts, seeds, locks) -> list[Keyframe]:
+    """Return the first ``count`` storyboard slots as keyframes; ValueError names a bad seed."""
+    count = int(count)
+    return [
+        Keyframe(str(prompts[i] or "").strip(), _whole(f"seed of keyframe {i + 1}", seeds[i], required=True), bool(locks[i]))
+        for i in range(count)
+    ]
+
+
+def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> Request:
+    """Return the request that form ``values`` and the storyboard describe; ValueError names a bad field.
+
+    ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down.
+    """
+    extra = {name: values[name] for name in optional_morph_fields() if name in values}
     morph = MorphConfig(
-        prompts=prompts,
-        frames=_whole("frames", values["frames"]),
+        prompts=[k.prompt for k in keyframes],
+        seed=keyframes[0].seed if keyframes else 0,
+        seeds=[k.seed for k in keyframes] if len(keyframes) >= 2 else None,
+        frames=_whole("frames", values["frames"], required=True),
         loop=bool(values["loop"]),
-        seed=_whole("seed", values["seed"]),
         steps=_whole("steps", values.get("steps"), blank_zero=True),
-        guidance_scale=_number(values.get("guidance_scale")),
+        guidance_scale=_number("guidance", values.get("guidance_scale")),
         width=_whole("width", values.get("width"), blank_zero=True),
         height=_whole("height", values.get("height"), blank_zero=True),
         scheduler=values.get("scheduler") or None,
@@ -113,37 +139,38 @@ def parse_form(values: dict[str, Any]) -> Request:
         text_interpolation=values["text_interpolation"],
         negative_prompt=(values.get("negative_prompt") or "").strip() or None,
         batch_size=_whole("batch size", values.get("batch_size"), blank_zero=True),
+        **extra,
     )
     palette = (values.get("palette") or "").strip()
     pixelate = PixelateConfig(
+        pixel_size=_whole("pixel size", values.get("pixel_size"), blank_zero=True),
         grid=_grid(values.get("grid")),
         colors=_whole("colours", values.get("colors"), blank_zero=True),
-        palette=None if palette in ("", FITTED) else palette,
+        palette=palette_file or (None if palette in ("", FITTED) else palette),
         dither=values["dither"],
         reducer=values["reducer"],
     )
     scale = str(values.get("scale") or AUTO)
-    fmt = values.get("format") or "gif"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     encode = EncodeConfig(
-        duration=_whole("duration", values["duration"]),
-        hold=_whole("hold", values["hold"]),
+        duration=_whole("duration", values["duration"], required=True),
+        hold=_whole("hold", values["hold"], required=True),
+        loop=_whole("loop count", values.get("loop_count"), required=True),
         boomerang=bool(values["boomerang"]),
         scale=1 if scale == AUTO else _whole("scale", scale),
-        format=fmt,
     )
     model = {
         "model": (values.get("model") or "").strip() or None,
         "lora": (values.get("lora") or "").strip() or None,
-        "lora_scale": float(_number(values.get("lora_scale")) or 0.0),
+        "lora_scale": float(_number("LoRA scale", values.get("lora_scale")) or 0.0),
     }
-    return Request(morph, pixelate, encode, model, scale == AUTO, FORMATS[fmt])
+    return Request(morph, pixelate, encode, model, scale == AUTO)
 
 
-def _whole(name: str, value, blank_zero: bool = False) -> int | None:
+def _whole(name: str, value, blank_zero: bool = False, required: bool = False) -> int | None:
     """Return ``value`` as an int; None for a blank field (and for 0 when ``blank_zero``)."""
     if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValueError(f"{name} is empty; give a whole number")
         return None
     try:
         number = float(value)
@@ -154,11 +181,14 @@ def _whole(name: str, value, blank_zero: bool = False) -> int | None:
     return None if blank_zero and number == 0 else int(number)
 
 
-def _number(value) -> float | None:
+def _number(name: str, value) -> float | None:
     """Return ``value`` as a float, or None for a blank field."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
 def _grid(text) -> tuple[int, int] | None:
@@ -169,76 +199,8 @@ def _grid(text) -> tuple[int, int] | None:
     parts = text.split("x")
     if len(parts) > 2 or not all(p.strip().isdigit() for p in parts):
         raise ValueError(f"grid must look like 64 or 64x48, got {text!r}")
-    width, height = (int(parts[0]), int(parts[-1]))
-    return width, height
+    return int(parts[0]), int(parts[-1])
 
 
 def _grid_text(grid) -> str:
     return "" if grid is None else f"{grid[0]}x{grid[1]}"
-
-
-@dataclass
-class Generated:
-    """What one Generate wrote: the animation, its settings file and a one-line summary."""
-
-    path: Path
-    settings: Path
-    summary: str
-
-
-class EngineCache:
-    """Keeps the last loaded engine, since loading a model takes far longer than a morph."""
-
-    def __init__(self, factory: Callable[..., Any] | None = None):
-        self._factory = factory or _load_engine
-        self._key: tuple | None = None
-        self._engine = None
-        self.lock = threading.Lock()  # one morph at a time: they share the model
-
-    def get(self, model: dict[str, Any]):
-        """Return the engine for ``model`` (from_pretrained keyword arguments), loading it if new."""
-        key = tuple(sorted(model.items()))
-        if key != self._key:
-            self._engine, self._key = None, None  # free the old model before loading the next
-            self._engine, self._key = self._factory(**model), key
-        return self._engine
-
-
-def _load_engine(**model):
-    from ..pipeline import MorphPipeline
-
-    return MorphPipeline.from_pretrained(**model, progress=True)
-
-
-def generate(request: Request, engines: EngineCache, out_dir: Path) -> Generated:
-    """Run the morph of ``request``, write the animation and its settings into ``out_dir``."""
-    from ..settings import build_settings, local_or_id, settings_path, write_settings
-
-    started = time.perf_counter()
-    with engines.lock:
-        engine = engines.get(request.model)
-        result = engine(request.morph, pixelate=request.pixelate)
-    encode = request.encode
-    if request.auto_scale:
-        encode = dataclasses.replace(encode, scale=auto_scale(result.size[0], result.frames[0].width))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = _unique(Path(out_dir) / f"morph-{stamp}{request.suffix}")
-    write_animation(result.pixel_frames, path, encode, keyframes=result.keyframe_indices)
-    seconds = time.perf_counter() - started
-    record = {**request.model, "model": local_or_id(request.model["model"]), "lora": local_or_id(request.model["lora"])}
-    settings = build_settings(model=record, morph=result.config, pixelate=result.pixelate_config, encode=encode,
-                              output=path, run={"seconds": round(seconds, 2), "source": "web"})  # fmt: skip
-    settings_file = write_settings(settings_path(path), settings)
-    width, height = (side * encode.scale for side in result.size)
-    summary = (f"{len(result.pixel_frames)} frames, {width}x{height} px, "
-               f"{path.stat().st_size / 1024:.1f} KB, {seconds:.1f} s")  # fmt: skip
-    return Generated(path, settings_file, summary)
-
-
-def _unique(path: Path) -> Path:
-    """Return ``path``, or the same name with -2, -3, ... if it or its settings file exists."""
-    candidate, n = path, 2
-    while candidate.exists() or candidate.with_suffix(".json").exists():
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        n += 1
-    return candidate

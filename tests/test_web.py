@@ -1,173 +1,254 @@
-"""Web UI: form defaults from the configs, form parsing, one Generate with a fake engine, the app."""
+"""The web UI without a server: form defaults and parsing, the storyboard, limits, palette uploads,
+Studio runs over the tiny Stable Diffusion, the serve command's flags and the install hint."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import random
 import sys
-from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from pixelgif import encode, morph_config
 from pixelgif.cli import main
 from pixelgif.encode import EncodeConfig
 from pixelgif.errors import PixelgifError
-from pixelgif.morph_config import MorphConfig
-from pixelgif.pixelate import PixelateConfig
+from pixelgif.morph_config import SCHEDULERS, MorphConfig
+from pixelgif.pixelate import PixelateConfig, builtin_names
+from pixelgif.pixelate.config import DITHERS
 from pixelgif.web import INSTALL_HINT, require_gradio
-from pixelgif.web.form import EngineCache, defaults, generate, parse_form
+from pixelgif.web import storyboard as sb
+from pixelgif.web.form import choices, defaults, formats, keyframes_from_slots, parse_form
+from pixelgif.web.limits import Limits
+from pixelgif.web.studio import EngineCache, Job, Studio, check_palette_upload
 
-PROMPTS = "a red dragon\na blue whale\n\n"
-
-
-def form(**changes):
-    values = defaults()
-    values["prompts"] = PROMPTS
-    values.update(changes)
-    return values
+BOARD = [sb.Keyframe("a red dragon", 0), sb.Keyframe("a blue whale", 1)]
 
 
-class FakeEngine:
-    """Stands in for MorphPipeline: 4x4 palette frames, rendered at 32x32."""
-
-    def __init__(self, **model):
-        self.model = model
-        self.calls = 0
-
-    def __call__(self, config, pixelate=None):
-        self.calls += 1
-        pixelate = pixelate or PixelateConfig()
-        frames = []
-        for i in range(config.num_frames):
-            image = Image.frombytes("P", (4, 4), bytes((i + j) % 3 for j in range(16)))
-            image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
-            frames.append(image)
-        raw = [Image.new("RGB", (32, 32)) for _ in frames]
-        return SimpleNamespace(frames=raw, pixel_frames=frames, keyframe_indices=[0, len(frames) - 1],
-                               size=(4, 4), config=config, pixelate_config=pixelate)  # fmt: skip
-
-
-def fake_cache():
-    loads = []
-
-    def factory(**model):
-        loads.append(model)
-        return FakeEngine(**model)
-
-    return EngineCache(factory), loads
-
-
-def test_defaults_come_from_the_config_dataclasses():
-    values = defaults()
-    morph = MorphConfig(prompts=["a", "b"])
-    assert values["frames"] == morph.frames and values["seed"] == morph.seed and values["loop"] == morph.loop
-    assert values["dither"] == PixelateConfig().dither and values["colors"] == PixelateConfig().colors
-    assert values["duration"] == EncodeConfig().duration and values["hold"] == EncodeConfig().hold
+def test_defaults_and_choices_come_from_the_configs_and_modules():
+    values, options = defaults(), choices()
+    morph, pixel, enc = MorphConfig(prompts=["a", "b"]), PixelateConfig(), EncodeConfig()
+    assert (values["frames"], values["loop"]) == (morph.frames, morph.loop)
+    assert (values["dither"], values["colors"], values["reducer"]) == (pixel.dither, pixel.colors, pixel.reducer)
+    assert (values["duration"], values["hold"], values["loop_count"]) == (enc.duration, enc.hold, enc.loop)
+    assert options["scheduler"][1:] == list(SCHEDULERS) and options["dither"] == list(DITHERS)
+    assert options["palette"][1:] == builtin_names() and formats() == list(encode.FORMATS)
+    for name in ("spacing",):  # appears on the page once MorphConfig has it
+        assert (name in options) == hasattr(morph_config, "SPACINGS")
 
 
 def test_default_form_gives_default_configs():
-    request = parse_form(form())
-    assert request.morph == MorphConfig(prompts=["a red dragon", "a blue whale"])
-    assert request.pixelate == PixelateConfig()
-    assert request.encode == EncodeConfig(format="gif")
-    assert request.model == {"model": "bundled", "lora": None, "lora_scale": 1.0}
-    assert request.auto_scale and request.suffix == ".gif"
+    request = parse_form(defaults(), BOARD)
+    assert request.morph == MorphConfig(prompts=["a red dragon", "a blue whale"], seeds=[0, 1])
+    assert request.pixelate == PixelateConfig() and request.encode == EncodeConfig()
+    assert request.model == {"model": "bundled", "lora": None, "lora_scale": 1.0} and request.auto_scale
 
 
 def test_form_values_reach_the_configs():
-    request = parse_form(form(seed=7.0, frames=5, loop=True, grid="48x32", colors=8, palette="pico-8",
-                              dither="none", steps="", guidance_scale=0, scale="3", format="webp",
-                              lora="pixelart", lora_scale=0.5))  # fmt: skip
-    assert (request.morph.seed, request.morph.frames, request.morph.loop) == (7, 5, True)
+    values = {**defaults(), "frames": 5.0, "loop": True, "grid": "48x32", "colors": "8", "palette": "pico-8",
+              "dither": "none", "steps": "", "guidance_scale": "0", "scale": "3", "loop_count": 2,
+              "lora": "pixelart", "lora_scale": 0.5}  # fmt: skip
+    request = parse_form(values, [sb.Keyframe("a", 7), sb.Keyframe("b", 3)])
+    assert (request.morph.seeds, request.morph.frames, request.morph.loop) == ([7, 3], 5, True)
     assert request.morph.steps is None and request.morph.guidance_scale == 0.0
-    assert request.pixelate.grid == (48, 32) and request.pixelate.colors == 8
-    assert request.pixelate.palette == "pico-8" and request.pixelate.dither == "none"
-    assert request.encode.scale == 3 and not request.auto_scale and request.suffix == ".webp"
+    assert request.pixelate.grid == (48, 32) and request.pixelate.colors == 8 and request.pixelate.palette == "pico-8"
+    assert request.encode.scale == 3 and request.encode.loop == 2 and not request.auto_scale
     assert request.model["lora"] == "pixelart" and request.model["lora_scale"] == 0.5
 
 
 @pytest.mark.parametrize(
-    "changes,match",
+    "changes,board,match",
     [
-        ({"prompts": "only one"}, "at least two prompts"),
-        ({"grid": "big"}, "grid"),
-        ({"colors": 1}, "colo"),
-        ({"frames": 2.5}, "whole number"),
-        ({"duration": 0}, "duration"),
-        ({"palette": "no-such-palette"}, "palette"),
+        ({}, BOARD[:1], "at least two prompts"),
+        ({}, [BOARD[0], sb.Keyframe("  ", 1)], "prompt 2 is empty"),
+        ({"grid": "big"}, BOARD, "grid"),
+        ({"colors": "1"}, BOARD, "colo"),
+        ({"frames": 2.5}, BOARD, "whole number"),
+        ({"frames": None}, BOARD, "frames is empty"),
+        ({"duration": 0}, BOARD, "duration"),
+        ({"palette": "no-such-palette"}, BOARD, "palette"),
+        ({"pixel_size": "4", "grid": "32"}, BOARD, "conflicting"),
     ],
 )
-def test_bad_form_values_are_one_line_errors(changes, match):
-    with pytest.raises(ValueError, match=match):
-        parse_form(form(**changes))
+def test_bad_form_values_are_one_line_errors(changes, board, match):
+    with pytest.raises(ValueError, match=match) as error:
+        parse_form({**defaults(), **changes}, board)
+    assert "\n" not in str(error.value)
 
 
-def test_generate_writes_the_animation_and_settings(tmp_path):
-    engines, loads = fake_cache()
-    result = generate(parse_form(form(frames=3, hold=200)), engines, tmp_path)
-    assert result.path.suffix == ".gif" and result.path.parent == tmp_path
-    with Image.open(result.path) as im:
-        assert im.n_frames == 4 and im.size == (256, 256)  # auto scale: at least 256 px wide
-    settings = json.loads(result.settings.read_text())
-    assert settings["morph"]["prompts"] == ["a red dragon", "a blue whale"]
-    assert settings["encode"]["scale"] == 64 and settings["encode"]["hold"] == 200
-    assert "4 frames" in result.summary
-    generate(parse_form(form(frames=3)), engines, tmp_path)
-    assert len(loads) == 1  # the engine is loaded once and reused
+def test_slots_become_keyframes():
+    board = keyframes_from_slots(2, [" a ", "b", "unused"], [3.0, 4, None], [True, False, False])
+    assert board == [sb.Keyframe("a", 3, True), sb.Keyframe("b", 4, False)]
+    with pytest.raises(ValueError, match="seed of keyframe 2"):
+        keyframes_from_slots(2, ["a", "b"], [3, None], [False, False])
 
 
-def test_engine_cache_reloads_for_another_model():
-    engines, loads = fake_cache()
-    first = engines.get({"model": None, "lora": None, "lora_scale": 1.0})
-    assert engines.get({"model": None, "lora": None, "lora_scale": 1.0}) is first
-    engines.get({"model": None, "lora": "x", "lora_scale": 1.0})
-    assert len(loads) == 2
+def test_storyboard_edits():
+    board = sb.initial_board()
+    assert [k.seed for k in board] == MorphConfig(prompts=["a", "b"]).keyframe_seeds
+    board = sb.add_keyframe([sb.Keyframe("a", 5), sb.Keyframe("b", 9)])
+    assert board[-1] == sb.Keyframe("", 10)
+    assert [k.prompt for k in sb.move_keyframe(board, 2, -1)] == ["a", "", "b"]
+    assert [k.prompt for k in sb.move_keyframe(board, 0, -1)] == ["a", "b", ""]  # clamped at the top
+    assert [k.prompt for k in sb.remove_keyframe(board, 0)] == ["b", ""]
+    with pytest.raises(ValueError, match="at least 2"):
+        sb.remove_keyframe(board[:2], 0)
+    full = sb.initial_board(sb.MAX_KEYFRAMES)
+    with pytest.raises(ValueError, match="at most"):
+        sb.add_keyframe(full)
+
+
+def test_reroll_keeps_locked_seeds():
+    board = [sb.Keyframe("a", 1, locked=True), sb.Keyframe("b", 2), sb.Keyframe("c", 3)]
+    rolled = sb.reroll(board, rng=random.Random(0))
+    assert rolled[0].seed == 1 and rolled[1].seed != 2 and rolled[2].seed != 3
+    assert sb.reroll(board, rng=random.Random(0)) == rolled  # the same random numbers, the same seeds
+    one = sb.reroll(board, index=2, rng=random.Random(0))
+    assert [k.seed for k in one[:2]] == [1, 2] and one[2].seed != 3
+    assert sb.reroll(board, index=0)[0].seed == 1  # a locked seed stays even when asked directly
+
+
+def test_limits():
+    limits = Limits(max_frames=10, max_resolution=64)
+    limits.check_frames(10)
+    with pytest.raises(PixelgifError, match="too many frames: this morph has 11, the server allows 10"):
+        limits.check_frames(11)
+    with pytest.raises(PixelgifError, match="resolution too large: 128x64"):
+        limits.check_size(128, 64)
+    with pytest.raises(ValueError, match="max frames"):
+        Limits(max_frames=0)
+
+
+def test_palette_uploads_are_checked(tmp_path):
+    limits = Limits(max_upload_bytes=100)
+    good = tmp_path / "duo.hex"
+    good.write_text("000000\nffffff\n")
+    assert check_palette_upload(good, limits) == good
+    bad = tmp_path / "notes.gpl"
+    bad.write_text("shopping list\n")
+    with pytest.raises(PixelgifError, match="'notes.gpl' is not a palette") as error:
+        check_palette_upload(bad, limits)
+    assert str(tmp_path) not in str(error.value)  # the server's temp folder is not shown
+    wrong = tmp_path / "photo.txt"
+    wrong.write_text("000000\n")
+    with pytest.raises(PixelgifError, match="use a .gpl"):
+        check_palette_upload(wrong, limits)
+    big = tmp_path / "big.hex"
+    big.write_text("000000\n" * 20)
+    with pytest.raises(PixelgifError, match="140 bytes; the server accepts up to 100"):
+        check_palette_upload(big, limits)
+
+
+@pytest.fixture()
+def studio(tiny_sd, tmp_path):
+    loads = []
+
+    def factory(**model):
+        from pixelgif.pipeline import MorphPipeline
+
+        loads.append(model)
+        return MorphPipeline.from_pretrained(**model, progress=False)
+
+    studio = Studio(Limits(max_frames=12, max_resolution=48), EngineCache(factory), root=tmp_path / "serve")
+    studio.loads = loads
+    return studio
+
+
+def _request(tiny_sd, **changes):
+    values = {**defaults(), "model": str(tiny_sd), "frames": 2, "steps": "2", **changes}
+    return parse_form(values, BOARD)
+
+
+def test_studio_morph_writes_every_format_and_settings(studio, tiny_sd):
+    reports = []
+    morphed = studio.morph(_request(tiny_sd, hold=200), "session-a", Job(report=lambda d, t: reports.append((d, t))))
+    written = set(morphed.files) | set(morphed.skipped)
+    assert written == set(encode.FORMATS) and {"gif", "webp", "apng"} <= set(morphed.files)
+    with Image.open(morphed.files["gif"]) as gif:
+        assert gif.n_frames == 3 and gif.size == (256, 256)
+    settings = json.loads(morphed.settings.read_text())
+    assert settings["morph"]["seeds"] == [0, 1] and settings["encode"]["hold"] == 200
+    assert settings["output"] == morphed.files["gif"].name and settings["encode"]["format"] is None
+    assert reports[-1] == (3, 3) and "3 frames" in morphed.summary
+    assert all(p.parent.parent == studio.root / "session-a" for p in morphed.files.values())
+    # A second run replaces the session's first one; the loaded model is reused.
+    again = studio.morph(_request(tiny_sd), "session-a")
+    assert not morphed.files["gif"].exists() and again.files["gif"].exists() and len(studio.loads) == 1
+    studio.close_session("session-a")
+    assert not (studio.root / "session-a").exists()
+    studio.close()
+    assert not studio.root.exists()
+
+
+def test_studio_preview_renders_only_the_keyframes(studio, tiny_sd, tmp_path):
+    palette = tmp_path / "duo.hex"
+    palette.write_text("1a1c2c\nffcd75\n")
+    previewed = studio.preview(_request(tiny_sd), "s", Job())
+    assert [caption for _, caption in previewed.images] == ["1: a red dragon (seed 0)", "2: a blue whale (seed 1)"]
+    values = {**defaults(), "model": str(tiny_sd), "steps": "2"}
+    with_palette = studio.preview(parse_form(values, BOARD, palette_file=str(palette)), "s")
+    for path, _ in with_palette.images:
+        colours = {tuple(c) for c in np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)}
+        assert colours <= {(0x1A, 0x1C, 0x2C), (0xFF, 0xCD, 0x75)}
+
+
+def test_studio_limits_stop_before_rendering(studio, tiny_sd):
+    with pytest.raises(PixelgifError, match="too many frames"):
+        studio.morph(_request(tiny_sd, frames=12), "s")
+    assert studio.loads == []  # refused before the model loads
+    with pytest.raises(PixelgifError, match="resolution too large: 64x64"):
+        studio.morph(_request(tiny_sd, width="64", height="64"), "s")
+    assert not any(studio.root.rglob("*.gif"))
+
+
+def test_cancelled_job_stops_the_render(studio, tiny_sd):
+    job = Job()
+    job.cancel.set()
+    with pytest.raises(PixelgifError, match="cancelled"):
+        studio.morph(_request(tiny_sd), "s", job)
+    assert not any(studio.root.rglob("*.gif"))
+    assert not studio.engines.lock.locked()
 
 
 def test_missing_gradio_gives_the_install_hint(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)
     with pytest.raises(PixelgifError, match="pip install"):
         require_gradio()
-    assert main(["web"]) == 1
+    assert main(["serve"]) == 1
     err = capsys.readouterr().err
     assert INSTALL_HINT in err and len(err.strip().splitlines()) == 1
 
 
-def test_web_command_parses_its_flags(monkeypatch):
+def test_serve_command_parses_its_flags(monkeypatch):
     import pixelgif.web
 
     seen = {}
     monkeypatch.setattr(pixelgif.web, "launch", lambda **kw: seen.update(kw))
-    assert main(["web", "--host", "0.0.0.0", "--port", "8123", "--share"]) == 0
-    assert seen == {"host": "0.0.0.0", "port": 8123, "share": True}
-    with pytest.raises(SystemExit):
-        main(["web", "--port", "99999"])
+    assert main(["serve"]) == 0
+    assert (seen["host"], seen["port"], seen["share"], seen["limits"]) == ("127.0.0.1", 7860, False, Limits())
+    assert main(["web", "--host", "0.0.0.0", "--port", "8123", "--share", "--max-frames", "50",
+                 "--max-resolution", "512", "--max-upload-size", "4", "--queue-size", "2"]) == 0  # fmt: skip
+    assert (seen["host"], seen["port"], seen["share"]) == ("0.0.0.0", 8123, True)
+    assert seen["limits"] == Limits(max_frames=50, max_resolution=512, max_upload_bytes=4000, queue_size=2)
+    for bad in (["--port", "99999"], ["--max-frames", "0"]):
+        with pytest.raises(SystemExit):
+            main(["serve", *bad])
 
 
 def test_build_app_without_a_server(tmp_path):
     gr = pytest.importorskip("gradio")
     from pixelgif.web import build_app
 
-    engines, loads = fake_cache()
-    app = build_app(engines=engines, out_dir=tmp_path)
+    app = build_app(Studio(root=tmp_path / "serve"))
     assert isinstance(app, gr.Blocks)
-    labels = [getattr(block, "label", None) for block in app.blocks.values()]
-    assert "Seed" in labels and "Result" in labels
-    assert any(isinstance(b, gr.Button) and b.value == "Generate" for b in app.blocks.values())
-    # Drive the Generate handler directly, with the form's default values.
-    handler = next(fn for fn in app.fns.values() if getattr(fn.fn, "__name__", "") == "on_generate")
-    inputs = [block.value for block in handler.inputs]
-    prompts_index = next(i for i, block in enumerate(handler.inputs) if getattr(block, "lines", 1) == 4)
-    inputs[prompts_index] = PROMPTS
-    preview, files, summary = handler.fn(*inputs)
-    assert preview.endswith(".gif") and len(files) == 2 and "frames" in summary
-    assert len(loads) == 1
-    with pytest.raises(gr.Error, match="at least two prompts"):
-        handler.fn(*[("one prompt" if i == prompts_index else v) for i, v in enumerate(inputs)])
-
-
-def test_one_default_per_setting():
-    # The form defaults are the dataclasses' own: changing a dataclass default changes the form.
-    changed = dataclasses.replace(EncodeConfig(), duration=250)
-    assert changed.duration == 250 and defaults()["duration"] == EncodeConfig().duration
+    labels = {getattr(block, "label", None) for block in app.blocks.values()}
+    assert {"Prompt 1", f"Prompt {sb.MAX_KEYFRAMES}", "Seed 1", "Lock seed 1", "Result", "Keyframes"} <= labels
+    buttons = {b.value for b in app.blocks.values() if isinstance(b, gr.Button)}
+    buttons |= {b.label for b in app.blocks.values() if isinstance(b, gr.DownloadButton)}
+    assert {"Morph", "Preview keyframes", "Cancel", "Add keyframe", "Download GIF", "Download settings JSON"} <= buttons
+    api = {fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"}
+    assert {"morph", "preview", "check_palette"} <= api
+    morph = next(fn for fn in app.fns.values() if fn.api_name == "morph")
+    assert morph.concurrency_limit == 1 and morph.concurrency_id == "render"

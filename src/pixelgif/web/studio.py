@@ -4,6 +4,7 @@ output folders, and one call into the API per Morph or Preview. No torch until a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import shutil
 import tempfile
 import threading
@@ -105,13 +106,15 @@ class Studio:
         self.engines = engines or EngineCache()
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pixelgif-serve-"))
         self.root.mkdir(parents=True, exist_ok=True)
+        self._runs = itertools.count(1)
 
     def run_folder(self, session: str) -> Path:
         """Return a new empty folder for a run of ``session``; the session's earlier runs are removed."""
         folder = self.root / _safe(session)
         shutil.rmtree(folder, ignore_errors=True)  # the page has its own copies of earlier results
-        folder.mkdir(parents=True)
-        return folder
+        run = folder / f"run-{next(self._runs)}"  # file names stay readable; two runs a second still differ
+        run.mkdir(parents=True)
+        return run
 
     def close_session(self, session: str) -> None:
         """Remove the folder of ``session`` (its tab was closed)."""

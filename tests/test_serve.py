@@ -103,7 +103,10 @@ def _frames(path) -> list[np.ndarray]:
 
 def test_browser_morph_and_download(server, tmp_path):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+        if os.environ.get("PIXELGIF_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright: pip install -e '.[dev]'")
     url = server[0]
     with sync_api.sync_playwright() as playwright:

@@ -129,6 +129,8 @@ def test_browser_morph_and_download(server, tmp_path):
             expect(page.get_by_label("Seed 1", exact=True)).to_have_value("0")
             page.get_by_label("Frames per transition").fill("3")
             page.get_by_label("Steps (blank: model default)").fill("4")
+            page.get_by_role("button", name="Preview keyframes").click()
+            expect(page.locator("#keyframes img")).to_have_count(2, timeout=120_000)
             page.get_by_role("button", name="Morph", exact=True).click()
             download_gif = page.get_by_role("button", name="Download GIF")
             download_gif.wait_for(state="visible", timeout=120_000)
@@ -141,6 +143,13 @@ def test_browser_morph_and_download(server, tmp_path):
             assert result.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "serve_morph.png"), full_page=True)
+            sessions = list(server[2].glob("pixelgif-serve-*/*"))
+            assert len(sessions) == 1  # this page's session folder
+            page.close()
+            deadline = time.monotonic() + 60
+            while sessions[0].exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert not sessions[0].exists(), "closing the tab did not remove its session folder"
         finally:
             browser.close()
     frames = _frames(gif)

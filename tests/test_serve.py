@@ -158,7 +158,7 @@ def test_browser_morph_and_download(server, tmp_path):
 
 
 def test_api_morph_writes_every_format_and_settings(client, tmp_path):
-    result, *downloads, settings, summary = predict(client, "/morph", **{"Prompt 1": "a red apple",
+    result, *downloads, settings, summary, report = predict(client, "/morph", **{"Prompt 1": "a red apple",
                                                     "Prompt 2": "a blue whale", "Frames per transition": 2}, **FAST)  # fmt: skip
     assert len(_frames(result)) == 3 and "3 frames" in summary
     files = [d["value"] for d in downloads if d.get("visible")]
@@ -233,4 +233,4 @@ def test_cancel_stops_the_render(client):
     result = predict(client, "/morph", **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale",
                                           "Frames per transition": 2}, **FAST)  # fmt: skip
     # Rendering the long morph would take minutes; the short one only waits for the first to stop.
-    assert time.monotonic() - started < 30 and "3 frames" in result[-1]
+    assert time.monotonic() - started < 30 and "3 frames" in result[-2]

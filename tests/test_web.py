@@ -252,3 +252,12 @@ def test_build_app_without_a_server(tmp_path):
     assert {"morph", "preview", "check_palette"} <= api
     morph = next(fn for fn in app.fns.values() if fn.api_name == "morph")
     assert morph.concurrency_limit == 1 and morph.concurrency_id == "render"
+
+
+def test_studio_morph_reports_smoothness(studio, tiny_sd):
+    pytest.importorskip("pixelgif.quality", reason="the smoothness report comes with pixelgif.quality")
+    pytest.importorskip("matplotlib")
+    morphed = studio.morph(_request(tiny_sd), "s")
+    assert "smoothness" in morphed.summary
+    with Image.open(morphed.report) as plot:
+        assert plot.format == "PNG" and plot.width > 100

@@ -74,8 +74,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             ]  # fmt: skip
             notes = "".join(f"\n\n{fmt.upper()} not written: {why}" for fmt, why in morphed.skipped.items())
             shown = morphed.files.get("gif") or next(iter(morphed.files.values()))
+            report = gr.Image(value=str(morphed.report), visible=True) if morphed.report else gr.Image(visible=False)
             return [str(shown), *downloads, gr.DownloadButton(value=str(morphed.settings), visible=True),
-                    morphed.summary + notes]  # fmt: skip
+                    morphed.summary + notes, report]  # fmt: skip
 
         async def on_preview(request: gr.Request, progress=gr.Progress(), *values_in):
             shown = await _run(lambda job: studio.preview(request_of(values_in), _session(request), job), progress)
@@ -83,7 +84,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         render = {"concurrency_id": RENDER, "concurrency_limit": 1}
         morph_event = morph_button.click(on_morph, inputs=inputs, api_name="morph", **render,
-                                         outputs=[out["result"], *out["downloads"], out["settings"], out["summary"]])  # fmt: skip
+                                         outputs=[out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]])  # fmt: skip
         preview_event = preview_button.click(on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]],
                                              api_name="preview", **render)  # fmt: skip
         cancel_button.click(None, cancels=[morph_event, preview_event], api_name="cancel")
@@ -221,6 +222,7 @@ def _results() -> dict:
         out["downloads"] = [gr.DownloadButton(f"Download {FORMAT_LABELS.get(f, f)}", visible=False, size="sm")
                             for f in formats()]  # fmt: skip
         out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
+    out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
     return out
 
 

@@ -4,6 +4,7 @@ output folders, and one call into the API per Morph or Preview. No torch until a
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import shutil
 import tempfile
@@ -88,6 +89,7 @@ class Morphed:
     skipped: dict[str, str]
     summary: str
     result: Any = None  # the MorphResult
+    report: Path | None = None  # the smoothness plot, when pixelgif.quality and matplotlib are there
 
 
 @dataclass
@@ -159,10 +161,13 @@ class Studio:
                                   encode=dataclasses.replace(encode, format=None), output=main.name,
                                   run={"seconds": round(seconds, 2), "source": "web"})  # fmt: skip
         settings_file = write_settings(folder / f"{stem}.json", settings)
+        report, smoothness = smoothness_report(result, folder / f"{stem}.report.png")
         width, height = (side * encode.scale for side in result.size)
         summary = (f"{len(result.pixel_frames)} frames, {width}x{height} px, "
                    f"{main.stat().st_size / 1024:.1f} KB {main.suffix[1:].upper()}, {seconds:.1f} s")  # fmt: skip
-        return Morphed(files, settings_file, skipped, summary, result)
+        if smoothness:
+            summary += f"; {smoothness}"
+        return Morphed(files, settings_file, skipped, summary, result, report)
 
     def preview(self, request: Request, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""
@@ -185,6 +190,21 @@ class Studio:
         if not request.auto_scale:
             return request.encode
         return dataclasses.replace(request.encode, scale=auto_scale(result.size[0], result.frames[0].width))
+
+
+def smoothness_report(result, path: Path) -> tuple[Path | None, str | None]:
+    """Return (plot file, one-line summary) of how evenly the morph's frames change, or (None, None)
+    when this pixelgif has no `pixelgif.quality`; without matplotlib only the line comes back."""
+    if importlib.util.find_spec("pixelgif.quality") is None:
+        return None, None
+    from .. import quality
+
+    measured = quality.measure_morph(result)
+    line = measured.summary_lines()[0]
+    try:
+        return quality.plot_quality(measured, path), line
+    except PixelgifError as exc:  # the install hint for matplotlib
+        return None, f"{line} ({exc})"
 
 
 def suffix_of(fmt: str) -> str:

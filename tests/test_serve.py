@@ -225,7 +225,7 @@ def test_cancel_stops_the_render(client):
     while not (job.status().progress_data or job.done()) and time.monotonic() < deadline:
         time.sleep(0.2)
     progress = job.status().progress_data  # the progress bar's data: frames rendered of the total
-    assert not job.done() and progress and progress[0].length == MAX_FRAMES and progress[0].unit == "frames"
+    assert not job.done() and progress and progress[0].unit == "frames" and 0 < progress[0].length <= MAX_FRAMES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "cancelling this job also cancels /preview": intended
         job.cancel()

@@ -53,9 +53,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         slot_inputs = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
         inputs = [*slot_inputs, *(fields[n] for n in names), palette_file]
         _wire_storyboard(board)
-        palette_file.upload(_check_upload(studio.limits), inputs=palette_file,
-                                     outputs=[palette_file, palette_status], queue=False,
-                           api_name="check_palette")  # fmt: skip
+        palette_file.upload(_check_upload(studio.limits), inputs=palette_file, outputs=[palette_file, palette_status],
+                            queue=False, api_name="check_palette")  # fmt: skip
 
         def request_of(values_in):
             count, rest = values_in[0], values_in[1:]

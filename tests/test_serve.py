@@ -114,13 +114,16 @@ def test_browser_morph_and_download(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
             page.goto(url)
+            expect = sync_api.expect
+            # Bad input: one clear message, and the page stays usable (the morph below works).
+            page.get_by_role("button", name="Morph", exact=True).click()
+            expect(page.get_by_text("prompt 1 is empty; every keyframe needs a prompt")).to_have_count(1)
             page.get_by_label("Prompt 1").fill("a red apple")
             page.get_by_label("Prompt 2").fill("a blue whale")
             # Storyboard: add a keyframe and remove it again; lock seed 1 and re-roll the others.
             page.get_by_role("button", name="Add keyframe").click()
             page.get_by_label("Prompt 3").fill("a green frog")
             page.get_by_role("button", name="✕").nth(2).click()
-            expect = sync_api.expect
             expect(page.get_by_label("Prompt 3")).to_be_hidden()
             expect(page.get_by_label("Prompt 2")).to_have_value("a blue whale")
             page.get_by_label("Lock seed 1").check()

@@ -261,3 +261,16 @@ def test_studio_morph_reports_smoothness(studio, tiny_sd):
     assert "smoothness" in morphed.summary
     with Image.open(morphed.report) as plot:
         assert plot.format == "PNG" and plot.width > 100
+
+
+def test_uploaded_palette_is_kept_in_the_settings_file(studio, tiny_sd, tmp_path):
+    from pixelgif.settings import config_from_dict, read_settings
+
+    palette = tmp_path / "duo.gpl"
+    palette.write_text("GIMP Palette\n26 28 44 ink\n255 205 117 sand\n")
+    values = {**defaults(), "model": str(tiny_sd), "frames": 2, "steps": "2"}
+    morphed = studio.morph(parse_form(values, BOARD, palette_file=str(palette)), "s")
+    palette.unlink()  # the upload is gone; `pixelgif morph --from` must not need it
+    settings = read_settings(morphed.settings)
+    pixelate = config_from_dict(PixelateConfig, settings["pixelate"], "pixelate")
+    assert pixelate.palette_rgb.tolist() == [[26, 28, 44], [255, 205, 117]]

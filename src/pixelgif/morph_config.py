@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 EASINGS = ("linear", "ease-in-out")
 TEXT_INTERPOLATIONS = ("linear", "slerp")
+SPACINGS = ("even", "linear")  # frame placement: even perceptual steps, or plain even steps in t
 
 # Name -> (diffusers class, options for from_config). Looked up case- and punctuation-insensitively.
 SCHEDULERS: dict[str, tuple[str, dict]] = {
@@ -74,6 +75,8 @@ class MorphConfig:
     text_interpolation: str = "linear"
     negative_prompt: str | None = None
     batch_size: int | None = None  # frames per backend call; None: the model's suggestion
+    spacing: str = "even"  # "even": re-placed so every step changes the picture equally; "linear": plain t
+    same_noise: bool = False  # every keyframe starts from the noise of ``seed``: only the text morphs
 
     def __post_init__(self):
         self._check_prompts()
@@ -85,6 +88,8 @@ class MorphConfig:
             raise ValueError(
                 f"unknown text interpolation {self.text_interpolation!r}; choose one of: {', '.join(TEXT_INTERPOLATIONS)}"
             )
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {self.spacing!r}; choose one of: {', '.join(SPACINGS)}")
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 
@@ -120,6 +125,8 @@ class MorphConfig:
 
     def _check_seeds(self) -> None:
         _check_int("seed", self.seed, 0, "seed", upper=MAX_SEED)
+        if not isinstance(self.same_noise, bool):
+            raise ValueError(f"same_noise must be true or false, got {self.same_noise!r}")
         if self.seeds is None:
             return
         self.seeds = list(self.seeds)
@@ -127,11 +134,15 @@ class MorphConfig:
             raise ValueError(f"got {len(self.seeds)} seeds for {len(self.prompts)} prompts; give one per prompt")
         for seed in self.seeds:
             _check_int("seeds", seed, 0, "each seed", upper=MAX_SEED)
+        if self.same_noise and len(set(self.seeds)) > 1:
+            raise ValueError("conflicting options: same noise uses one seed for every keyframe; give a single seed")
 
     @property
     def keyframe_seeds(self) -> list[int]:
-        """Return one seed per prompt: ``seeds`` if given, else ``seed + index``."""
-        return list(self.seeds) if self.seeds is not None else [self.seed + i for i in range(len(self.prompts))]
+        """Return one seed per prompt: ``seeds`` if given, else ``seed`` for all (same noise) or ``seed + index``."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [self.seed + (0 if self.same_noise else i) for i in range(len(self.prompts))]
 
     @property
     def num_frames(self) -> int:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from .morph_config import SCHEDULERS, MorphConfig, scheduler_spec
 from .interpolate import FramePlan, frame_schedule, keyframe_indices, lerp, slerp
+from .spacing import SpacedFrames, ViewerFeatures, even_frames
 
 __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
@@ -54,6 +55,18 @@ class MorphResult:
     config: MorphConfig
     pixelate_config: object  # pixelgif.pixelate.PixelateConfig
     timings: dict[str, float] = field(default_factory=dict)
+    plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
+    renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
+
+    @property
+    def frame_t(self) -> list[float]:
+        """Return each frame's position between its two keyframes (0 = its start keyframe)."""
+        return [frame.t for frame in self.plan]
+
+    @property
+    def linear_renders(self) -> int:
+        """Return how many frames linear spacing renders for the same frame count."""
+        return len(self.frames)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -187,11 +200,14 @@ class MorphPipeline:
         ]
 
     @torch.no_grad()
-    def render(self, frames: list[FrameInputs], config: MorphConfig, callback: ProgressCallback | None = None) -> list[Image.Image]:
+    def render(
+        self, frames: list[FrameInputs], config: MorphConfig, callback: ProgressCallback | None = None, desc: str = "morph"
+    ) -> list[Image.Image]:
         """Return one PIL image (RGB or RGBA, as the backend makes) per frame, in batches of ``batch_size``.
 
         ``callback(done, total)`` is called after every denoising step with the frames done so far
         (fractional within a batch); an exception raised by it stops the render (e.g. a cancel).
+        ``desc`` labels the progress bar.
         """
         from tqdm.auto import tqdm
 
@@ -199,7 +215,7 @@ class MorphPipeline:
         parameters = inspect.signature(self.pipe.__call__).parameters
         takes_generator = "generator" in parameters
         images: list[Image.Image] = []
-        with tqdm(total=len(frames), desc="morph", unit="frame", disable=not self.progress) as bar:
+        with tqdm(total=len(frames), desc=desc, unit="frame", disable=not self.progress) as bar:
             for start in range(0, len(frames), config.batch_size):
                 batch = frames[start : start + config.batch_size]
                 kwargs = dict(
@@ -265,21 +281,22 @@ class MorphPipeline:
         pixelate = self.resolve_pixelate(pixelate, config.width)
         self.set_scheduler(config.scheduler)
 
-        # 2. Plan the frames: which two keyframes each one sits between, and how far along.
-        plan = frame_schedule(len(config.prompts), config.frames, config.loop, config.easing)
-
-        # 3. Encode each keyframe prompt once.
+        # 2. Encode each keyframe prompt once.
         embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
         lap("encode")
 
-        # 4. One initial latent per keyframe, shared by the two segments that meet there.
+        # 3. One initial latent per keyframe, shared by the two segments that meet there.
         latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
 
-        # 5. Interpolate noise and text for every frame.
-        inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
+        # 4. Plan the frames (which two keyframes each one sits between, how far along), interpolate
+        #    noise and text for each, render in batches; even spacing measures and re-places them.
+        #    With even spacing each pass is one render call, and ``callback`` reports each pass's frames.
+        def render_plan(plan: list[FramePlan], desc: str = "morph") -> list[Image.Image]:
+            inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
+            return self.render(inputs, config, callback, desc)
 
-        # 6. Render through the backend in batches.
-        frames = self.render(inputs, config, callback)
+        spaced = self.render_frames(config, render_plan, pixelate)
+        plan, frames = spaced.plan, spaced.images
         lap("render")
 
         # 7. Pixelate every frame with one shared palette.
@@ -296,8 +313,19 @@ class MorphPipeline:
             config=config,
             pixelate_config=pixelate,
             timings=timings,
+            plan=plan,
+            renders=spaced.renders,
         )
 
+    def render_frames(self, config: MorphConfig, render_plan, pixelate) -> SpacedFrames:
+        """Return the frames of the morph: linear spacing, or even spacing measured on ``pixelate``'d frames."""
+        count = len(config.prompts)
+        if config.spacing == "linear":
+            plan = frame_schedule(count, config.frames, config.loop, config.easing)
+            return SpacedFrames(plan, render_plan(plan), len(plan))
+        rounds = iter(("morph", "even", "refine", "refine"))
+        return even_frames(count, config.frames, config.loop, config.easing,
+                           lambda plan: render_plan(plan, next(rounds, "refine")), ViewerFeatures(pixelate))  # fmt: skip
 
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered

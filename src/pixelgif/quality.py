@@ -46,6 +46,8 @@ def oklab_frames(frames: Sequence, background: tuple[int, int, int] = WHITE) -> 
         return np.zeros((0, 0, 0, 3), np.float32)
     if len({a.shape[:2] for a in arrays}) > 1:
         raise ValueError("all frames must have the same size to be compared")
+    if len({a.shape[-1] for a in arrays}) > 1:  # some with alpha, some without: all opaque ones get alpha 255
+        arrays = [a if a.shape[-1] == 4 else np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], -1) for a in arrays]
     stacked = np.stack(arrays)
     linear = srgb8_to_linear(stacked[..., :3])
     if stacked.shape[-1] == 4:

@@ -19,7 +19,7 @@ from .errors import PixelgifError
 from .outputs import atomic_output
 
 FORMAT_NAME = "pixelgif-settings"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: morph.spacing (version 1 files were all made with linear spacing)
 SECTIONS = ("model", "morph", "pixelate", "encode")
 
 
@@ -100,6 +100,8 @@ def read_settings(path: str | os.PathLike) -> dict:
         if not isinstance(data.get(section, {}), dict):
             raise PixelgifError(f"settings file {str(path)!r}: section {section!r} must be an object")
         data.setdefault(section, {})
+    if data["version"] < 2:
+        data["morph"].setdefault("spacing", "linear")  # what they were made with, so --from stays byte-identical
     return data
 
 

@@ -9,7 +9,9 @@ for many frames and then flips in one or two. Per segment (keyframe to keyframe)
    cumulative distance is split evenly (piecewise-linear inverse of the monotone cumulative
    curve; with an easing the split follows the easing instead), reusing a coarse frame wherever
    one already sits close enough to a target;
-3. refines where a gap stays large (at most ``passes`` more rounds, within the render budget);
+3. where one interval holds many targets (a jump), first renders only a few of them to find
+   where the change sits, re-places, then renders the rest; then refines where a gap stays large
+   (at most ``passes`` more rounds, within the render budget);
 4. picks, among ALL rendered samples, the frames whose consecutive distances are most even
    (dynamic programming: minimal sum of squared steps, each weighted by its easing share).
 
@@ -30,7 +32,8 @@ from .interpolate import FramePlan, get_easing
 from .quality import oklab_distance, oklab_frames
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
-REFINE_PASSES = 2
+REFINE_PASSES = 1
+LOCALIZE = 3  # first look at a steep interval with this many frames before filling it
 SNAP = 0.3  # a sample within this fraction of a step from a target is reused instead of rendering
 LARGE_GAP = 1.35  # a neighbour-to-neighbour gap above this x the target step is refined
 
@@ -106,16 +109,14 @@ def even_frames(
     # The end keyframe sits at t = 1 of its segment (the same image as t = 0 of the next one).
     segments = [[s[0]] + s[1:-1] + [dataclasses.replace(s[-1], t=1.0)] for s in segments]
 
-    # 2. Targets from the coarse curve, then 3. refinement where gaps stay large.
-    for round_number in range(1 + passes):
+    # 2. Targets from the coarse curve (first only a few per interval, to find where a jump sits,
+    #    then all of them), then 3. refinement where gaps stay large.
+    for stage in ("localize", "fill") + ("refine",) * passes:
         budget = [per_segment - (len(s) - 2) for s in segments]
-        asks = [
-            _next_samples(s, weights, budget[i], must_fill=(round_number == 0), refine=(round_number > 0))
-            for i, s in enumerate(segments)
-        ]
+        asks = [_next_samples(s, weights, budget[i], stage) for i, s in enumerate(segments)]
         wanted = [FramePlan(-1, ends[i][0], ends[i][1], t) for i, ts in enumerate(asks) for t in ts]
         if not wanted:
-            break
+            continue
         images = render(wanted)
         feats = features(images)
         renders += len(wanted)
@@ -150,44 +151,63 @@ def cumulative_distance(samples: Sequence[Sample]) -> np.ndarray:
 def place_targets(ts: np.ndarray, cumulative: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Return the interior t values that split ``cumulative`` (monotone, over ``ts``) by ``weights``.
 
-    The inverse of the cumulative curve is piecewise linear; flat stretches (no change) are
-    skipped by a tiny ramp in t, so a target never lands in the middle of nothing.
+    The cumulative curve is interpolated with PCHIP, which stays monotone and follows its shape
+    (a change that speeds up towards a sample is placed late in the interval before it, not spread
+    evenly over it), and inverted numerically. Flat stretches (no change) get a tiny ramp in t, so
+    a target never lands in the middle of nothing.
     """
+    from scipy.interpolate import PchipInterpolator
+
     total = cumulative[-1]
+    marks = np.cumsum(weights)[:-1]
     if total <= 0:
-        marks = np.cumsum(weights)[:-1]
-        return np.interp(marks, [0.0, 1.0], [ts[0], ts[-1]])
-    ramp = cumulative + 1e-9 * total * (ts - ts[0]) / max(ts[-1] - ts[0], 1e-12)
-    marks = np.cumsum(weights)[:-1] * ramp[-1]
-    return np.interp(marks, ramp, ts)
+        return ts[0] + marks * (ts[-1] - ts[0])
+    dense = np.linspace(ts[0], ts[-1], 64 * len(ts) + 1)
+    curve = np.maximum.accumulate(PchipInterpolator(ts, cumulative)(dense))
+    curve = curve + 1e-9 * total * (dense - ts[0]) / max(ts[-1] - ts[0], 1e-12)
+    return np.interp(marks * curve[-1], curve, dense)
 
 
-def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, must_fill: bool, refine: bool) -> list[float]:
-    """Return the t values to render next in one segment (at most ``budget``; enough for a full segment when ``must_fill``)."""
+def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, stage: str) -> list[float]:
+    """Return the t values to render next in one segment, at most ``budget`` (except to fill the segment).
+
+    ``stage`` "localize": at most `LOCALIZE` targets per sample interval; "fill": every target not
+    served by a nearby sample, and enough to fill the segment; "refine": targets in gaps that are
+    still large.
+    """
     ts = np.array([s.t for s in samples])
     cumulative = cumulative_distance(samples)
     targets = place_targets(ts, cumulative, weights)
+    if cumulative[-1] <= 0:
+        cumulative = ts - ts[0]  # nothing changes at all: even steps in t are as good as any
+    marks = np.cumsum(weights)[:-1] * cumulative[-1]
     step = np.maximum(weights[:-1] * cumulative[-1], 1e-12)  # the change each target stands for
     free = np.ones(len(ts), dtype=bool)
     free[[0, -1]] = False
-    wanted: list[tuple[float, float]] = []  # (priority, t)
-    for target_t, mark, size in zip(targets, np.cumsum(weights)[:-1] * cumulative[-1], step):
+    wanted: dict[int, list[tuple[float, float]]] = {}  # interval -> [(gap in steps, t)]
+    for target_t, mark, size in zip(targets, marks, step):
         nearest = int(np.argmin(np.where(free, np.abs(cumulative - mark), np.inf)))
         if free[nearest] and abs(cumulative[nearest] - mark) <= SNAP * size:
             free[nearest] = False  # reuse it: one sample serves one target only
             continue
-        gap_index = int(np.clip(np.searchsorted(ts, target_t) - 1, 0, len(ts) - 2))
-        gap = (cumulative[gap_index + 1] - cumulative[gap_index]) / size
-        if refine and gap <= LARGE_GAP:
+        interval = int(np.clip(np.searchsorted(ts, target_t) - 1, 0, len(ts) - 2))
+        gap = (cumulative[interval + 1] - cumulative[interval]) / size
+        if (stage == "refine" and gap <= LARGE_GAP) or np.min(np.abs(ts - target_t)) <= 1e-6:
             continue
-        if np.min(np.abs(ts - target_t)) > 1e-6:
-            wanted.append((gap, float(target_t)))
-    interior = len(ts) - 2
-    needed = max(0, len(weights) - 1 - interior) if must_fill else 0
-    wanted.sort(key=lambda pair: -pair[0])  # biggest gaps first
-    chosen = [t for _, t in wanted[: max(budget, needed)]]
+        wanted.setdefault(interval, []).append((gap, float(target_t)))
+    if stage == "localize":
+        wanted = {i: _spread(ask, LOCALIZE) for i, ask in wanted.items() if len(ask) > LOCALIZE}
+    ranked = sorted((pair for ask in wanted.values() for pair in ask), key=lambda pair: -pair[0])
+    needed = max(0, len(weights) - 1 - (len(ts) - 2)) if stage == "fill" else 0
+    chosen = [t for _, t in ranked[: max(budget, needed)]]
     chosen += _fillers(ts, chosen, needed - len(chosen))
     return sorted(chosen)
+
+
+def _spread(pairs: list, count: int) -> list:
+    """Return ``count`` items of ``pairs`` spread evenly over it, ends included."""
+    picks = np.round(np.linspace(0, len(pairs) - 1, count)).astype(int)
+    return [pairs[i] for i in picks]
 
 
 def _fillers(ts: np.ndarray, chosen: list[float], count: int) -> list[float]:
@@ -204,13 +224,18 @@ def _fillers(ts: np.ndarray, chosen: list[float], count: int) -> list[float]:
 
 
 def _distance_matrix(samples: Sequence[Sample]) -> np.ndarray:
-    """Return the (S, S) matrix of distances between every two samples (upper triangle filled)."""
+    """Return the (S, S) matrix of distances between every two samples (upper triangle filled).
+
+    A negligible share of the distance in t is added, so that among equally good choices (frames
+    that do not change at all) the one most even in t wins.
+    """
     count = len(samples)
-    matrix = np.zeros((count, count))
+    ts = np.array([s.t for s in samples])
+    matrix = 1e-9 * np.abs(ts[None, :] - ts[:, None])
     for i in range(count):
         for j in range(i + 1, count):
-            matrix[i, j] = oklab_distance(samples[i].features, samples[j].features)
-    return matrix
+            matrix[i, j] += oklab_distance(samples[i].features, samples[j].features)
+    return np.triu(matrix)
 
 
 def select_even(distances: np.ndarray, steps: int, weights: np.ndarray) -> list[int]:

@@ -16,17 +16,21 @@ JSON file next to the output (same name, .json); --from that file makes the same
 EPILOG = """\
 frames: --frames N counts a transition's start keyframe but not its end, so K prompts give
 (K-1)*N+1 frames, or K*N with --loop. Each keyframe has one seed (default: --seed + its index).
+spacing: "even" (default) renders a coarse pass, measures how much the pixel art changes from
+frame to frame and re-places the frames so every step changes it equally (at most 1.5x the renders
+of "linear", which steps evenly in t). --report prints the smoothness and plots every step.
 
 examples:
   pixelgif morph "snowy cabin in the woods" "ancient castle with a fire breathing dragon above" -o cabin.gif
   pixelgif morph "a red dragon" "a blue whale" "a green frog" --loop --frames 16 --seed 7 -o loop.gif
   pixelgif morph "a knight" "a wizard" --model ./my-sd-folder --scheduler DPM-Solver++ --steps 20 -o k.gif
   pixelgif morph "a knight" "a wizard" --lora pixelart-v2 --steps 30 -o knight.gif   # SD 2.1, needs a GPU
+  pixelgif morph "a cat" "a castle" --report -o cat.gif     # also print smoothness, plot it to cat.report.png
   pixelgif morph --from cabin.json                          # the same frames again
   pixelgif morph --from cabin.json --seed 3 -o cabin3.gif   # the same settings, another seed"""
 
 MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "scheduler", "width", "height",
-               "easing", "text_interpolation", "batch_size")  # fmt: skip
+               "easing", "text_interpolation", "batch_size", "spacing", "same_noise")  # fmt: skip
 PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
 GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
@@ -35,7 +39,7 @@ MODEL_FLAGS = ("model", "lora", "lora_scale", "device", "dtype")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..morph_config import EASINGS, SCHEDULERS, TEXT_INTERPOLATIONS
+    from ..morph_config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
 
     parser = subparsers.add_parser(
         "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
@@ -46,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--from", dest="from_settings", metavar="JSON",
                         help="settings file of an earlier run; flags given here override it")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--report", action="store_true",
+                        help="print smoothness numbers and plot the change per frame to OUT.report.png (needs matplotlib)")
 
     morph = parser.add_argument_group("morph")
     morph.add_argument("--frames", type=int, metavar="N", help="frames per transition (default 12, at least 2)")
@@ -64,6 +70,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     morph.add_argument("--text-interpolation", choices=TEXT_INTERPOLATIONS,
                        help="how prompt embeddings blend: linear (default) or slerp per token")
     morph.add_argument("--batch-size", type=int, metavar="N", help="frames rendered at once (default: the model's, 16 for the bundled model, 4 for SD)")
+    morph.add_argument("--spacing", choices=SPACINGS,
+                       help="even (default): every step changes the pixel art equally; linear: even steps in t")
+    morph.add_argument("--same-noise", action=argparse.BooleanOptionalAction, default=None,
+                       help="every keyframe starts from the noise of --seed, so only the text morphs (steadier, "
+                            "less varied keyframes)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="NAME|PATH|HUB_ID",
@@ -119,6 +130,8 @@ def run(args) -> int:
         raise ValueError(f"output {str(output)!r} would be overwritten by its own settings file; use another suffix")
     check_writable(settings_path(output))
     check_names(request["model"]["model"], request["model"]["lora"])
+    if args.report:
+        check_report(output)
 
     _quiet_libraries()
     from ..encode import write_animation
@@ -131,11 +144,14 @@ def run(args) -> int:
     write_animation(result.pixel_frames, output, encode, keyframes=result.keyframe_indices)
     if args.save_frames:
         save_frames(result, args.save_frames)
+    report = write_report(result, output) if args.report else None
 
     seconds = time.perf_counter() - started
     run_info = {"device": str(engine.device), "dtype": str(engine.dtype).replace("torch.", ""),
-                "frames": len(result.frames), "seconds": round(seconds, 2),
+                "frames": len(result.frames), "renders": result.renders, "seconds": round(seconds, 2),
                 "timings": {"load": round(loaded - started, 3), **result.timings}}  # fmt: skip
+    if report is not None:
+        run_info["quality"] = report.to_dict()
     settings = build_settings(model=request["model_record"], morph=result.config, pixelate=result.pixelate_config,
                               encode=encode, output=output, run=run_info)  # fmt: skip
     write_settings(settings_path(output), settings)
@@ -163,6 +179,8 @@ def build_request(args) -> dict:
         raise ValueError("a morph needs at least two prompts, got 0 (or give --from SETTINGS.json)")
     if args.seed is not None:
         morph["seed"], morph["seeds"] = args.seed[0], (args.seed if len(args.seed) > 1 else None)
+    if args.same_noise is not None and args.same_noise != morph.get("same_noise", False) and args.seed is None:
+        morph.pop("seeds", None)  # the saved per-keyframe seeds followed the old choice
     morph.update(_given(args, MORPH_FLAGS))
 
     pixelate = dict(base["pixelate"])
@@ -193,6 +211,33 @@ def build_request(args) -> dict:
                          "lora": local_or_id(model["lora"])},
         "output": output,
     }
+
+
+def check_report(output) -> None:
+    """Fail before any rendering when the --report plot cannot be made or written."""
+    import importlib.util
+
+    from ..errors import PixelgifError
+    from ..outputs import check_writable
+    from ..quality import REPORT_HINT, report_path
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PixelgifError(REPORT_HINT)
+    check_writable(report_path(output))
+
+
+def write_report(result, output):
+    """Print the smoothness of ``result``, plot it next to ``output``; return the `MorphQuality`."""
+    from ..quality import measure_morph, plot_quality, report_path
+
+    quality = measure_morph(result)
+    for line in quality.summary_lines(result.renders, result.linear_renders):
+        print(line)
+    spacing = result.config.spacing
+    plot = plot_quality(quality, report_path(output), title=f"{output.name} ({spacing} spacing): smoothness "
+                        f"{quality.overall.smoothness:.3f}, max/mean {quality.overall.max_mean:.2f}")  # fmt: skip
+    print(f"wrote {plot}")
+    return quality
 
 
 def save_frames(result, folder) -> None:

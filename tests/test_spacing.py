@@ -1,0 +1,123 @@
+"""Even spacing on a synthetic renderer whose picture is a known non-linear function of t."""
+
+import numpy as np
+import pytest
+
+from pixelgif.interpolate import frame_schedule, keyframe_indices
+from pixelgif.quality import max_mean_ratio, smoothness
+from pixelgif.spacing import easing_weights, even_frames, place_targets, render_budget, select_even
+
+
+class SyntheticRenderer:
+    """'Renders' a 1-pixel feature whose value moves from keyframe ``start`` to ``end`` as ``curve(t)``.
+
+    The distance between two renders is then |end - start| * |curve(t1) - curve(t2)|: with a
+    steep curve, linear steps in t are very uneven steps in the picture.
+    """
+
+    def __init__(self, curve):
+        self.curve = curve
+        self.calls: list[int] = []
+
+    def __call__(self, plans):
+        self.calls.append(len(plans))
+        return [np.array([[[p.start + (p.end - p.start) * self.curve(p.t), 0.0, 0.0]]]) for p in plans]
+
+    @property
+    def renders(self):
+        return sum(self.calls)
+
+
+def features(images):
+    return list(images)
+
+
+def steps(images, loop=False):
+    values = [float(image[0, 0, 0]) for image in images]
+    if loop:
+        values.append(values[0])
+    return np.abs(np.diff(values))
+
+
+def late_change(t):
+    return t**4  # nothing happens for a while, then everything at once
+
+
+def sigmoid_jump(t):
+    return 1 / (1 + np.exp(-40 * (t - 0.63)))
+
+
+@pytest.mark.parametrize("curve, least_smoothness, most_max_mean", [(late_change, 0.95, 1.2), (sigmoid_jump, 0.8, 1.8)],
+                         ids=["t^4", "sigmoid"])  # fmt: skip
+def test_recovers_nearly_equal_steps(curve, least_smoothness, most_max_mean):
+    linear = steps([curve(p.t) * np.ones((1, 1, 3)) for p in frame_schedule(2, 12)])
+    renderer = SyntheticRenderer(curve)
+    spaced = even_frames(2, 12, False, "linear", renderer, features)
+    even = steps(spaced.images)
+    assert len(spaced.images) == len(spaced.plan) == 13
+    assert smoothness(even) > least_smoothness and max_mean_ratio(even) < most_max_mean
+    assert smoothness(even) > smoothness(linear) + 0.25
+    assert spaced.renders == renderer.renders <= render_budget(13) == 19
+
+
+def test_keyframe_chain_and_loop_keep_keyframes_exact_and_in_place():
+    renderer = SyntheticRenderer(late_change)
+    spaced = even_frames(3, 6, True, "linear", renderer, features)
+    linear_plan = frame_schedule(3, 6, loop=True)
+    assert len(spaced.plan) == len(linear_plan) == 18
+    assert keyframe_indices(spaced.plan) == keyframe_indices(linear_plan) == [0, 6, 12]
+    for index, keyframe in zip((0, 6, 12), range(3)):
+        frame = spaced.plan[index]
+        assert (frame.start, frame.t) == (keyframe, 0.0)
+        assert spaced.images[index][0, 0, 0] == keyframe  # exactly the keyframe's own render
+    for a, b in zip(spaced.plan, spaced.plan[1:]):
+        if b.start == a.start:
+            assert 0 < b.t and a.t < b.t < 1  # strictly inside, in order
+    # Each segment on its own is even (segments differ in total change: 1, 1 and 2).
+    for first in (0, 6, 12):
+        segment = steps(spaced.images + spaced.images[:1])[first : first + 6]
+        assert max_mean_ratio(segment) < 1.6
+    assert spaced.renders == renderer.renders <= render_budget(18)
+    assert len(renderer.calls) <= 4  # few, batched render calls: keyframes + coarse, targets, refinements
+
+
+def test_not_looped_chain_ends_on_the_last_keyframe():
+    renderer = SyntheticRenderer(sigmoid_jump)
+    spaced = even_frames(3, 4, False, "linear", renderer, features)
+    assert len(spaced.plan) == 9 and spaced.plan[-1].start == spaced.plan[-1].end == 2
+    assert spaced.images[-1][0, 0, 0] == 2 and spaced.images[4][0, 0, 0] == 1
+    assert spaced.renders == renderer.renders <= render_budget(9)
+
+
+def test_easing_shapes_the_steps():
+    renderer = SyntheticRenderer(late_change)
+    spaced = even_frames(2, 8, False, "ease-in-out", renderer, features)
+    even = steps(spaced.images)
+    weights = easing_weights(8, "ease-in-out")
+    assert even[0] < even[4] and even[-1] < even[4]  # slow near the keyframes, fast in the middle
+    assert np.allclose(even / even.sum(), weights, atol=0.05)
+
+
+def test_no_change_at_all_still_gives_every_frame():
+    def still(plans):
+        return [np.zeros((1, 1, 3)) for _ in plans]
+
+    spaced = even_frames(2, 5, False, "linear", still, features)
+    assert len(spaced.plan) == 6 and spaced.renders <= render_budget(6)
+    assert [p.t for p in spaced.plan[:5]] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8], abs=0.11)
+
+
+def test_select_even_and_place_targets_by_hand():
+    points = np.array([0.0, 0.1, 0.2, 0.5, 0.55, 0.9, 1.0])
+    matrix = np.abs(points[None, :] - points[:, None])
+    assert select_even(matrix, 2, np.full(2, 0.5)) == [0, 3, 6]
+    assert select_even(matrix, 3, np.full(3, 1 / 3)) in ([0, 2, 4, 6], [0, 2, 5, 6])
+    with pytest.raises(ValueError, match="need at least 4 samples"):
+        select_even(matrix[:3, :3], 3, np.full(3, 1 / 3))
+    ts = np.array([0.0, 0.5, 1.0])
+    cumulative = np.array([0.0, 0.0, 4.0])  # all the change in the second half
+    targets = place_targets(ts, cumulative, np.full(4, 0.25))
+    assert np.all(np.diff(targets) > 0) and 0.5 < targets[0] and targets[-1] < 1
+    # The change speeds up from a standstill at t = 0.5: targets sit later than a straight line puts them.
+    assert np.all(targets >= np.array([0.625, 0.75, 0.875]))
+    assert place_targets(ts, np.array([0.0, 2.0, 4.0]), np.full(4, 0.25)) == pytest.approx([0.25, 0.5, 0.75], abs=1e-3)

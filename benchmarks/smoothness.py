@@ -63,15 +63,16 @@ def run_pair(engine, prompts, seed, spacing, same_noise=False):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="use only the first N pairs (quick look)")
-    parser.add_argument("--same-noise", action="store_true", help="also run even spacing with --same-noise")
+    parser.add_argument("--same-noise", action="store_true", help="also run both spacings with --same-noise")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     args = parser.parse_args(argv)
 
     from pixelgif.pipeline import MorphPipeline
 
     engine = MorphPipeline.from_pretrained(progress=False)
-    modes = [("linear", False), ("even", False)] + ([("even", True)] if args.same_noise else [])
-    names = {("linear", False): "linear", ("even", False): "even", ("even", True): "even+same-noise"}
+    modes = [("linear", False), ("even", False)] + ([("linear", True), ("even", True)] if args.same_noise else [])
+    names = {("linear", False): "linear", ("even", False): "even", ("linear", True): "linear+same-noise",
+             ("even", True): "even+same-noise"}  # fmt: skip
     header = "| pair | " + " | ".join(f"{names[m]} smooth | {names[m]} max/mean | {names[m]} renders" for m in modes)
     header += " | even/linear time |"
     lines = [header, "|" + "---|" * (2 + 3 * len(modes))]

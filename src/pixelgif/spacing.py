@@ -13,7 +13,8 @@ for many frames and then flips in one or two. Per segment (keyframe to keyframe)
    where the change sits, re-places, then renders the rest; then refines where a gap stays large
    (at most ``passes`` more rounds, within the render budget);
 4. picks, among ALL rendered samples, the frames whose consecutive distances are most even
-   (dynamic programming: minimal sum of squared steps, each weighted by its easing share).
+   (dynamic programming: minimal sum of squared steps, each weighted by its easing share), and
+   checks that choice under the palette that will be fitted on it (re-choosing a few times).
 
 Every round is one call of ``render`` with all the t values of all segments, so the backend
 still renders in full batches. No torch here: ``render`` and ``features`` are callables.
@@ -32,7 +33,8 @@ from .interpolate import FramePlan, get_easing
 from .quality import oklab_distance, oklab_frames
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
-REFINE_PASSES = 1
+REFINE_PASSES = 2
+REFIT_ROUNDS = 3  # re-choices under the palette of the choice itself
 LOCALIZE = 3  # first look at a steep interval with this many frames before filling it
 SNAP = 0.3  # a sample within this fraction of a step from a target is reused instead of rendering
 LARGE_GAP = 1.35  # a neighbour-to-neighbour gap above this x the target step is refined
@@ -113,9 +115,15 @@ def even_frames(
     #    then all of them), then 3. refinement where gaps stay large.
     for stage in ("localize", "fill") + ("refine",) * passes:
         budget = [per_segment - (len(s) - 2) for s in segments]
-        asks = [_next_samples(s, weights, budget[i], stage) for i, s in enumerate(segments)]
+        if stage == "refine":
+            choice = _choose(segments, frames, weights, features, loop)
+            asks = [_refine(s, c, weights, budget[i]) for i, (s, c) in enumerate(zip(segments, choice))]
+        else:
+            asks = [_next_samples(s, weights, budget[i], stage) for i, s in enumerate(segments)]
         wanted = [FramePlan(-1, ends[i][0], ends[i][1], t) for i, ts in enumerate(asks) for t in ts]
         if not wanted:
+            if stage == "refine":
+                break  # every step is fine: nothing left to refine
             continue
         images = render(wanted)
         feats = features(images)
@@ -123,10 +131,11 @@ def even_frames(
         for plan, image, feat in zip(wanted, images, feats):
             _insert(segments[plan.start], Sample(plan.t, image, feat))
 
-    # 4. The most even choice among everything rendered.
+    # 4. The most even choice among everything rendered, measured with the final palette.
+    choice = _choose(segments, frames, weights, features, loop)
     plan, out = [], []
-    for (a, b), samples in zip(ends, segments):
-        for index in select_even(_distance_matrix(samples), frames, weights)[:-1]:
+    for (a, b), samples, indices in zip(ends, segments, choice):
+        for index in indices[:-1]:
             plan.append(FramePlan(len(plan), a, b, samples[index].t))
             out.append(samples[index].image)
     if not loop:
@@ -134,6 +143,49 @@ def even_frames(
         plan.append(FramePlan(len(plan), last, last, 0.0))
         out.append(key_samples[last].image)
     return SpacedFrames(plan, out, renders)
+
+
+def _choose(segments: list[list[Sample]], frames: int, weights: np.ndarray, features, loop: bool) -> list[list[int]]:
+    """Return per segment the indices of the chosen samples (ends included).
+
+    When ``features`` can ``refit`` (its palette on the frames that will be shown), the choice is
+    measured again under the palette fitted on that very choice, chosen again, and so on a few
+    times; the choice whose own palette makes it the most even wins, and the samples are left
+    measured under its palette.
+    """
+    choice = [select_even(_distance_matrix(s), frames, weights) for s in segments]
+    if not hasattr(features, "refit"):
+        return choice
+    scored: list[tuple[float, list[list[int]]]] = []
+    for _ in range(REFIT_ROUNDS):
+        _measure_with_palette_of(choice, segments, features, loop)
+        scored.append((sum(_unevenness(s, c, weights) for s, c in zip(segments, choice)), choice))
+        again = [select_even(_distance_matrix(s), frames, weights) for s in segments]
+        if again == choice:
+            break
+        choice = again
+    best = min(scored, key=lambda pair: pair[0])[1]
+    if best is not choice or len(scored) == REFIT_ROUNDS:
+        _measure_with_palette_of(best, segments, features, loop)
+    return best
+
+
+def _measure_with_palette_of(choice: list[list[int]], segments: list[list[Sample]], features, loop: bool) -> None:
+    """Refit ``features`` on the frames ``choice`` shows (as the pipeline will) and measure every sample with it."""
+    shown = [s[i].image for s, indices in zip(segments, choice) for i in indices[:-1]]
+    if not loop:
+        shown.append(segments[-1][-1].image)  # the last keyframe closes a morph that does not loop
+    features.refit(shown)
+    for samples in segments:
+        for sample, feat in zip(samples, features([s.image for s in samples])):
+            sample.features = feat
+
+
+def _unevenness(samples: list[Sample], indices: list[int], weights: np.ndarray) -> float:
+    """Return sum(d_j^2 / w_j) / (sum d_j)^2 over the chosen steps: 1 when each step is its share, more when not."""
+    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in zip(indices, indices[1:])])
+    total = steps.sum()
+    return float((steps**2 / weights).sum() / total**2) if total > 0 else 1.0
 
 
 def _insert(samples: list[Sample], sample: Sample) -> None:
@@ -172,8 +224,7 @@ def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, stage
     """Return the t values to render next in one segment, at most ``budget`` (except to fill the segment).
 
     ``stage`` "localize": at most `LOCALIZE` targets per sample interval; "fill": every target not
-    served by a nearby sample, and enough to fill the segment; "refine": targets in gaps that are
-    still large.
+    served by a nearby sample, and enough to fill the segment.
     """
     ts = np.array([s.t for s in samples])
     cumulative = cumulative_distance(samples)
@@ -192,7 +243,7 @@ def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, stage
             continue
         interval = int(np.clip(np.searchsorted(ts, target_t) - 1, 0, len(ts) - 2))
         gap = (cumulative[interval + 1] - cumulative[interval]) / size
-        if (stage == "refine" and gap <= LARGE_GAP) or np.min(np.abs(ts - target_t)) <= 1e-6:
+        if np.min(np.abs(ts - target_t)) <= 1e-6:
             continue
         wanted.setdefault(interval, []).append((gap, float(target_t)))
     if stage == "localize":
@@ -202,6 +253,28 @@ def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, stage
     chosen = [t for _, t in ranked[: max(budget, needed)]]
     chosen += _fillers(ts, chosen, needed - len(chosen))
     return sorted(chosen)
+
+
+def _refine(samples: list[Sample], indices: list[int], weights: np.ndarray, budget: int) -> list[float]:
+    """Return t values that split the chosen steps still larger than `LARGE_GAP` x their share (at most ``budget``).
+
+    Within such a step the widest-changing neighbour interval is halved in t.
+    """
+    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in zip(indices, indices[1:])])
+    if budget <= 0 or steps.sum() <= 0:
+        return []
+    ratio = steps / (weights * steps.sum())
+    asks = []
+    for j in np.argsort(-ratio, kind="stable"):
+        if ratio[j] <= LARGE_GAP or len(asks) >= budget:
+            break
+        a, b = indices[j], indices[j + 1]
+        gaps = [oklab_distance(samples[k].features, samples[k + 1].features) for k in range(a, b)]
+        k = a + int(np.argmax(gaps))
+        middle = (samples[k].t + samples[k + 1].t) / 2
+        if samples[k + 1].t - samples[k].t > 1e-4:
+            asks.append(middle)
+    return sorted(asks)
 
 
 def _spread(pairs: list, count: int) -> list:
@@ -266,23 +339,30 @@ def select_even(distances: np.ndarray, steps: int, weights: np.ndarray) -> list[
 class ViewerFeatures:
     """Measure frames as the viewer will see them: pixelated on one palette, in OKLab.
 
-    The palette of the final GIF is fitted on the final frames, which are not known yet during
-    the coarse pass. So the palette is fitted once, on the first batch (keyframes and coarse
-    frames, which span the morph's colours), and every later frame is mapped onto that same
-    palette: distances from different passes stay comparable, and palette quantisation and
-    dithering (the jumps a viewer actually sees) are part of the measurement.
+    The palette of the final GIF is fitted on the final frames, which are not known while the
+    passes run. So the palette is first fitted on the first batch (keyframes and coarse frames,
+    which span the morph's colours) and every later frame is mapped onto that same palette, so
+    distances from different passes stay comparable and palette quantisation and dithering (the
+    jumps a viewer actually sees) are part of the measurement. For the final choice `refit` fits
+    the palette on the chosen frames exactly as the pipeline will.
     """
 
     def __init__(self, pixelate_config):
         self.config = pixelate_config
         self.fixed = None
 
+    def refit(self, images: list[Any]) -> None:
+        """Fit the palette on ``images`` (as `pixelate_frames` does) and measure with it from now on."""
+        from .pixelate import pixelate_frames
+
+        art = pixelate_frames(images, self.config)
+        palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
+        self.fixed = dataclasses.replace(self.config, palette=np.asarray(palette), colors=None)
+
     def __call__(self, images: list[Any]) -> list[np.ndarray]:
         """Return one OKLab array per image (pixel-art size, transparency on white)."""
         from .pixelate import pixelate_frames
 
         if self.fixed is None:
-            art = pixelate_frames(images, self.config)
-            palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
-            self.fixed = dataclasses.replace(self.config, palette=np.asarray(palette), colors=None)
+            self.refit(images)
         return list(oklab_frames(pixelate_frames(images, self.fixed).images))

@@ -60,6 +60,16 @@ def run_pair(engine, prompts, seed, spacing, same_noise=False):
     return quality.smoothness, quality.max_mean, result.renders, len(result.frames), seconds
 
 
+def weights_digest() -> str:
+    """Return the first 12 hex digits of the bundled UNet weights' sha256 (which weights were measured)."""
+    import hashlib
+
+    from pixelgif.models.bundled import WEIGHTS_DIR
+
+    data = (WEIGHTS_DIR / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="use only the first N pairs (quick look)")
@@ -102,6 +112,7 @@ def main(argv=None) -> int:
     worst = max(r[1] for r in totals[("even", False)])
     summary = (f"even spacing renders {even_renders / linear_renders:.2f}x linear; worst even max/mean {worst:.2f}; "
                f"frames per morph {totals[modes[0]][0][3]}")  # fmt: skip
+    summary += f"; bundled weights sha256 {weights_digest()}"
     print(summary)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:

@@ -30,9 +30,19 @@ def morph(capsys, *argv):
     return code, out, err
 
 
-def test_even_spacing_keeps_keyframes_exact_and_counts_renders(engine):
+def test_even_spacing_keeps_keyframes_exact_and_counts_renders(engine, monkeypatch):
     options = dict(prompts=PROMPTS, frames=4, steps=2, loop=True, batch_size=1)
+    sent = []
+    render = engine.render
+
+    def counting_render(frames, config, desc="morph"):
+        sent.append(len(frames))
+        return render(frames, config, desc)
+
+    monkeypatch.setattr(engine, "render", counting_render)
     even = engine(MorphConfig(spacing="even", **options))
+    assert even.renders == sum(sent) and 2 <= len(sent) <= 5  # a few batched passes, every frame counted
+    monkeypatch.undo()
     linear = engine(MorphConfig(spacing="linear", **options))
     assert len(even.frames) == len(linear.frames) == 12
     assert even.keyframe_indices == linear.keyframe_indices == [0, 4, 8]
@@ -117,3 +127,11 @@ def test_bundled_model_even_loop(tmp_path):
     assert result.frames[0].mode == "RGBA" and 12 <= result.renders <= render_budget(12)
     quality = measure_morph(result)
     assert len(quality.segments) == 2 and 0 < quality.overall.smoothness <= 1
+
+
+def test_help_lists_the_smoothness_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["morph", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--spacing {even,linear}", "--same-noise", "--report", "cat.report.png"):
+        assert flag in text, flag

@@ -17,7 +17,8 @@ for many frames and then flips in one or two. Per segment (keyframe to keyframe)
    checks that choice under the palette that will be fitted on it (re-choosing a few times).
 
 Every round is one call of ``render`` with all the t values of all segments, so the backend
-still renders in full batches. No torch here: ``render`` and ``features`` are callables.
+still renders in full batches. The model is reached only through the ``render`` and ``features``
+callables, so the algorithm runs as well on a synthetic renderer (see tests/test_spacing.py).
 """
 
 from __future__ import annotations

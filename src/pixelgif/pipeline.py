@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -299,7 +300,7 @@ class MorphPipeline:
         plan, frames = spaced.plan, spaced.images
         lap("render")
 
-        # 7. Pixelate every frame with one shared palette.
+        # 5. Pixelate every frame with one shared palette.
         art = self.pixelate(frames, pixelate)
         lap("pixelate")
 
@@ -323,9 +324,9 @@ class MorphPipeline:
         if config.spacing == "linear":
             plan = frame_schedule(count, config.frames, config.loop, config.easing)
             return SpacedFrames(plan, render_plan(plan), len(plan))
-        rounds = iter(("morph", "even", "refine", "refine"))
+        passes = itertools.count(1)
         return even_frames(count, config.frames, config.loop, config.easing,
-                           lambda plan: render_plan(plan, next(rounds, "refine")), ViewerFeatures(pixelate))  # fmt: skip
+                           lambda plan: render_plan(plan, f"morph pass {next(passes)}"), ViewerFeatures(pixelate))  # fmt: skip
 
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered

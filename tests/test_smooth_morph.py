@@ -35,9 +35,9 @@ def test_even_spacing_keeps_keyframes_exact_and_counts_renders(engine, monkeypat
     sent = []
     render = engine.render
 
-    def counting_render(frames, config, desc="morph"):
+    def counting_render(frames, config, callback=None, desc="morph"):
         sent.append(len(frames))
-        return render(frames, config, desc)
+        return render(frames, config, callback, desc)
 
     monkeypatch.setattr(engine, "render", counting_render)
     even = engine(MorphConfig(spacing="even", **options))

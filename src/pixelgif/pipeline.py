@@ -350,6 +350,8 @@ class MorphPipeline:
             keyframe_indices=list(range(len(frames))),
             config=config,
             pixelate_config=pixelate,
+            plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
+            renders=len(frames),
         )
 
 

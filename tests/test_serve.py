@@ -4,6 +4,7 @@ headless Chromium (Playwright) and through gradio_client. Skips only when gradio
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -164,6 +165,10 @@ def test_api_morph_writes_every_format_and_settings(client, tmp_path):
     result, *downloads, settings, summary, report = predict(client, "/morph", **{"Prompt 1": "a red apple",
                                                     "Prompt 2": "a blue whale", "Frames per transition": 2}, **FAST)  # fmt: skip
     assert len(_frames(result)) == 3 and "3 frames" in summary
+    if importlib.util.find_spec("pixelgif.quality") and importlib.util.find_spec("matplotlib"):
+        assert "smoothness" in summary and report.get("visible")  # the smoothness report plot
+        with Image.open(report["value"]) as plot:
+            assert plot.format == "PNG"
     files = [d["value"] for d in downloads if d.get("visible")]
     suffixes = {Path(f).suffix for f in files}
     assert {".gif", ".webp", ".png"} <= suffixes

@@ -10,12 +10,15 @@ import shutil
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..encode import EncodeConfig, SUFFIXES, auto_scale, write_animation
+from .. import encode as encode_module
+from ..encode import SUFFIXES, EncodeConfig, auto_scale, write_animation
 from ..errors import PixelgifError
+from ..outputs import atomic_output
 from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
 from .form import Request, formats
 from .limits import Limits
@@ -147,10 +150,8 @@ class Studio:
         stem = f"morph-{time.strftime('%Y%m%d-%H%M%S')}"
         files, skipped = {}, {}
         for fmt in formats():
-            path = folder / f"{stem}{suffix_of(fmt)}"
             try:
-                files[fmt] = write_animation(result.pixel_frames, path, dataclasses.replace(encode, format=fmt),
-                                             keyframes=result.keyframe_indices)  # fmt: skip
+                files[fmt] = write_format(result, dataclasses.replace(encode, format=fmt), folder / fmt, stem)
             except PixelgifError as exc:  # e.g. MP4 without ffmpeg: the other formats still come
                 skipped[fmt] = " ".join(str(exc).split())
         seconds = time.perf_counter() - started
@@ -207,8 +208,27 @@ def smoothness_report(result, path: Path) -> tuple[Path | None, str | None]:
         return None, f"{line} ({exc})"
 
 
+def write_format(result, encode: EncodeConfig, folder: Path, stem: str) -> Path:
+    """Write the morph in ``encode.format`` into ``folder`` and return the one file to download:
+    the animation, or a zip when the format writes several files (spritesheet + JSON, frames)."""
+    folder.mkdir(parents=True)
+    written = write_animation(result.pixel_frames, folder / f"{stem}{suffix_of(encode.format)}", encode,
+                              keyframes=result.keyframe_indices)  # fmt: skip
+    parts = sorted(p for p in folder.rglob("*") if p.is_file())
+    if written.is_file() and parts == [written]:
+        return written
+    archive = folder.parent / f"{stem}-{encode.format}.zip"
+    with atomic_output(archive) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for part in parts:
+            bundle.write(part, part.relative_to(folder))
+    return archive
+
+
 def suffix_of(fmt: str) -> str:
-    """Return the file suffix the encoder reads as format ``fmt`` (first one listed)."""
+    """Return the suffix of a ``fmt`` output: the encoder's default, else the first it reads as ``fmt``."""
+    defaults = getattr(encode_module, "DEFAULT_SUFFIXES", {})
+    if fmt in defaults:
+        return defaults[fmt]
     return next((suffix for suffix, name in SUFFIXES.items() if name == fmt), f".{fmt}")
 
 

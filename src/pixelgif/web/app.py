@@ -28,7 +28,9 @@ TITLE = "pixelgif studio"
 CSS = ".pixelated img { image-rendering: pixelated; }"
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
-FORMAT_LABELS = {"gif": "GIF", "apng": "APNG", "webp": "WebP", "mp4": "MP4"}
+# Button names; a format the encoder adds later shows under its own name.
+FORMAT_LABELS = {"gif": "GIF", "apng": "APNG", "webp": "WebP", "mp4": "MP4", "spritesheet": "spritesheet + JSON (zip)",
+                 "frames": "PNG frames (zip)"}  # fmt: skip
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:

@@ -130,7 +130,7 @@ BAD_INPUT = [
     (["a", "b", "--lora", "nobody/no-such-lora"], "a hub id needs network access"),
     (["a", "b", "--lora", "BAD_LORA"], "does not fit model"),
     (["a", "b", "-o", "NO_DIR/x.gif"], "does not exist"),
-    (["a", "b", "-o", "."], "is a folder"),
+    (["a", "b", "-o", "."], "already holds other files"),
     (["a", "b", "-o", "x.bmp"], "cannot tell the format"),
     (["a", "b", "-o", "x.json", "--format", "gif"], "overwritten by its own settings file"),
     (["a", "b", "--from", "missing.json"], "settings file not found"),

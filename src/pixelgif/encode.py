@@ -1,4 +1,4 @@
-"""Encode stage: frames -> GIF, WebP, APNG or MP4, written atomically.
+"""Encode stage: frames -> GIF, WebP, APNG, MP4, spritesheet + Aseprite JSON, or a folder of PNGs.
 
 ``write_animation(frames, path, config, keyframes)`` takes PIL images, either mode "P" sharing one
 palette (the pixelate stage's output: written losslessly, indices and palette exact) or RGB/RGBA.
@@ -22,10 +22,22 @@ from PIL import Image
 from .errors import PixelgifError
 from .framesets import FrameSet, load_frames, merge_repeats, scale_frames, to_indexed, to_rgba
 from .gifwriter import encode_gif
-from .outputs import atomic_output
+from .outputs import atomic_folder, atomic_output, atomic_outputs, check_folder_output, check_writable
+from .spritesheet import frame_tags, is_frame_file, sheet_data_path, write_frames_folder, write_spritesheet
+from .video import find_ffmpeg, write_mp4
 
-FORMATS = ("gif", "webp", "apng", "mp4")
-SUFFIXES = {".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng", ".mp4": "mp4"}
+# The output formats, each with one line saying what it is (the CLI and the web UI list these).
+FORMATS = {
+    "gif": "animated GIF: one shared palette, changed rectangles only, lossless (.gif)",
+    "webp": "animated WebP, lossless (.webp)",
+    "apng": "animated PNG, lossless, palette kept (.png or .apng)",
+    "mp4": "H.264 video (yuv420p), pixels upscaled sharp, for video sites (.mp4)",
+    "spritesheet": "PNG grid of the frames + Aseprite json-array data for game engines (sheet.png + sheet.json)",
+    "frames": "a folder of PNG files, one per frame (a path without a suffix)",
+}
+SUFFIXES = {".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng", ".mp4": "mp4", "": "frames"}
+DEFAULT_SUFFIXES = {"gif": ".gif", "webp": ".webp", "apng": ".png", "mp4": ".mp4", "spritesheet": ".png", "frames": ""}
+LOSSLESS = ("gif", "webp", "apng", "spritesheet", "frames")
 MIN_DURATION_MS = 10  # GIF stores hundredths of a second
 MAX_DURATION_MS = 60_000
 MAX_SCALE = 64
@@ -42,7 +54,7 @@ class EncodeConfig:
     loop: int = 0  # how many times the animation plays; 0 = forever (GIF stores loop - 1 repeats)
     boomerang: bool = False  # play forward then backward, without repeating the two ends
     scale: int = 1  # nearest-neighbour upscale factor, so art pixels stay crisp
-    format: str | None = None  # gif, webp, apng or mp4; None = from the output file's suffix
+    format: str | None = None  # a name in FORMATS; None = from the output's suffix (none: frames)
     optimize: bool = True  # merge repeated frames; GIF: changed rectangles only
     gifsicle: bool = False  # GIF: also run `gifsicle -O3` (lossless) if it is installed
 
@@ -62,14 +74,26 @@ class EncodeConfig:
             self.format = fmt
 
     def resolve_format(self, path: str | os.PathLike) -> str:
-        """Return the output format: ``format`` if set, else the one named by the suffix."""
+        """Return the output format: ``format`` if set, else the one named by the suffix.
+
+        A path without a suffix, or an existing folder, is a folder of PNG frames.
+        """
         if self.format is not None:
-            return self.format
-        suffix = Path(path).suffix.lower()
-        if suffix not in SUFFIXES:
-            known = ", ".join(SUFFIXES)
-            raise PixelgifError(f"cannot tell the format of {str(path)!r} from its suffix; use one of {known}")
-        return SUFFIXES[suffix]
+            fmt = self.format
+        elif Path(path).is_dir():
+            fmt = "frames"
+        else:
+            suffix = Path(path).suffix.lower()
+            if suffix not in SUFFIXES:
+                known = ", ".join(f"{s} ({f})" for s, f in SUFFIXES.items() if s) + ", a folder (frames)"
+                raise PixelgifError(
+                    f"cannot tell the format of {str(path)!r} from its suffix; use one of {known}, "
+                    f"or --format {'/'.join(FORMATS)}"
+                )
+            fmt = SUFFIXES[suffix]
+        if fmt == "spritesheet" and Path(path).suffix.lower() != ".png":
+            raise PixelgifError(f"a spritesheet is a .png image (its data goes next to it as .json), got {str(path)!r}")
+        return fmt
 
     def durations(self, count: int, keyframes: Iterable[int] = ()) -> list[int]:
         """Return the milliseconds of each of ``count`` input frames, holds included."""
@@ -113,6 +137,25 @@ def _check_duration(value) -> int | tuple[int, ...]:
     return _check_int("duration", value, MIN_DURATION_MS, MAX_DURATION_MS, what)
 
 
+def output_paths(path: str | os.PathLike, fmt: str) -> list[Path]:
+    """Return what a writer of ``fmt`` creates at ``path``: the file, the sheet and its data, or the folder."""
+    path = Path(path)
+    return [path, sheet_data_path(path)] if fmt == "spritesheet" else [path]
+
+
+def check_output(path: str | os.PathLike, config: EncodeConfig) -> str:
+    """Return the format of ``path`` after checking it can be written (PixelgifError if not)."""
+    fmt = config.resolve_format(path)
+    if fmt == "frames":
+        check_folder_output(path, is_frame_file)
+    else:
+        for target in output_paths(path, fmt):
+            check_writable(target)
+    if fmt == "mp4":
+        find_ffmpeg()  # fail before any work when it is missing
+    return fmt
+
+
 def write_animation(
     frames: Sequence[Image.Image],
     path: str | os.PathLike,
@@ -121,26 +164,38 @@ def write_animation(
 ) -> Path:
     """Write ``frames`` to ``path`` atomically and return the path.
 
-    ``keyframes`` are indices into ``frames`` that get ``config.hold`` extra milliseconds. The
-    transparent index of "P" frames is read from ``frames[0].info["transparency"]``. One frame
-    (or frames that are all the same, with ``optimize``) makes a still image.
+    ``keyframes`` are indices into ``frames`` that get ``config.hold`` extra milliseconds (and
+    name the spritesheet's frame tags). The transparent index of "P" frames is read from
+    ``frames[0].info["transparency"]``. One frame (or frames that are all the same, with
+    ``optimize``) makes a still image. A spritesheet also writes ``path`` with suffix .json.
     """
     config = config or EncodeConfig()
-    fmt = config.resolve_format(path)
+    fmt = check_output(path, config)
+    keyframes = list(keyframes)
     frameset = load_frames(frames)
-    frameset.durations = config.durations(len(frameset.arrays), list(keyframes))
-    frameset = _timeline(frameset, config)
+    frameset.durations = config.durations(len(frameset.arrays), keyframes)
     height, width = frameset.arrays[0].shape[:2]
     if max(height, width) * config.scale > MAX_SIDE:
         raise ValueError(f"{width}x{height} frames at scale {config.scale} exceed {MAX_SIDE} pixels")
-    writer = _WRITERS[fmt]
-    with atomic_output(path) as tmp:
-        writer(frameset, tmp, config)
+    if fmt == "spritesheet":
+        tags = frame_tags(len(frameset.arrays), keyframes, config.boomerang, config.loop)
+        with atomic_outputs(output_paths(path, fmt)) as (image_tmp, data_tmp):
+            write_spritesheet(frameset, image_tmp, data_tmp, Path(path).name, config.scale, tags)
+    elif fmt == "frames":
+        with atomic_folder(path, is_frame_file) as folder:
+            write_frames_folder(frameset, folder, config.scale)
+    else:
+        frameset = _timeline(frameset, config)
+        with atomic_output(path) as tmp:
+            _WRITERS[fmt](frameset, tmp, config)
     return Path(path)
 
 
 def _timeline(frameset: FrameSet, config: EncodeConfig) -> FrameSet:
-    """Return the frames in play order (boomerang), with repeats merged when optimizing."""
+    """Return the frames in play order (boomerang), with repeats merged when optimizing.
+
+    Spritesheets and frame folders keep the frames as given: a sheet says "ping-pong" in its tag.
+    """
     count = len(frameset.arrays)
     order = list(range(count))
     if config.boomerang and count > 2:
@@ -239,52 +294,7 @@ def _p_image(indices: np.ndarray, palette: bytes) -> Image.Image:
 
 
 def _write_mp4(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
-    exe = find_ffmpeg()
-    rgb = scale_frames(to_rgba(frameset, background=(255, 255, 255)), config.scale)
-    fps, repeats = _constant_rate(rgb.durations)
-    height, width = rgb.arrays[0].shape[:2]
-    command = [
-        exe, "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "-",
-        # H.264 in yuv420p needs even sides; pad rather than resample so pixels stay crisp.
-        "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-movflags", "+faststart",
-        "-f", "mp4", str(tmp),
-    ]
-    stream = b"".join(np.ascontiguousarray(a[..., :3]).tobytes() * n for a, n in zip(rgb.arrays, repeats))
-    try:
-        subprocess.run(command, input=stream, check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise PixelgifError(f"ffmpeg could not write the MP4: {_stderr(exc)}") from exc
-
-
-def find_ffmpeg() -> str:
-    """Return the ffmpeg executable (PATH, else the imageio-ffmpeg package), or raise PixelgifError."""
-    exe = shutil.which("ffmpeg")
-    if exe:
-        return exe
-    try:
-        import imageio_ffmpeg  # optional: ships a static ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # noqa: BLE001 - missing or broken package: same advice
-        raise PixelgifError(
-            "writing .mp4 needs ffmpeg: install it (apt install ffmpeg / brew install ffmpeg) "
-            "or pip install imageio-ffmpeg; or write .gif, .webp or .png instead"
-        ) from None
-
-
-def _constant_rate(durations: Sequence[int]) -> tuple[int, list[int]]:
-    """Return a frame rate and how many times to repeat each frame to match ``durations``."""
-    step = int(np.gcd.reduce(np.asarray(durations, dtype=np.int64)))
-    fps = max(1, min(50, round(1000 / step)))
-    repeats, shown, elapsed = [], 0, 0
-    for ms in durations:
-        elapsed += ms
-        target = int(elapsed * fps / 1000 + 0.5)
-        repeats.append(max(1, target - shown))
-        shown += repeats[-1]
-    return fps, repeats
+    write_mp4(frameset, tmp, config.scale)
 
 
 def _stderr(exc: BaseException) -> str:

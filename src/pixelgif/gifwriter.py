@@ -1,8 +1,8 @@
 """Lossless GIF bytes from palette-index frames: one global palette, delta rectangles, exact indices.
 
 Pillow's own GIF writer remaps palettes, adds a local palette to every delta frame and always uses
-8-bit LZW codes; writing the container here keeps indices exact and files small. Only the LZW
-compression itself is Pillow's (its C "gif" encoder, through ``Image.tobytes``).
+8-bit LZW codes; writing the container here keeps indices exact and files small. The LZW encoder
+(``gif_lzw``) treats pixels a delta frame may leave unchanged as wildcards.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 # Disposal methods (GIF89a): 1 = leave the frame in place, 2 = clear its rectangle to transparent.
 KEEP, CLEAR = 1, 2
+_CLEAR_MATTERS = 2048  # pixels: smaller frames never fill the 4096-code LZW table
 
 
 def encode_gif(
@@ -72,22 +73,30 @@ def encode_gif(
 def _frame_data(canvas, frame, rect, transparent, fixed, table_bits, optimize) -> tuple[bytes, int, int | None]:
     """Return LZW data for ``frame`` inside ``rect``, its code size, and the see-through index.
 
-    Pixels the viewer already shows may be written as a "see-through" marker index instead:
-    long runs of one index compress well. The marker can be any index that no changed pixel
-    uses (a changed pixel is never transparent: that case was cleared by the previous disposal),
-    so each frame picks the smallest free one unless ``fixed`` names it; the smaller encoding wins.
+    Pixels the viewer already shows may be written as a "see-through" marker index instead, or
+    as themselves: the LZW encoder treats them as wildcards and takes whichever continues its
+    string. The marker can be any index that no changed pixel uses (a changed pixel is never
+    transparent: that case was cleared by the previous disposal); ``fixed`` names it when the
+    frame will be cleared. Each candidate marker and tie-break is tried; the smallest wins.
     """
     x0, y0, x1, y1 = rect
     sub = frame[y0:y1, x0:x1]
-    best = (*_lzw(sub), transparent)
-    if canvas is None or not optimize:
-        return best
-    unchanged = canvas[y0:y1, x0:x1] == sub
-    marker = fixed if fixed is not None else _free_index(sub[~unchanged], 1 << table_bits)
-    if marker is not None:
-        masked = (*_lzw(np.where(unchanged, np.uint8(marker), sub)), marker)
-        if len(masked[0]) < len(best[0]):
-            best = masked
+    candidates = [(sub, None, transparent)]
+    if canvas is not None and optimize:
+        unchanged = canvas[y0:y1, x0:x1] == sub
+        markers = [fixed] if fixed is not None else [_free_index(sub[~unchanged], 1 << table_bits), transparent]
+        for marker in dict.fromkeys(m for m in markers if m is not None):
+            symbols = np.where(unchanged, np.uint8(marker), sub)
+            # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
+            free = unchanged & ((sub != transparent) if marker != transparent else True)
+            candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
+    best = None
+    for symbols, alternatives, marker in candidates:
+        for prefer_colour in (False, True) if alternatives is not None else (False,):
+            for clear in (True, False) if symbols.size > _CLEAR_MATTERS else (True,):
+                data, code_bits = _lzw(symbols, alternatives, prefer_colour, clear)
+                if best is None or len(data) < len(best[0]):
+                    best = (data, code_bits, marker)
     return best
 
 
@@ -152,15 +161,24 @@ def centiseconds(durations_ms: Sequence[int]) -> list[int]:
     return delays
 
 
-def _lzw(indices: np.ndarray) -> tuple[bytes, int]:
+def _lzw(
+    symbols: np.ndarray, alternatives: np.ndarray | None = None, prefer_alternative: bool = False, clear: bool = True
+) -> tuple[bytes, int]:
     """Return LZW data sub-blocks (without the zero terminator) and the minimum code size used.
 
-    The code size only has to cover the largest index present, so frames that use only low
-    indices get shorter codes than the colour table would need (GIF allows 2..8 bits).
+    The code size only has to cover the largest index that may be written, so frames that use
+    only low indices get shorter codes than the colour table would need (GIF allows 2..8 bits).
     """
-    code_bits = max(2, int(indices.max()).bit_length())
-    data = Image.fromarray(np.ascontiguousarray(indices)).tobytes("gif", "L", code_bits, 0)
-    return data, code_bits
+    top = int(symbols.max())
+    if alternatives is not None:
+        top = max(top, int(alternatives.max()))
+    code_bits = max(2, top.bit_length())
+    from .gif_lzw import HAVE_NUMBA, lzw_compress, sub_blocks  # numba loads on the first GIF, not on import
+
+    if not HAVE_NUMBA:  # plain Python would be far too slow: Pillow's encoder, no wildcards
+        data = Image.fromarray(np.ascontiguousarray(symbols)).tobytes("gif", "L", code_bits, 0)
+        return data, code_bits
+    return sub_blocks(lzw_compress(symbols, alternatives, code_bits, prefer_alternative, clear)), code_bits
 
 
 def _header(width: int, height: int, palette: np.ndarray, table_bits: int, background: int) -> bytes:

@@ -10,8 +10,9 @@ import time
 DESCRIPTION = """\
 Render one keyframe per PROMPT and morph between them: text embeddings and starting noise are
 interpolated frame by frame, every frame is turned into pixel art on one shared palette, and the
-frames are written as a GIF (or WebP, APNG, MP4 by the suffix of -o). Every setting is saved in a
-JSON file next to the output (same name, .json); --from that file makes the same frames again."""
+frames are written as a GIF (or WebP, APNG, MP4 by the suffix of -o; a spritesheet with Aseprite
+JSON or a folder of PNGs with --format). Every setting is saved in a JSON file next to the output
+(same name, .json; NAME.settings.json for a spritesheet); --from that file makes the same frames again."""
 
 EPILOG = """\
 frames: --frames N counts a transition's start keyframe but not its end, so K prompts give
@@ -26,6 +27,8 @@ examples:
   pixelgif morph "a knight" "a wizard" --model ./my-sd-folder --scheduler DPM-Solver++ --steps 20 -o k.gif
   pixelgif morph "a knight" "a wizard" --lora pixelart-v2 --steps 30 -o knight.gif   # SD 2.1, needs a GPU
   pixelgif morph "a cat" "a castle" --report -o cat.gif     # also print smoothness, plot it to cat.report.png
+  pixelgif morph "a knight" "a wizard" --format spritesheet -o knight.png   # knight.png + knight.json (Aseprite)
+  pixelgif morph "a knight" "a wizard" -o knight_frames/    # a folder of PNGs, one per frame
   pixelgif morph --from cabin.json                          # the same frames again
   pixelgif morph --from cabin.json --seed 3 -o cabin3.gif   # the same settings, another seed"""
 
@@ -46,7 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="two or more prompts, one per keyframe, in order")
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file: .gif, .webp, .png/.apng or .mp4")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="output: .gif, .webp, .png/.apng or .mp4 file, a folder (PNG frames), or a .png with "
+                             "--format spritesheet")
     parser.add_argument("--from", dest="from_settings", metavar="JSON",
                         help="settings file of an earlier run; flags given here override it")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -101,12 +106,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("animation")
     out.add_argument("--duration", type=int, metavar="MS", help="milliseconds per frame (default 100)")
-    out.add_argument("--hold", type=int, metavar="MS", help="extra milliseconds on each keyframe (default 0)")
+    out.add_argument("--hold-ms", "--hold", dest="hold", type=int, metavar="MS",
+                     help="extra milliseconds on each keyframe (default 0)")
     out.add_argument("--loop-count", type=int, metavar="N", help="times the animation plays, 0 = forever (default 0)")
     out.add_argument("--boomerang", action=argparse.BooleanOptionalAction, default=None, help="play forward, then back")
     out.add_argument("--scale", type=int, metavar="N",
-                     help="nearest-neighbour upscale (default: back to render size, at least 256 px wide)")
-    out.add_argument("--format", choices=("gif", "webp", "apng", "mp4"), help="default: from the suffix of -o")
+                     help="nearest-neighbour upscale (default: back to render size, at least 256 px wide; "
+                          "1 for spritesheet and frames)")
+    out.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
     out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
                      help="merge repeated frames and store changed areas only (default on)")
     out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
@@ -117,6 +124,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from ..encode import check_output, output_paths
     from ..models.presets import check_names
     from ..outputs import check_writable
     from ..settings import build_settings, settings_path, write_settings
@@ -124,11 +134,12 @@ def run(args) -> int:
     started = time.perf_counter()
     # Everything that can be checked without torch is checked first: bad input fails in a blink.
     request = build_request(args)
-    output = check_writable(request["output"])
-    request["encode"].resolve_format(output)
-    if settings_path(output) == output:
+    output = Path(request["output"])
+    fmt = check_output(output, request["encode"])
+    settings_file = settings_path(output, fmt)
+    if settings_file in output_paths(output, fmt):
         raise ValueError(f"output {str(output)!r} would be overwritten by its own settings file; use another suffix")
-    check_writable(settings_path(output))
+    check_writable(settings_file)
     check_names(request["model"]["model"], request["model"]["lora"])
     if args.report:
         check_report(output)
@@ -140,7 +151,7 @@ def run(args) -> int:
     engine = MorphPipeline.from_pretrained(**request["model"], progress=not args.quiet)
     loaded = time.perf_counter()
     result = engine(request["morph"], pixelate=request["pixelate"])
-    encode = _finish_encode(request["encode"], request["scale_given"], result)
+    encode = _finish_encode(request["encode"], request["scale_given"], result, fmt)
     write_animation(result.pixel_frames, output, encode, keyframes=result.keyframe_indices)
     if args.save_frames:
         save_frames(result, args.save_frames)
@@ -154,7 +165,7 @@ def run(args) -> int:
         run_info["quality"] = report.to_dict()
     settings = build_settings(model=request["model_record"], morph=result.config, pixelate=result.pixelate_config,
                               encode=encode, output=output, run=run_info)  # fmt: skip
-    write_settings(settings_path(output), settings)
+    write_settings(settings_file, settings)
     width, height = (side * encode.scale for side in result.size)
     print(f"wrote {output} ({len(result.frames)} frames, {width}x{height} pixels, {seconds:.1f} s)")
     return 0
@@ -254,15 +265,34 @@ def save_frames(result, folder) -> None:
                 frame.save(tmp, format="PNG")
 
 
-def _finish_encode(encode, scale_given: bool, result):
-    """Return ``encode`` with the automatic scale filled in when none was given."""
+def _finish_encode(encode, scale_given: bool, result, fmt: str):
+    """Return ``encode`` with the automatic scale filled in when none was given.
+
+    Game engines want sprites at their native size, so spritesheets and frame folders get 1.
+    """
     import dataclasses
 
     from ..encode import auto_scale
 
     if scale_given:
         return encode
-    return dataclasses.replace(encode, scale=auto_scale(result.size[0], result.frames[0].width))
+    scale = 1 if fmt in ("spritesheet", "frames") else auto_scale(result.size[0], result.frames[0].width)
+    return dataclasses.replace(encode, scale=scale)
+
+
+def _format(text: str) -> str:
+    from ..encode import FORMATS
+
+    name = text.strip().lower()
+    if name not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {text!r}; choose one of: {', '.join(FORMATS)}")
+    return name
+
+
+def _format_help() -> str:
+    from ..encode import FORMATS
+
+    return "; ".join(f"{name}: {line}" for name, line in FORMATS.items()) + " (default: from -o)"
 
 
 def _given(args, names) -> dict:

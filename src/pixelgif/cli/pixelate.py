@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 
 DESCRIPTION = """\
 Turn images into true pixel art: a real pixel grid, one small palette shared by every frame (no
 flicker), optional dithering. INPUT is a PNG, JPEG, WebP or animated GIF, or a folder of frames
 (taken in name order); several inputs become one animation. One frame in gives one image out;
-several give an animation (GIF, WebP, APNG or MP4, by the suffix of -o)."""
+several give an animation (GIF, WebP, APNG or MP4 by the suffix of -o; a folder path gives one PNG
+per frame; --format spritesheet gives a PNG grid with Aseprite JSON for game engines)."""
 
 EPILOG = """\
 dithering: "auto" uses Floyd-Steinberg for a single image and ordered Bayer 4x4 for animations,
@@ -20,7 +22,8 @@ examples:
   pixelgif pixelate photo.jpg -o sprite.png --pixel-size 8 --colors 16 --scale 4
   pixelgif pixelate morph.gif -o retro.gif --grid 64x64 --palette pico-8
   pixelgif pixelate frames/ -o anim.gif --palette my.gpl --colors 8 --dither bayer8
-  pixelgif pixelate upscaled.png -o restored.png --detect-grid --reducer median"""
+  pixelgif pixelate upscaled.png -o restored.png --detect-grid --reducer median
+  pixelgif pixelate walk.gif -o walk.png --format spritesheet --grid 32x32   # walk.png + walk.json"""
 
 SINGLE_IMAGE_SUFFIXES = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
@@ -34,13 +37,26 @@ def _grid(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
 
 
+def _format(text: str) -> str:
+    from .morph import _format
+
+    return _format(text)
+
+
+def _format_help() -> str:
+    from .morph import _format_help
+
+    return _format_help()
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "pixelate", help="turn images or an animation into pixel art on one shared palette",
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, animated GIF, or folder of frames")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.png, .gif, .webp, .apng, .mp4)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output file (.png, .gif, .webp, .apng, .mp4) or folder (one PNG per frame)")
     grid = parser.add_argument_group("pixel grid (give at most one; default: --pixel-size 8)")
     grid.add_argument("--pixel-size", type=int, metavar="N", help="source pixels per art pixel")
     grid.add_argument("--grid", type=_grid, metavar="WxH", help="output size in art pixels, e.g. 64x64")
@@ -73,6 +89,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     output.add_argument("--scale", type=int, default=1, metavar="N", help="nearest-neighbour upscale for display (default 1)")
     output.add_argument("--duration", type=int, metavar="MS",
                         help="milliseconds per frame of an animation (default: the input GIF's timing, else 100)")
+    output.add_argument("--loop-count", type=int, default=0, metavar="N",
+                        help="times the animation plays, 0 = forever (default 0)")
+    output.add_argument("--boomerang", action="store_true", help="play forward, then back")
+    output.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
     parser.set_defaults(run=run)
     return parser
 
@@ -89,31 +109,28 @@ def build_config(args):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from ..encode import SUFFIXES, EncodeConfig, write_animation
-    from ..errors import PixelgifError
-    from ..outputs import atomic_output, check_writable
+    from ..encode import EncodeConfig, check_output, write_animation
+    from ..outputs import atomic_output
     from ..pixelate import pixelate_frames
     from ..pixelate.inputs import read_inputs
 
     config = build_config(args)
-    output = check_writable(args.output)
-    suffix = output.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise PixelgifError(f"cannot write {str(output)!r}: use a .png, .gif, .webp, .apng or .mp4 file name")
-    if not 1 <= args.scale <= 64:
-        raise ValueError(f"scale must be a whole number from 1 to 64, got {args.scale}")
+    encode = EncodeConfig(duration=100 if args.duration is None else args.duration, scale=args.scale, loop=args.loop_count,
+                          boomerang=args.boomerang, format=args.format)  # fmt: skip
+    fmt = check_output(args.output, encode)
+    output = args.output
     frames = read_inputs(args.inputs)
     art = pixelate_frames(frames.images, config)
-    if len(art.images) == 1 and suffix in SINGLE_IMAGE_SUFFIXES:
-        image = art.scaled(args.scale)[0]
+    suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
+    if len(art.images) == 1 and args.format is None and f".{suffix}" in SINGLE_IMAGE_SUFFIXES:
+        image = art.scaled(args.scale)[0]  # one image: a plain still file
         with atomic_output(output) as tmp:
-            image.save(tmp, format=SINGLE_IMAGE_SUFFIXES[suffix], **({"lossless": True} if suffix == ".webp" else {}))
+            image.save(tmp, format=SINGLE_IMAGE_SUFFIXES[f".{suffix}"], **({"lossless": True} if suffix == "webp" else {}))
     else:
         duration = args.duration if args.duration is not None else frames.frame_durations()
-        write_animation(art.images, output, EncodeConfig(duration=duration, scale=args.scale))
+        write_animation(art.images, output, dataclasses.replace(encode, duration=duration))
     size = art.images[0].size
-    print(f"wrote {output} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
+    what = {"spritesheet": " + Aseprite JSON", "frames": " (one PNG per frame)"}.get(fmt, "")
+    print(f"wrote {output}{what} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
           f"pixels, {len(art.palette)} colours)")
     return 0

@@ -1,0 +1,270 @@
+"""GIF size: pixelgif's writer vs Pillow's plain save(save_all=True) vs `gifsicle -O3` of Pillow's file.
+
+For pixel-art animations made by the project itself, prints the bytes and the seconds of each
+writer and checks that every file decodes (with Pillow) to exactly the frames that went in
+(RGBA, frame by frame, with their durations; runs of identical frames count as one). The target
+is ours <= gifsicle -O3 on every case. Not a test: numbers depend on the machine and versions.
+
+Cases (all share one palette across frames, as pixelgif makes them):
+  morph        the bundled model: 3 prompts, a seamless loop, 16 frames each, 32x32 art, x8
+  morph-1x     the same frames at native size
+  sprite       a flat-shaded scene with a bobbing, blinking sprite (64x64, 16 colours, x4)
+  walker       a transparent sprite walking across an empty (transparent) screen (48x32, x4)
+  dithered     a moving gradient pixelated with ordered dithering (64x64, 16 colours, x4)
+  gameboy      a plasma pixelated to the 4-colour gameboy palette (80x72, x2)
+  photo-256    a moving gradient with 256 colours, no dithering (96x96, x1)
+
+    python benchmarks/gif_size.py [--repeat 3] [--skip-morph]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pixelgif.encode import EncodeConfig, write_animation  # noqa: E402
+from pixelgif.pixelate import PixelateConfig, pixelate_frames  # noqa: E402
+
+DURATION = 100
+
+
+# --- the animations ---------------------------------------------------------------------------
+
+
+def morph_frames() -> list[Image.Image]:
+    """Return the pixel-art frames of a looping 3-prompt morph from the bundled model."""
+    from pixelgif.pipeline import morph
+
+    result = morph(["a red apple", "a green dragon", "a blue whale"], frames=16, loop=True, seed=3, progress=False)
+    return result.pixel_frames
+
+
+def sprite_frames(count: int = 32, size: int = 64) -> list[Image.Image]:
+    """Return a flat-shaded scene: sky, hills, a drifting dithered cloud, a sun, a bobbing sprite."""
+    y, x = np.mgrid[0:size, 0:size]
+    bayer = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) / 16
+    frames = []
+    for i in range(count):
+        t = i / count
+        art = np.where(y < size * 0.35, 1, np.where(y < size * 0.6, 12, 3)).astype(np.uint8)
+        hills = y > size * (0.55 + 0.06 * np.sin(x / size * 7 + 1))
+        art[hills] = 4
+        art[hills & (y > size * 0.8)] = 5
+        art[(y == int(size * 0.85)) & (x % 7 < 4)] = 6
+        art[(y > size * 0.9) & ((x * 5 + y * 3) % 11 == 0)] = 14
+        art[(x - size * 0.85) ** 2 + (y - size * 0.45) ** 2 < (size / 12) ** 2] = 11
+        cloud = np.exp(-(((x - size * (0.2 + 0.6 * t)) / (size * 0.18)) ** 2 + ((y - size * 0.2) / 4) ** 2))
+        art[(y < size * 0.35) & (cloud > bayer[y % 4, x % 4])] = 7
+        sun = (x - size * 0.6) ** 2 + (y - size * (0.3 - 0.1 * np.sin(2 * np.pi * t))) ** 2
+        art[sun < (size / 9) ** 2] = 9
+        art[sun < (size / 12) ** 2] = 10
+        sx, sy = int(size * 0.3), int(size * 0.62) + int(round(2 * np.sin(4 * np.pi * t)))
+        art[sy - 1 : sy + 9, sx - 1 : sx + 7] = 0
+        art[sy : sy + 8, sx : sx + 6] = 8
+        art[sy + 1 : sy + 3, sx + 1 : sx + 5] = 15
+        art[sy + 1, sx + 2 if i % 8 < 7 else sx + 1] = 0
+        frames.append(art)
+    return _p_images(frames, PICO8)
+
+
+def walker_frames(count: int = 24, width: int = 48, height: int = 32) -> list[Image.Image]:
+    """Return a transparent-background sprite (index 0 = transparent) walking left to right."""
+    frames = []
+    for i in range(count):
+        art = np.zeros((height, width), np.uint8)
+        x0 = 2 + (i * (width - 14)) // count
+        leg = i % 4
+        art[6:20, x0 : x0 + 10] = 1  # outline
+        art[7:19, x0 + 1 : x0 + 9] = 9  # body
+        art[9:12, x0 + 2 : x0 + 8] = 15  # face
+        art[10, x0 + 3 + (i % 2)] = 1  # eye
+        art[20:26, x0 + 1 + leg % 2 : x0 + 3 + leg % 2] = 5  # legs
+        art[20:26, x0 + 6 - leg % 2 : x0 + 8 - leg % 2] = 5
+        art[26 - (i % 3) : 27, :] = 3  # a pulsing ground line
+        frames.append(art)
+    return _p_images(frames, PICO8, transparent=0)
+
+
+def gradient_video(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    """Return smooth RGB frames: drifting colour gradients and a moving disc (a stand-in for renders)."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    frames = []
+    for i in range(count):
+        t = 2 * np.pi * i / count
+        r = 0.5 + 0.5 * np.sin(3 * x + t)
+        g = 0.5 + 0.5 * np.sin(4 * y - t + seed)
+        b = 0.5 + 0.5 * np.sin(5 * (x + y) + 2 * t)
+        disc = (x - 0.5 - 0.25 * np.cos(t)) ** 2 + (y - 0.5 - 0.25 * np.sin(t)) ** 2 < 0.03
+        rgb = np.stack([r, g, b], -1)
+        rgb[disc] = [1.0, 0.9, 0.2]
+        frames.append((rgb * 255).astype(np.uint8))
+    return frames
+
+
+def pixelated(frames: list[np.ndarray], **options) -> list[Image.Image]:
+    """Return the frames pixelated by pixelgif's engine (one palette for all)."""
+    return pixelate_frames(frames, PixelateConfig(**options)).images
+
+
+def plasma_video(count: int, width: int, height: int) -> list[np.ndarray]:
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    frames = []
+    for i in range(count):
+        t = 2 * np.pi * i / count
+        v = np.sin(10 * x + t) + np.sin(10 * y + 2 * t) + np.sin(10 * (x + y) - t)
+        level = ((v + 3) / 6 * 255).astype(np.uint8)
+        frames.append(np.stack([level] * 3, -1))
+    return frames
+
+
+PICO8 = np.array(
+    [
+        [0, 0, 0], [29, 43, 83], [126, 37, 83], [0, 135, 81], [171, 82, 54], [95, 87, 79],
+        [194, 195, 199], [255, 241, 232], [255, 0, 77], [255, 163, 0], [255, 236, 39],
+        [0, 228, 54], [41, 173, 255], [131, 118, 156], [255, 119, 168], [255, 204, 170],
+    ],
+    dtype=np.uint8,
+)  # fmt: skip
+
+
+def _p_images(arrays, palette, transparent=None) -> list[Image.Image]:
+    images = []
+    for a in arrays:
+        image = Image.frombytes("P", (a.shape[1], a.shape[0]), a.tobytes())
+        image.putpalette(palette.tobytes())
+        if transparent is not None:
+            image.info["transparency"] = transparent
+        images.append(image)
+    return images
+
+
+def cases(skip_morph: bool) -> list[tuple[str, list[Image.Image], int]]:
+    """Return (name, frames, display scale) of every benchmark animation."""
+    out = []
+    if not skip_morph:
+        frames = morph_frames()
+        out += [("morph", frames, 8), ("morph-1x", frames, 1)]
+    out.append(("sprite", sprite_frames(), 4))
+    out.append(("walker", walker_frames(), 4))
+    out.append(("dithered", pixelated(gradient_video(24, 256), grid=(64, 64), colors=16, dither="bayer4"), 4))
+    out.append(("gameboy", pixelated(plasma_video(20, 160, 144), grid=(80, 72), palette="gameboy", dither="bayer4"), 2))
+    out.append(("photo-256", pixelated(gradient_video(16, 96, 1), grid=(96, 96), colors=256, dither="none"), 1))
+    return out
+
+
+# --- writers, timing and the exactness check ----------------------------------------------------
+
+
+def upscale(frames: list[Image.Image], scale: int) -> list[Image.Image]:
+    """Return the frames scaled by ``scale`` with nearest neighbour (palette and transparency kept)."""
+    if scale == 1:
+        return frames
+    out = []
+    for frame in frames:
+        big = frame.resize((frame.width * scale, frame.height * scale), Image.Resampling.NEAREST)
+        big.info.update(frame.info)
+        out.append(big)
+    return out
+
+
+def pillow_save(frames: list[Image.Image], path: Path, **options) -> None:
+    """Pillow's plain animated GIF: save(save_all=True) with the frames as they are."""
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=DURATION, loop=0, **options)
+
+
+def gifsicle(src: Path, dst: Path) -> None:
+    subprocess.run(["gifsicle", "-O3", str(src), "-o", str(dst)], check=True, capture_output=True)
+
+
+def timed(fn, repeat: int) -> float:
+    """Return the best wall time of ``repeat`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def timeline(frames) -> list[tuple[bytes, int]]:
+    """Return (RGBA bytes with transparent pixels zeroed, ms) per shown frame, repeats merged."""
+    out: list[tuple[bytes, int]] = []
+    for rgba, ms in frames:
+        rgba = rgba.copy()
+        rgba[rgba[..., 3] == 0] = 0
+        key = rgba.tobytes()
+        if out and out[-1][0] == key:
+            out[-1] = (key, out[-1][1] + ms)
+        else:
+            out.append((key, ms))
+    return out
+
+
+def decoded(path: Path):
+    with Image.open(path) as image:
+        for i in range(image.n_frames):
+            image.seek(i)
+            yield np.array(image.convert("RGBA")), image.info.get("duration", 0)
+
+
+def expected(frames: list[Image.Image]):
+    for frame in frames:
+        yield np.array(frame.convert("RGBA")), DURATION
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="time each writer this many times, keep the best")
+    parser.add_argument("--skip-morph", action="store_true", help="leave out the cases that need the bundled model")
+    args = parser.parse_args(argv)
+    if shutil.which("gifsicle") is None:
+        print("gifsicle is not on PATH (Debian: apt install gifsicle)", file=sys.stderr)
+        return 1
+    version = subprocess.run(["gifsicle", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    out = Path(tempfile.mkdtemp(prefix="gif_size."))
+    print(f"{version}; best of {args.repeat}; bytes (seconds); exact = decodes to the input frames")
+    header = f"{'case':10s} {'frames':>6s} {'size':>9s} {'ours':>16s} {'Pillow':>16s} {'gifsicle -O3':>16s} {'ours/gifsicle':>13s} exact"
+    print(header)
+    losses = 0
+    try:
+        for name, frames, scale in cases(args.skip_morph):
+            big = upscale(frames, scale)
+            paths = {w: out / f"{name}.{w}.gif" for w in ("ours", "pillow", "gifsicle", "pillow2", "gifsicle2")}
+            seconds = {
+                "ours": timed(lambda: write_animation(frames, paths["ours"], EncodeConfig(scale=scale, duration=DURATION)), args.repeat),
+                "pillow": timed(lambda: pillow_save(big, paths["pillow"]), args.repeat),
+            }
+            seconds["gifsicle"] = timed(lambda: gifsicle(paths["pillow"], paths["gifsicle"]), args.repeat)
+            seconds["pillow2"] = timed(lambda: pillow_save(big, paths["pillow2"], disposal=2), 1)
+            seconds["gifsicle2"] = timed(lambda: gifsicle(paths["pillow2"], paths["gifsicle2"]), 1)
+            sizes = {w: p.stat().st_size for w, p in paths.items()}
+            want = timeline(expected(big))
+            exact = "/".join("yes" if timeline(decoded(p)) == want else "NO" for p in paths.values())
+            cells = " ".join(f"{sizes[w]:>8d} ({seconds[w]:5.3f})" for w in paths)
+            ratio = sizes["ours"] / sizes["gifsicle"]
+            losses += sizes["ours"] > sizes["gifsicle"]
+            width, height = big[0].size
+            print(f"{name:10s} {len(frames):6d} {width:>4d}x{height:<4d} {cells} {ratio:13.3f} {exact}")
+    finally:
+        shutil.rmtree(out)
+    print("ours <= gifsicle -O3 on every case" if not losses else f"ours is larger than gifsicle -O3 on {losses} case(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

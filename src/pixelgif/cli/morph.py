@@ -167,7 +167,8 @@ def run(args) -> int:
                               encode=encode, output=output, run=run_info)  # fmt: skip
     write_settings(settings_file, settings)
     width, height = (side * encode.scale for side in result.size)
-    print(f"wrote {output} ({len(result.frames)} frames, {width}x{height} pixels, {seconds:.1f} s)")
+    also = f" + {output_paths(output, fmt)[1].name}" if fmt == "spritesheet" else ""
+    print(f"wrote {output}{also} ({len(result.frames)} frames, {width}x{height} pixels, {seconds:.1f} s)")
     return 0
 
 
@@ -202,6 +203,8 @@ def build_request(args) -> dict:
     pixelate.update(given)
 
     encode = dict(base["encode"])
+    if args.output and args.format is None and not _same_kind(encode.get("format"), args.output):
+        encode.pop("format", None)  # a new -o decides the format by its suffix
     encode.update({ENCODE_FLAGS[k]: v for k, v in _given(args, ENCODE_FLAGS).items()})
 
     model = dict(base["model"])
@@ -249,6 +252,11 @@ def write_report(result, output):
                         f"{quality.overall.smoothness:.3f}, max/mean {quality.overall.max_mean:.2f}")  # fmt: skip
     print(f"wrote {plot}")
     return quality
+
+
+def _same_kind(fmt: str | None, output: str) -> bool:
+    """Return True if a saved ``fmt`` still fits a new output path (a spritesheet's .png)."""
+    return fmt == "spritesheet" and output.lower().endswith(".png")
 
 
 def save_frames(result, folder) -> None:

@@ -37,6 +37,12 @@ def _grid(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
 
 
+def _one_line_error(parser):
+    from .morph import _one_line_error
+
+    return _one_line_error(parser)
+
+
 def _format(text: str) -> str:
     from .morph import _format
 
@@ -93,6 +99,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="times the animation plays, 0 = forever (default 0)")
     output.add_argument("--boomerang", action="store_true", help="play forward, then back")
     output.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
+    parser.error = _one_line_error(parser)  # bad input is one line, as for every other error
     parser.set_defaults(run=run)
     return parser
 
@@ -109,7 +116,7 @@ def build_config(args):
 
 
 def run(args) -> int:
-    from ..encode import EncodeConfig, check_output, write_animation
+    from ..encode import EncodeConfig, check_output, output_paths, write_animation
     from ..outputs import atomic_output
     from ..pixelate import pixelate_frames
     from ..pixelate.inputs import read_inputs
@@ -130,7 +137,9 @@ def run(args) -> int:
         duration = args.duration if args.duration is not None else frames.frame_durations()
         write_animation(art.images, output, dataclasses.replace(encode, duration=duration))
     size = art.images[0].size
-    what = {"spritesheet": " + Aseprite JSON", "frames": " (one PNG per frame)"}.get(fmt, "")
+    what = " (one PNG per frame)" if fmt == "frames" else ""
+    if fmt == "spritesheet":
+        what = f" + {output_paths(output, fmt)[1].name}"
     print(f"wrote {output}{what} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
           f"pixels, {len(art.palette)} colours)")
     return 0

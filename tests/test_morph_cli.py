@@ -135,6 +135,10 @@ BAD_INPUT = [
     (["a", "b", "-o", "x.json", "--format", "gif"], "overwritten by its own settings file"),
     (["a", "b", "--from", "missing.json"], "settings file not found"),
     (["a", "b", "--colors", "1"], "colors must be"),
+    (["a", "b", "--duration", "0"], "duration must be a whole number"),
+    (["a", "b", "--hold-ms", "-5"], "hold must be a whole number"),
+    (["a", "b", "--scale", "0"], "scale must be a whole number from 1"),
+    (["a", "b", "--format", "spritesheet", "-o", "x.gif"], "a spritesheet is a .png image"),
 ]
 
 

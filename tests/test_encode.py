@@ -260,3 +260,44 @@ def test_random_animations_round_trip(seed):
                 np.testing.assert_array_equal(np.array(im), want)
     finally:
         GifImagePlugin.LOADING_STRATEGY = old
+
+
+# --- the LZW encoder ------------------------------------------------------------------------
+
+
+def decode_single(data: bytes, code_bits: int, height: int, width: int) -> np.ndarray:
+    """Return the indices of a one-image GIF made of LZW ``data`` (a 256-entry grey palette)."""
+    from pixelgif.gif_lzw import sub_blocks
+    from pixelgif.gifwriter import _header, _image_block
+
+    gif = _header(width, height, np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1), 8, 0)
+    gif += _image_block((0, 0, width, height), code_bits, sub_blocks(data)) + b";"
+    with Image.open(io.BytesIO(gif)) as image:
+        return np.array(image)
+
+
+@pytest.mark.parametrize("clear_when_full", [True, False])
+@pytest.mark.parametrize("colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1))])
+def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full):
+    from pixelgif.gif_lzw import lzw_compress
+
+    rng = np.random.RandomState(colours)
+    indices = rng.randint(0, colours, size).astype(np.uint8)
+    indices[: size[0] // 2] = indices[: size[0] // 2] // 2  # some repeats, some noise
+    code_bits = max(2, (colours - 1).bit_length())
+    data = lzw_compress(indices, None, code_bits, clear_when_full=clear_when_full)
+    np.testing.assert_array_equal(decode_single(data, code_bits, *size), indices)
+
+
+@pytest.mark.parametrize("prefer_alternative", [True])  # False can miss cheap runs: see _frame_data
+def test_lzw_wildcards_write_one_of_the_allowed_indices(prefer_alternative):
+    from pixelgif.gif_lzw import lzw_compress
+
+    rng = np.random.RandomState(1)
+    symbols = rng.randint(0, 8, (64, 64)).astype(np.uint8)
+    alternatives = np.where(rng.rand(64, 64) < 0.7, np.int16(9), np.int16(-1))  # 70 % may be written as 9
+    alternatives[:, :32] = 9  # the left half is all "unchanged": a run of 9s is the cheap way to write it
+    data = lzw_compress(symbols, alternatives, 4, prefer_alternative)
+    got = decode_single(data, 4, 64, 64)
+    assert ((got == symbols) | ((alternatives >= 0) & (got == alternatives))).all()
+    assert len(data) < 0.8 * len(lzw_compress(symbols, None, 4))

@@ -42,6 +42,8 @@ def lzw_compress(
     it (``clear_when_full``) or keep using it unchanged (a "deferred clear", valid GIF).
     """
     symbols = np.ascontiguousarray(symbols, dtype=np.uint8).reshape(-1)
+    if not len(symbols):
+        raise ValueError("an image needs at least one pixel")
     if alternatives is None:
         alternatives = np.full(len(symbols), NO_ALTERNATIVE, dtype=np.int16)
     alternatives = np.ascontiguousarray(alternatives, dtype=np.int16).reshape(-1)
@@ -73,92 +75,85 @@ def _extend_length(table, symbols, alternatives, start_code, position, alphabet_
 
 
 @njit(cache=True, nogil=True)
+def _walk(table, symbols, alternatives, start, position, alphabet_bits, prefer_alternative, path):  # pragma: no cover
+    """Follow the longest string from ``start`` (the index at ``position``); fill ``path`` with the code
+    of each prefix and return its length."""
+    n = len(symbols)
+    code = start
+    length = 1
+    path[0] = code
+    while position + length < n and length < len(path):
+        i = position + length
+        child = np.int64(table[(code << alphabet_bits) + symbols[i]])
+        a = alternatives[i]
+        if a >= 0:
+            other = np.int64(table[(code << alphabet_bits) + a])
+            if other != 0:
+                if child == 0:
+                    child = other
+                else:  # both continue the string: take the one that goes further
+                    reach_s = _extend_length(table, symbols, alternatives, child, i + 1, alphabet_bits, 16)
+                    reach_a = _extend_length(table, symbols, alternatives, other, i + 1, alphabet_bits, 16)
+                    if reach_a > reach_s or (reach_a == reach_s and prefer_alternative):
+                        child = other
+        if child == 0:
+            break
+        code = child
+        path[length] = code
+        length += 1
+    return length
+
+
+@njit(cache=True, nogil=True)
 def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, table, used, out):  # pragma: no cover
     """Write the LZW code stream into ``out``; return the number of bytes used."""
     clear = 1 << code_bits
     first_free = clear + 2
-    bits = 0  # bit buffer
-    nbits = 0
+    path = np.zeros(4096, dtype=np.int64)
+    bits = np.int64(clear)  # bit buffer, starting with the clear code
+    nbits = code_bits + 1
     size = 0
     next_code = first_free
     nused = 0
     n = len(symbols)
-
-    # emit(clear) at the starting width
-    width = code_bits + 1
-    bits |= clear << nbits
-    nbits += width
-    while nbits >= 8:
-        out[size] = bits & 255
-        size += 1
-        bits >>= 8
-        nbits -= 8
-    if n == 0:
-        code = clear + 1
-        bits |= code << nbits
-        nbits += width
-        while nbits > 0:
-            out[size] = bits & 255
-            size += 1
-            bits >>= 8
-            nbits -= 8
-        return size
-
-    current = np.int64(symbols[0])
-    if alternatives[0] >= 0 and prefer_alternative:
-        current = np.int64(alternatives[0])
-    i = 1
-    while i < n:
-        s = symbols[i]
-        a = alternatives[i]
-        child = np.int64(table[(current << code_bits) + s])
-        if a >= 0:
-            other = np.int64(table[(current << code_bits) + a])
-            if other != 0:
-                if child == 0:
-                    child = other
-                else:
-                    # both continue the string: take the one that goes further
-                    reach_s = _extend_length(table, symbols, alternatives, child, i + 1, code_bits, 64)
-                    reach_a = _extend_length(table, symbols, alternatives, other, i + 1, code_bits, 64)
-                    if reach_a > reach_s or (reach_a == reach_s and prefer_alternative):
-                        child = other
-        if child != 0:
-            current = child
-            i += 1
-            continue
-        # emit the current string; its code width is what the decoder expects now
+    i = 0
+    start = np.int64(alternatives[0] if alternatives[0] >= 0 and prefer_alternative else symbols[0])
+    done = False
+    while not done:
+        length = _walk(table, symbols, alternatives, start, i, code_bits, prefer_alternative, path)
+        done = i + length >= n
+        code = path[length - 1]
         width = code_bits + 1
-        top = next_code - 1
-        while (1 << width) <= top and width < 12:
+        while (1 << width) <= next_code - 1 and width < 12:
             width += 1
-        bits |= current << nbits
+        bits |= code << nbits
         nbits += width
         while nbits >= 8:
             out[size] = bits & 255
             size += 1
             bits >>= 8
             nbits -= 8
-        # the next string starts at pixel i: pick its first index
-        start = np.int64(s)
+        if done:
+            if next_code < 4096:
+                next_code += 1  # the decoder adds an entry on reading the last string
+            break
+        i += length
+        # the next string's first index; a wildcard takes the one that reaches further
+        reach_s = 1 + _extend_length(table, symbols, alternatives, np.int64(symbols[i]), i + 1, code_bits, 64)
+        start = np.int64(symbols[i])
+        a = np.int64(alternatives[i])
         if a >= 0:
-            if prefer_alternative:
-                start = np.int64(a)
-            reach_s = _extend_length(table, symbols, alternatives, np.int64(s), i + 1, code_bits, 64)
-            reach_a = _extend_length(table, symbols, alternatives, np.int64(a), i + 1, code_bits, 64)
-            if reach_a > reach_s:
-                start = np.int64(a)
-            elif reach_s > reach_a:
-                start = np.int64(s)
+            reach_a = 1 + _extend_length(table, symbols, alternatives, a, i + 1, code_bits, 64)
+            if reach_a > reach_s or (reach_a == reach_s and prefer_alternative):
+                start = a
         if next_code < 4096:
-            slot = (current << code_bits) + start
+            slot = (code << code_bits) + start
             table[slot] = next_code
             used[nused] = slot
             nused += 1
             next_code += 1
         elif clear_when_full:
-            # table full: clear it (at 12 bits) and start over
-            bits |= clear << nbits
+            bits |= np.int64(clear) << nbits  # table full: clear it (at 12 bits) and start over
             nbits += 12
             while nbits >= 8:
                 out[size] = bits & 255
@@ -169,28 +164,17 @@ def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_f
                 table[used[k]] = 0
             nused = 0
             next_code = first_free
-        current = start
-        i += 1
-
-    # the last string, then end of information
-    for k in range(2):
-        code = current if k == 0 else np.int64(clear + 1)
-        width = code_bits + 1
-        top = next_code - 1
-        while (1 << width) <= top and width < 12:
-            width += 1
-        bits |= code << nbits
-        nbits += width
-        while nbits >= 8:
-            out[size] = bits & 255
-            size += 1
-            bits >>= 8
-            nbits -= 8
-        if next_code < 4096:
-            next_code += 1  # the decoder adds an entry on reading the last string
-    if nbits > 0:
+    # end of information
+    width = code_bits + 1
+    while (1 << width) <= next_code - 1 and width < 12:
+        width += 1
+    bits |= np.int64(clear + 1) << nbits
+    nbits += width
+    while nbits > 0:
         out[size] = bits & 255
         size += 1
+        bits >>= 8
+        nbits -= 8
     return size
 
 

@@ -17,7 +17,9 @@ Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 # Disposal methods (GIF89a): 1 = leave the frame in place, 2 = clear its rectangle to transparent.
 KEEP, CLEAR = 1, 2
-_CLEAR_MATTERS = 2048  # pixels: smaller frames never fill the 4096-code LZW table
+# Pixels: smaller frames never fill the 4096-code LZW table (it starts at 258 codes at most), so
+# whether to clear it when full does not matter for them.
+_CLEAR_MATTERS = 4096 - 258
 
 
 def encode_gif(
@@ -48,10 +50,7 @@ def encode_gif(
     canvas = None  # what a viewer shows before the current frame is drawn
     for i, frame in enumerate(frames):
         rect, disposal = _plan(canvas, frame, _next_frame(frames, i, loop), transparent, optimize)
-        # Some decoders (gifsicle) clear a disposed rectangle to the frame's own see-through
-        # index, so a frame that will be cleared keeps the real transparent index as its marker.
-        fixed = transparent if disposal == CLEAR else None
-        data, code_bits, shown_through = _frame_data(canvas, frame, rect, transparent, fixed, table_bits, optimize)
+        data, code_bits, shown_through = _frame_data(canvas, frame, rect, transparent, table_bits, optimize)
         if animated or shown_through is not None:
             parts.append(
                 _control_extension(
@@ -70,30 +69,33 @@ def encode_gif(
     return b"".join(parts)
 
 
-def _frame_data(canvas, frame, rect, transparent, fixed, table_bits, optimize) -> tuple[bytes, int, int | None]:
+def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple[bytes, int, int | None]:
     """Return LZW data for ``frame`` inside ``rect``, its code size, and the see-through index.
 
     Pixels the viewer already shows may be written as a "see-through" marker index instead, or
     as themselves: the LZW encoder treats them as wildcards and takes whichever continues its
     string. The marker can be any index that no changed pixel uses (a changed pixel is never
-    transparent: that case was cleared by the previous disposal); ``fixed`` names it when the
-    frame will be cleared. Each candidate marker and tie-break is tried; the smallest wins.
+    transparent: that case was cleared by the previous disposal), and the smallest free one keeps
+    LZW codes short. Each marker is tried with every unchanged pixel see-through and with
+    wildcards, plus the plain rectangle, and (for big frames) with and without a table reset when
+    the LZW table is full; the smallest wins.
     """
     x0, y0, x1, y1 = rect
     sub = frame[y0:y1, x0:x1]
     candidates = [(sub, None, transparent)]
     if canvas is not None and optimize:
         unchanged = canvas[y0:y1, x0:x1] == sub
-        markers = [fixed] if fixed is not None else [_free_index(sub[~unchanged], 1 << table_bits), transparent]
+        markers = [_free_index(sub[~unchanged], 1 << table_bits), transparent]
         for marker in dict.fromkeys(m for m in markers if m is not None):
             symbols = np.where(unchanged, np.uint8(marker), sub)
             # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
             free = unchanged & ((sub != transparent) if marker != transparent else True)
+            candidates.append((symbols, None, marker))  # every unchanged pixel see-through
             candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
     best = None
     for symbols, alternatives, marker in candidates:
         for prefer_colour in (False, True) if alternatives is not None else (False,):
-            for clear in (True, False) if symbols.size > _CLEAR_MATTERS else (True,):
+            for clear in (True, False) if symbols.size >= _CLEAR_MATTERS else (True,):
                 data, code_bits = _lzw(symbols, alternatives, prefer_colour, clear)
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, marker)
@@ -162,7 +164,10 @@ def centiseconds(durations_ms: Sequence[int]) -> list[int]:
 
 
 def _lzw(
-    symbols: np.ndarray, alternatives: np.ndarray | None = None, prefer_alternative: bool = False, clear: bool = True
+    symbols: np.ndarray,
+    alternatives: np.ndarray | None = None,
+    prefer_alternative: bool = False,
+    clear: bool = True,
 ) -> tuple[bytes, int]:
     """Return LZW data sub-blocks (without the zero terminator) and the minimum code size used.
 

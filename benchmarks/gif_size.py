@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             losses += sizes["ours"] > sizes[rival] or not exact["ours"]
             width, height = big[0].size
             print(f"{name:10s} {len(frames):6d} {width:>4d}x{height:<4d} {cells} "
-                  f"{sizes['ours'] / sizes[rival]:13.3f} {marks:>11s} {extra:>14s}")
+                  f"{sizes['ours'] / sizes[rival]:13.4f} {marks:>11s} {extra:>14s}")
     finally:
         shutil.rmtree(out)
     print("ours <= gifsicle -O3 (of an exact file) on every case" if not losses

@@ -3,7 +3,8 @@
 ``write_animation(frames, path, config, keyframes)`` takes PIL images, either mode "P" sharing one
 palette (the pixelate stage's output: written losslessly, indices and palette exact) or RGB/RGBA.
 Timing (duration, hold on keyframes, boomerang) and the nearest-neighbour ``scale`` are applied
-here, once, the same way for every format. No torch.
+here, once, for every format; spritesheets and PNG folders keep the frames as given (their data
+says "ping-pong" instead of repeating frames). No torch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .framesets import FrameSet, load_frames, merge_repeats, scale_frames, to_in
 from .gifwriter import encode_gif
 from .outputs import atomic_folder, atomic_output, atomic_outputs, check_folder_output, check_writable
 from .spritesheet import frame_tags, is_frame_file, sheet_data_path, write_frames_folder, write_spritesheet
-from .video import find_ffmpeg, write_mp4
+from .video import find_ffmpeg, stderr_line, write_mp4
 
 # The output formats, each with one line saying what it is (the CLI and the web UI list these).
 FORMATS = {
@@ -241,7 +242,7 @@ def run_gifsicle(path: Path) -> bool:
         os.replace(out, path)
         return True
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise PixelgifError(f"gifsicle failed: {_stderr(exc)}") from exc
+        raise PixelgifError(f"gifsicle failed: {stderr_line(exc)}") from exc
     finally:
         out.unlink(missing_ok=True)
 
@@ -295,14 +296,6 @@ def _p_image(indices: np.ndarray, palette: bytes) -> Image.Image:
 
 def _write_mp4(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
     write_mp4(frameset, tmp, config.scale)
-
-
-def _stderr(exc: BaseException) -> str:
-    """Return the last line a failed subprocess printed, or the exception text."""
-    err = getattr(exc, "stderr", None)
-    if isinstance(err, bytes) and err.strip():
-        return err.decode(errors="replace").strip().splitlines()[-1]
-    return str(exc)
 
 
 _WRITERS = {"gif": _write_gif, "webp": _write_webp, "apng": _write_apng, "mp4": _write_mp4}

@@ -41,7 +41,7 @@ def write_mp4(frameset: FrameSet, tmp: Path, scale: int) -> None:
     try:
         subprocess.run(command, input=stream, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise PixelgifError(f"ffmpeg could not write the MP4: {_stderr(exc)}") from exc
+        raise PixelgifError(f"ffmpeg could not write the MP4: {stderr_line(exc)}") from exc
 
 
 def even_sides(rgb: np.ndarray) -> np.ndarray:
@@ -79,7 +79,7 @@ def constant_rate(durations: Sequence[int]) -> tuple[int, list[int]]:
     return fps, repeats
 
 
-def _stderr(exc: BaseException) -> str:
+def stderr_line(exc: BaseException) -> str:
     """Return the last line a failed subprocess printed, or the exception text."""
     err = getattr(exc, "stderr", None)
     if isinstance(err, bytes) and err.strip():

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelgif.web.form import formats
+
 pytest.importorskip("gradio", reason="the web UI needs gradio: pip install -e '.[web]'")
 gradio_client = pytest.importorskip("gradio_client", reason="needs gradio_client: pip install -e '.[dev]'")
 
@@ -172,6 +174,7 @@ def test_api_morph_writes_every_format_and_settings(client, tmp_path):
     files = [d["value"] for d in downloads if d.get("visible")]
     suffixes = {Path(f).suffix for f in files}
     assert {".gif", ".webp", ".png"} <= suffixes
+    assert len(files) == len(formats())  # every format the encoder writes (MP4 through imageio-ffmpeg)
     import json
 
     data = json.loads(Path(settings["value"]).read_text())

@@ -67,6 +67,8 @@ def load_pipeline(
     model = effective_model(model, lora)  # a preset LoRA only fits its own base model
     if model == BUNDLED:
         pipe = _load_bundled(device, dtype)
+    elif _is_sprite_model(str(model)):
+        pipe = _load_sprite_model(Path(str(model)).expanduser(), device, dtype)
     else:
         pipe = _load_diffusers(resolve_model_name(str(model)), dtype)
         check_pipeline(pipe, str(model))
@@ -99,6 +101,20 @@ def _load_bundled(device: torch.device, dtype: torch.dtype):
             "bundled model not available yet; pass --model with a diffusers folder, .safetensors file or hub id"
         )
     return load_bundled_pipeline(device=device, dtype=dtype)
+
+
+def _is_sprite_model(model: str) -> bool:
+    """Return True when ``model`` is a folder made by ``pixelgif train --full`` (the bundled architecture)."""
+    from .bundled import is_sprite_model_folder
+
+    return Path(model).expanduser().is_dir() and is_sprite_model_folder(model)
+
+
+def _load_sprite_model(folder: Path, device: torch.device, dtype: torch.dtype):
+    """Return a PixelSpritePipeline with the weights of ``folder``; one-line error when they do not load."""
+    from .bundled import load_bundled_pipeline
+
+    return _wrap_load_errors(str(folder), lambda: load_bundled_pipeline(device=device, dtype=dtype, weights_dir=folder))
 
 
 def _load_diffusers(model: str, dtype: torch.dtype):

@@ -72,13 +72,17 @@ def embed_captions(captions: list[str], batch: int = 256) -> torch.Tensor:
 class CaptionBank:
     """All captions of the data set embedded once; samples one caption per image per step."""
 
-    def __init__(self, meta: list[dict], cache: Path):
+    def __init__(self, meta: list[dict], cache: Path | None):
+        """``cache``: a file that keeps the embeddings between runs (None: embed every time)."""
         self.captions = [""] + [c for m in meta for c in m["captions"]]
         self.owner_ranges = []
         start = 1
         for m in meta:
             self.owner_ranges.append((start, start + len(m["captions"])))
             start += len(m["captions"])
+        if cache is None:
+            self.embeds = embed_captions(self.captions)
+            return
         if cache.is_file():
             self.embeds = torch.load(cache, weights_only=True)
         if not cache.is_file() or self.embeds.shape[0] != len(self.captions):
@@ -169,21 +173,28 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
 def export(checkpoint: Path, weights_dir: Path = WEIGHTS_DIR) -> Path:
     """Write the EMA weights as fp16 safetensors + scheduler config into ``weights_dir``."""
-    from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
-
+    from diffusers import UNet2DConditionModel
     from diffusers.utils import logging
 
     logging.set_verbosity_error()  # the fp16 cast warning is expected: nothing here needs fp32
     state = torch.load(checkpoint, weights_only=True)
     unet = UNet2DConditionModel(**unet_config())
     unet.load_state_dict(state["ema"])
+    write_weights(unet, weights_dir)
+    (weights_dir / "training.txt").write_text(f"exported from step {state['step']}\n")
+    return weights_dir
+
+
+def write_weights(unet, weights_dir: Path) -> Path:
+    """Write ``unet`` as fp16 safetensors (``unet/``) and the sampling scheduler (``scheduler/``); return the folder."""
+    from diffusers import DPMSolverMultistepScheduler
+
     unet.to(torch.float16).save_pretrained(weights_dir / "unet", safe_serialization=True)
     # Dynamic thresholding keeps each step's predicted sprite inside [-1, 1]: right for a
     # pixel-space model, and without it 12-25 step sampling left bright speckle noise (measured).
     DPMSolverMultistepScheduler(
         **scheduler_config(), algorithm_type="dpmsolver++", thresholding=True, sample_max_value=1.0
     ).save_pretrained(weights_dir / "scheduler")
-    (weights_dir / "training.txt").write_text(f"exported from step {state['step']}\n")
     return weights_dir
 
 

@@ -151,12 +151,12 @@ def check_inputs(config: LoraTrainConfig) -> list[Example]:
     return examples
 
 
-def check_output(config: LoraTrainConfig) -> None:
+def check_output(config, what: str = "the LoRA") -> None:
     """Raise PixelgifError unless ``config.output`` can take this run: new or empty, or resumable with ``resume``."""
     out = config.output
     parent = out.parent if str(out.parent) else Path(".")
     if out.exists() and not out.is_dir():
-        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for the LoRA, checkpoints and validation images")
+        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for {what}, checkpoints and validation images")
     if not out.exists() and not parent.is_dir():
         raise PixelgifError(f"cannot write {str(out)!r}: folder {str(parent)!r} does not exist")
     if not os.access(out if out.exists() else parent, os.W_OK):

@@ -143,7 +143,7 @@ def check_inputs(config: LoraTrainConfig) -> list[Example]:
     check_output(config)
     if config.model == "bundled":
         raise PixelgifError("the bundled model cannot take a LoRA; give a Stable Diffusion model with --model "
-                            "(the bundled model trains with python -m pixelgif.train.bundled)")  # fmt: skip
+                            "(to train the bundled model itself on your images: pixelgif train DATA --full -o OUT)")  # fmt: skip
     check_names(config.model)
     examples = find_examples(config.data, config.caption_column, config.image_column, config.trigger_word)
     if not any(e.caption for e in examples) and not config.validation_prompts:

@@ -75,8 +75,10 @@ class FullTrainer:
         if config.ema_decay:
             self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.noise_scheduler = DDPMScheduler(**scheduler_config(), clip_sample=False)
-        self.rng = np.random.default_rng(config.seed)  # batches, flips and caption draws
-        self.noise_generator = torch.Generator().manual_seed(config.seed + 1)
+        # Batches, flips and caption draws; under `accelerate launch` each process draws its own.
+        rank = self.accelerator.process_index
+        self.rng = np.random.default_rng(config.seed if rank == 0 else [config.seed, rank])
+        self.noise_generator = torch.Generator().manual_seed(config.seed + 1 + rank)
         self.validation_files: list[Path] = []
         self._pipe = None
         out = config.output
@@ -201,6 +203,9 @@ class FullTrainer:
         from .bundled import write_weights
 
         out = self.config.output
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return out
         self._write_run_file()
         logging.set_verbosity_error()  # the fp16 cast warning is expected
         work = Path(tempfile.mkdtemp(prefix=".model.", suffix=".part", dir=out))
@@ -216,6 +221,7 @@ class FullTrainer:
                   "init": self.fingerprint()["init"], "images": len(self.images)}  # fmt: skip
         with atomic_output(out / SPRITE_MODEL_FILE) as tmp:
             tmp.write_text(json.dumps(marker, indent=1))
+        self.accelerator.wait_for_everyone()
         return out
 
     # -- validation ---------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="NAME|PATH|HUB_ID",
                        help="bundled (default), a preset (see `pixelgif models`), a hub id, a diffusers folder, "
-                            "or a single-file .safetensors checkpoint")
+                            "a single-file .safetensors checkpoint, or a model folder made by pixelgif train --full")
     model.add_argument("--lora", metavar="NAME|PATH|HUB_ID",
                        help="a LoRA preset (its base model is used when --model is not given), a hub id, a folder, "
                             "or a .safetensors file")

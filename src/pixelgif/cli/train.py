@@ -60,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
     f = {name: f.default for name, f in FullTrainConfig.__dataclass_fields__.items()}
     parser = subparsers.add_parser(
-        "train", help="fine-tune a pixel-art LoRA from captioned images", description=DESCRIPTION, epilog=EPILOG,
+        "train", help="fine-tune a pixel-art LoRA (or, with --full, the sprite model) from captioned images", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("data", metavar="DATA", help="image folder (.txt captions or metadata.jsonl/.csv), .parquet, or hub data set id")

@@ -29,10 +29,13 @@ from pixelgif.gifwriter import centiseconds, encode_gif
 # --- lossless GIF ---------------------------------------------------------------------------
 
 
+EXACT = EncodeConfig(keep_palette_order=True)
+
+
 @pytest.mark.parametrize("transparent", [None, 0, 3])
 def test_gif_round_trip_is_index_exact(tmp_path, transparent):
     arrays = sprite_indices(transparent=transparent)
-    path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif")
+    path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif", EXACT)
     read, palette, infos = read_indices(path)
     assert len(read) == len(arrays)
     for got, want in zip(read, arrays):
@@ -41,10 +44,12 @@ def test_gif_round_trip_is_index_exact(tmp_path, transparent):
     assert infos[0].get("transparency") == transparent
 
 
+@pytest.mark.parametrize("keep_palette_order", [False, True])
 @pytest.mark.parametrize("transparent", [None, 2])
-def test_gif_colours_match_in_default_rgb_reading(tmp_path, transparent):
+def test_gif_colours_match_in_default_rgb_reading(tmp_path, transparent, keep_palette_order):
     arrays = sprite_indices(count=8, transparent=transparent, seed=3)
-    path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif")
+    config = EncodeConfig(keep_palette_order=keep_palette_order)
+    path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif", config)
     for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent)):
         assert same_rgba(got, want)
 
@@ -54,11 +59,13 @@ def test_gif_is_byte_exact_and_deterministic(tmp_path):
     a = write_animation(images, tmp_path / "a.gif").read_bytes()
     b = write_animation(images, tmp_path / "b.gif").read_bytes()
     assert a == b
-    assert a == encode_gif(sprite_indices(), PALETTE, [100] * 6)
+    assert a == encode_gif(sprite_indices(), PALETTE, [100] * 6, compact=True)
+    exact = write_animation(images, tmp_path / "c.gif", EXACT).read_bytes()
+    assert exact == encode_gif(sprite_indices(), PALETTE, [100] * 6)
 
 
 def test_gif_uses_one_global_palette(tmp_path):
-    path = write_animation(p_images(sprite_indices(count=10)), tmp_path / "a.gif")
+    path = write_animation(p_images(sprite_indices(count=10)), tmp_path / "a.gif", EXACT)
     data = path.read_bytes()
     # Image descriptors (0x2C after a block end) must never set the local colour table flag.
     with Image.open(path) as im:
@@ -117,7 +124,7 @@ def test_single_frame_is_a_still_image(tmp_path):
 
 def test_boomerang_frame_count_and_order(tmp_path):
     arrays = sprite_indices(count=5)
-    path = write_animation(p_images(arrays), tmp_path / "a.gif", EncodeConfig(boomerang=True))
+    path = write_animation(p_images(arrays), tmp_path / "a.gif", EncodeConfig(boomerang=True, keep_palette_order=True))
     read, _, _ = read_indices(path)
     assert len(read) == 8  # 0 1 2 3 4 3 2 1: the ends are not repeated
     for got, i in zip(read, [0, 1, 2, 3, 4, 3, 2, 1]):
@@ -225,18 +232,22 @@ def test_gifsicle_missing_is_a_clear_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_opaque_first_frame_then_transparent(tmp_path):
+@pytest.mark.parametrize("keep_palette_order", [False, True])
+def test_opaque_first_frame_then_transparent(tmp_path, keep_palette_order):
     arrays = opaque_then_transparent()
-    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.gif")
-    for got, want in zip(read_indices(path)[0], arrays):
-        np.testing.assert_array_equal(got, want)
+    config = EncodeConfig(keep_palette_order=keep_palette_order)
+    path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.gif", config)
+    if keep_palette_order:
+        for got, want in zip(read_indices(path)[0], arrays):
+            np.testing.assert_array_equal(got, want)
     for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
         assert same_rgba(got, want)
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_animations_round_trip(seed):
-    # Random palettes, sizes, transparency and changes: every frame must come back exactly.
+    # Random palettes, sizes, transparency and changes: every frame must come back exactly
+    # (indices and palette as given; a compacted palette: the same RGBA, see test_gif_palette).
     rng = np.random.RandomState(seed)
     colours = int(rng.choice([2, 3, 5, 16, 40, 256]))
     transparent = None if rng.rand() < 0.4 else int(rng.randint(colours))

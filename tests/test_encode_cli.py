@@ -43,6 +43,21 @@ def test_hold_ms_and_its_alias():
         assert build_request(args)["encode"].hold == 250
 
 
+def test_keep_palette_order_flag(anim, tmp_path, capsys):
+    parser = build_parser()
+    assert build_request(parser.parse_args(["morph", "a", "b", "-o", "x.gif"]))["encode"].keep_palette_order is False
+    args = parser.parse_args(["morph", "a", "b", "--keep-palette-order", "-o", "x.gif"])
+    assert build_request(args)["encode"].keep_palette_order is True
+    # pixelate: 16-colour art drawn with a 256-entry palette keeps all 256 entries only when asked
+    sizes = {}
+    for flags in ([], ["--keep-palette-order"]):
+        path = tmp_path / f"a{len(flags)}.gif"
+        code, out, err = run(capsys, "pixelate", anim, "-o", path, "--pixel-size", "1", "--palette", "pico-8", *flags)
+        assert code == 0, err
+        sizes[len(flags)] = 2 << (path.read_bytes()[10] & 7)
+    assert sizes[1] >= 16 > sizes[0]
+
+
 def test_pixelate_spritesheet_and_frames(anim, tmp_path, capsys):
     code, out, err = run(capsys, "pixelate", anim, "-o", tmp_path / "s.png", "--format", "spritesheet",
                          "--pixel-size", "1", "--boomerang", "--loop-count", "2")  # fmt: skip

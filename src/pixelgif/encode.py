@@ -29,7 +29,7 @@ from .video import find_ffmpeg, stderr_line, write_mp4
 
 # The output formats, each with one line saying what it is (the CLI and the web UI list these).
 FORMATS = {
-    "gif": "animated GIF: one shared palette, changed rectangles only, lossless (.gif)",
+    "gif": "animated GIF: one shared palette (only the colours drawn), changed rectangles only, lossless (.gif)",
     "webp": "animated WebP, lossless (.webp)",
     "apng": "animated PNG, lossless, palette kept (.png or .apng)",
     "mp4": "H.264 video (yuv420p), pixels upscaled sharp, for video sites (.mp4)",
@@ -58,13 +58,16 @@ class EncodeConfig:
     format: str | None = None  # a name in FORMATS; None = from the output's suffix (none: frames)
     optimize: bool = True  # merge repeated frames; GIF: changed rectangles only
     gifsicle: bool = False  # GIF: also run `gifsicle -O3` (lossless) if it is installed
+    # GIF: keep palette indices and order exactly (Aseprite imports the palette as made). Off: the
+    # colour table holds only the colours drawn, reordered for shorter codes; pixels stay exact.
+    keep_palette_order: bool = False
 
     def __post_init__(self) -> None:
         self.duration = _check_duration(self.duration)
         self.hold = _check_int("hold", self.hold, 0, MAX_DURATION_MS, "milliseconds added on keyframes")
         self.loop = _check_int("loop", self.loop, 0, 65_535, "plays; 0 means forever")
         self.scale = _check_int("scale", self.scale, 1, MAX_SCALE, "a whole upscale factor")
-        for name in ("boomerang", "optimize", "gifsicle"):
+        for name in ("boomerang", "optimize", "gifsicle", "keep_palette_order"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.format is not None:
@@ -218,6 +221,7 @@ def _write_gif(frameset: FrameSet, tmp: Path, config: EncodeConfig) -> None:
         loop=config.loop,
         transparent=indexed.transparent,
         optimize=config.optimize,
+        compact=not config.keep_palette_order,
     )
     tmp.write_bytes(data)
     if config.gifsicle and len(indexed.arrays) > 1:

@@ -13,6 +13,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from .gifpalette import compact_palette
+from .gifpalette import table_bits as palette_bits
+
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 # Disposal methods (GIF89a): 1 = leave the frame in place, 2 = clear its rectangle to transparent.
@@ -22,6 +25,10 @@ KEEP, CLEAR = 1, 2
 _CLEAR_MATTERS = 4096 - 258
 
 
+class _NoSeeThroughIndex(Exception):
+    """A frame draws every colour the table holds, so none can stand in for transparency."""
+
+
 def encode_gif(
     frames: Sequence[np.ndarray],
     palette: np.ndarray,
@@ -29,21 +36,36 @@ def encode_gif(
     loop: int = 0,
     transparent: int | None = None,
     optimize: bool = True,
+    compact: bool = False,
 ) -> bytes:
     """Return a GIF file for HxW uint8 index ``frames`` on ``palette`` (Kx3 uint8).
 
     ``durations`` are milliseconds per frame; ``loop`` is how many times it plays (0 = forever).
     ``transparent`` is the index shown as see-through. With ``optimize``, frames after the first
     are written as the smallest rectangle that changed, and unchanged pixels inside it may be
-    skipped where that compresses better; without, every frame is written whole.
+    skipped where that compresses better; without, every frame is written whole. With
+    ``compact``, the colour table holds only the colours drawn (see ``gifpalette``): the pixels
+    a viewer sees stay exact, the index values do not; without, indices and palette are exact.
     """
     frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    if compact:
+        frames, palette, transparent = compact_palette(frames, palette, transparent)
+        if transparent is not None:
+            # Transparency needs no entry of its own if each frame leaves some colour undrawn.
+            try:
+                return _encode(frames, palette, durations, loop, transparent, optimize, palette_bits(transparent, None))
+            except _NoSeeThroughIndex:
+                pass
+    return _encode(frames, palette, durations, loop, transparent, optimize, palette_bits(len(palette), transparent))
+
+
+def _encode(frames, palette, durations, loop, transparent, optimize, table_bits) -> bytes:
+    """Return the GIF file with a ``table_bits`` colour table (see ``encode_gif``)."""
     height, width = frames[0].shape
-    extra = [transparent + 1] if transparent is not None else []
-    table_bits = max(1, (max(len(palette), 2, *extra) - 1).bit_length())
     animated = len(frames) > 1
-    parts = [_header(width, height, palette, table_bits, transparent or 0)]
+    background = transparent if transparent is not None and transparent < 1 << table_bits else 0
+    parts = [_header(width, height, palette, table_bits, background)]
     if animated and loop != 1:
         parts.append(_loop_extension(0 if loop == 0 else loop - 1))
     delays = centiseconds(durations)
@@ -92,6 +114,11 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
             free = unchanged & ((sub != transparent) if marker != transparent else True)
             candidates.append((symbols, None, marker))  # every unchanged pixel see-through
             candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
+    limit = 1 << table_bits
+    if transparent is not None and transparent >= limit:
+        candidates = [c for c in map(_outside_table, candidates, [transparent] * len(candidates), [limit] * len(candidates)) if c]
+        if not candidates:
+            raise _NoSeeThroughIndex
     best = None
     for symbols, alternatives, marker in candidates:
         for prefer_colour in (False, True) if alternatives is not None else (False,):
@@ -100,6 +127,27 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, marker)
     return best
+
+
+def _outside_table(candidate, transparent, limit):
+    """Return ``candidate`` with the ``transparent`` index (not in the table) replaced by a free
+    one, or None if the frame draws every colour of the table."""
+    symbols, alternatives, marker = candidate
+    if marker != transparent:
+        return candidate
+    see_through = symbols == transparent
+    if not see_through.any():
+        return symbols, alternatives, None
+    drawn = symbols[~see_through]
+    if alternatives is not None:
+        drawn = np.concatenate([drawn, alternatives[alternatives >= 0].astype(np.uint8)])
+    free = _free_index(np.append(drawn, np.uint8(transparent)), limit)
+    if free is None:
+        return None
+    symbols = np.where(see_through, np.uint8(free), symbols)
+    if alternatives is not None:
+        alternatives = np.where(alternatives == transparent, np.int16(free), alternatives)
+    return symbols, alternatives, free
 
 
 def _free_index(values: np.ndarray, limit: int) -> int | None:

@@ -37,7 +37,8 @@ MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "
 PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
 GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
-                "scale": "scale", "format": "format", "optimize": "optimize"}  # fmt: skip
+                "scale": "scale", "format": "format", "optimize": "optimize",
+                "keep_palette_order": "keep_palette_order"}  # fmt: skip
 MODEL_FLAGS = ("model", "lora", "lora_scale", "device", "dtype")
 
 
@@ -116,6 +117,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
     out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
                      help="merge repeated frames and store changed areas only (default on)")
+    out.add_argument("--keep-palette-order", action=argparse.BooleanOptionalAction, default=None,
+                     help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default off: "
+                          "only the colours drawn, reordered for a smaller file; pixels are exact either way)")
     out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
 
     parser.error = _one_line_error(parser)  # bad input is one line, as for every other error

@@ -98,6 +98,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     output.add_argument("--loop-count", type=int, default=0, metavar="N",
                         help="times the animation plays, 0 = forever (default 0)")
     output.add_argument("--boomerang", action="store_true", help="play forward, then back")
+    output.add_argument("--keep-palette-order", action="store_true",
+                        help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default: only the "
+                             "colours drawn, reordered for a smaller file; pixels are exact either way)")
     output.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
     parser.error = _one_line_error(parser)  # bad input is one line, as for every other error
     parser.set_defaults(run=run)
@@ -123,7 +126,8 @@ def run(args) -> int:
 
     config = build_config(args)
     encode = EncodeConfig(duration=100 if args.duration is None else args.duration, scale=args.scale, loop=args.loop_count,
-                          boomerang=args.boomerang, format=args.format)  # fmt: skip
+                          boomerang=args.boomerang, format=args.format,
+                          keep_palette_order=args.keep_palette_order)  # fmt: skip
     fmt = check_output(args.output, encode)
     output = args.output
     frames = read_inputs(args.inputs)

@@ -61,40 +61,113 @@ def compact_palette(frames: Sequence[np.ndarray], palette: np.ndarray, transpare
 def _best_order(frames, groups: list[list[int]], counts: np.ndarray, transparent) -> list[list[int]]:
     """Return ``groups`` (old indices per new entry) in the order with the cheapest estimated codes.
 
-    A delta frame's code size covers the largest index it draws (plus a free one for unchanged
-    pixels), so colours drawn by frames that change few colours should come first. Candidates:
-    palette order, its reverse, most drawn first, and colours of the frames with fewest changed
-    colours first; each is scored as changed pixels x code bits, palette order winning ties.
+    LZW output depends on the order only through each frame's code size, which must cover the
+    largest index the frame draws (plus a free one for pixels it leaves unchanged). So colours
+    that frames with few changed colours draw should come first. Candidates (palette order, its
+    reverse, most drawn first, colours of the frames with fewest changed colours first) are
+    scored with each frame's code count, the best is improved by swapping pairs, and palette
+    order wins ties.
     """
-    changed_sets, weights = [], []
+    changed = _changed_colours(frames, transparent)
+    member = np.zeros((len(frames), len(groups)), dtype=bool)  # frame draws a colour of group g
+    for g, group in enumerate(groups):
+        member[:, g] = changed[:, group].any(axis=1)
+    costs = np.array([[_frame_bits(codes, bits) for bits in range(2, 9)] for codes in _code_counts(frames)])
+    by_frame: dict[int, None] = {}  # insertion-ordered set
+    drawn_counts = np.array([counts[group].sum() for group in groups])
+    for f in np.argsort(member.sum(axis=1), kind="stable"):
+        drawn = np.flatnonzero(member[f])
+        by_frame.update(dict.fromkeys(drawn[np.argsort(-drawn_counts[drawn], kind="stable")].tolist()))
+    by_frame.update(dict.fromkeys(range(len(groups))))
+    own = list(range(len(groups)))
+    candidates = [own, own[::-1], sorted(own, key=lambda g: -drawn_counts[g]), list(by_frame)]
+    order = min(candidates, key=lambda o: _order_bits(o, member, costs))
+    order = _improve_by_swaps(order, member, costs)
+    return [groups[g] for g in order]
+
+
+def _changed_colours(frames, transparent) -> np.ndarray:
+    """Return a frames x 256 bool array: which opaque colours each frame draws over the last one."""
+    changed = np.zeros((len(frames), 256), dtype=bool)
     previous = None
-    for frame in frames:
+    for f, frame in enumerate(frames):
         values = frame if previous is None else frame[frame != previous]
-        if transparent is not None:
-            values = values[values != transparent]
-        changed_sets.append(np.unique(values))
-        weights.append(max(len(values), 1))
+        changed[f, values] = True
         previous = frame
-    by_frame: list[list[int]] = []
-    seen: set[int] = set()
-    for k in sorted(range(len(frames)), key=lambda k: (len(changed_sets[k]), k)):
-        for value in sorted(changed_sets[k].tolist(), key=lambda v: -counts[v]):
-            group = next(g for g in groups if value in g)
-            if group[0] not in seen:
-                seen.add(group[0])
-                by_frame.append(group)
-    by_frame += [g for g in groups if g[0] not in seen]
-    candidates = [groups, groups[::-1], sorted(groups, key=lambda g: -counts[g].sum()), by_frame]
-    return min(candidates, key=lambda order: _estimated_bits(order, changed_sets, weights))
+    if transparent is not None:
+        changed[:, transparent] = False
+    return changed
 
 
-def _estimated_bits(order, changed_sets, weights) -> int:
-    """Return sum of changed pixels x LZW code size, for palette ``order``."""
-    new_index = np.zeros(256, dtype=np.int64)
-    for new, group in enumerate(order):
-        new_index[group] = new
-    total = 0
-    for values, weight in zip(changed_sets, weights):
-        top = int(new_index[values].max()) + 1 if len(values) else 0  # +1: room for a see-through index
-        total += weight * max(2, top.bit_length())
-    return total
+def _code_counts(frames) -> list[int]:
+    """Return roughly how many LZW codes each frame takes (what a shorter code size saves on)."""
+    from .gif_lzw import HAVE_NUMBA, lzw_compress
+
+    counts, previous = [], None
+    for frame in frames:
+        if previous is None:
+            symbols = frame
+        else:
+            mask = frame != previous
+            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            if not len(rows):
+                counts.append(1)
+                continue
+            window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            symbols = np.where(mask[window], frame[window], 255)  # unchanged pixels: one symbol
+        previous = frame
+        if not HAVE_NUMBA:  # pragma: no cover
+            counts.append(max(1, symbols.size // 4))
+            continue
+        size_bits = 8 * len(lzw_compress(symbols, None, 8))
+        counts.append(_codes_in(size_bits, 8))
+    return counts
+
+
+def _widths(bits: int, count: int) -> np.ndarray:
+    """Return the width of each of ``count`` LZW codes with minimum code size ``bits``."""
+    next_code = (1 << bits) + 2 + np.arange(count) % (4096 - (1 << bits) - 2)  # tables clear when full
+    return np.minimum(12, np.maximum(bits + 1, np.floor(np.log2(np.maximum(next_code - 1, 1))).astype(int) + 1))
+
+
+def _codes_in(size_bits: int, bits: int) -> int:
+    """Return how many codes of minimum code size ``bits`` fill ``size_bits`` bits."""
+    total = np.cumsum(_widths(bits, max(1, size_bits // (bits + 1))))
+    return max(1, int(np.searchsorted(total, size_bits)))
+
+
+def _frame_bits(codes: int, bits: int) -> int:
+    """Return the bits ``codes`` LZW codes take with minimum code size ``bits``."""
+    return int(_widths(bits, codes).sum())
+
+
+def _order_bits(order, member, costs) -> int:
+    """Return the estimated LZW bits of all frames when the groups are numbered in ``order``."""
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    drawn = member.sum(axis=1)
+    top = np.where(member, position[None, :] + 1, 0).max(axis=1)  # largest index + 1 (0: draws none)
+    top = np.maximum(top, drawn + 1)  # a free index for unchanged pixels (approximate)
+    bits = np.clip(np.ceil(np.log2(np.maximum(top, 1))).astype(int), 2, 8)
+    return int(costs[np.arange(len(costs)), bits - 2].sum())
+
+
+def _improve_by_swaps(order, member, costs, max_groups: int = 64, rounds: int = 3) -> list[int]:
+    """Return ``order`` after swapping pairs of entries while that lowers the estimated bits."""
+    if len(order) > max_groups or len(order) < 3:
+        return order
+    order = list(order)
+    best = _order_bits(order, member, costs)
+    for _ in range(rounds):
+        improved = False
+        for i in range(len(order)):
+            for j in range(i + 1, len(order)):
+                order[i], order[j] = order[j], order[i]
+                bits = _order_bits(order, member, costs)
+                if bits < best:
+                    best, improved = bits, True
+                else:
+                    order[i], order[j] = order[j], order[i]
+        if not improved:
+            break
+    return order

@@ -287,17 +287,19 @@ def decode_single(data: bytes, code_bits: int, height: int, width: int) -> np.nd
         return np.array(image)
 
 
-@pytest.mark.parametrize("clear_when_full", [True, False])
-@pytest.mark.parametrize("colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1))])
-def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full):
+@pytest.mark.parametrize("clear_when_full,adaptive_clear", [(True, False), (False, False), (False, True)])
+@pytest.mark.parametrize("colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1)), (16, (256, 256))])
+def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full, adaptive_clear):
     from pixelgif.gif_lzw import lzw_compress
 
     rng = np.random.RandomState(colours)
     indices = rng.randint(0, colours, size).astype(np.uint8)
     indices[: size[0] // 2] = indices[: size[0] // 2] // 2  # some repeats, some noise
     code_bits = max(2, (colours - 1).bit_length())
-    data = lzw_compress(indices, None, code_bits, clear_when_full=clear_when_full)
+    data = lzw_compress(indices, None, code_bits, clear_when_full=clear_when_full, adaptive_clear=adaptive_clear)
     np.testing.assert_array_equal(decode_single(data, code_bits, *size), indices)
+    if adaptive_clear and indices.size > 20000:  # on this noise a fresh table beats a stale one
+        assert len(data) <= len(lzw_compress(indices, None, code_bits, clear_when_full=False))
 
 
 @pytest.mark.parametrize("prefer_alternative", [True])  # False can miss cheap runs: see _frame_data
@@ -312,3 +314,15 @@ def test_lzw_wildcards_write_one_of_the_allowed_indices(prefer_alternative):
     got = decode_single(data, 4, 64, 64)
     assert ((got == symbols) | ((alternatives >= 0) & (got == alternatives))).all()
     assert len(data) < 0.8 * len(lzw_compress(symbols, None, 4))
+
+
+@pytest.mark.parametrize("adaptive_clear", [False, True])
+def test_lzw_wildcards_survive_full_tables_and_rewinds(adaptive_clear):
+    from pixelgif.gif_lzw import lzw_compress
+
+    rng = np.random.RandomState(2)
+    symbols = rng.randint(0, 15, (256, 256)).astype(np.uint8)
+    alternatives = np.where(rng.rand(256, 256) < 0.5, np.int16(15), np.int16(-1))
+    data = lzw_compress(symbols, alternatives, 4, True, clear_when_full=False, adaptive_clear=adaptive_clear)
+    got = decode_single(data, 4, 256, 256)
+    assert ((got == symbols) | ((alternatives >= 0) & (got == alternatives))).all()

@@ -33,13 +33,17 @@ def lzw_compress(
     code_bits: int,
     prefer_alternative: bool = False,
     clear_when_full: bool = True,
+    adaptive_clear: bool = False,
 ) -> bytes:
     """Return the packed LZW code stream (no sub-block framing) of ``symbols`` (uint8, 1-D).
 
     ``alternatives`` (int16, same length, -1 where there is none) are indices that may be written
     instead; ``prefer_alternative`` breaks ties toward them. ``code_bits`` is GIF's minimum code
     size (2..8) and must cover every symbol and alternative. When the table is full, either clear
-    it (``clear_when_full``) or keep using it unchanged (a "deferred clear", valid GIF).
+    it (``clear_when_full``) or keep using it unchanged (a "deferred clear", valid GIF). With
+    ``adaptive_clear``, a full table is kept while strings stay long and cleared once they get
+    short for the pixels left, the clear moved back to where a short string began (what
+    gifsicle does).
     """
     symbols = np.ascontiguousarray(symbols, dtype=np.uint8).reshape(-1)
     if not len(symbols):
@@ -51,7 +55,7 @@ def lzw_compress(
     out = np.zeros((len(symbols) + len(symbols) // 1000 + 8) * 2, dtype=np.uint8)
     table = np.zeros(MAX_CODES << code_bits, dtype=np.int16)
     used = np.zeros(MAX_CODES, dtype=np.int32)
-    size = _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, table, used, out)
+    size = _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out)
     return out[:size].tobytes()
 
 
@@ -105,7 +109,7 @@ def _walk(table, symbols, alternatives, start, position, alphabet_bits, prefer_a
 
 
 @njit(cache=True, nogil=True)
-def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, table, used, out):  # pragma: no cover
+def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out):  # pragma: no cover
     """Write the LZW code stream into ``out``; return the number of bytes used."""
     clear = 1 << code_bits
     first_free = clear + 2
@@ -119,7 +123,13 @@ def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_f
     i = 0
     start = np.int64(alternatives[0] if alternatives[0] >= 0 and prefer_alternative else symbols[0])
     done = False
+    average = 1.0  # moving average of string lengths (adaptive clear)
+    mark_i = -1  # adaptive clear: where a short string began since the table filled, and the output then
+    mark_size = 0
+    mark_bits = np.int64(0)
+    mark_nbits = 0
     while not done:
+        before_i, before_size, before_bits, before_nbits = i, size, bits, nbits
         length = _walk(table, symbols, alternatives, start, i, code_bits, prefer_alternative, path)
         done = i + length >= n
         code = path[length - 1]
@@ -152,6 +162,33 @@ def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_f
             used[nused] = slot
             nused += 1
             next_code += 1
+        elif adaptive_clear:
+            left = n - i
+            short = average < 36.0 / code_bits or average * 3000.0 < left
+            if (short or length < 7) and mark_i < 0:
+                mark_i, mark_size, mark_bits, mark_nbits = before_i, before_size, before_bits, before_nbits
+            elif not short and length > 50:
+                mark_i = -1
+            if short:  # rewind to the mark, clear there and start over
+                i, size, bits, nbits = mark_i, mark_size, mark_bits, mark_nbits
+                mark_i = -1
+                average = 1.0
+                bits |= np.int64(clear) << nbits
+                nbits += 12
+                while nbits >= 8:
+                    out[size] = bits & 255
+                    size += 1
+                    bits >>= 8
+                    nbits -= 8
+                for k in range(nused):
+                    table[used[k]] = 0
+                nused = 0
+                next_code = first_free
+                start = np.int64(symbols[i])
+                a = np.int64(alternatives[i])
+                if a >= 0 and prefer_alternative:
+                    start = a
+                continue
         elif clear_when_full:
             bits |= np.int64(clear) << nbits  # table full: clear it (at 12 bits) and start over
             nbits += 12
@@ -164,6 +201,7 @@ def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_f
                 table[used[k]] = 0
             nused = 0
             next_code = first_free
+        average += (length - average) / 16.0
     # end of information
     width = code_bits + 1
     while (1 << width) <= next_code - 1 and width < 12:

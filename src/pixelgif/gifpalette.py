@@ -72,7 +72,7 @@ def _best_order(frames, groups: list[list[int]], counts: np.ndarray, transparent
     member = np.zeros((len(frames), len(groups)), dtype=bool)  # frame draws a colour of group g
     for g, group in enumerate(groups):
         member[:, g] = changed[:, group].any(axis=1)
-    costs = np.array([[_frame_bits(codes, bits) for bits in range(2, 9)] for codes in _code_counts(frames)])
+    costs = np.array([[_code_bits_total(codes, bits) for bits in range(2, 9)] for codes in _code_counts(frames)])
     by_frame: dict[int, None] = {}  # insertion-ordered set
     drawn_counts = np.array([counts[group].sum() for group in groups])
     for f in np.argsort(member.sum(axis=1), kind="stable"):
@@ -80,9 +80,9 @@ def _best_order(frames, groups: list[list[int]], counts: np.ndarray, transparent
         by_frame.update(dict.fromkeys(drawn[np.argsort(-drawn_counts[drawn], kind="stable")].tolist()))
     by_frame.update(dict.fromkeys(range(len(groups))))
     own = list(range(len(groups)))
-    candidates = [own, own[::-1], sorted(own, key=lambda g: -drawn_counts[g]), list(by_frame)]
-    order = min(candidates, key=lambda o: _order_bits(o, member, costs))
-    order = _improve_by_swaps(order, member, costs)
+    candidates = np.array([own, own[::-1], sorted(own, key=lambda g: -drawn_counts[g]), list(by_frame)])
+    scores = _order_bits(candidates, member, costs)
+    order = _improve_by_swaps(candidates[int(np.argmin(scores))], member, costs)
     return [groups[g] for g in order]
 
 
@@ -105,69 +105,74 @@ def _code_counts(frames) -> list[int]:
 
     counts, previous = [], None
     for frame in frames:
-        if previous is None:
-            symbols = frame
-        else:
+        window = frame
+        if previous is not None:
             mask = frame != previous
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
             if not len(rows):
                 counts.append(1)
                 continue
-            window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-            symbols = np.where(mask[window], frame[window], 255)  # unchanged pixels: one symbol
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            window = np.where(mask[box], frame[box].astype(np.int16), -1)  # unchanged pixels: one symbol
         previous = frame
+        # The code count does not depend on which number each colour has: renumber 0..k-1.
+        values, symbols = np.unique(window, return_inverse=True)
+        bits = max(2, (len(values) - 1).bit_length())
         if not HAVE_NUMBA:  # pragma: no cover
-            counts.append(max(1, symbols.size // 4))
+            counts.append(max(1, window.size // 4))
             continue
-        size_bits = 8 * len(lzw_compress(symbols, None, 8))
-        counts.append(_codes_in(size_bits, 8))
+        counts.append(_codes_in(8 * len(lzw_compress(symbols.astype(np.uint8), None, bits)), bits))
     return counts
 
 
-def _widths(bits: int, count: int) -> np.ndarray:
-    """Return the width of each of ``count`` LZW codes with minimum code size ``bits``."""
-    next_code = (1 << bits) + 2 + np.arange(count) % (4096 - (1 << bits) - 2)  # tables clear when full
-    return np.minimum(12, np.maximum(bits + 1, np.floor(np.log2(np.maximum(next_code - 1, 1))).astype(int) + 1))
+def _cycle_widths(bits: int) -> np.ndarray:
+    """Return the cumulative widths of the codes of one full LZW table with minimum code size ``bits``."""
+    next_code = np.arange((1 << bits) + 2, 4096)  # the table clears when full
+    return np.cumsum(np.minimum(12, np.maximum(bits + 1, np.ceil(np.log2(next_code)).astype(np.int64))))
+
+
+_CYCLES = {bits: _cycle_widths(bits) for bits in range(2, 9)}
+
+
+def _code_bits_total(codes: int, bits: int) -> int:
+    """Return the bits ``codes`` LZW codes take with minimum code size ``bits``."""
+    cycle = _CYCLES[bits]
+    full, rest = divmod(codes, len(cycle))
+    return int(full * cycle[-1] + (cycle[rest - 1] if rest else 0))
 
 
 def _codes_in(size_bits: int, bits: int) -> int:
     """Return how many codes of minimum code size ``bits`` fill ``size_bits`` bits."""
-    total = np.cumsum(_widths(bits, max(1, size_bits // (bits + 1))))
-    return max(1, int(np.searchsorted(total, size_bits)))
+    cycle = _CYCLES[bits]
+    full, rest = divmod(size_bits, int(cycle[-1]))
+    return max(1, int(full * len(cycle) + np.searchsorted(cycle, rest)))
 
 
-def _frame_bits(codes: int, bits: int) -> int:
-    """Return the bits ``codes`` LZW codes take with minimum code size ``bits``."""
-    return int(_widths(bits, codes).sum())
+def _order_bits(orders: np.ndarray, member: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """Return the estimated LZW bits of all frames for each row of ``orders`` (groups in new order)."""
+    position = np.empty_like(orders)
+    np.put_along_axis(position, orders, np.arange(orders.shape[1])[None, :], axis=1)
+    top = (member[None, :, :] * (position[:, None, :] + 1)).max(axis=2)  # largest index + 1 per frame
+    top = np.maximum(top, member.sum(axis=1)[None, :] + 1)  # room for a free index (approximate)
+    bits = np.clip(np.ceil(np.log2(np.maximum(top, 1))).astype(np.int64), 2, 8)
+    return costs[np.arange(len(costs))[None, :], bits - 2].sum(axis=1)
 
 
-def _order_bits(order, member, costs) -> int:
-    """Return the estimated LZW bits of all frames when the groups are numbered in ``order``."""
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(len(order))
-    drawn = member.sum(axis=1)
-    top = np.where(member, position[None, :] + 1, 0).max(axis=1)  # largest index + 1 (0: draws none)
-    top = np.maximum(top, drawn + 1)  # a free index for unchanged pixels (approximate)
-    bits = np.clip(np.ceil(np.log2(np.maximum(top, 1))).astype(int), 2, 8)
-    return int(costs[np.arange(len(costs)), bits - 2].sum())
-
-
-def _improve_by_swaps(order, member, costs, max_groups: int = 64, rounds: int = 3) -> list[int]:
-    """Return ``order`` after swapping pairs of entries while that lowers the estimated bits."""
-    if len(order) > max_groups or len(order) < 3:
-        return order
-    order = list(order)
-    best = _order_bits(order, member, costs)
-    for _ in range(rounds):
-        improved = False
-        for i in range(len(order)):
-            for j in range(i + 1, len(order)):
-                order[i], order[j] = order[j], order[i]
-                bits = _order_bits(order, member, costs)
-                if bits < best:
-                    best, improved = bits, True
-                else:
-                    order[i], order[j] = order[j], order[i]
-        if not improved:
+def _improve_by_swaps(order: np.ndarray, member, costs, max_groups: int = 64, steps: int = 64) -> list[int]:
+    """Return ``order`` after taking the best swap of two entries while one lowers the estimated bits."""
+    n = len(order)
+    order = np.array(order)
+    if n < 3 or n > max_groups:
+        return order.tolist()
+    first, second = np.triu_indices(n, 1)
+    best = _order_bits(order[None, :], member, costs)[0]
+    for _ in range(steps):
+        swapped = np.repeat(order[None, :], len(first), axis=0)
+        rows = np.arange(len(first))
+        swapped[rows, first], swapped[rows, second] = order[second], order[first]
+        scores = _order_bits(swapped, member, costs)
+        k = int(np.argmin(scores))
+        if scores[k] >= best:
             break
-    return order
+        best, order = scores[k], swapped[k]
+    return order.tolist()

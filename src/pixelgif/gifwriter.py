@@ -23,6 +23,8 @@ KEEP, CLEAR = 1, 2
 # Pixels: smaller frames never fill the 4096-code LZW table (it starts at 258 codes at most), so
 # whether to clear it when full does not matter for them.
 _CLEAR_MATTERS = 4096 - 258
+# When the LZW table is full: (clear it at once, clear it when strings get short) - tried in turn.
+_CLEAR_POLICIES = ((True, False), (False, False), (False, True))
 
 
 class _NoSeeThroughIndex(Exception):
@@ -122,8 +124,8 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     best = None
     for symbols, alternatives, marker in candidates:
         for prefer_colour in (False, True) if alternatives is not None else (False,):
-            for clear in (True, False) if symbols.size >= _CLEAR_MATTERS else (True,):
-                data, code_bits = _lzw(symbols, alternatives, prefer_colour, clear)
+            for clear in _CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]:
+                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, marker)
     return best
@@ -216,6 +218,7 @@ def _lzw(
     alternatives: np.ndarray | None = None,
     prefer_alternative: bool = False,
     clear: bool = True,
+    adaptive_clear: bool = False,
 ) -> tuple[bytes, int]:
     """Return LZW data sub-blocks (without the zero terminator) and the minimum code size used.
 
@@ -231,7 +234,7 @@ def _lzw(
     if not HAVE_NUMBA:  # plain Python would be far too slow: Pillow's encoder, no wildcards
         data = Image.fromarray(np.ascontiguousarray(symbols)).tobytes("gif", "L", code_bits, 0)
         return data, code_bits
-    return sub_blocks(lzw_compress(symbols, alternatives, code_bits, prefer_alternative, clear)), code_bits
+    return sub_blocks(lzw_compress(symbols, alternatives, code_bits, prefer_alternative, clear, adaptive_clear)), code_bits
 
 
 def _header(width: int, height: int, palette: np.ndarray, table_bits: int, background: int) -> bytes:

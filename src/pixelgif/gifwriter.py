@@ -109,7 +109,9 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     candidates = [(sub, None, transparent)]
     if canvas is not None and optimize:
         unchanged = canvas[y0:y1, x0:x1] == sub
-        markers = [_free_index(sub[~unchanged], 1 << table_bits), transparent]
+        # A transparent index outside the table becomes a free one anyway (``_outside_table``).
+        markers = [_free_index(sub[~unchanged], 1 << table_bits)]
+        markers += [transparent] if transparent is not None and transparent < 1 << table_bits else []
         for marker in dict.fromkeys(m for m in markers if m is not None):
             symbols = np.where(unchanged, np.uint8(marker), sub)
             # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
@@ -124,11 +126,26 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     best = None
     for symbols, alternatives, marker in candidates:
         for prefer_colour in (False, True) if alternatives is not None else (False,):
-            for clear in _CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]:
+            for k, clear in enumerate(_CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]):
                 data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, marker)
+                if k == 0 and not _table_filled(data, code_bits):
+                    break  # the policies differ only once the table is full
     return best
+
+
+def _table_filled(data: bytes, code_bits: int) -> bool:
+    """Return False if LZW ``data`` (in sub-blocks) is too short to have filled the 4096-code table."""
+    return len(data) * 8 >= _FILL_BITS[code_bits]
+
+
+# Bits of LZW data it takes to fill the table: one code per new entry, each at least as wide as
+# the table is big at that moment (a lower bound: sub-block bytes and the clear code come on top).
+_FILL_BITS = {
+    bits: sum(max(bits + 1, min(12, (code - 1).bit_length())) for code in range((1 << bits) + 2, 4096))
+    for bits in range(2, 9)
+}
 
 
 def _outside_table(candidate, transparent, limit):

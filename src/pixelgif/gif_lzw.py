@@ -4,8 +4,8 @@ A delta frame may show an unchanged pixel either with its own index or with the 
 see-through index: both look the same. The encoder gets, per pixel, the index it must write and
 optionally a second index it may write instead, and picks whichever lets the current LZW string
 grow longer (a greedy parse that treats those pixels as wildcards). With no alternatives it is a
-plain GIF LZW encoder: variable code width from ``code_bits + 1`` to 12 bits, a clear code when
-the 4096-entry table is full.
+plain GIF LZW encoder: variable code width from ``code_bits + 1`` to 12 bits. When the 4096-entry
+table is full it clears it, keeps using it, or (gifsicle's way) keeps it until strings get short.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def lzw_compress(
     out = np.zeros((len(symbols) + len(symbols) // 1000 + 8) * 2, dtype=np.uint8)
     table = np.zeros(MAX_CODES << code_bits, dtype=np.int16)
     used = np.zeros(MAX_CODES, dtype=np.int32)
-    size = _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out)
+    policy = (clear_when_full, adaptive_clear)
+    size = _compress(symbols, alternatives, code_bits, prefer_alternative, *policy, table, used, out)
     return out[:size].tobytes()
 
 
@@ -109,7 +110,9 @@ def _walk(table, symbols, alternatives, start, position, alphabet_bits, prefer_a
 
 
 @njit(cache=True, nogil=True)
-def _compress(symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out):  # pragma: no cover
+def _compress(  # pragma: no cover
+    symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out
+):
     """Write the LZW code stream into ``out``; return the number of bytes used."""
     clear = 1 << code_bits
     first_free = clear + 2

@@ -23,7 +23,8 @@ KEEP, CLEAR = 1, 2
 # Pixels: smaller frames never fill the 4096-code LZW table (it starts at 258 codes at most), so
 # whether to clear it when full does not matter for them.
 _CLEAR_MATTERS = 4096 - 258
-# When the LZW table is full: (clear it at once, clear it when strings get short) - tried in turn.
+# What the LZW encoder does when its table is full, as (clear_when_full, adaptive_clear): clear at
+# once, never clear, or clear once strings get short (gifsicle's way). Big frames try all three.
 _CLEAR_POLICIES = ((True, False), (False, False), (False, True))
 
 
@@ -101,8 +102,9 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     string. The marker can be any index that no changed pixel uses (a changed pixel is never
     transparent: that case was cleared by the previous disposal), and the smallest free one keeps
     LZW codes short. Each marker is tried with every unchanged pixel see-through and with
-    wildcards, plus the plain rectangle, and (for big frames) with and without a table reset when
-    the LZW table is full; the smallest wins.
+    wildcards, plus the plain rectangle, and (for frames that fill the LZW table) with each
+    ``_CLEAR_POLICIES``; the smallest wins. A ``transparent`` index outside the colour table
+    (``compact``) is replaced by a free one; _NoSeeThroughIndex if no candidate can do that.
     """
     x0, y0, x1, y1 = rect
     sub = frame[y0:y1, x0:x1]
@@ -120,7 +122,7 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
             candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
     limit = 1 << table_bits
     if transparent is not None and transparent >= limit:
-        candidates = [c for c in map(_outside_table, candidates, [transparent] * len(candidates), [limit] * len(candidates)) if c]
+        candidates = [c for c in (_outside_table(c, transparent, limit) for c in candidates) if c is not None]
         if not candidates:
             raise _NoSeeThroughIndex
     best = None
@@ -251,7 +253,8 @@ def _lzw(
     if not HAVE_NUMBA:  # plain Python would be far too slow: Pillow's encoder, no wildcards
         data = Image.fromarray(np.ascontiguousarray(symbols)).tobytes("gif", "L", code_bits, 0)
         return data, code_bits
-    return sub_blocks(lzw_compress(symbols, alternatives, code_bits, prefer_alternative, clear, adaptive_clear)), code_bits
+    data = lzw_compress(symbols, alternatives, code_bits, prefer_alternative, clear, adaptive_clear)
+    return sub_blocks(data), code_bits
 
 
 def _header(width: int, height: int, palette: np.ndarray, table_bits: int, background: int) -> bytes:

@@ -17,11 +17,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise PixelgifError(f"output path {str(path)!r} is a folder; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable")
+    _check_parent(path)
     return path
 
 
@@ -84,11 +80,7 @@ def check_folder_output(path: str | os.PathLike, owned: Callable[[Path], bool]) 
             raise PixelgifError(
                 f"folder {str(path)!r} already holds other files ({strangers[0]}, ...); give a new or empty folder"
             )
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable")
+    _check_parent(path)
     return path
 
 
@@ -119,6 +111,15 @@ def atomic_folder(path: str | os.PathLike, owned: Callable[[Path], bool]) -> Ite
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _check_parent(path: Path) -> None:
+    """Raise PixelgifError unless the folder ``path`` goes into exists and is writable."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable")
 
 
 def _umask() -> int:

@@ -12,11 +12,13 @@ import json
 import re
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..errors import PixelgifError
+from ..outputs import atomic_output
 
 TENSORS = "state.safetensors"
 META = "state.json"
@@ -107,3 +109,63 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict, prefix: st
     for index, values in rest["plain"].items():
         state.setdefault(int(index), {}).update(values)
     return {"state": state, "param_groups": rest["param_groups"]}
+
+
+class RunFiles:
+    """The run file and checkpoint checks both trainers share; a trainer sets the class names and ``fingerprint``.
+
+    ``foreign_checkpoint`` is the message for a checkpoint of another format; ``{folder}`` is its quoted path.
+    """
+
+    checkpoint_format: str
+    run_format: str
+    run_file: str
+    checkpoints: str
+    foreign_checkpoint: str
+
+    def fingerprint(self) -> dict:
+        """Return what a checkpoint must share with this run to be resumed by it."""
+        raise NotImplementedError
+
+    def _settings(self) -> dict:
+        """Return the config as JSON-ready values."""
+        plain = (int, float, bool, str, type(None))
+        return {k: v if isinstance(v, plain) else list(v) if isinstance(v, tuple) else str(v)
+                for k, v in asdict(self.config).items()}  # fmt: skip
+
+    def _write_run_file(self) -> None:
+        """Write OUTPUT/training.json once: it marks the folder as this run's (checked by --resume)."""
+        path = self.config.output / self.run_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as tmp:
+                tmp.write_text(json.dumps({"format": self.run_format, "fingerprint": self.fingerprint(),
+                                           "config": self._settings()}, indent=1))  # fmt: skip
+
+    def _save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict, extra=None) -> Path:
+        """Write the run file, then ``tensors`` and ``meta`` (with format, step, fingerprint, config) as step-N."""
+        self._write_run_file()
+        meta = {"format": self.checkpoint_format, "step": self.step, "fingerprint": self.fingerprint(), **meta,
+                "config": self._settings()}  # fmt: skip
+        return save_checkpoint(self.config.output / self.checkpoints, self.step, tensors, meta, extra=extra,
+                               keep=self.config.keep_checkpoints)  # fmt: skip
+
+    def load_latest_checkpoint(self) -> Path:
+        """Restore the newest checkpoint of the output folder; return its folder."""
+        folder = latest_checkpoint(self.config.output / self.checkpoints)
+        if folder is None:
+            raise PixelgifError(f"nothing to resume: {str(self.config.output)!r} holds no checkpoint")
+        self.load_checkpoint(folder)
+        return folder
+
+    def _read_checkpoint(self, folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+        """Return (tensors, meta) of ``folder``; raise PixelgifError if it is another format or another run's."""
+        tensors, meta = load_checkpoint(folder)
+        if meta.get("format") != self.checkpoint_format:
+            raise PixelgifError(self.foreign_checkpoint.format(folder=repr(str(folder))))
+        mine, theirs = self.fingerprint(), meta["fingerprint"]
+        changed = [f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
+        if changed:
+            raise PixelgifError(f"checkpoint {str(folder)!r} is from a different run ({'; '.join(changed)}); "
+                                "train into another --output to start over")  # fmt: skip
+        return tensors, meta

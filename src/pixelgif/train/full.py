@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PixelgifError
-from .lora import CHECKPOINTS, RUN_FILE, _check_choice, _check_int, check_output
+from .lora import CHECKPOINTS, RUN_FILE, check_output
 from .lora_data import Example, find_examples
-from .options import LR_SCHEDULES, MIXED_PRECISION
+from .options import check_loop_options
 from .preprocess import crop_square, reduce_upscaled, to_rgb
 
 INITS = ("bundled", "scratch")  # or the path of a model folder made by --full
@@ -81,22 +81,9 @@ class FullTrainConfig:
         if self.learning_rate is None:
             self.learning_rate = 3e-4 if self.init == "scratch" else 1e-4
         self.validation_prompts = tuple(self.validation_prompts)
-        for name in ("steps", "batch_size", "gradient_accumulation", "keep_checkpoints", "validation_frames"):
-            _check_int(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "checkpoint_every", "validate_every", "log_every", "seed"):
-            _check_int(name, getattr(self, name), 0)
-        if self.validation_steps is not None:
-            _check_int("validation_steps", self.validation_steps, 1)
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate < 1):
-            raise ValueError(f"learning_rate must be above 0 and below 1 (typical: 1e-4), got {self.learning_rate}")
-        if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
-            raise ValueError(f"max_grad_norm must be above 0, got {self.max_grad_norm}")
-        if not 0 <= self.caption_dropout < 1:
-            raise ValueError(f"caption_dropout must be at least 0 and below 1, got {self.caption_dropout}")
+        check_loop_options(self)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be at least 0 and below 1 (0: no EMA), got {self.ema_decay}")
-        _check_choice("mixed_precision", self.mixed_precision, ("auto",) + MIXED_PRECISION)
-        _check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULES)
 
     @property
     def init_folder(self) -> Path | None:

@@ -13,7 +13,6 @@ import copy
 import json
 import shutil
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +54,11 @@ def new_unet(init: Path | None, seed: int):
     return unet
 
 
-class FullTrainer:
+class FullTrainer(ckpt.RunFiles):
     """Every weight of the bundled UNet with its loop, EMA and random state; ``run`` trains it."""
+
+    checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
+    foreign_checkpoint = "{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); train into another --output"
 
     def __init__(self, data: SpriteData, config: FullTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
@@ -136,55 +138,19 @@ class FullTrainer:
             init = str(Path(init).expanduser().resolve())
         return {"architecture": ARCHITECTURE, "init": init, "images": len(self.images), "ema": bool(self.config.ema_decay)}
 
-    def _settings(self) -> dict:
-        """Return the config as JSON-ready values."""
-        plain = (int, float, bool, str, type(None))
-        return {k: v if isinstance(v, plain) else list(v) if isinstance(v, tuple) else str(v)
-                for k, v in asdict(self.config).items()}  # fmt: skip
-
-    def _write_run_file(self) -> None:
-        """Write OUT/training.json once: it marks the folder as this run's (checked by --resume)."""
-        path = self.config.output / RUN_FILE
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(path) as tmp:
-                tmp.write_text(json.dumps({"format": RUN_FORMAT, "fingerprint": self.fingerprint(),
-                                           "config": self._settings()}, indent=1))  # fmt: skip
-
     def save_checkpoint(self) -> Path:
         """Write the whole training state to OUT/checkpoints/step-N (safetensors + JSON); return the folder."""
-        self._write_run_file()
         optimizer_tensors, optimizer_rest = ckpt.flatten_optimizer(self.loop.optimizer.state_dict())
         tensors = {f"unet.{k}": v for k, v in self.unet.state_dict().items()}
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         tensors.update(optimizer_tensors)
         tensors["random.noise"] = self.noise_generator.get_state()
-        meta = {"format": CHECKPOINT_FORMAT, "step": self.step, "fingerprint": self.fingerprint(),
-                "optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state,
-                "config": self._settings()}  # fmt: skip
-        return ckpt.save_checkpoint(self.config.output / CHECKPOINTS, self.step, tensors, meta,
-                                    keep=self.config.keep_checkpoints)  # fmt: skip
-
-    def load_latest_checkpoint(self) -> Path:
-        """Restore the newest checkpoint of the output folder; return its folder."""
-        folder = ckpt.latest_checkpoint(self.config.output / CHECKPOINTS)
-        if folder is None:
-            raise PixelgifError(f"nothing to resume: {str(self.config.output)!r} holds no checkpoint")
-        self.load_checkpoint(folder)
-        return folder
+        return self._save_checkpoint(tensors, {"optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state})
 
     def load_checkpoint(self, folder: Path) -> None:
         """Restore the state ``save_checkpoint`` wrote; raise PixelgifError if it belongs to another run."""
-        tensors, meta = ckpt.load_checkpoint(folder)
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise PixelgifError(f"{str(folder)!r} is not a checkpoint of pixelgif train --full (a LoRA run?); "
-                                "train into another --output")  # fmt: skip
-        mine, theirs = self.fingerprint(), meta["fingerprint"]
-        changed = [f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
-        if changed:
-            raise PixelgifError(f"checkpoint {str(folder)!r} is from a different run ({'; '.join(changed)}); "
-                                "train into another --output to start over")  # fmt: skip
+        tensors, meta = self._read_checkpoint(folder)
         self.unet.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("unet.")})
         if self.ema is not None:
             self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})

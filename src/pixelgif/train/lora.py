@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PixelgifError
-from .options import LR_SCHEDULES, MIXED_PRECISION
+from .options import check_choice, check_int, check_loop_options
 from .lora_data import Example, find_examples
 from .preprocess import CROPS, RESAMPLE
 
@@ -87,30 +87,18 @@ class LoraTrainConfig:
                              f"as {LORA_FILE}")  # fmt: skip
         self.target_modules = tuple(self.target_modules)
         self.validation_prompts = tuple(self.validation_prompts)
-        for name in ("steps", "rank", "batch_size", "gradient_accumulation", "keep_checkpoints", "validation_frames"):
-            _check_int(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "checkpoint_every", "validate_every", "log_every", "seed"):
-            _check_int(name, getattr(self, name), 0)
-        if self.validation_steps is not None:
-            _check_int("validation_steps", self.validation_steps, 1)
+        check_loop_options(self)
+        check_int("rank", self.rank, 1)
         if self.lora_alpha is not None and not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
             raise ValueError(f"lora_alpha must be above 0, got {self.lora_alpha}")
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ValueError("target_modules must name at least one layer, e.g. to_q,to_k,to_v,to_out.0")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate < 1):
-            raise ValueError(f"learning_rate must be above 0 and below 1 (typical: 1e-4), got {self.learning_rate}")
-        if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
-            raise ValueError(f"max_grad_norm must be above 0, got {self.max_grad_norm}")
-        if not 0 <= self.caption_dropout < 1:
-            raise ValueError(f"caption_dropout must be at least 0 and below 1, got {self.caption_dropout}")
         if self.resolution is not None:
-            _check_int("resolution", self.resolution, 8)
+            check_int("resolution", self.resolution, 8)
             if self.resolution % 8:
                 raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
-        _check_choice("mixed_precision", self.mixed_precision, ("auto",) + MIXED_PRECISION)
-        _check_choice("resample", self.resample, tuple(RESAMPLE))
-        _check_choice("crop", self.crop, CROPS)
-        _check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULES)
+        check_choice("resample", self.resample, tuple(RESAMPLE))
+        check_choice("crop", self.crop, CROPS)
 
     @property
     def alpha(self) -> float:
@@ -195,13 +183,3 @@ def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, exampl
     return LoraTrainResult(config.output, config.lora_file, trainer.step, resumed_from, losses, trainer.validation_files,
                            time.perf_counter() - started, trainer.accelerator.is_main_process)  # fmt: skip
 
-
-def _check_int(name: str, value, minimum: int) -> None:
-    """Raise ValueError unless ``value`` is a whole number of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
-
-
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")

@@ -10,8 +10,6 @@ go into checkpoints, so a resumed run continues exactly as an uninterrupted one 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -54,8 +52,11 @@ def resolve_mixed_precision(setting: str, device: str | None) -> str:
     return "fp16" if device != "cpu" and torch.cuda.is_available() else "no"
 
 
-class LoraTrainer:
+class LoraTrainer(ckpt.RunFiles):
     """A peft LoRA on ``pipe`` with its loop, data order and random state; ``run`` trains it."""
+
+    checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
+    foreign_checkpoint = "{folder} is not a pixelgif LoRA training checkpoint"
 
     def __init__(self, pipe, examples: list[Example], config: LoraTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
@@ -253,24 +254,8 @@ class LoraTrainer:
                 "images": len(self.examples), "targets": ",".join(self.config.target_modules),
                 "text_encoder": self.config.train_text_encoder}  # fmt: skip
 
-    def _settings(self) -> dict:
-        """Return the config as JSON-ready values."""
-        plain = (int, float, bool, str, type(None))
-        return {k: v if isinstance(v, plain) else list(v) if isinstance(v, tuple) else str(v)
-                for k, v in asdict(self.config).items()}  # fmt: skip
-
-    def _write_run_file(self) -> None:
-        """Write OUTPUT/training.json once: it marks the folder as this run's (checked by --resume)."""
-        path = self.config.output / RUN_FILE
-        if not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            with atomic_output(path) as tmp:
-                tmp.write_text(json.dumps({"format": RUN_FORMAT, "fingerprint": self.fingerprint(),
-                                           "config": self._settings()}, indent=1))  # fmt: skip
-
     def save_checkpoint(self) -> Path:
         """Write the whole training state to OUTPUT/checkpoints/step-N (safetensors + JSON); return the folder."""
-        self._write_run_file()
         optimizer_tensors, optimizer_rest = ckpt.flatten_optimizer(self.loop.optimizer.state_dict())
         tensors = {f"lora.{name}": p for name, p in self._named_lora()}
         tensors.update(optimizer_tensors)
@@ -278,31 +263,12 @@ class LoraTrainer:
         tensors["random.noise"] = self.noise_generator.get_state()
         tensors["data.order"] = self.order.order
         scaler = self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None
-        meta = {"format": CHECKPOINT_FORMAT, "step": self.step, "fingerprint": self.fingerprint(),
-                "optimizer": optimizer_rest, "data_position": self.order.position, "scaler": scaler,
-                "config": self._settings()}  # fmt: skip
-        return ckpt.save_checkpoint(self.config.output / CHECKPOINTS, self.step, tensors, meta,
-                                    extra=lambda folder: self.save_lora(folder / LORA_FILE),
-                                    keep=self.config.keep_checkpoints)  # fmt: skip
-
-    def load_latest_checkpoint(self) -> Path:
-        """Restore the newest checkpoint of the output folder; return its folder."""
-        folder = ckpt.latest_checkpoint(self.config.output / CHECKPOINTS)
-        if folder is None:
-            raise PixelgifError(f"nothing to resume: {str(self.config.output)!r} holds no checkpoint")
-        self.load_checkpoint(folder)
-        return folder
+        meta = {"optimizer": optimizer_rest, "data_position": self.order.position, "scaler": scaler}
+        return self._save_checkpoint(tensors, meta, extra=lambda folder: self.save_lora(folder / LORA_FILE))
 
     def load_checkpoint(self, folder: Path) -> None:
         """Restore the state ``save_checkpoint`` wrote; raise PixelgifError if it belongs to another run."""
-        tensors, meta = ckpt.load_checkpoint(folder)
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise PixelgifError(f"{str(folder)!r} is not a pixelgif LoRA training checkpoint")
-        mine, theirs = self.fingerprint(), meta["fingerprint"]
-        changed = [f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
-        if changed:
-            raise PixelgifError(f"checkpoint {str(folder)!r} is from a different run ({'; '.join(changed)}); "
-                                "train into another --output to start over")  # fmt: skip
+        tensors, meta = self._read_checkpoint(folder)
         with torch.no_grad():
             for name, p in self._named_lora():
                 p.copy_(tensors[f"lora.{name}"])

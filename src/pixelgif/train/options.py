@@ -1,4 +1,38 @@
-"""Choices shared by the training settings and the loop; no torch here (``pixelgif --help`` reads them)."""
+"""Choices and checks shared by the training settings and the loop; no torch here (``pixelgif --help`` reads them)."""
+
+from __future__ import annotations
+
+import math
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+def check_loop_options(config) -> None:
+    """Raise ValueError on the first bad setting that every training config shares (steps, rates, logging)."""
+    for name in ("steps", "batch_size", "gradient_accumulation", "keep_checkpoints", "validation_frames"):
+        check_int(name, getattr(config, name), 1)
+    for name in ("warmup_steps", "checkpoint_every", "validate_every", "log_every", "seed"):
+        check_int(name, getattr(config, name), 0)
+    if config.validation_steps is not None:
+        check_int("validation_steps", config.validation_steps, 1)
+    if not (math.isfinite(config.learning_rate) and 0 < config.learning_rate < 1):
+        raise ValueError(f"learning_rate must be above 0 and below 1 (typical: 1e-4), got {config.learning_rate}")
+    if not (math.isfinite(config.max_grad_norm) and config.max_grad_norm > 0):
+        raise ValueError(f"max_grad_norm must be above 0, got {config.max_grad_norm}")
+    if not 0 <= config.caption_dropout < 1:
+        raise ValueError(f"caption_dropout must be at least 0 and below 1, got {config.caption_dropout}")
+    check_choice("mixed_precision", config.mixed_precision, ("auto",) + MIXED_PRECISION)
+    check_choice("lr_scheduler", config.lr_scheduler, LR_SCHEDULES)
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    """Raise ValueError unless ``value`` is a whole number of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")

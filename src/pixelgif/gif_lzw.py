@@ -12,15 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps the package importable
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):
-        return args[0] if args and callable(args[0]) else (lambda function: function)
+from .numba_jit import HAVE_NUMBA, njit
 
 
 MAX_CODES = 4096

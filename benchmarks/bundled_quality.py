@@ -127,6 +127,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of 32 prompts here")
     parser.add_argument("--train-captions", type=int, default=100)
     parser.add_argument("--weights", type=Path, default=None, help="weights folder to evaluate (default: the shipped one)")
+    parser.add_argument("--guidance", type=lambda s: [float(g) for g in s.split(",")], default=None,
+                        help="guidance scales to compare, e.g. 4,7,10 (default: the model's and 1 = no CFG)")
+    parser.add_argument("--no-morph", action="store_true", help="skip the morph smoothness check")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     pixels, meta = load_dataset(args.data)
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
     print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} | among the set's concepts: "
           f"{'top-1':>6} {'top-5':>6} {'chance':>6} | {'seconds':>7}")
     for name, (prompts, wanted) in sets.items():
-        for guidance in (pipe.default_guidance_scale, 1.0):
+        for guidance in args.guidance or (pipe.default_guidance_scale, 1.0):
             start = time.perf_counter()
             lab = on_white_oklab(render(pipe, prompts, guidance))
             top1, top5 = hit_rates(lab, train_lab, concepts, wanted)
@@ -156,6 +159,8 @@ def main(argv=None) -> int:
     if args.sheet:
         contact_sheet(render(pipe, SHEET_PROMPTS, pipe.default_guidance_scale), args.sheet)
         print(f"contact sheet: {args.sheet}")
+    if args.no_morph:
+        return 0
     from pixelgif.pipeline import MorphConfig, MorphPipeline
 
     result = MorphPipeline(pipe, progress=False)(MorphConfig(prompts=["a red apple", "a blue whale"], frames=15))

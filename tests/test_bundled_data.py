@@ -127,3 +127,8 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     assert set(state) == {"unet", "ema", "optimizer", "step"} and state["step"] == 8
     assert state["optimizer"]["state"][0]["step"].item() == 2  # the saved AdamW state went on by one step
+
+    notes = tmp_path / "weights" / "training.txt"
+    notes.write_text("exported from step 7\nwarm start on other data\n")
+    bundled.export(checkpoint, tmp_path / "weights")
+    assert notes.read_text() == "exported from step 8\nwarm start on other data\n"  # the history stays

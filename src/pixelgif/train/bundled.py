@@ -181,8 +181,14 @@ def export(checkpoint: Path, weights_dir: Path = WEIGHTS_DIR) -> Path:
     unet = UNet2DConditionModel(**unet_config())
     unet.load_state_dict(state["ema"])
     write_weights(unet, weights_dir)
-    (weights_dir / "training.txt").write_text(f"exported from step {state['step']}\n")
+    _note_export(weights_dir / "training.txt", state["step"])
     return weights_dir
+
+
+def _note_export(notes: Path, step: int) -> None:
+    """Put "exported from step N" first in the weights' training notes, keeping the history below it."""
+    history = notes.read_text().splitlines()[1:] if notes.is_file() else []
+    notes.write_text("\n".join([f"exported from step {step}", *history]) + "\n")
 
 
 def write_weights(unet, weights_dir: Path) -> Path:

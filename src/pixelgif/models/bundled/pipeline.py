@@ -21,7 +21,7 @@ class PixelSpritePipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet"
     # Sample suggestions: the morph engine uses these when the user leaves them unset.
     default_num_inference_steps = 12
-    default_guidance_scale = 4.0
+    default_guidance_scale = 7.0
     # Small UNet: per-call overhead dominates, so bigger batches are much faster on CPU (measured:
     # 16 frames denoised in 5.5 s at batch 4, 3.6 s at batch 16).
     default_batch_size = 16

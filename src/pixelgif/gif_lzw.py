@@ -102,6 +102,21 @@ def _walk(table, symbols, alternatives, start, position, alphabet_bits, prefer_a
 
 
 @njit(cache=True, nogil=True)
+def _emit_clear(out, size, bits, nbits, clear, table, used, nused):  # pragma: no cover
+    """Write a clear code (at 12 bits: the table is full) and empty the table; return (size, bits, nbits)."""
+    bits |= np.int64(clear) << nbits
+    nbits += 12
+    while nbits >= 8:
+        out[size] = bits & 255
+        size += 1
+        bits >>= 8
+        nbits -= 8
+    for k in range(nused):
+        table[used[k]] = 0
+    return size, bits, nbits
+
+
+@njit(cache=True, nogil=True)
 def _compress(  # pragma: no cover
     symbols, alternatives, code_bits, prefer_alternative, clear_when_full, adaptive_clear, table, used, out
 ):
@@ -168,15 +183,7 @@ def _compress(  # pragma: no cover
                 i, size, bits, nbits = mark_i, mark_size, mark_bits, mark_nbits
                 mark_i = -1
                 average = 1.0
-                bits |= np.int64(clear) << nbits
-                nbits += 12
-                while nbits >= 8:
-                    out[size] = bits & 255
-                    size += 1
-                    bits >>= 8
-                    nbits -= 8
-                for k in range(nused):
-                    table[used[k]] = 0
+                size, bits, nbits = _emit_clear(out, size, bits, nbits, clear, table, used, nused)
                 nused = 0
                 next_code = first_free
                 start = np.int64(symbols[i])
@@ -185,15 +192,7 @@ def _compress(  # pragma: no cover
                     start = a
                 continue
         elif clear_when_full:
-            bits |= np.int64(clear) << nbits  # table full: clear it (at 12 bits) and start over
-            nbits += 12
-            while nbits >= 8:
-                out[size] = bits & 255
-                size += 1
-                bits >>= 8
-                nbits -= 8
-            for k in range(nused):
-                table[used[k]] = 0
+            size, bits, nbits = _emit_clear(out, size, bits, nbits, clear, table, used, nused)  # and start over
             nused = 0
             next_code = first_free
         average += (length - average) / 16.0

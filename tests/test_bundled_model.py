@@ -72,3 +72,15 @@ def test_morph_endpoints_equal_single_prompt_renders(pipe):
     assert result.transparent_index is not None
     palettes = {bytes(f.getpalette()) for f in result.pixel_frames}
     assert len(palettes) == 1
+
+
+def test_bfloat16_unet_keeps_a_float32_sampler_and_is_deterministic():
+    pipe = load_bundled_pipeline(dtype=torch.bfloat16)
+    assert pipe.unet.dtype == torch.bfloat16 and pipe.text_encoder.dtype == torch.float32  # text stays exact on CPU
+    latents = torch.randn(2, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    first = pipe(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
+    again = pipe(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
+    assert first.dtype == np.float32 and first.shape == (2, 32, 32, 4) and 0 <= first.min() and first.max() <= 1
+    assert np.array_equal(first, again)
+    full = load_bundled_pipeline()(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
+    assert np.abs(first - full).mean() < 0.1  # the same picture, to bfloat16's precision

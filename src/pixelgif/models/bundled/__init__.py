@@ -42,7 +42,9 @@ def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = No
     folder = Path(weights_dir).expanduser() if weights_dir is not None else WEIGHTS_DIR
     dtype = dtype or torch.float32
     unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype, local_files_only=True)
-    tokenizer, text_encoder = load_text_encoder(dtype=dtype)
+    # The text encoder runs once per prompt: float32 on CPU costs nothing and keeps the prompts exact.
+    on_cpu = torch.device(device or "cpu").type == "cpu"
+    tokenizer, text_encoder = load_text_encoder(dtype=torch.float32 if on_cpu else dtype)
     noise_scheduler = DPMSolverMultistepScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
     pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=noise_scheduler)
     pipe.set_progress_bar_config(disable=True)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 
+from .cpu_shards import run_sharded
 from .text import MAX_TOKENS
 
 
@@ -118,15 +119,16 @@ class PixelSpritePipeline(DiffusionPipeline):
         batch = prompt_embeds.shape[0]
         context = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
 
-        # 2. Prepare the schedule and the initial noise.
+        # 2. Prepare the schedule and the initial noise. The sampler's state stays float32 whatever
+        #    the UNet's dtype: only the UNet runs in bfloat16/float16 when asked to.
         self.scheduler.set_timesteps(steps, device=device)
-        sample = self.prepare_latents(batch, height, width, self.unet.dtype, device, generator, latents)
+        sample = self.prepare_latents(batch, height, width, torch.float32, device, generator, latents)
 
         # 3. Denoise.
         for i, t in enumerate(self.scheduler.timesteps):
             model_input = torch.cat([sample] * 2) if do_cfg else sample
             model_input = self.scheduler.scale_model_input(model_input, t)
-            noise = self.unet(model_input, t, encoder_hidden_states=context).sample
+            noise = self.predict_noise(model_input, t, context)
             if do_cfg:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + guidance * (cond - uncond)
@@ -146,6 +148,13 @@ class PixelSpritePipeline(DiffusionPipeline):
         if not return_dict:
             return (result,)
         return ImagePipelineOutput(images=result)
+
+    def predict_noise(self, sample: torch.Tensor, timestep, context: torch.Tensor) -> torch.Tensor:
+        """Return the UNet's noise prediction for ``sample``; on CPU, slices of the batch run in parallel threads."""
+        sample, context = sample.to(self.unet.dtype), context.to(self.unet.dtype)
+        if sample.device.type != "cpu":
+            return self.unet(sample, timestep, encoder_hidden_states=context).sample.float()
+        return run_sharded(lambda x, c: self.unet(x, timestep, encoder_hidden_states=c).sample, sample, context).float()
 
     @staticmethod
     def numpy_to_pil(images: np.ndarray):

@@ -150,7 +150,7 @@ def test_keyframes_alone_match_the_morphs_keyframes(engine):
 
 def test_callback_reports_frames_and_can_stop_the_render(engine):
     seen = []
-    engine(_config(frames=2, batch_size=2), callback=lambda done, total: seen.append((done, total)))
+    engine(_config(frames=2, batch_size=2, spacing="linear"), callback=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (5, 5) and all(total == 5 for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen) and len(seen) == 3 * 2  # 3 batches x 2 steps
 

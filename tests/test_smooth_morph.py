@@ -30,14 +30,24 @@ def morph(capsys, *argv):
     return code, out, err
 
 
+def test_even_spacing_reports_progress_once_across_its_passes(engine):
+    seen = []
+    result = engine(MorphConfig(prompts=PROMPTS, frames=4, steps=2, batch_size=3),
+                    callback=lambda done, total: seen.append((done, total)))  # fmt: skip
+    dones = [done for done, _ in seen]
+    assert dones == sorted(dones) and dones[0] > 0  # forward only: no restart per pass
+    assert all(total == render_budget(9) for _, total in seen[:-1])  # the budget, until the end
+    assert seen[-1] == (result.renders, result.renders)  # then exactly what was rendered: 100 %
+
+
 def test_even_spacing_keeps_keyframes_exact_and_counts_renders(engine, monkeypatch):
     options = dict(prompts=PROMPTS, frames=4, steps=2, loop=True, batch_size=1)
     sent = []
     render = engine.render
 
-    def counting_render(frames, config, callback=None, desc="morph"):
+    def counting_render(frames, config, callback=None, progress=None):
         sent.append(len(frames))
-        return render(frames, config, callback, desc)
+        return render(frames, config, callback, progress)
 
     monkeypatch.setattr(engine, "render", counting_render)
     even = engine(MorphConfig(spacing="even", **options))

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +23,8 @@ from PIL import Image
 
 from .morph_config import SCHEDULERS, MorphConfig, scheduler_spec
 from .interpolate import FramePlan, frame_schedule, keyframe_indices, lerp, slerp
-from .spacing import SpacedFrames, ViewerFeatures, even_frames
+from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
+from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 
 __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
@@ -202,21 +201,26 @@ class MorphPipeline:
 
     @torch.no_grad()
     def render(
-        self, frames: list[FrameInputs], config: MorphConfig, callback: ProgressCallback | None = None, desc: str = "morph"
+        self,
+        frames: list[FrameInputs],
+        config: MorphConfig,
+        callback: ProgressCallback | None = None,
+        progress: RenderProgress | None = None,
     ) -> list[Image.Image]:
         """Return one PIL image (RGB or RGBA, as the backend makes) per frame, in batches of ``batch_size``.
 
         ``callback(done, total)`` is called after every denoising step with the frames done so far
         (fractional within a batch); an exception raised by it stops the render (e.g. a cancel).
-        ``desc`` labels the progress bar.
+        ``progress``: a `RenderProgress` shared by several render calls (then ``callback`` is its).
         """
-        from tqdm.auto import tqdm
-
+        own = progress is None
+        progress = progress if progress is not None else RenderProgress(len(frames), callback, self.progress)
+        progress.expect(len(frames))
         device, dtype = self.device, self.dtype
         parameters = inspect.signature(self.pipe.__call__).parameters
         takes_generator = "generator" in parameters
         images: list[Image.Image] = []
-        with tqdm(total=len(frames), desc=desc, unit="frame", disable=not self.progress) as bar:
+        try:
             for start in range(0, len(frames), config.batch_size):
                 batch = frames[start : start + config.batch_size]
                 kwargs = dict(
@@ -237,10 +241,15 @@ class MorphPipeline:
                     # Stochastic schedulers (Euler-a, DDPM) draw noise every step: the same seed for
                     # every frame keeps neighbouring frames alike and runs reproducible.
                     kwargs["generator"] = [torch.Generator("cpu").manual_seed(config.seed) for _ in batch]
-                if callback is not None:
-                    kwargs.update(_step_callback(parameters, callback, start, len(batch), len(frames), config.steps))
+                kwargs.update(step_callback_kwargs(parameters, progress.batch_reporter(len(batch)), config.steps))
                 images.extend(to_pil(self.pipe(**kwargs).images))
-                bar.update(len(batch))
+                progress.advance(len(batch))
+        except BaseException:
+            if own:
+                progress.close(finished=False)
+            raise
+        if own:
+            progress.close()
         return images
 
     def resolve_pixelate(self, config, width: int):
@@ -291,12 +300,15 @@ class MorphPipeline:
 
         # 4. Plan the frames (which two keyframes each one sits between, how far along), interpolate
         #    noise and text for each, render in batches; even spacing measures and re-places them.
-        #    With even spacing each pass is one render call, and ``callback`` reports each pass's frames.
-        def render_plan(plan: list[FramePlan], desc: str = "morph") -> list[Image.Image]:
-            inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
-            return self.render(inputs, config, callback, desc)
+        #    With even spacing each pass is one render call; one progress counts them all.
+        expected = config.num_frames if config.spacing == "linear" else render_budget(config.num_frames)
+        with RenderProgress(expected, callback, self.progress) as progress:
 
-        spaced = self.render_frames(config, render_plan, pixelate)
+            def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
+                inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
+                return self.render(inputs, config, progress=progress)
+
+            spaced = self.render_frames(config, render_plan, pixelate)
         plan, frames = spaced.plan, spaced.images
         lap("render")
 
@@ -324,9 +336,7 @@ class MorphPipeline:
         if config.spacing == "linear":
             plan = frame_schedule(count, config.frames, config.loop, config.easing)
             return SpacedFrames(plan, render_plan(plan), len(plan))
-        passes = itertools.count(1)
-        return even_frames(count, config.frames, config.loop, config.easing,
-                           lambda plan: render_plan(plan, f"morph pass {next(passes)}"), ViewerFeatures(pixelate))  # fmt: skip
+        return even_frames(count, config.frames, config.loop, config.easing, render_plan, ViewerFeatures(pixelate))
 
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
@@ -353,24 +363,6 @@ class MorphPipeline:
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
         )
-
-
-ProgressCallback = Callable[[float, int], None]
-
-
-def _step_callback(parameters, callback: ProgressCallback, start: int, size: int, total: int, steps: int) -> dict:
-    """Return the backend keyword that reports each denoising step of a batch as frames done."""
-    report = lambda step: callback(start + size * min(step, steps) / steps, total)  # noqa: E731
-    if "callback_on_step_end" in parameters:  # diffusers pipelines
-
-        def on_step_end(pipe, step, timestep, tensors):
-            report(step + 1)
-            return tensors
-
-        return {"callback_on_step_end": on_step_end}
-    if "callback" in parameters:  # the bundled pipeline: callback(step, steps)
-        return {"callback": lambda step, _steps: report(step)}
-    return {}
 
 
 def to_pil(images) -> list[Image.Image]:

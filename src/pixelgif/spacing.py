@@ -35,6 +35,7 @@ from .quality import oklab_distance, oklab_frames
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
 REFINE_PASSES = 2
+COARSE_DIVISOR = 3  # the coarse pass renders frames // this per segment
 REFIT_ROUNDS = 3  # re-choices under the palette of the choice itself
 LOCALIZE = 3  # first look at a steep interval with this many frames before filling it
 SNAP = 0.3  # a sample within this fraction of a step from a target is reused instead of rendering
@@ -96,7 +97,7 @@ def even_frames(
     linear_renders = num_segments * frames + (0 if loop else 1)
     per_segment = (render_budget(linear_renders, ratio) - num_keyframes) // num_segments
     weights = easing_weights(frames, easing)
-    coarse = min(max(1, frames // 3), max(0, per_segment - (frames - 1)))
+    coarse = min(max(1, frames // COARSE_DIVISOR), max(0, per_segment - (frames - 1)))
 
     # 1. Keyframes (each once) and the coarse pass, in one render call.
     keys = [FramePlan(-1, k, k, 0.0) for k in range(num_keyframes)]

@@ -132,3 +132,16 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     notes.write_text("exported from step 7\nwarm start on other data\n")
     bundled.export(checkpoint, tmp_path / "weights")
     assert notes.read_text() == "exported from step 8\nwarm start on other data\n"  # the history stays
+
+
+def test_learning_rate_warms_up_then_cools_down_linearly():
+    from pixelgif.train.bundled import TrainConfig
+
+    config = TrainConfig(warmup_steps=10, decay_start=100, decay_steps=50, final_lr_fraction=0.1)
+    assert config.lr_factor(0) == pytest.approx(0.1) and config.lr_factor(9) == 1.0
+    assert config.lr_factor(99) == 1.0 and config.lr_factor(100) == 1.0
+    assert config.lr_factor(125) == pytest.approx(0.55) and config.lr_factor(150) == pytest.approx(0.1)
+    assert config.lr_factor(10_000) == pytest.approx(0.1)
+    assert TrainConfig(warmup_steps=10).lr_factor(10_000) == 1.0  # no cool-down unless asked
+    with pytest.raises(ValueError, match="final_lr_fraction"):
+        TrainConfig(final_lr_fraction=0)

@@ -39,6 +39,11 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 3e-4
     warmup_steps: int = 200
+    # Linear cool-down of the learning rate to `final_lr_fraction` of it over `decay_steps` steps
+    # from step `decay_start` (0: constant after warm-up, as for the first 10,971 steps).
+    decay_start: int = 0
+    decay_steps: int = 4000
+    final_lr_fraction: float = 0.1
     caption_dropout: float = 0.1
     ema_decay: float = 0.999
     checkpoint_every: int = 200
@@ -55,6 +60,16 @@ class TrainConfig:
             raise ValueError("batch_size and steps must be at least 1")
         if not 0 <= self.caption_dropout < 1:
             raise ValueError("caption_dropout must be in [0, 1)")
+        if self.decay_start < 0 or self.decay_steps < 1 or not 0 < self.final_lr_fraction <= 1:
+            raise ValueError("decay_start must be >= 0, decay_steps >= 1 and final_lr_fraction in (0, 1]")
+
+    def lr_factor(self, step: int) -> float:
+        """Return the learning-rate multiplier at ``step``: warm-up, constant, then the optional cool-down."""
+        factor = min(1.0, (step + 1) / self.warmup_steps)
+        if self.decay_start and step >= self.decay_start:
+            done = min(1.0, (step - self.decay_start) / self.decay_steps)
+            factor *= 1.0 - (1.0 - self.final_lr_fraction) * done
+        return factor
 
 
 @torch.no_grad()
@@ -140,7 +155,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         minutes=config.minutes, progress=progress, bar_interval=10,
     )  # fmt: skip
     loop = TrainLoop(settings, accelerator, [unet], unet.parameters(),
-                     lr_factor=lambda step: min(1.0, (step + 1) / config.warmup_steps), ema_target=ema)  # fmt: skip
+                     lr_factor=config.lr_factor, ema_target=ema)  # fmt: skip
     ema.to(accelerator.device)
     checkpoint = config.out / "last.pt"
     if checkpoint.is_file():

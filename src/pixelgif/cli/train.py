@@ -24,7 +24,7 @@ OUT/training.json and OUT/tensorboard/ (when tensorboard is installed).
 --full trains every weight of the bundled 32x32 RGBA sprite model instead (no --model): from the
 shipped weights (--init bundled, the default: fine-tune it on your sprites), from random weights
 (--init scratch) or from a model folder made by --full (--init PATH). Images become 32x32 RGBA
-sprites through pixelgif's pixel-art engine (transparency kept); EMA weights, bf16 on CPU. OUT is
+sprites through pixelgif's pixel-art engine (transparency kept); EMA weights, float32. OUT is
 then a model folder (unet/, scheduler/, pixelgif_model.json) for `pixelgif morph --model OUT`,
 with the same checkpoints/, validation/, log.txt and training.json."""
 
@@ -46,8 +46,9 @@ examples:
   pixelgif train sprites/ --full -o my-sprites --steps 1000
   pixelgif morph "a knight" "a wizard" --model my-sprites -o knight.gif
 
-Mixed precision defaults to fp16 on a CUDA GPU and none on CPU; on CPU --mixed-precision bf16 is
-faster (23 % on pixelgif's bundled UNet). Ctrl-C stops at once; the last checkpoint stays."""
+Mixed precision defaults to fp16 on a CUDA GPU and none on CPU (LoRA), none everywhere (--full); on
+a 2-core CPU bf16 autocast was 11-17 % slower than float32 for the bundled UNet
+(benchmarks/train_full_step.py measures your machine). Ctrl-C stops at once; the last checkpoint stays."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -121,7 +122,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                             f"--full: {f['gradient_accumulation']})")
     train.add_argument("--seed", type=int, default=d["seed"], metavar="SEED", help="seed of everything random (default 0)")
     train.add_argument("--mixed-precision", choices=("auto",) + MIXED_PRECISION, default=d["mixed_precision"],
-                       help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: bf16 on CPU, no on a GPU), no, bf16, fp16")
+                       help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: no), no, bf16, fp16")
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps")
     train.add_argument("--device", metavar="DEV", help="auto (default: CUDA if there is one), cpu or cuda")
 

@@ -6,7 +6,7 @@
 RGBA model (``init="bundled"``, the default) or trains the same architecture from random weights
 (``init="scratch"``) on the same shared loop as LoRA training (``loop.TrainLoop``), with the
 bundled recipe's parts: sprites made by the pixel-art engine, MiniLM captions embedded once,
-caption dropout, EMA, bf16 autocast on CPU. OUT becomes a model folder (``unet/`` fp16 safetensors,
+caption dropout, EMA, float32 (bf16 autocast on request). OUT becomes a model folder (``unet/`` fp16 safetensors,
 ``scheduler/``, ``pixelgif_model.json``) that ``pixelgif morph --model OUT`` loads, next to
 ``checkpoints/``, ``validation/``, ``training.json`` and ``log.txt``. No torch at import time.
 """
@@ -55,7 +55,7 @@ class FullTrainConfig:
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999  # 0: no EMA, the model is the last weights
     seed: int = 0
-    mixed_precision: str = "auto"  # auto: bf16 autocast on CPU (faster), float32 on a GPU
+    mixed_precision: str = "auto"  # auto: float32 (bf16 autocast was slower on CPU here, measured)
     device: str | None = None
     # checkpoints, validation, logging
     checkpoint_every: int = 200

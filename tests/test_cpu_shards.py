@@ -44,3 +44,19 @@ def test_sharded_forward_keeps_grad_mode():
     out = run_sharded(lambda x: x * weight, torch.arange(6.0).reshape(2, 3))
     out.sum().backward()
     torch.testing.assert_close(weight.grad, torch.tensor([3.0, 5.0, 7.0]))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_workers():
+    import multiprocessing
+
+    x = torch.arange(8.0).reshape(4, 2)
+    run_sharded(lambda t: t * 2, x)  # the parent's pool exists before the fork
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_double_in_slices, (x,)).get(timeout=60)  # would hang on the parent's dead pool
+    torch.testing.assert_close(result, x * 2)
+
+
+def _double_in_slices(x):
+    return run_sharded(lambda t: t * 2, x)

@@ -12,6 +12,7 @@ it runs (a slice is the same batch-independent computation), so seeds stay repro
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -20,7 +21,7 @@ import torch
 
 MAX_SHARDS = 4  # beyond this the Python side of each forward pass (it holds the GIL) dominates
 
-_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools: dict[tuple[int, int, int], ThreadPoolExecutor] = {}  # (process id, shards, threads each) -> pool
 _lock = threading.Lock()
 
 
@@ -32,7 +33,7 @@ def shard_count(batch: int, threads: int | None = None) -> int:
 
 def _pool(shards: int, threads_each: int) -> ThreadPoolExecutor:
     """Return a pool of ``shards`` started workers, each with ``threads_each`` intra-op threads."""
-    key = (shards, threads_each)
+    key = (os.getpid(), shards, threads_each)  # a forked child has none of its parent's threads
     with _lock:
         if key not in _pools:
             # A thread takes torch's thread count once, on its first use, and keeps it; so the

@@ -84,6 +84,33 @@ def test_device_and_dtype_choice():
             resolve_device("cuda")
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_dtype_of_a_sprite_model_follows_the_cpus_bf16_hardware(monkeypatch, native_bf16):
+    from pixelgif.models import loading
+
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: native_bf16)
+    cpu = torch.device("cpu")
+    assert resolve_dtype(cpu, sprite_model=True) == (torch.bfloat16 if native_bf16 else torch.float32)
+    assert resolve_dtype(cpu, "auto", sprite_model=True) == resolve_dtype(cpu, sprite_model=True)
+    assert resolve_dtype(cpu, "float32", sprite_model=True) == torch.float32  # asked for: always
+    assert resolve_dtype(cpu) == torch.float32  # Stable Diffusion on CPU stays float32
+    assert resolve_dtype(torch.device("cuda"), sprite_model=True) == torch.float16
+
+
+def test_cpu_bf16_detection_reads_the_flags(monkeypatch, tmp_path):
+    from pixelgif.models import loading
+
+    real = loading.Path
+    fake = tmp_path / "cpuinfo"
+    monkeypatch.setattr(loading, "Path", lambda p: fake if p == "/proc/cpuinfo" else real(p))
+    fake.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n")
+    assert loading.cpu_has_native_bf16() is True
+    fake.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert loading.cpu_has_native_bf16() is False
+    fake.unlink()
+    assert loading.cpu_has_native_bf16() is False  # no /proc/cpuinfo (macOS, Windows): float32
+
+
 def test_dtype_override_is_applied(tiny_sd):
     pipe = load_pipeline(str(tiny_sd), device="cpu", dtype="bfloat16")
     assert pipe.unet.dtype == torch.bfloat16

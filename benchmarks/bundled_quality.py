@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     parser.add_argument("--guidance", type=lambda s: [float(g) for g in s.split(",")], default=None,
                         help="guidance scales to compare, e.g. 4,7,10 (default: the model's and 1 = no CFG)")
     parser.add_argument("--no-morph", action="store_true", help="skip the morph smoothness check")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="the UNet's dtype")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="the UNet's dtype (default: what `pixelgif morph` picks on this machine)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     pixels, meta = load_dataset(args.data)
@@ -144,7 +145,11 @@ def main(argv=None) -> int:
     }
     if args.weights:
         bundled.WEIGHTS_DIR = args.weights
-    pipe = bundled.load_bundled_pipeline(dtype=getattr(torch, args.dtype))
+    from pixelgif.models.loading import resolve_dtype
+
+    dtype = resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True)
+    pipe = bundled.load_bundled_pipeline(dtype=dtype)
+    print(f"UNet dtype: {str(dtype).removeprefix('torch.')}")
     chance = np.mean([np.mean(concepts == c) for c in concepts])
     print(f"{len(pixels)} training sprites, {len(set(concepts))} concepts; chance top-1 ~ {chance:.4f}")
     print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} | among the set's concepts: "

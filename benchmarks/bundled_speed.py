@@ -3,7 +3,8 @@
 Prints the wall time of the real command (cold start: Python, imports, model load, everything)
 for three prompt pairs against the 10 s target, the split by stage (load, text, denoise,
 pixelate, encode) from the Python API, the denoise stage with the batch split across CPU
-threads vs one batch on all threads (side by side, alternating), and the effect of --batch-size.
+threads vs one batch on all threads and with the UNet in bfloat16 vs float32 (side by side,
+alternating), and the effect of --batch-size.
 
     python benchmarks/bundled_speed.py [--repeats 3]
 """
@@ -35,7 +36,7 @@ def cli_wall_time(out: Path, prompts: list[str] = PROMPTS) -> float:
     return time.perf_counter() - start
 
 
-def stage_split(out: Path, batch_size: int | None = None, shards: bool = True) -> dict[str, float]:
+def stage_split(out: Path, batch_size: int | None = None, shards: bool = True, dtype: str = "auto") -> dict[str, float]:
     """Return seconds per stage for one morph through the Python API."""
     from pixelgif.encode import EncodeConfig, write_animation
     from pixelgif.models.bundled import cpu_shards
@@ -43,7 +44,7 @@ def stage_split(out: Path, batch_size: int | None = None, shards: bool = True) -
     from pixelgif.pipeline import MorphPipeline
 
     start = time.perf_counter()
-    engine = MorphPipeline.from_pretrained(progress=False)
+    engine = MorphPipeline.from_pretrained(progress=False, dtype=dtype)
     load = time.perf_counter() - start
     options = {"batch_size": batch_size} if batch_size else {}
     default_shards, cpu_shards.MAX_SHARDS = cpu_shards.MAX_SHARDS, cpu_shards.MAX_SHARDS if shards else 1
@@ -62,6 +63,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    import torch
+
+    from pixelgif.models.loading import resolve_dtype
+
+    auto = str(resolve_dtype(torch.device("cpu"), "auto", sprite_model=True)).removeprefix("torch.")
+    print(f"the bundled model's UNet runs in {auto} here by default (--dtype auto)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "morph.gif"
         walls = [cli_wall_time(out) for _ in range(args.repeats)]
@@ -79,6 +86,12 @@ def main(argv=None) -> int:
             whole.append(stage_split(out, shards=False)["denoise"])
         print(f"denoise, batch split across CPU threads: {min(sliced):.2f} s; one batch on all threads: "
               f"{min(whole):.2f} s -> {min(whole) / min(sliced):.2f}x faster split")
+        half, full = [], []
+        for _ in range(args.repeats):
+            half.append(stage_split(out, dtype="bfloat16")["denoise"])
+            full.append(stage_split(out, dtype="float32")["denoise"])
+        print(f"denoise, UNet in bfloat16: {min(half):.2f} s; float32: {min(full):.2f} s -> "
+              f"{min(full) / min(half):.2f}x faster in bfloat16 (auto picks it on CPUs with bf16 hardware)")
         for batch in (1, 4, 8, 16):
             denoise = min(stage_split(out, batch)["denoise"] for _ in range(2))
             print(f"batch size {batch:>2}: denoise {denoise:.2f} s")

@@ -92,7 +92,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     model.add_argument("--lora-scale", type=float, metavar="S", help="LoRA strength (default 1; 0 turns it off)")
     model.add_argument("--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     model.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"),
-                       help="auto (default): float16 on CUDA, float32 elsewhere")
+                       help="auto (default): float16 on CUDA; on CPU float32, or bfloat16 for the bundled model "
+                            "when the CPU has bf16 hardware (AMX, AVX512-BF16)")
 
     pixels = parser.add_argument_group("pixel art")
     pixels.add_argument("--pixel-size", type=int, metavar="N",

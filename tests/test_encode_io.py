@@ -137,3 +137,20 @@ def test_auto_scale():
     assert encode.auto_scale(16) == 16  # small art: at least 256 px wide
     assert encode.auto_scale(2) == 64  # capped
     assert encode.auto_scale(1000, 500) == 1
+
+
+def test_a_folder_that_refuses_files_is_caught_before_any_work(tmp_path, monkeypatch):
+    """Permissions can say yes while the file system says no (read-only mounts, /proc): the check tries it."""
+    import tempfile
+
+    from pixelgif.errors import PixelgifError
+    from pixelgif.outputs import check_writable
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    with pytest.raises(PixelgifError, match="cannot write .*out.gif.*Read-only file system"):
+        check_writable(tmp_path / "out.gif")
+    monkeypatch.undo()
+    assert check_writable(tmp_path / "out.gif") == tmp_path / "out.gif" and list(tmp_path.iterdir()) == []

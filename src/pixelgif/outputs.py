@@ -120,6 +120,11 @@ def _check_parent(path: Path) -> None:
         raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         raise PixelgifError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable")
+    try:  # permissions are not everything (read-only or special file systems): try it, before any work
+        with tempfile.TemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise PixelgifError(f"cannot write {str(path)!r}: {exc.strerror or exc} in folder {str(parent)!r}") from None
 
 
 def _umask() -> int:

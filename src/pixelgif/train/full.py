@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..errors import PixelgifError
-from .lora import CHECKPOINTS, RUN_FILE, check_output
+from .lora import CHECKPOINTS, RUN_FILE, TrainResult, check_output
 from .lora_data import Example, find_examples
 from .options import check_loop_options
 from .preprocess import crop_square, reduce_upscaled, to_rgb
@@ -106,15 +106,8 @@ class SpriteData:
 
 
 @dataclass
-class FullTrainResult:
-    """What a full training run made: the model folder, its step count and this run's losses."""
-
-    output: Path
-    steps: int
-    resumed_from: int = 0
-    losses: list[float] = field(default_factory=list)
-    validation: list[Path] = field(default_factory=list)
-    seconds: float = 0.0
+class FullTrainResult(TrainResult):
+    """What a full training run made: the model folder (``output``), its step count and this run's losses."""
 
 
 def to_rgba(image: Image.Image) -> Image.Image:

@@ -111,16 +111,22 @@ class LoraTrainConfig:
 
 
 @dataclass
-class LoraTrainResult:
-    """What a training run made: the output folder and LoRA file, its step count and this run's losses."""
+class TrainResult:
+    """What a training run made: its output folder, its step count and this run's losses."""
 
     output: Path
-    lora: Path
     steps: int
     resumed_from: int = 0
     losses: list[float] = field(default_factory=list)
     validation: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class LoraTrainResult(TrainResult):
+    """A LoRA run's `TrainResult`, plus the LoRA file and whether this is the main process."""
+
+    lora: Path
     main_process: bool = True  # False in the other processes of `accelerate launch`
 
 
@@ -180,6 +186,7 @@ def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, exampl
     resumed_from = trainer.step
     losses = trainer.run()
     trainer.save_final()
-    return LoraTrainResult(config.output, config.lora_file, trainer.step, resumed_from, losses, trainer.validation_files,
-                           time.perf_counter() - started, trainer.accelerator.is_main_process)  # fmt: skip
+    return LoraTrainResult(config.output, trainer.step, resumed_from, losses, trainer.validation_files,
+                           time.perf_counter() - started, lora=config.lora_file,
+                           main_process=trainer.accelerator.is_main_process)  # fmt: skip
 

@@ -167,7 +167,7 @@ def main(argv=None) -> int:
         print(f"contact sheet: {args.sheet}")
     if args.no_morph:
         return 0
-    from pixelgif.pipeline import MorphConfig, MorphPipeline
+    from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
     result = MorphPipeline(pipe, progress=False)(MorphConfig(prompts=["a red apple", "a blue whale"], frames=15))
     frames = np.stack([np.asarray(frame.convert("RGBA")) for frame in result.frames])

@@ -40,8 +40,8 @@ def stage_split(out: Path, batch_size: int | None = None, shards: bool = True, d
     """Return seconds per stage for one morph through the Python API."""
     from pixelgif.encode import EncodeConfig, write_animation
     from pixelgif.models.bundled import cpu_shards
-    from pixelgif.morph_config import MorphConfig
-    from pixelgif.pipeline import MorphPipeline
+    from pixelgif.morph.config import MorphConfig
+    from pixelgif.morph.engine import MorphPipeline
 
     start = time.perf_counter()
     engine = MorphPipeline.from_pretrained(progress=False, dtype=dtype)

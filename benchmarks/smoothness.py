@@ -2,7 +2,7 @@
 
 For a fixed list of prompt pairs (objects, animals, weather, faces, buildings) and fixed seeds,
 morph each pair with the bundled model and default settings, once with ``spacing="linear"`` and
-once with ``spacing="even"``, and measure the final pixel-art frames (`pixelgif.quality`):
+once with ``spacing="even"``, and measure the final pixel-art frames (`pixelgif.morph.quality`):
 smoothness (1 - Gini of the consecutive-frame distances), max/mean step, and frames rendered.
 Targets (issue 7): even smoothness >= 0.85 on average and clearly above linear, max/mean <= 2.0,
 renders <= 1.5x linear. One command reruns it, e.g. after the bundled weights change:
@@ -50,8 +50,8 @@ PAIRS = [
 
 def run_pair(engine, prompts, seed, spacing, same_noise=False):
     """Return (smoothness, max/mean, renders, frames, seconds) of one morph."""
-    from pixelgif.morph_config import MorphConfig
-    from pixelgif.quality import measure_morph
+    from pixelgif.morph.config import MorphConfig
+    from pixelgif.morph.quality import measure_morph
 
     start = time.perf_counter()
     result = engine(MorphConfig(prompts=list(prompts), seed=seed, spacing=spacing, same_noise=same_noise))
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     args = parser.parse_args(argv)
 
-    from pixelgif.pipeline import MorphPipeline
+    from pixelgif.morph.engine import MorphPipeline
 
     engine = MorphPipeline.from_pretrained(progress=False)
     modes = [("linear", False), ("even", False)] + ([("linear", True), ("even", True)] if args.same_noise else [])

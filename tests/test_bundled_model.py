@@ -55,7 +55,7 @@ def test_precomputed_embeddings_skip_the_text_stage(pipe):
 
 
 def test_morph_endpoints_equal_single_prompt_renders(pipe):
-    from pixelgif.pipeline import MorphConfig, MorphPipeline, to_pil
+    from pixelgif.morph.engine import MorphConfig, MorphPipeline, to_pil
 
     engine = MorphPipeline(pipe, progress=False)
     config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=3, steps=4, seed=7, batch_size=1)

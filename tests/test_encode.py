@@ -23,7 +23,7 @@ from PIL import GifImagePlugin, Image
 from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.errors import PixelgifError
-from pixelgif.gifwriter import centiseconds, encode_gif
+from pixelgif.encode.gif.writer import centiseconds, encode_gif
 
 
 # --- lossless GIF ---------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_gifsicle_keeps_the_pixels(tmp_path, case):
 
 
 def test_gifsicle_missing_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(encode.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(PixelgifError, match="gifsicle"):
         write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.gif", EncodeConfig(gifsicle=True))
     assert list(tmp_path.iterdir()) == []
@@ -278,8 +278,8 @@ def test_random_animations_round_trip(seed):
 
 def decode_single(data: bytes, code_bits: int, height: int, width: int) -> np.ndarray:
     """Return the indices of a one-image GIF made of LZW ``data`` (a 256-entry grey palette)."""
-    from pixelgif.gif_lzw import sub_blocks
-    from pixelgif.gifwriter import _header, _image_block
+    from pixelgif.encode.gif.lzw import sub_blocks
+    from pixelgif.encode.gif.writer import _header, _image_block
 
     gif = _header(width, height, np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1), 8, 0)
     gif += _image_block((0, 0, width, height), code_bits, sub_blocks(data)) + b";"
@@ -290,7 +290,7 @@ def decode_single(data: bytes, code_bits: int, height: int, width: int) -> np.nd
 @pytest.mark.parametrize("clear_when_full,adaptive_clear", [(True, False), (False, False), (False, True)])
 @pytest.mark.parametrize("colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1)), (16, (256, 256))])
 def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full, adaptive_clear):
-    from pixelgif.gif_lzw import lzw_compress
+    from pixelgif.encode.gif.lzw import lzw_compress
 
     rng = np.random.RandomState(colours)
     indices = rng.randint(0, colours, size).astype(np.uint8)
@@ -304,7 +304,7 @@ def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full, a
 
 @pytest.mark.parametrize("prefer_alternative", [True])  # False can miss cheap runs: see _frame_data
 def test_lzw_wildcards_write_one_of_the_allowed_indices(prefer_alternative):
-    from pixelgif.gif_lzw import lzw_compress
+    from pixelgif.encode.gif.lzw import lzw_compress
 
     rng = np.random.RandomState(1)
     symbols = rng.randint(0, 8, (64, 64)).astype(np.uint8)
@@ -318,7 +318,7 @@ def test_lzw_wildcards_write_one_of_the_allowed_indices(prefer_alternative):
 
 @pytest.mark.parametrize("adaptive_clear", [False, True])
 def test_lzw_wildcards_survive_full_tables_and_rewinds(adaptive_clear):
-    from pixelgif.gif_lzw import lzw_compress
+    from pixelgif.encode.gif.lzw import lzw_compress
 
     rng = np.random.RandomState(2)
     symbols = rng.randint(0, 15, (256, 256)).astype(np.uint8)

@@ -40,14 +40,14 @@ def test_hold_ms_and_its_alias():
     parser = build_parser()
     for flag in ("--hold-ms", "--hold"):
         args = parser.parse_args(["morph", "a", "b", flag, "250", "-o", "x.gif"])
-        assert build_request(args)["encode"].hold == 250
+        assert build_request(args).encode.hold == 250
 
 
 def test_keep_palette_order_flag(anim, tmp_path, capsys):
     parser = build_parser()
-    assert build_request(parser.parse_args(["morph", "a", "b", "-o", "x.gif"]))["encode"].keep_palette_order is False
+    assert build_request(parser.parse_args(["morph", "a", "b", "-o", "x.gif"])).encode.keep_palette_order is False
     args = parser.parse_args(["morph", "a", "b", "--keep-palette-order", "-o", "x.gif"])
-    assert build_request(args)["encode"].keep_palette_order is True
+    assert build_request(args).encode.keep_palette_order is True
     # pixelate: 16-colour art drawn with a 256-entry palette keeps all 256 entries only when asked
     sizes = {}
     for flags in ([], ["--keep-palette-order"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -11,9 +12,9 @@ from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, same_
 from PIL import Image
 
 from pixelgif import encode
-from pixelgif.encode import FORMATS, LOSSLESS, EncodeConfig, write_animation
+from pixelgif.encode import FORMATS, EncodeConfig, write_animation
 from pixelgif.errors import PixelgifError
-from pixelgif.spritesheet import frame_file_name, sheet_columns
+from pixelgif.encode.spritesheet import frame_file_name, sheet_columns
 
 SUFFIX = {"gif": "a.gif", "apng": "a.png", "webp": "a.webp", "spritesheet": "a.png", "frames": "a"}
 
@@ -49,7 +50,7 @@ def decode(path, fmt):
         return frames, palette, durations, image.info.get("loop")
 
 
-@pytest.mark.parametrize("fmt", LOSSLESS)
+@pytest.mark.parametrize("fmt", [f.name for f in FORMATS.values() if f.lossless])
 @pytest.mark.parametrize("transparent", [None, 0])
 def test_every_lossless_format_round_trips(tmp_path, fmt, transparent):
     """Pixels (indices where the format keeps a palette) and palette, frame count, durations, loop."""
@@ -77,7 +78,7 @@ def test_every_lossless_format_round_trips(tmp_path, fmt, transparent):
 
 def test_formats_have_descriptions_and_the_error_lists_them(tmp_path):
     assert {"gif", "webp", "apng", "mp4", "spritesheet", "frames"} == set(FORMATS)
-    assert all(isinstance(line, str) and line for line in FORMATS.values())
+    assert all(isinstance(f.description, str) and f.description for f in FORMATS.values())
     with pytest.raises(PixelgifError) as error:
         write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.jpg")
     assert all(name in str(error.value) for name in FORMATS)
@@ -163,11 +164,11 @@ def test_failed_spritesheet_keeps_the_old_pair(tmp_path, monkeypatch):
     for name, data in old.items():
         (tmp_path / name).write_bytes(data)
 
-    def broken(frameset, image_tmp, data_tmp, *args):
-        image_tmp.write_bytes(b"half")
+    def broken(frameset, target, config):
+        target.files[0].write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(encode, "write_spritesheet", broken)
+    monkeypatch.setitem(encode.FORMATS, "spritesheet", dataclasses.replace(encode.FORMATS["spritesheet"], write=broken))
     with pytest.raises(OSError):
         write_animation(p_images(sprite_indices(count=2)), tmp_path / "s.png", EncodeConfig(format="spritesheet"))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
@@ -194,11 +195,11 @@ def test_failed_frames_folder_keeps_the_old_one(tmp_path, monkeypatch):
     out = write_animation(images, tmp_path / "frames")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def broken(frameset, folder, scale):
-        (folder / frame_file_name(0)).write_bytes(b"half")
+    def broken(frameset, target, config):
+        (target.files[0] / frame_file_name(0)).write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(encode, "write_frames_folder", broken)
+    monkeypatch.setitem(encode.FORMATS, "frames", dataclasses.replace(encode.FORMATS["frames"], write=broken))
     with pytest.raises(OSError):
         write_animation(p_images(sprite_indices(count=2, seed=9)), out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

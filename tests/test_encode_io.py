@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import re
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from PIL import Image
 
 from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
+from pixelgif.encode.video import find_ffmpeg
 from pixelgif.errors import PixelgifError
 
 
@@ -44,7 +47,7 @@ def test_unknown_suffix_is_an_error(tmp_path):
 
 
 def test_mp4_without_ffmpeg_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(encode.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     with pytest.raises(PixelgifError, match="ffmpeg"):
         write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.mp4")
@@ -53,7 +56,7 @@ def test_mp4_without_ffmpeg_says_how_to_get_it(tmp_path, monkeypatch):
 
 def have_ffmpeg() -> bool:
     try:
-        return bool(encode.find_ffmpeg())
+        return bool(find_ffmpeg())
     except PixelgifError:
         return False
 
@@ -63,7 +66,7 @@ def test_mp4_is_written(tmp_path):
     config = EncodeConfig(scale=3, duration=[100, 200, 100, 300])
     path = write_animation(p_images(sprite_indices(count=4), transparent=0), tmp_path / "a.mp4", config)
     assert path.read_bytes()[4:8] == b"ftyp"
-    probe = subprocess.run([encode.find_ffmpeg(), "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
+    probe = subprocess.run([find_ffmpeg(), "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
     assert "48x48" in probe.stderr and re.search(r"frame=\s*7\b", probe.stderr)  # 700 ms at 10 fps
 
 
@@ -71,11 +74,11 @@ def test_mp4_is_written(tmp_path):
 
 
 def test_failing_write_leaves_no_file(tmp_path, monkeypatch):
-    def broken(data_frames, tmp, config):
-        tmp.write_bytes(b"GIF89a partial")
+    def broken(frameset, target, config):
+        target.files[0].write_bytes(b"GIF89a partial")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setitem(encode._WRITERS, "gif", broken)
+    monkeypatch.setitem(encode.FORMATS, "gif", dataclasses.replace(encode.FORMATS["gif"], write=broken))
     with pytest.raises(RuntimeError):
         write_animation(p_images(sprite_indices(count=2)), tmp_path / "a.gif")
     assert list(tmp_path.iterdir()) == []
@@ -84,7 +87,8 @@ def test_failing_write_leaves_no_file(tmp_path, monkeypatch):
 def test_failing_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "a.gif"
     target.write_bytes(b"old")
-    monkeypatch.setitem(encode._WRITERS, "gif", lambda *a: (_ for _ in ()).throw(OSError("no space")))
+    failing = dataclasses.replace(encode.FORMATS["gif"], write=lambda *a: (_ for _ in ()).throw(OSError("no space")))
+    monkeypatch.setitem(encode.FORMATS, "gif", failing)
     with pytest.raises(OSError):
         write_animation(p_images(sprite_indices(count=2)), target)
     assert target.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1

@@ -10,8 +10,8 @@ from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, read_
 from PIL import Image
 
 from pixelgif.encode import EncodeConfig, write_animation
-from pixelgif.gifpalette import compact_palette
-from pixelgif.gifwriter import encode_gif
+from pixelgif.encode.gif.palette import compact_palette
+from pixelgif.encode.gif.writer import encode_gif
 
 
 def table_size(data: bytes) -> int:

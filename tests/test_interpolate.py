@@ -5,15 +5,8 @@ import math
 import pytest
 import torch
 
-from pixelgif.interpolate import (
-    ease_in_out,
-    frame_schedule,
-    get_easing,
-    keyframe_indices,
-    lerp,
-    num_frames,
-    slerp,
-)
+from pixelgif.morph.interpolate import lerp, slerp
+from pixelgif.morph.schedule import ease_in_out, frame_schedule, get_easing, keyframe_indices, num_frames
 
 
 def _unit(*shape, seed=0):

@@ -118,11 +118,11 @@ def test_save_frames_and_animation_options(tiny_sd, tmp_path, capsys):
 BAD_INPUT = [
     (["only one prompt"], "at least two prompts"),
     (["a", ""], "prompt 2 is empty"),
-    (["a", "b", "--frames", "1"], "frames per transition must be at least 2"),
-    (["a", "b", "--steps", "0"], "steps must be at least 1"),
+    (["a", "b", "--frames", "1"], "frames per transition must be a whole number of at least 2"),
+    (["a", "b", "--steps", "0"], "steps must be a whole number of at least 1"),
     (["a", "b", "--width", "100"], "width must be a multiple of 8"),
     (["a", "b", "--height", "36"], "height must be a multiple of 8"),
-    (["a", "b", "--guidance-scale", "-1"], "guidance scale must be 0 or more"),
+    (["a", "b", "--guidance-scale", "-1"], "guidance scale must be a number of at least 0"),
     (["a", "b", "--scheduler", "fancy"], "choose one of: DDIM, DDPM, PNDM, LMS, Euler, Euler-a"),
     (["a", "b", "--model", "MISSING/folder/"], "model not found: no file or folder"),
     (["a", "b", "--model", "nobody/no-such-model"], "a hub id needs network access (or give a local path)"),
@@ -138,7 +138,7 @@ BAD_INPUT = [
     (["a", "b", "--duration", "0"], "duration must be a whole number"),
     (["a", "b", "--hold-ms", "-5"], "hold must be a whole number"),
     (["a", "b", "--scale", "0"], "scale must be a whole number from 1"),
-    (["a", "b", "--format", "spritesheet", "-o", "x.gif"], "a spritesheet is a .png image"),
+    (["a", "b", "--format", "spritesheet", "-o", "x.gif"], "a spritesheet is a .png file"),
 ]
 
 

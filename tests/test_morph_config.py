@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pixelgif.errors import PixelgifError
-from pixelgif.morph_config import SCHEDULERS, MorphConfig, canonical_scheduler
+from pixelgif.morph.config import SCHEDULERS, MorphConfig, canonical_scheduler
 from pixelgif.settings import build_settings, config_from_dict, read_settings, settings_path, write_settings
 
 
@@ -26,19 +26,19 @@ def test_defaults_and_derived_values():
         ({"prompts": ["only one"]}, "at least two prompts, got 1"),
         ({"prompts": "a string"}, "list of two or more"),
         ({"prompts": ["a", "  "]}, "prompt 2 is empty"),
-        ({"frames": 1}, "frames per transition must be at least 2"),
+        ({"frames": 1}, "frames per transition must be a whole number of at least 2"),
         ({"frames": 2.5}, "whole number"),
-        ({"steps": 0}, "steps must be at least 1"),
+        ({"steps": 0}, "steps must be a whole number of at least 1"),
         ({"width": 100}, "width must be a multiple of 8, got 100 (try 96 or 104)"),
-        ({"height": 0}, "height must be at least 8"),
-        ({"guidance_scale": -1.0}, "guidance scale must be 0 or more"),
-        ({"guidance_scale": float("nan")}, "guidance scale must be 0 or more"),
+        ({"height": 0}, "height must be a whole number of at least 8"),
+        ({"guidance_scale": -1.0}, "guidance scale must be a number of at least 0"),
+        ({"guidance_scale": float("nan")}, "guidance scale must be a number of at least 0"),
         ({"scheduler": "fancy"}, "choose one of: DDIM"),
         ({"easing": "bounce"}, "linear, ease-in-out"),
         ({"text_interpolation": "cubic"}, "linear, slerp"),
-        ({"seed": -1}, "seed must be at least 0"),
+        ({"seed": -1}, "seed must be a whole number from 0 to"),
         ({"seeds": [1]}, "got 1 seeds for 2 prompts"),
-        ({"batch_size": 0}, "batch size must be at least 1"),
+        ({"batch_size": 0}, "batch size must be a whole number of at least 1"),
     ],
 )
 def test_bad_values_raise_helpful_errors(kwargs, message):

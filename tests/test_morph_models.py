@@ -14,7 +14,7 @@ from pixelgif.models import LORA_PRESETS, SD21, load_pipeline
 from pixelgif.models.loading import resolve_device, resolve_dtype
 from pixelgif.models.lora import convert_lora_file, normalize_lora, read_lora_file
 from pixelgif.models.presets import effective_model, find_lora_preset, is_hub_id, resolve_model_name
-from pixelgif.pipeline import MorphConfig, MorphPipeline
+from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
 
 def _frames(pipe):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pixelgif.errors import PixelgifError
-from pixelgif.quality import (
+from pixelgif.morph.quality import (
     frame_distances,
     gini,
     max_mean_ratio,

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelgif.spacing import render_budget
+from pixelgif.morph.spacing import render_budget
 from pixelgif.web.form import formats
 
 pytest.importorskip("gradio", reason="the web UI needs gradio: pip install -e '.[web]'")
@@ -168,7 +168,7 @@ def test_api_morph_writes_every_format_and_settings(client, tmp_path):
     result, *downloads, settings, summary, report = predict(client, "/morph", **{"Prompt 1": "a red apple",
                                                     "Prompt 2": "a blue whale", "Frames per transition": 2}, **FAST)  # fmt: skip
     assert len(_frames(result)) == 3 and "3 frames" in summary
-    if importlib.util.find_spec("pixelgif.quality") and importlib.util.find_spec("matplotlib"):
+    if importlib.util.find_spec("pixelgif.morph.quality") and importlib.util.find_spec("matplotlib"):
         assert "smoothness" in summary and report.get("visible")  # the smoothness report plot
         with Image.open(report["value"]) as plot:
             assert plot.format == "PNG"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pixelgif.cli import main
-from pixelgif.pipeline import MorphConfig, MorphPipeline
-from pixelgif.spacing import render_budget
+from pixelgif.morph.engine import MorphConfig, MorphPipeline
+from pixelgif.morph.spacing import render_budget
 
 PROMPTS = ["a red dragon", "a blue whale", "a green frog"]
 FAST = ["--steps", "2", "--frames", "4", "--quiet"]
@@ -128,7 +128,7 @@ def test_report_without_matplotlib_is_one_line_before_rendering(tiny_sd, tmp_pat
 
 
 def test_bundled_model_even_loop(tmp_path):
-    from pixelgif.quality import measure_morph
+    from pixelgif.morph.quality import measure_morph
 
     bundled = MorphPipeline.from_pretrained(progress=False)
     config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=6, steps=3, loop=True)

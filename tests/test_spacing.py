@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pixelgif.interpolate import frame_schedule, keyframe_indices
-from pixelgif.quality import max_mean_ratio, smoothness
-from pixelgif.spacing import easing_weights, even_frames, place_targets, render_budget, select_even
+from pixelgif.morph.schedule import frame_schedule, keyframe_indices
+from pixelgif.morph.quality import max_mean_ratio, smoothness
+from pixelgif.morph.spacing import easing_weights, even_frames, place_targets, render_budget, select_even
 
 
 class SyntheticRenderer:

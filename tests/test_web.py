@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelgif import encode, morph_config
+from pixelgif import encode
+from pixelgif.morph.config import SPACINGS
 from pixelgif.cli import main
 from pixelgif.encode import EncodeConfig
 from pixelgif.errors import PixelgifError
-from pixelgif.morph_config import SCHEDULERS, MorphConfig
+from pixelgif.morph.config import SCHEDULERS, MorphConfig
 from pixelgif.pixelate import PixelateConfig, builtin_names
 from pixelgif.pixelate.config import DITHERS
 from pixelgif.web import INSTALL_HINT, require_gradio
@@ -36,15 +37,15 @@ def test_defaults_and_choices_come_from_the_configs_and_modules():
     assert (values["duration"], values["hold"], values["loop_count"]) == (enc.duration, enc.hold, enc.loop)
     assert options["scheduler"][1:] == list(SCHEDULERS) and options["dither"] == list(DITHERS)
     assert options["palette"][1:] == builtin_names() and formats() == list(encode.FORMATS)
-    for name in ("spacing",):  # appears on the page once MorphConfig has it
-        assert (name in options) == hasattr(morph_config, "SPACINGS")
+    assert options["spacing"] == list(SPACINGS) and values["spacing"] == morph.spacing
 
 
 def test_default_form_gives_default_configs():
     request = parse_form(defaults(), BOARD)
     assert request.morph == MorphConfig(prompts=["a red dragon", "a blue whale"], seeds=[0, 1])
     assert request.pixelate == PixelateConfig() and request.encode == EncodeConfig()
-    assert request.model == {"model": "bundled", "lora": None, "lora_scale": 1.0} and request.auto_scale
+    assert request.model == {"model": "bundled", "lora": None, "lora_scale": 1.0, "device": None, "dtype": None}
+    assert request.auto_scale
 
 
 def test_form_values_reach_the_configs():
@@ -147,7 +148,7 @@ def studio(tiny_sd, tmp_path):
     loads = []
 
     def factory(**model):
-        from pixelgif.pipeline import MorphPipeline
+        from pixelgif.morph.engine import MorphPipeline
 
         loads.append(model)
         return MorphPipeline.from_pretrained(**model, progress=False)
@@ -262,7 +263,7 @@ def test_build_app_without_a_server(tmp_path):
 
 
 def test_studio_morph_reports_smoothness(studio, tiny_sd):
-    pytest.importorskip("pixelgif.quality", reason="the smoothness report comes with pixelgif.quality")
+    pytest.importorskip("pixelgif.morph.quality", reason="the smoothness report comes with pixelgif.morph.quality")
     pytest.importorskip("matplotlib")
     morphed = studio.morph(_request(tiny_sd), "s")
     assert "smoothness" in morphed.summary

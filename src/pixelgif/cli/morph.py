@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import re
-import sys
-import time
+
+from .options import format_help, format_name, grid_size, one_line_error
 
 DESCRIPTION = """\
 Render one keyframe per PROMPT and morph between them: text embeddings and starting noise are
@@ -39,11 +38,10 @@ GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in Pixe
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
                 "scale": "scale", "format": "format", "optimize": "optimize",
                 "keep_palette_order": "keep_palette_order"}  # fmt: skip
-MODEL_FLAGS = ("model", "lora", "lora_scale", "device", "dtype")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..morph_config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
+    from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
 
     parser = subparsers.add_parser(
         "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
@@ -98,7 +96,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pixels = parser.add_argument_group("pixel art")
     pixels.add_argument("--pixel-size", type=int, metavar="N",
                         help="render pixels per art pixel (default: 8, but at least 32 art pixels across)")
-    pixels.add_argument("--grid", type=_grid, metavar="WxH", help="art size in pixels instead, e.g. 64x64")
+    pixels.add_argument("--grid", type=grid_size, metavar="WxH", help="art size in pixels instead, e.g. 64x64")
     pixels.add_argument("--colors", type=int, metavar="K", help="palette size 2-256, shared by all frames (default 16)")
     pixels.add_argument("--palette", metavar="NAME|FILE", help="built-in palette (pico-8, gameboy, nes, ...) or a .gpl/.hex/.pal/.png file")
     pixels.add_argument("--dither", metavar="NAME",
@@ -115,7 +113,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--scale", type=int, metavar="N",
                      help="nearest-neighbour upscale (default: back to render size, at least 256 px wide; "
                           "1 for spritesheet and frames)")
-    out.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
+    out.add_argument("--format", type=format_name, metavar="FORMAT", help=format_help())
     out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
                      help="merge repeated frames and store changed areas only (default on)")
     out.add_argument("--keep-palette-order", action=argparse.BooleanOptionalAction, default=None,
@@ -123,67 +121,38 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "only the colours drawn, reordered for a smaller file; pixels are exact either way)")
     out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
 
-    parser.error = _one_line_error(parser)  # bad input is one line, as for every other error
+    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args) -> int:
-    from pathlib import Path
+    from ..run import check_run, load_engine, run_morph
 
-    from ..encode import check_output, output_paths
-    from ..models.presets import check_names
-    from ..outputs import check_writable
-    from ..settings import build_settings, settings_path, write_settings
-
-    started = time.perf_counter()
     # Everything that can be checked without torch is checked first: bad input fails in a blink.
     request = build_request(args)
-    output = Path(request["output"])
-    fmt = check_output(output, request["encode"])
-    settings_file = settings_path(output, fmt)
-    if settings_file in output_paths(output, fmt):
-        raise ValueError(f"output {str(output)!r} would be overwritten by its own settings file; use another suffix")
-    check_writable(settings_file)
-    check_names(request["model"]["model"], request["model"]["lora"])
-    if args.report:
-        check_report(output)
-
+    check_run(request)
     _quiet_libraries()
-    from ..encode import write_animation
-    from ..pipeline import MorphPipeline
-
-    engine = MorphPipeline.from_pretrained(**request["model"], progress=not args.quiet)
-    loaded = time.perf_counter()
-    result = engine(request["morph"], pixelate=request["pixelate"])
-    encode = _finish_encode(request["encode"], request["scale_given"], result, fmt)
-    write_animation(result.pixel_frames, output, encode, keyframes=result.keyframe_indices)
-    if args.save_frames:
-        save_frames(result, args.save_frames)
-    report = write_report(result, output) if args.report else None
-
-    seconds = time.perf_counter() - started
-    run_info = {"device": str(engine.device), "dtype": str(engine.dtype).replace("torch.", ""),
-                "frames": len(result.frames), "renders": result.renders, "seconds": round(seconds, 2),
-                "timings": {"load": round(loaded - started, 3), **result.timings}}  # fmt: skip
-    if report is not None:
-        run_info["quality"] = report.to_dict()
-    settings = build_settings(model=request["model_record"], morph=result.config, pixelate=result.pixelate_config,
-                              encode=encode, output=output, run=run_info)  # fmt: skip
-    write_settings(settings_file, settings)
-    width, height = (side * encode.scale for side in result.size)
-    also = f" + {output_paths(output, fmt)[1].name}" if fmt == "spritesheet" else ""
-    print(f"wrote {output}{also} ({len(result.frames)} frames, {width}x{height} pixels, {seconds:.1f} s)")
+    engine = load_engine(request.model, progress=not args.quiet)
+    written = run_morph(request, engine, progress=not args.quiet, source="cli")
+    result = written.result
+    if written.quality is not None:
+        for line in written.quality.summary_lines(result.renders, result.linear_renders):
+            print(line)
+        print(f"wrote {written.report}")
+    width, height = (side * written.encode.scale for side in result.size)
+    also = "".join(f" + {path.name}" for path in written.files[1:])
+    print(f"wrote {written.output}{also} ({len(result.frames)} frames, {width}x{height} pixels, {written.seconds:.1f} s)")
     return 0
 
 
-def build_request(args) -> dict:
-    """Return the validated configs of a run: settings file first, then the flags given on top."""
+def build_request(args):
+    """Return the validated `RunRequest` of a run: settings file first, then the flags given on top."""
     from ..encode import EncodeConfig
-    from ..models.presets import effective_model
-    from ..morph_config import MorphConfig
+    from ..morph.config import MorphConfig
     from ..pixelate import PixelateConfig
-    from ..settings import config_from_dict, local_or_id, read_settings
+    from ..run import MODEL_OPTIONS, RunRequest
+    from ..settings import config_from_dict, read_settings
 
     base = read_settings(args.from_settings) if args.from_settings else {s: {} for s in ("model", "morph", "pixelate", "encode")}
 
@@ -212,100 +181,29 @@ def build_request(args) -> dict:
         encode.pop("format", None)  # a new -o decides the format by its suffix
     encode.update({ENCODE_FLAGS[k]: v for k, v in _given(args, ENCODE_FLAGS).items()})
 
-    model = dict(base["model"])
-    model.update(_given(args, MODEL_FLAGS))
-    model = {name: model.get(name) for name in MODEL_FLAGS}
-    model["lora_scale"] = 1.0 if model["lora_scale"] is None else model["lora_scale"]
-
+    model = {**base["model"], **_given(args, MODEL_OPTIONS)}
     output = args.output or base.get("output")
     if not output:
         raise ValueError("no output file: give -o OUT (e.g. -o morph.gif)")
-    return {
-        "morph": config_from_dict(MorphConfig, morph, "morph"),
-        "pixelate": config_from_dict(PixelateConfig, pixelate, "pixelate"),
-        "encode": config_from_dict(EncodeConfig, encode, "encode"),
-        "scale_given": "scale" in encode,
-        "model": model,
-        "model_record": {**model, "model": local_or_id(effective_model(model["model"], model["lora"])),
-                         "lora": local_or_id(model["lora"])},
-        "output": output,
-    }
-
-
-def check_report(output) -> None:
-    """Fail before any rendering when the --report plot cannot be made or written."""
-    import importlib.util
-
-    from ..errors import PixelgifError
-    from ..outputs import check_writable
-    from ..quality import REPORT_HINT, report_path
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise PixelgifError(REPORT_HINT)
-    check_writable(report_path(output))
-
-
-def write_report(result, output):
-    """Print the smoothness of ``result``, plot it next to ``output``; return the `MorphQuality`."""
-    from ..quality import measure_morph, plot_quality, report_path
-
-    quality = measure_morph(result)
-    for line in quality.summary_lines(result.renders, result.linear_renders):
-        print(line)
-    spacing = result.config.spacing
-    plot = plot_quality(quality, report_path(output), title=f"{output.name} ({spacing} spacing): smoothness "
-                        f"{quality.overall.smoothness:.3f}, max/mean {quality.overall.max_mean:.2f}")  # fmt: skip
-    print(f"wrote {plot}")
-    return quality
+    return RunRequest(
+        morph=config_from_dict(MorphConfig, morph, "morph"),
+        pixelate=config_from_dict(PixelateConfig, pixelate, "pixelate"),
+        encode=config_from_dict(EncodeConfig, encode, "encode"),
+        model={name: model.get(name) for name in MODEL_OPTIONS},
+        output=output,
+        auto_scale="scale" not in encode,
+        report=args.report,
+        save_frames=args.save_frames,
+    )
 
 
 def _same_kind(fmt: str | None, output: str) -> bool:
-    """Return True if a saved ``fmt`` still fits a new output path (a spritesheet's .png)."""
-    return fmt == "spritesheet" and output.lower().endswith(".png")
-
-
-def save_frames(result, folder) -> None:
-    """Save raw frames (render size) and pixel-art frames (art size) as PNG files in ``folder``."""
-    from pathlib import Path
-
-    from ..outputs import atomic_output
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind, frames in (("raw", result.frames), ("pixel", result.pixel_frames)):
-        for index, frame in enumerate(frames):
-            with atomic_output(folder / f"{kind}_{index:04d}.png") as tmp:
-                frame.save(tmp, format="PNG")
-
-
-def _finish_encode(encode, scale_given: bool, result, fmt: str):
-    """Return ``encode`` with the automatic scale filled in when none was given.
-
-    Game engines want sprites at their native size, so spritesheets and frame folders get 1.
-    """
-    import dataclasses
-
-    from ..encode import auto_scale
-
-    if scale_given:
-        return encode
-    scale = 1 if fmt in ("spritesheet", "frames") else auto_scale(result.size[0], result.frames[0].width)
-    return dataclasses.replace(encode, scale=scale)
-
-
-def _format(text: str) -> str:
+    """Return True if a saved ``fmt`` that its suffix does not name still fits a new output path
+    (a spritesheet's .png)."""
     from ..encode import FORMATS
 
-    name = text.strip().lower()
-    if name not in FORMATS:
-        raise argparse.ArgumentTypeError(f"unknown format {text!r}; choose one of: {', '.join(FORMATS)}")
-    return name
-
-
-def _format_help() -> str:
-    from ..encode import FORMATS
-
-    return "; ".join(f"{name}: {line}" for name, line in FORMATS.items()) + " (default: from -o)"
+    known = FORMATS.get(fmt or "")
+    return known is not None and not known.detect and any(output.lower().endswith(s) for s in known.suffixes if s)
 
 
 def _given(args, names) -> dict:
@@ -318,21 +216,6 @@ def _seeds(text: str) -> list[int]:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number or comma-separated whole numbers, got {text!r}") from None
-
-
-def _grid(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
-    return int(match.group(1)), int(match.group(2) or match.group(1))
-
-
-def _one_line_error(parser):
-    def error(message: str):
-        print(f"{parser.prog}: error: {message} (see {parser.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-    return error
 
 
 def _quiet_libraries() -> None:

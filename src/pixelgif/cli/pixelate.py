@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
+
+from .options import format_help, format_name, grid_size, one_line_error
 
 DESCRIPTION = """\
 Turn images into true pixel art: a real pixel grid, one small palette shared by every frame (no
@@ -28,33 +29,6 @@ examples:
 SINGLE_IMAGE_SUFFIXES = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
 
-def _grid(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    if text.strip().isdigit():
-        return int(text), int(text)
-    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
-
-
-def _one_line_error(parser):
-    from .morph import _one_line_error
-
-    return _one_line_error(parser)
-
-
-def _format(text: str) -> str:
-    from .morph import _format
-
-    return _format(text)
-
-
-def _format_help() -> str:
-    from .morph import _format_help
-
-    return _format_help()
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "pixelate", help="turn images or an animation into pixel art on one shared palette",
@@ -65,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="output file (.png, .gif, .webp, .apng, .mp4) or folder (one PNG per frame)")
     grid = parser.add_argument_group("pixel grid (give at most one; default: --pixel-size 8)")
     grid.add_argument("--pixel-size", type=int, metavar="N", help="source pixels per art pixel")
-    grid.add_argument("--grid", type=_grid, metavar="WxH", help="output size in art pixels, e.g. 64x64")
+    grid.add_argument("--grid", type=grid_size, metavar="WxH", help="output size in art pixels, e.g. 64x64")
     grid.add_argument("--detect-grid", action="store_true",
                       help="find the grid of input that is already pixel art, upscaled or blurred, and restore 1:1 pixels")
     grid.add_argument("--reducer", choices=("mean", "median", "dominant", "edge"), default="mean",
@@ -101,8 +75,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     output.add_argument("--keep-palette-order", action="store_true",
                         help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default: only the "
                              "colours drawn, reordered for a smaller file; pixels are exact either way)")
-    output.add_argument("--format", type=_format, metavar="FORMAT", help=_format_help())
-    parser.error = _one_line_error(parser)  # bad input is one line, as for every other error
+    output.add_argument("--format", type=format_name, metavar="FORMAT", help=format_help())
+    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
     parser.set_defaults(run=run)
     return parser
 
@@ -142,8 +116,7 @@ def run(args) -> int:
         write_animation(art.images, output, dataclasses.replace(encode, duration=duration))
     size = art.images[0].size
     what = " (one PNG per frame)" if fmt == "frames" else ""
-    if fmt == "spritesheet":
-        what = f" + {output_paths(output, fmt)[1].name}"
+    what += "".join(f" + {path.name}" for path in output_paths(output, fmt)[1:])
     print(f"wrote {output}{what} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
           f"pixels, {len(art.palette)} colours)")
     return 0

@@ -114,6 +114,9 @@ class PixelateConfig:
             gw, gh = self.grid
         else:
             size = self.pixel_size or DEFAULT_PIXEL_SIZE
+            if self.pixel_size is not None and size > min(width, height):
+                raise ValueError(f"pixel size {size} is larger than the {width}x{height} image; the largest is "
+                                 f"{min(width, height)} (one art pixel across its shorter side)")  # fmt: skip
             gw, gh = max(1, round(width / size)), max(1, round(height / size))
         if gw > width or gh > height:
             raise ValueError(f"grid {gw}x{gh} is larger than the image ({width}x{height}); use a smaller grid or pixel size")

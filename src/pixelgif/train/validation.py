@@ -17,8 +17,8 @@ def render_validation(pipe, prompts: list[str], folder: Path, name: str, *, seed
                       steps: int | None, size: int) -> list[Path]:  # fmt: skip
     """Render ``prompts`` with ``pipe``; write ``folder/name.png`` (the prompts) and ``name.gif``; return both."""
     from ..encode import EncodeConfig, write_animation
-    from ..morph_config import MorphConfig
-    from ..pipeline import MorphPipeline
+    from ..morph.config import MorphConfig
+    from ..morph.engine import MorphPipeline
 
     keyframes = list(prompts) if len(prompts) > 1 else list(prompts) * 2  # one prompt: itself, another seed
     config = MorphConfig(prompts=keyframes, frames=frames, seed=seed, steps=steps, width=size, height=size)

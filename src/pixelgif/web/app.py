@@ -17,10 +17,11 @@ import threading
 
 import gradio as gr
 
+from ..encode import FORMATS
 from ..errors import PixelgifError
 from . import storyboard as sb
 from ..pixelate.palettes import PALETTE_SUFFIXES
-from .form import COLORS_HINT, choices, defaults, formats, keyframes_from_slots, optional_morph_fields, parse_form
+from .form import COLORS_HINT, choices, defaults, formats, keyframes_from_slots, parse_form
 from .studio import Job, Limits, Studio, check_palette_upload
 
 TITLE = "pixelgif studio"
@@ -29,8 +30,6 @@ CSS = ".pixelated img { image-rendering: pixelated; }"
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
 # Button names; a format the encoder adds later shows under its own name.
-FORMAT_LABELS = {"gif": "GIF", "apng": "APNG", "webp": "WebP", "mp4": "MP4", "spritesheet": "spritesheet + JSON (zip)",
-                 "frames": "PNG frames (zip)"}  # fmt: skip
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
@@ -171,8 +170,7 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
         with gr.Row():
             f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], precision=0, minimum=2)
             f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
-            for name in optional_morph_fields():
-                f[name] = _dropdown(name.replace("_", " ").capitalize(), name, values, options, custom=False)
+            f["spacing"] = _dropdown("Spacing", "spacing", values, options, custom=False)
         with gr.Row():
             f["model"] = _dropdown("Model (bundled, a preset, a hub id or a local path)", "model", values, options)
             f["lora"] = _dropdown("LoRA (preset, hub id or file)", "lora", values, options)
@@ -220,7 +218,7 @@ def _results() -> dict:
     out["keyframes"] = gr.Gallery(label="Keyframes", columns=4, height="auto", elem_id="keyframes", elem_classes="pixelated")
     out["summary"] = gr.Markdown(elem_id="summary")
     with gr.Row():
-        out["downloads"] = [gr.DownloadButton(f"Download {FORMAT_LABELS.get(f, f)}", visible=False, size="sm")
+        out["downloads"] = [gr.DownloadButton(f"Download {FORMATS[f].label}", visible=False, size="sm")
                             for f in formats()]  # fmt: skip
         out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
     out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)

@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from dataclasses import dataclass
 from typing import Any
 
-from .. import encode as encode_module
-from .. import morph_config
-from ..encode import EncodeConfig
+from ..encode import FORMATS, EncodeConfig
 from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
-from ..morph_config import EASINGS, SCHEDULERS, TEXT_INTERPOLATIONS, MorphConfig
+from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, MorphConfig
 from ..pixelate import PixelateConfig, builtin_names
 from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
+from ..run import RunRequest
 from .storyboard import Keyframe
 
 AUTO = "auto"  # scale choice: back to the render size, like the CLI
 DEFAULT_SCHEDULER = "default"  # the model's own scheduler
 FITTED = "fitted"  # palette choice: fit colours to the frames
 COLORS_HINT = f"{DEFAULT_COLORS}, or every colour of the palette"
-# MorphConfig fields with a fixed set of values, and the morph_config constant that lists them;
-# a field shows up on the page as soon as MorphConfig has it.
-MORPH_CHOICES = {"easing": "EASINGS", "text_interpolation": "TEXT_INTERPOLATIONS", "spacing": "SPACINGS"}
+# MorphConfig fields with a fixed set of values, and the values.
+MORPH_CHOICES = {"easing": EASINGS, "text_interpolation": TEXT_INTERPOLATIONS, "spacing": SPACINGS}
 
 
 def field_defaults(cls) -> dict[str, Any]:
@@ -35,16 +32,9 @@ def field_defaults(cls) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
-def optional_morph_fields() -> list[str]:
-    """Return the choice fields of MorphConfig that this version has, beyond easing and interpolation."""
-    fields = field_defaults(MorphConfig)
-    return [name for name, constant in MORPH_CHOICES.items()
-            if name in fields and name not in ("easing", "text_interpolation") and hasattr(morph_config, constant)]  # fmt: skip
-
-
 def formats() -> list[str]:
     """Return every output format the encoder writes, in its own order."""
-    return list(encode_module.FORMATS)
+    return list(FORMATS)
 
 
 def defaults() -> dict[str, Any]:
@@ -62,8 +52,7 @@ def defaults() -> dict[str, Any]:
         "width": morph["width"],
         "height": morph["height"],
         "negative_prompt": morph["negative_prompt"] or "",
-        "easing": morph["easing"],
-        "text_interpolation": morph["text_interpolation"],
+        **{name: morph[name] for name in MORPH_CHOICES},
         "batch_size": morph["batch_size"],
         "pixel_size": pixel["pixel_size"],
         "grid": _grid_text(pixel["grid"]),
@@ -77,7 +66,6 @@ def defaults() -> dict[str, Any]:
         "boomerang": encode["boomerang"],
         "scale": AUTO,
     }
-    values.update({name: morph[name] for name in optional_morph_fields()})
     return values
 
 
@@ -87,26 +75,13 @@ def choices() -> dict[str, list[str]]:
         "model": [BUNDLED, *MODEL_PRESETS],
         "lora": ["", *LORA_PRESETS],
         "scheduler": [DEFAULT_SCHEDULER, *SCHEDULERS],
-        "easing": list(EASINGS),
-        "text_interpolation": list(TEXT_INTERPOLATIONS),
+        **{name: list(values) for name, values in MORPH_CHOICES.items()},
         "palette": [FITTED, *builtin_names()],
         "dither": list(DITHERS),
         "reducer": list(REDUCERS),
         "scale": [AUTO, *(str(n) for n in range(1, 17))],
     }
-    options.update({name: list(getattr(morph_config, MORPH_CHOICES[name])) for name in optional_morph_fields()})
     return options
-
-
-@dataclass
-class Request:
-    """One Morph or Preview: the validated configs and the model to load."""
-
-    morph: MorphConfig
-    pixelate: PixelateConfig
-    encode: EncodeConfig
-    model: dict[str, Any]  # keyword arguments of MorphPipeline.from_pretrained
-    auto_scale: bool
 
 
 def keyframes_from_slots(count, prompts, seeds, locks) -> list[Keyframe]:
@@ -118,12 +93,11 @@ def keyframes_from_slots(count, prompts, seeds, locks) -> list[Keyframe]:
     ]
 
 
-def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> Request:
-    """Return the request that form ``values`` and the storyboard describe; ValueError names a bad field.
+def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> RunRequest:
+    """Return the run that form ``values`` and the storyboard describe; ValueError names a bad field.
 
     ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down.
     """
-    extra = {name: values[name] for name in optional_morph_fields() if name in values}
     morph = MorphConfig(
         prompts=[k.prompt for k in keyframes],
         seed=keyframes[0].seed if keyframes else 0,
@@ -135,11 +109,9 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
         width=_whole("width", values.get("width"), blank_zero=True),
         height=_whole("height", values.get("height"), blank_zero=True),
         scheduler=values.get("scheduler") or None,
-        easing=values["easing"],
-        text_interpolation=values["text_interpolation"],
+        **{name: values[name] for name in MORPH_CHOICES if name in values},
         negative_prompt=(values.get("negative_prompt") or "").strip() or None,
         batch_size=_whole("batch size", values.get("batch_size"), blank_zero=True),
-        **extra,
     )
     palette = (values.get("palette") or "").strip()
     pixelate = PixelateConfig(
@@ -163,7 +135,7 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
         "lora": (values.get("lora") or "").strip() or None,
         "lora_scale": float(_number("LoRA scale", values.get("lora_scale")) or 0.0),
     }
-    return Request(morph, pixelate, encode, model, scale == AUTO)
+    return RunRequest(morph, pixelate, encode, model, auto_scale=scale == AUTO)
 
 
 def _whole(name: str, value, blank_zero: bool = False, required: bool = False) -> int | None:

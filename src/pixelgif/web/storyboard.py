@@ -10,7 +10,7 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from ..morph_config import MAX_SEED, MorphConfig
+from ..morph.config import MAX_SEED, MorphConfig
 
 MIN_KEYFRAMES = 2  # a morph needs two prompts
 MAX_KEYFRAMES = 8  # slots on the page

@@ -101,7 +101,7 @@ def _changed_colours(frames, transparent) -> np.ndarray:
 
 def _code_counts(frames) -> list[int]:
     """Return roughly how many LZW codes each frame takes (what a shorter code size saves on)."""
-    from .gif_lzw import HAVE_NUMBA, lzw_compress
+    from .lzw import HAVE_NUMBA, lzw_compress
 
     counts, previous = [], None
     for frame in frames:

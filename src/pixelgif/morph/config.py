@@ -1,7 +1,7 @@
 """`MorphConfig`, the settings of one morph, and the scheduler names; no torch, so checks are instant.
 
-`pixelgif.pipeline` re-exports `MorphConfig`; it lives here so that the CLI and the settings file
-can validate input before torch and diffusers load.
+It lives apart from the engine so that the CLI, the web UI and the settings file can validate
+input before torch and diffusers load.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-EASINGS = ("linear", "ease-in-out")
+from ..checks import check_bool, check_choice, check_int, check_number
+from .schedule import EASINGS, num_frames
+
 TEXT_INTERPOLATIONS = ("linear", "slerp")
 SPACINGS = ("even", "linear")  # frame placement: even perceptual steps, or plain even steps in t
 
@@ -82,14 +84,9 @@ class MorphConfig:
         self._check_prompts()
         self._check_numbers()
         self._check_seeds()
-        if self.easing not in EASINGS:
-            raise ValueError(f"unknown easing {self.easing!r}; choose one of: {', '.join(EASINGS)}")
-        if self.text_interpolation not in TEXT_INTERPOLATIONS:
-            raise ValueError(
-                f"unknown text interpolation {self.text_interpolation!r}; choose one of: {', '.join(TEXT_INTERPOLATIONS)}"
-            )
-        if self.spacing not in SPACINGS:
-            raise ValueError(f"unknown spacing {self.spacing!r}; choose one of: {', '.join(SPACINGS)}")
+        check_choice("easing", self.easing, tuple(EASINGS))
+        check_choice("text interpolation", self.text_interpolation, TEXT_INTERPOLATIONS)
+        check_choice("spacing", self.spacing, SPACINGS)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 
@@ -104,36 +101,31 @@ class MorphConfig:
                 raise ValueError(f"prompt {number} is empty; every keyframe needs a prompt")
 
     def _check_numbers(self) -> None:
-        _check_int("frames", self.frames, 2, "frames per transition")
+        self.frames = check_int("frames per transition", self.frames, 2)
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, 1, "batch size")
+            self.batch_size = check_int("batch size", self.batch_size, 1)
         if self.steps is not None:
-            _check_int("steps", self.steps, 1, "steps")
+            self.steps = check_int("steps", self.steps, 1)
         if self.guidance_scale is not None:
-            if isinstance(self.guidance_scale, bool) or not isinstance(self.guidance_scale, (int, float)):
-                raise ValueError(f"guidance scale must be a number, got {self.guidance_scale!r}")
-            if not self.guidance_scale >= 0:  # also rejects NaN
-                raise ValueError(f"guidance scale must be 0 or more, got {self.guidance_scale}")
-            self.guidance_scale = float(self.guidance_scale)
+            self.guidance_scale = check_number("guidance scale", self.guidance_scale, 0)
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 8, name)
+                check_int(name, value, 8)
                 if value % 8:
                     lower, upper = value // 8 * 8, value // 8 * 8 + 8
                     raise ValueError(f"{name} must be a multiple of 8, got {value} (try {lower} or {upper})")
 
     def _check_seeds(self) -> None:
-        _check_int("seed", self.seed, 0, "seed", upper=MAX_SEED)
-        if not isinstance(self.same_noise, bool):
-            raise ValueError(f"same_noise must be true or false, got {self.same_noise!r}")
+        self.seed = check_int("seed", self.seed, 0, MAX_SEED)
+        check_bool("same_noise", self.same_noise)
         if self.seeds is None:
             return
         self.seeds = list(self.seeds)
         if len(self.seeds) != len(self.prompts):
             raise ValueError(f"got {len(self.seeds)} seeds for {len(self.prompts)} prompts; give one per prompt")
         for seed in self.seeds:
-            _check_int("seeds", seed, 0, "each seed", upper=MAX_SEED)
+            check_int("each seed", seed, 0, MAX_SEED)
         if self.same_noise and len(set(self.seeds)) > 1:
             raise ValueError("conflicting options: same noise uses one seed for every keyframe; give a single seed")
 
@@ -146,9 +138,8 @@ class MorphConfig:
 
     @property
     def num_frames(self) -> int:
-        """Return the number of frames: (K - 1) * frames + 1, or K * frames when looping."""
-        count = len(self.prompts)
-        return count * self.frames if self.loop else (count - 1) * self.frames + 1
+        """Return the number of frames this morph has (see `schedule.num_frames`)."""
+        return num_frames(len(self.prompts), self.frames, self.loop)
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""
@@ -163,11 +154,3 @@ class MorphConfig:
             raise ValueError(f"unknown morph setting(s): {', '.join(unknown)}")
         return cls(**data)
 
-
-def _check_int(name: str, value, lower: int, what: str, upper: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be a whole number, got {value!r}")
-    if value < lower:
-        raise ValueError(f"{what} must be at least {lower}, got {value}")
-    if upper is not None and value > upper:
-        raise ValueError(f"{what} must be at most {upper}, got {value}")

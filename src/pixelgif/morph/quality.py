@@ -26,8 +26,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .errors import PixelgifError
-from .pixelate.color import linear_to_oklab, srgb8_to_linear
+from ..errors import PixelgifError
+from ..pixelate.color import linear_to_oklab, srgb8_to_linear
 
 METRICS = ("oklab", "lpips")
 WHITE = (255, 255, 255)
@@ -219,7 +219,7 @@ def plot_quality(quality: MorphQuality, path: str | os.PathLike, title: str | No
         import matplotlib.pyplot as plt
     except ImportError:
         raise PixelgifError(REPORT_HINT) from None
-    from .outputs import atomic_output
+    from ..outputs import atomic_output
 
     o = quality.overall
     steps = np.arange(len(o.distances))

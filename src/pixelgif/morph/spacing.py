@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .interpolate import FramePlan, get_easing
+from .schedule import FramePlan, get_easing
 from .quality import oklab_distance, oklab_frames
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
@@ -355,7 +355,7 @@ class ViewerFeatures:
 
     def refit(self, images: list[Any]) -> None:
         """Fit the palette on ``images`` (as `pixelate_frames` does) and measure with it from now on."""
-        from .pixelate import pixelate_frames
+        from ..pixelate import pixelate_frames
 
         art = pixelate_frames(images, self.config)
         palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
@@ -363,7 +363,7 @@ class ViewerFeatures:
 
     def __call__(self, images: list[Any]) -> list[np.ndarray]:
         """Return one OKLab array per image (pixel-art size, transparency on white)."""
-        from .pixelate import pixelate_frames
+        from ..pixelate import pixelate_frames
 
         if self.fixed is None:
             self.refit(images)

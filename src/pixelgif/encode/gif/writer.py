@@ -2,7 +2,7 @@
 
 Pillow's own GIF writer remaps palettes, adds a local palette to every delta frame and always uses
 8-bit LZW codes; writing the container here keeps indices exact and files small. The LZW encoder
-(``gif_lzw``) treats pixels a delta frame may leave unchanged as wildcards.
+(``lzw``) treats pixels a delta frame may leave unchanged as wildcards.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .gifpalette import compact_palette
-from .gifpalette import table_bits as palette_bits
+from .palette import compact_palette
+from .palette import table_bits as palette_bits
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
@@ -248,7 +248,7 @@ def _lzw(
     if alternatives is not None:
         top = max(top, int(alternatives.max()))
     code_bits = max(2, top.bit_length())
-    from .gif_lzw import HAVE_NUMBA, lzw_compress, sub_blocks  # numba loads on the first GIF, not on import
+    from .lzw import HAVE_NUMBA, lzw_compress, sub_blocks  # numba loads on the first GIF, not on import
 
     if not HAVE_NUMBA:  # plain Python would be far too slow: Pillow's encoder, no wildcards
         data = Image.fromarray(np.ascontiguousarray(symbols)).tobytes("gif", "L", code_bits, 0)

@@ -4,7 +4,7 @@ The backend only has to meet the contract in docs/ARCHITECTURE.md (``encode_prom
 with embeddings and latents, ``vae_scale_factor``, ``unet.config``); the engine never asks which
 model it drives. Python API::
 
-    from pixelgif.pipeline import MorphConfig, MorphPipeline
+    from pixelgif.morph import MorphConfig, MorphPipeline
     engine = MorphPipeline.from_pretrained("path/to/diffusers-folder")
     result = engine(MorphConfig(prompts=["a red dragon", "a blue whale"], frames=8, loop=True))
     result.pixel_frames[0].save("first.png")
@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .morph_config import SCHEDULERS, MorphConfig, scheduler_spec
-from .interpolate import FramePlan, frame_schedule, keyframe_indices, lerp, slerp
+from .config import SCHEDULERS, MorphConfig, scheduler_spec
+from .interpolate import lerp, slerp
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
+from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 
 __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
@@ -41,6 +42,17 @@ class FrameInputs:
     latents: torch.Tensor
     prompt_embeds: torch.Tensor
     negative_prompt_embeds: torch.Tensor | None
+
+
+@dataclass
+class PreparedKeyframes:
+    """Steps 1-3 of a morph: the resolved settings and each keyframe's text embeddings and noise."""
+
+    config: MorphConfig
+    pixelate: object  # pixelgif.pixelate.PixelateConfig
+    prompt_embeds: list[torch.Tensor]
+    negative_prompt_embeds: list[torch.Tensor] | None
+    latents: list[torch.Tensor]
 
 
 @dataclass
@@ -76,7 +88,7 @@ class MorphResult:
     @property
     def settings(self) -> dict:
         """Return the resolved morph and pixelate settings as JSON-ready dicts."""
-        from .settings import config_to_dict
+        from ..settings import config_to_dict
 
         return {"morph": self.config.to_dict(), "pixelate": config_to_dict(self.pixelate_config)}
 
@@ -93,7 +105,7 @@ class MorphPipeline:
     @classmethod
     def from_pretrained(cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True):
         """Return an engine over `pixelgif.models.load_pipeline` (None: the bundled model)."""
-        from .models.loading import load_pipeline
+        from ..models.loading import load_pipeline
 
         return cls(load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype), progress)
 
@@ -258,7 +270,7 @@ class MorphPipeline:
         Without a grid or pixel size, art pixels are 8 source pixels wide but there are at least 32
         of them across, so a 768 px render becomes 96 art pixels and a 32 px sprite stays 32.
         """
-        from .pixelate import PixelateConfig
+        from ..pixelate import PixelateConfig
 
         config = config if config is not None else PixelateConfig()
         if config.grid is None and config.pixel_size is None and not config.detect_grid:
@@ -267,9 +279,19 @@ class MorphPipeline:
 
     def pixelate(self, frames: list[Image.Image], config):
         """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them."""
-        from .pixelate import pixelate_frames
+        from ..pixelate import pixelate_frames
 
         return pixelate_frames(frames, config)
+
+    def prepare_keyframes(self, config: MorphConfig, pixelate=None) -> PreparedKeyframes:
+        """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
+        set), the pixelate settings for its size, and each keyframe's embeddings and noise."""
+        config = self.resolve(config)
+        pixelate = self.resolve_pixelate(pixelate, config.width)
+        self.set_scheduler(config.scheduler)
+        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
+        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
+        return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents)
 
     # -- the whole morph ------------------------------------------------------------------------
     def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
@@ -286,17 +308,11 @@ class MorphPipeline:
             timings[name] = round(now - clock, 3)
             clock = now
 
-        # 1. Fill in model defaults and pick the scheduler.
-        config = self.resolve(config)
-        pixelate = self.resolve_pixelate(pixelate, config.width)
-        self.set_scheduler(config.scheduler)
-
-        # 2. Encode each keyframe prompt once.
-        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
+        # 1-3. Model defaults and scheduler; each keyframe prompt encoded once; one initial latent
+        #      per keyframe, shared by the two segments that meet there.
+        keys = self.prepare_keyframes(config, pixelate)
+        config, pixelate = keys.config, keys.pixelate
         lap("encode")
-
-        # 3. One initial latent per keyframe, shared by the two segments that meet there.
-        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
 
         # 4. Plan the frames (which two keyframes each one sits between, how far along), interpolate
         #    noise and text for each, render in batches; even spacing measures and re-places them.
@@ -305,10 +321,12 @@ class MorphPipeline:
         with RenderProgress(expected, callback, self.progress) as progress:
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
-                inputs = self.interpolate_frames(plan, embeds, negative_embeds, latents, config.text_interpolation)
+                inputs = self.interpolate_frames(
+                    plan, keys.prompt_embeds, keys.negative_prompt_embeds, keys.latents, config.text_interpolation
+                )
                 return self.render(inputs, config, progress=progress)
 
-            spaced = self.render_frames(config, render_plan, pixelate)
+            spaced = self.place_frames(config, render_plan, pixelate)
         plan, frames = spaced.plan, spaced.images
         lap("render")
 
@@ -330,8 +348,9 @@ class MorphPipeline:
             renders=spaced.renders,
         )
 
-    def render_frames(self, config: MorphConfig, render_plan, pixelate) -> SpacedFrames:
-        """Return the frames of the morph: linear spacing, or even spacing measured on ``pixelate``'d frames."""
+    def place_frames(self, config: MorphConfig, render_plan, pixelate) -> SpacedFrames:
+        """Return where the morph's frames sit and their images, rendered by ``render_plan``: evenly
+        in t (linear spacing), or re-placed so the ``pixelate``'d frames change evenly."""
         count = len(config.prompts)
         if config.spacing == "linear":
             plan = frame_schedule(count, config.frames, config.loop, config.easing)
@@ -341,13 +360,10 @@ class MorphPipeline:
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
         from the same noise and text as in the full morph, so seeds can be picked cheaply first."""
-        config = self.resolve(config)
-        pixelate = self.resolve_pixelate(pixelate, config.width)
-        self.set_scheduler(config.scheduler)
-        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
-        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
+        keys = self.prepare_keyframes(config, pixelate)
+        config, pixelate, negatives = keys.config, keys.pixelate, keys.negative_prompt_embeds
         inputs = [
-            FrameInputs(latents[i], embeds[i], negative_embeds[i] if negative_embeds else None)
+            FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None)
             for i in range(len(config.prompts))
         ]
         frames = self.render(inputs, config, callback)

@@ -11,13 +11,17 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PIL import Image
 
-from . import __version__
-from .framesets import FrameSet, scale_frames
+from .. import __version__
+from .frames import FrameSet, scale_frames
+from .target import Target
+
+if TYPE_CHECKING:
+    from .config import EncodeConfig
 
 MAX_TEXTURE_SIDE = 16_384  # the largest texture most GPUs and engines accept
 FRAME_FILE = re.compile(r"frame_\d{4,}\.png")
@@ -31,11 +35,6 @@ def frame_file_name(index: int) -> str:
 def is_frame_file(path: Path) -> bool:
     """Return True for a file that a frames folder of ours holds (safe to replace)."""
     return bool(FRAME_FILE.fullmatch(path.name))
-
-
-def sheet_data_path(image_path: str | Path) -> Path:
-    """Return the JSON data file that goes with spritesheet image ``image_path`` (same name, .json)."""
-    return Path(image_path).with_suffix(".json")
 
 
 def sheet_columns(count: int, frame_width: int) -> int:
@@ -141,21 +140,22 @@ def aseprite_data(
     return {"frames": frames, "meta": meta}
 
 
-def write_spritesheet(frameset: FrameSet, image_tmp: Path, data_tmp: Path, image_name: str, scale: int,
-                      tags: list[dict]) -> None:  # fmt: skip
-    """Write the sheet PNG and its Aseprite JSON to the two temporary paths."""
-    sheet, rects = build_sheet(frameset, scale)
+def write_spritesheet(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
+    """Write the sheet PNG and its Aseprite JSON (frame tags from the keyframes) to ``target``."""
+    image_tmp, data_tmp = target.files
+    tags = frame_tags(len(frameset.arrays), target.keyframes, config.boomerang, config.loop)
+    sheet, rects = build_sheet(frameset, config.scale)
     sheet.save(image_tmp, format="PNG", optimize=True, **_png_params(sheet))
-    data = aseprite_data(image_name, sheet, rects, frameset.durations, tags, scale)
+    data = aseprite_data(target.path.name, sheet, rects, frameset.durations, tags, config.scale)
     data_tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
-def write_frames_folder(frameset: FrameSet, folder: Path, scale: int) -> None:
-    """Write every frame as ``frame_0000.png``, ``frame_0001.png``, ... into ``folder``."""
-    frameset = scale_frames(frameset, scale)
+def write_frames_folder(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
+    """Write every frame as ``frame_0000.png``, ``frame_0001.png``, ... into the ``target`` folder."""
+    frameset = scale_frames(frameset, config.scale)
     for i, array in enumerate(frameset.arrays):
         image = to_image(array, frameset)
-        image.save(folder / frame_file_name(i), format="PNG", optimize=True, **_png_params(image))
+        image.save(target.files[0] / frame_file_name(i), format="PNG", optimize=True, **_png_params(image))
 
 
 def _png_params(image: Image.Image) -> dict:

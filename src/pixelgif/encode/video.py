@@ -10,21 +10,26 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import PixelgifError
-from .framesets import FrameSet, scale_frames, to_rgba
+from ..errors import PixelgifError
+from .frames import FrameSet, scale_frames, to_rgba
+from .target import Target
+
+if TYPE_CHECKING:
+    from .config import EncodeConfig
 
 MAX_FPS = 50
 CRF = 16  # x264 quality (0 = lossless .. 51); flat pixel art stays crisp and small at this level
 
 
-def write_mp4(frameset: FrameSet, tmp: Path, scale: int) -> None:
-    """Write ``frameset`` (transparent pixels over white) as an H.264 MP4 to ``tmp``."""
+def write_mp4(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
+    """Write ``frameset`` (transparent pixels over white) as an H.264 MP4 to ``target``."""
     exe = find_ffmpeg()
-    rgb = scale_frames(to_rgba(frameset, background=(255, 255, 255)), scale)
+    tmp = target.files[0]
+    rgb = scale_frames(to_rgba(frameset, background=(255, 255, 255)), config.scale)
     fps, repeats = constant_rate(rgb.durations)
     frames = [even_sides(a[..., :3]) for a in rgb.arrays]
     height, width = frames[0].shape[:2]

@@ -1,0 +1,29 @@
+"""Morph stage: keyframe prompts -> interpolated frames -> pixel art, over any diffusers pipeline.
+
+    from pixelgif.morph import MorphConfig, MorphPipeline, morph
+    result = morph(["a red dragon", "a blue whale"], frames=8)
+
+``config`` (settings, scheduler names), ``schedule`` (where frames sit), ``spacing`` and ``quality``
+need no torch; ``engine`` (the pipeline) and ``interpolate`` (slerp) load torch, so the names
+from them are imported on first use and ``from pixelgif.morph.config import MorphConfig`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import SCHEDULERS, MorphConfig
+
+if TYPE_CHECKING:
+    from .engine import FrameInputs, MorphPipeline, MorphResult, morph
+
+_FROM_ENGINE = ("FrameInputs", "MorphPipeline", "MorphResult", "morph")
+__all__ = ["SCHEDULERS", "MorphConfig", *_FROM_ENGINE]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ENGINE:
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

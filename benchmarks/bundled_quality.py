@@ -84,8 +84,9 @@ def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
     print("  " + "  ".join(f"{c} {hits[c]:.2f}" for c in COLOURS))
     print(f"  right colour: {np.mean([f == c for c, _, f in rows]):.3f}; chance 1/{len(COLOURS)} = "
           f"{1 / len(COLOURS):.3f}; colour-blind baseline {blind:.3f}; no single dominant colour: {no_colour:.2f}")
-    for o in COLOUR_OBJECTS:
-        print(f"  seed 0, {o:<8} " + " ".join(f"{c[:3]}->{(f or '-')[:3]}" for c, oo, f in rows[: len(prompts)] if oo == o))
+    for o in COLOUR_OBJECTS:  # asked -> measured, first seed ('-': no single dominant colour)
+        seed0 = [f"{c[:3]}->{(f or '-')[:3]}" for c, oo, f in rows[: len(prompts)] if oo == o]
+        print(f"  seed 0, {o:<8} " + " ".join(seed0))
 
 
 def on_white_oklab(rgba: np.ndarray) -> np.ndarray:

@@ -7,6 +7,12 @@ classifier-free guidance on and off. Also writes a contact sheet and measures ho
 two-prompt morph changes colour from frame to frame.
 
     python benchmarks/bundled_quality.py --data data/emoji32.npz [--sheet docs/bundled_contact_sheet.png]
+
+``--colour`` instead measures colour words: for "a <colour> <object>" prompts (7 colours x 6
+objects x 2 seeds), how often the sprite's dominant hue family (OKLab, ignoring transparent and
+near-grey pixels; pixelgif.train.colour_captions) is the named colour, against chance.
+
+    python benchmarks/bundled_quality.py --colour
 """
 
 from __future__ import annotations
@@ -53,6 +59,34 @@ SHEET_PROMPTS = [
     "a robot face", "a cactus", "a mushroom", "a heart", "a star", "a tree", "a house", "a car",
     "a fish", "an octopus", "a penguin", "a cake", "a guitar", "a trophy", "a bomb", "a gem stone", "a key",
 ]
+
+
+COLOUR_OBJECTS = ["balloon", "car", "heart", "apple", "fish", "star"]
+
+
+def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
+    """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels."""
+    from pixelgif.train.colour_captions import COLOURS, dominant_hue
+
+    prompts = [(c, o) for o in COLOUR_OBJECTS for c in COLOURS]
+    start = time.perf_counter()
+    families = [[dominant_hue(sprite).family for sprite in render(pipe, [f"a {c} {o}" for c, o in prompts], guidance,
+                                                                   seed=1000 * s)] for s in range(seeds)]
+    seconds = time.perf_counter() - start
+    rows = [(c, o, f) for fams in families for (c, o), f in zip(prompts, fams, strict=True)]
+    hits = {c: np.mean([f == c for cc, _, f in rows if cc == c]) for c in COLOURS}
+    # Colour-blind baseline: if the model ignored the colour word, each object's sprites would
+    # fall into families as they do now, whatever colour is asked for.
+    blind = np.mean([np.mean([f in COLOURS for _, oo, f in rows if oo == o]) / len(COLOURS) for o in COLOUR_OBJECTS])
+    no_colour = np.mean([f is None for *_, f in rows])
+    print(f"colour words, guidance {guidance:.1f}: {len(rows)} sprites ({len(COLOURS)} colours x "
+          f"{len(COLOUR_OBJECTS)} objects x {seeds} seeds), {seconds:.0f} s")
+    print("  " + "  ".join(f"{c} {hits[c]:.2f}" for c in COLOURS))
+    print(f"  right colour: {np.mean([f == c for c, _, f in rows]):.3f}; chance 1/{len(COLOURS)} = "
+          f"{1 / len(COLOURS):.3f}; colour-blind baseline {blind:.3f}; no single dominant colour: {no_colour:.2f}")
+    for o in COLOUR_OBJECTS:  # asked -> measured, first seed ('-': no single dominant colour)
+        seed0 = [f"{c[:3]}->{(f or '-')[:3]}" for c, oo, f in rows[: len(prompts)] if oo == o]
+        print(f"  seed 0, {o:<8} " + " ".join(seed0))
 
 
 def on_white_oklab(rgba: np.ndarray) -> np.ndarray:
@@ -130,10 +164,21 @@ def main(argv=None) -> int:
     parser.add_argument("--guidance", type=lambda s: [float(g) for g in s.split(",")], default=None,
                         help="guidance scales to compare, e.g. 4,7,10 (default: the model's and 1 = no CFG)")
     parser.add_argument("--no-morph", action="store_true", help="skip the morph smoothness check")
+    parser.add_argument("--colour", action="store_true",
+                        help="only measure colour words: 'a <colour> <object>' sprites in the named colour")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="the UNet's dtype (default: what `pixelgif morph` picks on this machine)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    if args.colour:
+        if args.weights:
+            bundled.WEIGHTS_DIR = args.weights
+        from pixelgif.models.loading import resolve_dtype
+
+        pipe = bundled.load_bundled_pipeline(dtype=resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True))
+        for guidance in args.guidance or (pipe.default_guidance_scale,):
+            colour_accuracy(pipe, guidance)
+        return 0
     pixels, meta = load_dataset(args.data)
     concepts = np.array([m["concept"] for m in meta])
     train_lab = on_white_oklab(pixels)

@@ -6,6 +6,11 @@ CC-BY 4.0) and ``emoji-datasource-google`` (Noto Emoji art, Apache-2.0). Each 64
 short names and (sub)category.
 
     python -m pixelgif.train.emoji_data --npm node_modules -o data/emoji32.npz
+
+Data v2 adds more art sources and colour copies (``train/dataset_v2.py``):
+
+    python -m pixelgif.train.emoji_data --npm data/npm/node_modules --sources all --colour-copies 2 \
+        --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
 """
 
 from __future__ import annotations
@@ -127,14 +132,23 @@ def load_dataset(path: Path) -> tuple[np.ndarray, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import time
+
+    from . import dataset_v2
+
     parser = argparse.ArgumentParser(description="Build the bundled model's emoji sprite data set.")
     parser.add_argument("--npm", type=Path, required=True, help="node_modules folder with the emoji-datasource-* packages")
     parser.add_argument("-o", "--output", type=Path, default=Path("data/emoji32.npz"))
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images (for tests)")
+    dataset_v2.add_arguments(parser)
     args = parser.parse_args(argv)
-    sprites = load_sprites(args.npm, args.limit)
+    start = time.perf_counter()
+    emoji = dataset_v2.EMOJI in dataset_v2.chosen_sources(args.sources)
+    sprites = dataset_v2.extend(load_sprites(args.npm, args.limit) if emoji else [], args)
     save_dataset(sprites, args.output)
-    print(f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output}")
+    print(dataset_v2.summary(sprites))
+    print(f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output} "
+          f"({time.perf_counter() - start:.0f} s)")
     return 0
 
 

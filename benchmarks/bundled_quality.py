@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 
 from pixelgif.models import bundled  # noqa: E402
 from pixelgif.pixelate.color import srgb8_to_oklab  # noqa: E402
-from pixelgif.train.emoji_data import load_dataset  # noqa: E402
+from pixelgif.train.bundled.data import load_dataset  # noqa: E402
 
 # New phrasings of concepts in the training set -> the emoji codes that count as a hit.
 NEW_PHRASINGS = {

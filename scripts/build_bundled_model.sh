@@ -13,7 +13,7 @@ if [ ! -d data/npm/node_modules/emoji-datasource-twitter ]; then
   # Pinned versions: the data set is reproducible.
   npm install --prefix data/npm --no-save --silent emoji-datasource-twitter@16.0.0 emoji-datasource-google@16.0.0
 fi
-[ -f data/emoji32.npz ] || python -m pixelgif.train.emoji_data --npm data/npm/node_modules -o data/emoji32.npz
+[ -f data/emoji32.npz ] || python -m pixelgif.train.bundled.data --npm data/npm/node_modules -o data/emoji32.npz
 python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes "$minutes" \
   --steps 14400 --decay-start 11000 --decay-steps 4000
 python -m pixelgif.train.bundled export --checkpoint runs/bundled/last.pt

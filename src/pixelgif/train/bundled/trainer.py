@@ -23,10 +23,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ..models.bundled import WEIGHTS_DIR  # noqa: E402
-from ..models.bundled.text import MAX_TOKENS, load_text_encoder  # noqa: E402
-from ..models.bundled.unet import scheduler_config, unet_config  # noqa: E402
-from .emoji_data import load_dataset  # noqa: E402
+from ...models.bundled import WEIGHTS_DIR  # noqa: E402
+from ...models.bundled.text import MAX_TOKENS, load_text_encoder  # noqa: E402
+from ...models.bundled.unet import scheduler_config, unet_config  # noqa: E402
+from .data import load_dataset  # noqa: E402
 
 
 @dataclass
@@ -107,7 +107,7 @@ class CaptionBank:
 
     def sample(self, image_ids: np.ndarray, rng: np.random.Generator, dropout: float) -> torch.Tensor:
         """Return the embeddings of one random caption per image, some dropped to the empty caption."""
-        from .loop import drop_captions
+        from ..loop import drop_captions
 
         rows = [rng.integers(*self.owner_ranges[i]) for i in image_ids]
         rows = np.where(drop_captions(len(rows), dropout, rng.random).numpy(), 0, rows)  # row 0 is the empty caption
@@ -132,7 +132,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from .loop import LoopSettings, TrainLoop, diffusion_loss, make_accelerator
+    from ..loop import LoopSettings, TrainLoop, diffusion_loss, make_accelerator
 
     # The order of everything random below is that of the runs that made the shipped weights.
     torch.manual_seed(config.seed)

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import PixelgifError
-from .lora import CHECKPOINTS, RUN_FILE, TrainResult, check_output
-from .lora_data import Example, find_examples
-from .options import check_loop_options
-from .preprocess import crop_square, reduce_upscaled, to_rgb
+from ...errors import PixelgifError
+from ..lora.config import CHECKPOINTS, RUN_FILE, TrainResult, check_output
+from ..data import Example, find_examples
+from ..options import check_loop_options
+from ..preprocess import crop_square, reduce_upscaled, to_rgb
 
 INITS = ("bundled", "scratch")  # or the path of a model folder made by --full
 SPRITE_SIZE = 32
@@ -91,7 +91,7 @@ class FullTrainConfig:
         if self.init == "scratch":
             return None
         if self.init == "bundled":
-            from ..models.bundled import WEIGHTS_DIR
+            from ...models.bundled import WEIGHTS_DIR
 
             return WEIGHTS_DIR
         return Path(self.init).expanduser()
@@ -119,7 +119,7 @@ def to_rgba(image: Image.Image) -> Image.Image:
 
 def sprite_from_image(image: Image.Image) -> np.ndarray:
     """Return ``image`` as a (32, 32, 4) sprite: art pixels found, centre square, then the bundled data's conversion."""
-    from .emoji_data import to_sprite
+    from ..bundled.data import to_sprite
 
     art, _ = reduce_upscaled(to_rgba(image))  # an N-times upscale back to its art pixels
     side = min(art.size)
@@ -144,7 +144,7 @@ def prepare_data(examples: list[Example]) -> SpriteData:
 
 def check_init(config: FullTrainConfig) -> None:
     """Raise PixelgifError unless ``config.init`` names weights that exist."""
-    from ..models.bundled import bundled_model_available, is_sprite_model_folder
+    from ...models.bundled import bundled_model_available, is_sprite_model_folder
 
     if config.init == "bundled":
         if not bundled_model_available():
@@ -169,7 +169,7 @@ def train_full(config: FullTrainConfig, progress: bool = True, log=print, data: 
 
     ``data`` is what ``check_inputs(config)`` returned, when the caller checked already.
     """
-    from .full_trainer import FullTrainer
+    from .trainer import FullTrainer
 
     started = time.perf_counter()
     data = check_inputs(config) if data is None else data

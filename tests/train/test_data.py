@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pixelgif.errors import PixelgifError
-from pixelgif.train.lora_data import find_examples, with_trigger
+from pixelgif.train.data import find_examples, with_trigger
 from pixelgif.train.preprocess import crop_square, reduce_upscaled, resize, resize_and_crop, to_rgb
 
 

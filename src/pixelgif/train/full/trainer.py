@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PixelgifError
-from ..models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT
-from ..outputs import atomic_output
-from . import checkpoints as ckpt
-from .full import CHECKPOINTS, RUN_FILE, FullTrainConfig, SpriteData
-from .loop import LoopSettings, TrainLoop, diffusion_loss, lr_schedule, make_accelerator
+from ...errors import PixelgifError
+from ...models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT
+from ...outputs import atomic_output
+from .. import checkpoints as ckpt
+from .config import CHECKPOINTS, RUN_FILE, FullTrainConfig, SpriteData
+from ..loop import LoopSettings, TrainLoop, diffusion_loss, lr_schedule, make_accelerator
 
 CHECKPOINT_FORMAT = "pixelgif-full-checkpoint-1"
 RUN_FORMAT = "pixelgif-full-run-1"
@@ -44,7 +44,7 @@ def new_unet(init: Path | None, seed: int):
     """Return a float32 bundled-architecture UNet: the weights in ``init``/unet, or random ones drawn from ``seed``."""
     from diffusers import UNet2DConditionModel
 
-    from ..models.bundled.unet import unet_config
+    from ...models.bundled.unet import unet_config
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**unet_config())
@@ -66,8 +66,8 @@ class FullTrainer(ckpt.RunFiles):
     def __init__(self, data: SpriteData, config: FullTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
 
-        from ..models.bundled.unet import scheduler_config
-        from .bundled import CaptionBank, _to_tensor
+        from ...models.bundled.unet import scheduler_config
+        from ..bundled.trainer import CaptionBank, _to_tensor
 
         self.config = config
         self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision), config.device)
@@ -169,7 +169,7 @@ class FullTrainer(ckpt.RunFiles):
         """
         from diffusers.utils import logging
 
-        from .bundled import write_weights
+        from ..bundled.trainer import write_weights
 
         out = self.config.output
         if not self.accelerator.is_main_process:
@@ -199,10 +199,10 @@ class FullTrainer(ckpt.RunFiles):
         if self._pipe is None:
             from diffusers import DPMSolverMultistepScheduler
 
-            from ..models.bundled import WEIGHTS_DIR
-            from ..models.bundled.pipeline import PixelSpritePipeline
-            from ..models.bundled.text import load_text_encoder
-            from ..models.bundled.unet import scheduler_config
+            from ...models.bundled import WEIGHTS_DIR
+            from ...models.bundled.pipeline import PixelSpritePipeline
+            from ...models.bundled.text import load_text_encoder
+            from ...models.bundled.unet import scheduler_config
 
             tokenizer, encoder = load_text_encoder()
             sampler = DPMSolverMultistepScheduler(**scheduler_config(), algorithm_type="dpmsolver++", thresholding=True,
@@ -217,8 +217,8 @@ class FullTrainer(ckpt.RunFiles):
     @torch.no_grad()
     def validate(self) -> list[Path]:
         """Render the validation prompts and a morph GIF into OUT/validation/step-N.*; return the files."""
-        from ..models.bundled.unet import SPRITE_SIZE
-        from .validation import render_validation
+        from ...models.bundled.unet import SPRITE_SIZE
+        from ..validation import render_validation
 
         prompts = list(self.config.validation_prompts) or self.default_prompts()
         self.unet.eval()

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from ..errors import PixelgifError
-from ..outputs import atomic_output
-from . import checkpoints as ckpt
-from .lora import CHECKPOINTS, LORA_FILE, RUN_FILE, LoraTrainConfig
-from .lora_data import BatchOrder, Example
-from .loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
-from .preprocess import crop_square, resize, to_rgb
+from ...errors import PixelgifError
+from ...outputs import atomic_output
+from .. import checkpoints as ckpt
+from .config import CHECKPOINTS, LORA_FILE, RUN_FILE, LoraTrainConfig
+from ..data import BatchOrder, Example
+from ..loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
+from ..preprocess import crop_square, resize, to_rgb
 
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 CHECKPOINT_FORMAT = "pixelgif-lora-checkpoint-2"
@@ -29,7 +29,7 @@ RUN_FORMAT = "pixelgif-lora-run-1"
 
 def load_base(model: str, device: str | None = "cpu"):
     """Return the Stable Diffusion pipeline ``model`` in float32 on ``device``, all weights frozen."""
-    from ..models.loading import load_pipeline
+    from ...models.loading import load_pipeline
 
     pipe = load_pipeline(model, device=device, dtype=torch.float32)
     missing = [name for name in ("vae", "text_encoder", "tokenizer", "unet") if getattr(pipe, name, None) is None]
@@ -314,7 +314,7 @@ class LoraTrainer(ckpt.RunFiles):
     @torch.no_grad()
     def validate(self) -> list[Path]:
         """Render the validation prompts and a morph GIF into OUTPUT/validation/step-N.*; return the files."""
-        from .validation import render_validation
+        from ..validation import render_validation
 
         prompts = list(self.config.validation_prompts) or self.default_prompts()
         trained = [self.unet] + ([self.pipe.text_encoder] if self.config.train_text_encoder else [])

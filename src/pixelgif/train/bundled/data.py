@@ -5,7 +5,7 @@ CC-BY 4.0) and ``emoji-datasource-google`` (Noto Emoji art, Apache-2.0). Each 64
 32x32 RGBA sprite through pixelgif's own pixel-art engine; captions come from the emoji's name,
 short names and (sub)category.
 
-    python -m pixelgif.train.emoji_data --npm node_modules -o data/emoji32.npz
+    python -m pixelgif.train.bundled.data --npm node_modules -o data/emoji32.npz
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def iter_entries(emoji_json: Path):
 
 def to_sprite(image: Image.Image) -> np.ndarray:
     """Return a (32, 32, 4) uint8 pixel-art sprite made with pixelgif's engine; transparent is white."""
-    from ..pixelate import PixelateConfig, pixelate_frames
+    from ...pixelate import PixelateConfig, pixelate_frames
 
     art = pixelate_frames(
         [image.convert("RGBA")], PixelateConfig(grid=(SPRITE_SIZE, SPRITE_SIZE), colors=SPRITE_COLORS, dither="none")

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PixelgifError
-from .options import check_choice, check_int, check_loop_options
-from .lora_data import Example, find_examples
-from .preprocess import CROPS, RESAMPLE
+from ...errors import PixelgifError
+from ..options import check_choice, check_int, check_loop_options
+from ..data import Example, find_examples
+from ..preprocess import CROPS, RESAMPLE
 
 # No torch at import time: `pixelgif --help` builds the train parser from LoraTrainConfig.
 LORA_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
@@ -132,7 +132,7 @@ class LoraTrainResult(TrainResult):
 
 def check_inputs(config: LoraTrainConfig) -> list[Example]:
     """Return the data set's examples after every check that needs no model: fails in a blink on bad input."""
-    from ..models.presets import check_names
+    from ...models.presets import check_names
 
     check_output(config)
     if config.model == "bundled":
@@ -157,7 +157,7 @@ def check_output(config, what: str = "the LoRA") -> None:
         raise PixelgifError(f"cannot write {str(out)!r}: folder {str(out if out.exists() else parent)!r} is not writable")
     holds_run = (out / RUN_FILE).is_file()
     if config.resume:
-        from .checkpoints import latest_checkpoint
+        from ..checkpoints import latest_checkpoint
 
         if latest_checkpoint(out / CHECKPOINTS) is None:
             raise PixelgifError(f"nothing to resume: {str(out)!r} holds no checkpoint (train without --resume first)")
@@ -173,7 +173,7 @@ def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, exampl
 
     ``examples`` are those ``check_inputs(config)`` returned, when the caller checked already.
     """
-    from .lora_trainer import LoraTrainer, load_base
+    from .trainer import LoraTrainer, load_base
 
     started = time.perf_counter()
     examples = check_inputs(config) if examples is None else examples

@@ -112,8 +112,8 @@ def test_lora_changes_the_image_and_loads_through_morph(trained, tiny_sd, tmp_pa
 
 def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
     from pixelgif.models.loading import load_pipeline
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     cfg = config(sprites, tiny_sd, tmp_path / "r", rank=2, lora_alpha=6.0)
     trainer = LoraTrainer(load_base(cfg.model), find_examples(sprites), cfg, progress=False)
@@ -128,8 +128,8 @@ def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
 
 def test_loss_on_a_repeated_batch_goes_down(tiny_sd, sprites, tmp_path):
     """Overfit check: steps of the shared loop on one repeated batch (same images, noise, timesteps) drive its loss down."""
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
     from pixelgif.train.loop import diffusion_loss
 
     examples = find_examples(sprites)
@@ -167,8 +167,8 @@ def test_resume_continues_from_the_saved_step_and_optimizer_state(trained, tiny_
 
     # The optimizer state that resume loads is exactly the one saved.
     from pixelgif.train import checkpoints
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     trainer = LoraTrainer(load_base(str(tiny_sd)), find_examples(sprites), config(sprites, tiny_sd, out, steps=3, resume=True), progress=False)
     trainer.load_checkpoint(out / "checkpoints" / "step-000002")
@@ -212,8 +212,8 @@ def test_old_checkpoints_are_pruned_and_options_run(tiny_sd, sprites, tmp_path):
 
 
 def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     model = shutil.copytree(tiny_sd, tmp_path / "sd-v")
     scheduler = model / "scheduler" / "scheduler_config.json"
@@ -226,7 +226,7 @@ def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
 
 def test_diverging_loss_stops_with_a_hint_and_no_output(tiny_sd, sprites, tmp_path, monkeypatch):
     from pixelgif.errors import PixelgifError
-    from pixelgif.train.lora_trainer import LoraTrainer
+    from pixelgif.train.lora.trainer import LoraTrainer
 
     monkeypatch.setattr(LoraTrainer, "batch_loss", lambda self: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(PixelgifError, match="diverged: the loss is nan at step 1; try a lower --learning-rate"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pixelgif.train import emoji_data
+from pixelgif.train.bundled import data as emoji_data
 
 
 def _write_package(root, package, image_dir, flag, entries):
@@ -78,7 +78,7 @@ def test_training_checkpoints_resumes_and_exports(npm_root, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from pixelgif.train import bundled
+    from pixelgif.train.bundled import trainer as bundled
 
     data = emoji_data.save_dataset(emoji_data.load_sprites(npm_root, progress=False), tmp_path / "data.npz")
     config = dict(data=data, out=tmp_path / "run", batch_size=2, checkpoint_every=1, log_every=1)
@@ -102,7 +102,7 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     from safetensors.torch import load_file
 
     from pixelgif.models.bundled.unet import unet_config
-    from pixelgif.train import bundled
+    from pixelgif.train.bundled import trainer as bundled
 
     torch.manual_seed(3)
     unet, ema = UNet2DConditionModel(**unet_config()), UNet2DConditionModel(**unet_config())
@@ -135,7 +135,7 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
 
 
 def test_learning_rate_warms_up_then_cools_down_linearly():
-    from pixelgif.train.bundled import TrainConfig
+    from pixelgif.train.bundled.trainer import TrainConfig
 
     config = TrainConfig(warmup_steps=10, decay_start=100, decay_steps=50, final_lr_fraction=0.1)
     assert config.lr_factor(0) == pytest.approx(0.1) and config.lr_factor(9) == 1.0

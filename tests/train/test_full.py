@@ -131,7 +131,7 @@ def test_resume_continues_exactly_from_the_saved_step(trained, sprites, tmp_path
 
 
 def test_loss_on_a_repeated_batch_goes_down_from_scratch(sprites, tmp_path):
-    from pixelgif.train.full_trainer import FullTrainer
+    from pixelgif.train.full.trainer import FullTrainer
 
     cfg = config(sprites, tmp_path / "model", steps=12, init="scratch", caption_dropout=0.0)
     trainer = FullTrainer(check_inputs(cfg), cfg, progress=False)

@@ -1,0 +1,1 @@
+"""The bundled sprite model's recipe: its data set (``data``) and training/export (``trainer``)."""

@@ -78,18 +78,18 @@ def test_training_checkpoints_resumes_and_exports(npm_root, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from pixelgif.train.bundled import trainer as bundled
+    from pixelgif.train.bundled import TrainConfig, trainer
 
     data = emoji_data.save_dataset(emoji_data.load_sprites(npm_root, progress=False), tmp_path / "data.npz")
     config = dict(data=data, out=tmp_path / "run", batch_size=2, checkpoint_every=1, log_every=1)
-    checkpoint = bundled.train(bundled.TrainConfig(steps=2, **config))
+    checkpoint = trainer.train(TrainConfig(steps=2, **config))
     first = torch.load(checkpoint, weights_only=True)
     assert first["step"] == 2
-    bundled.train(bundled.TrainConfig(steps=3, **config))  # resumes: one more step, not three
+    trainer.train(TrainConfig(steps=3, **config))  # resumes: one more step, not three
     assert torch.load(checkpoint, weights_only=True)["step"] == 3
     losses = [float(line.split()[3]) for line in (tmp_path / "run" / "log.txt").read_text().splitlines()]
     assert len(losses) == 3 and all(np.isfinite(losses))
-    weights = bundled.export(checkpoint, tmp_path / "weights")
+    weights = trainer.export(checkpoint, tmp_path / "weights")
     tensors = load_file(weights / "unet" / "diffusion_pytorch_model.safetensors")
     assert {t.dtype for t in tensors.values()} == {torch.float16}
     assert (weights / "scheduler" / "scheduler_config.json").is_file()
@@ -102,7 +102,8 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     from safetensors.torch import load_file
 
     from pixelgif.models.bundled.unet import unet_config
-    from pixelgif.train.bundled import trainer as bundled
+    from pixelgif.train import bundled
+    from pixelgif.train.bundled import trainer
 
     torch.manual_seed(3)
     unet, ema = UNet2DConditionModel(**unet_config()), UNet2DConditionModel(**unet_config())
@@ -130,12 +131,12 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
 
     notes = tmp_path / "weights" / "training.txt"
     notes.write_text("exported from step 7\nwarm start on other data\n")
-    bundled.export(checkpoint, tmp_path / "weights")
+    trainer.export(checkpoint, tmp_path / "weights")
     assert notes.read_text() == "exported from step 8\nwarm start on other data\n"  # the history stays
 
 
 def test_learning_rate_warms_up_then_cools_down_linearly():
-    from pixelgif.train.bundled.trainer import TrainConfig
+    from pixelgif.train.bundled.config import TrainConfig
 
     config = TrainConfig(warmup_steps=10, decay_start=100, decay_steps=50, final_lr_fraction=0.1)
     assert config.lr_factor(0) == pytest.approx(0.1) and config.lr_factor(9) == 1.0
@@ -145,3 +146,24 @@ def test_learning_rate_warms_up_then_cools_down_linearly():
     assert TrainConfig(warmup_steps=10).lr_factor(10_000) == 1.0  # no cool-down unless asked
     with pytest.raises(ValueError, match="final_lr_fraction"):
         TrainConfig(final_lr_fraction=0)
+
+
+def test_the_command_line_is_made_from_the_config_fields():
+    import argparse
+    from pathlib import Path
+
+    from pixelgif.train.bundled.config import ExportConfig, TrainConfig
+    from pixelgif.train.options import add_config_flags, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, TrainConfig)
+    argv = ["--data", "d.npz", "--out", "runs/x", "--minutes", "120", "--steps", "14400", "--decay-start", "11000",
+            "--decay-steps", "4000", "--init-weights", "w", "--bf16", "true"]  # fmt: skip
+    assert config_from_args(TrainConfig, parser.parse_args(argv)) == TrainConfig(
+        data=Path("d.npz"), out=Path("runs/x"), minutes=120.0, steps=14400, decay_start=11000, decay_steps=4000,
+        init_weights="w", bf16=True)  # fmt: skip
+    assert config_from_args(TrainConfig, parser.parse_args([])) == TrainConfig()
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, ExportConfig)
+    assert config_from_args(ExportConfig, parser.parse_args(["--checkpoint", "a.pt", "--to", "w"])) == ExportConfig(
+        checkpoint=Path("a.pt"), to=Path("w"))  # fmt: skip

@@ -1,6 +1,6 @@
 """The one training loop of pixelgif: LoRA fine-tunes and full training of the bundled model share it.
 
-A recipe (``lora_trainer.LoraTrainer``, ``bundled.train``) builds its model parts and gives the
+A recipe (``lora.trainer.LoraTrainer``, ``full.trainer.FullTrainer``, ``bundled.trainer.train``) builds its model parts and gives the
 loop a loss function that draws its own batch; the loop owns everything around it:
 
 * ``accelerate.Accelerator``: device placement, mixed precision (fp16 loss scaling on GPU, bf16

@@ -1,3 +1,5 @@
-from .trainer import main
+"""``python -m pixelgif.train.bundled train|export``: see ``pixelgif.train.bundled``."""
+
+from . import main
 
 raise SystemExit(main())

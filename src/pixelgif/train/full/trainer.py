@@ -1,6 +1,6 @@
 """The full-training recipe behind ``pixelgif.train.full.train_full``: the bundled UNet on the shared loop.
 
-Model parts and batches are those of ``pixelgif.train.bundled`` (UNet config, DDPM schedule, the
+Model parts and batches are those of ``pixelgif.train.bundled.trainer`` (UNet config, DDPM schedule, the
 MiniLM ``CaptionBank``, EMA, float32 unless bf16 is asked for); files are those of LoRA training: safetensors +
 JSON checkpoints (``checkpoints.py``), ``training.json`` marking the run, validation renders. The
 batch draws and the noise come from two seeded generators whose states go into checkpoints, so a
@@ -22,22 +22,16 @@ from ...errors import PixelgifError
 from ...models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT
 from ...outputs import atomic_output
 from .. import checkpoints as ckpt
-from .config import CHECKPOINTS, RUN_FILE, FullTrainConfig, SpriteData
+from ..bundled.trainer import CaptionBank, sprites_to_tensor, write_weights
 from ..loop import LoopSettings, TrainLoop, diffusion_loss, lr_schedule, make_accelerator
+from ..options import resolve_mixed_precision
+from ..results import CHECKPOINTS, RUN_FILE
+from .config import AUTO_PRECISION_ON_GPU, FullTrainConfig
+from .data import SpriteData
 
 CHECKPOINT_FORMAT = "pixelgif-full-checkpoint-1"
 RUN_FORMAT = "pixelgif-full-run-1"
 ARCHITECTURE = "bundled"
-
-
-def resolve_mixed_precision(setting: str) -> str:
-    """Return the mixed precision of ``auto``: none (float32), on CPU and GPU alike.
-
-    The model is small: on a GPU float32 is fast enough, and on the 2-core CPU here bf16 autocast
-    was 11-17 % slower than float32 per step at batch 32 (benchmarks/train_full_step.py, a quiet
-    machine, 2 threads, with and without OpenMP spinning).
-    """
-    return "no" if setting == "auto" else setting
 
 
 def new_unet(init: Path | None, seed: int):
@@ -67,12 +61,12 @@ class FullTrainer(ckpt.RunFiles):
         from diffusers import DDPMScheduler
 
         from ...models.bundled.unet import scheduler_config
-        from ..bundled.trainer import CaptionBank, _to_tensor
 
         self.config = config
-        self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision), config.device)
+        precision = resolve_mixed_precision(config.mixed_precision, config.device, AUTO_PRECISION_ON_GPU)
+        self.accelerator = make_accelerator(precision, config.device)
         self.device = self.accelerator.device
-        self.images = _to_tensor(data.sprites)
+        self.images = sprites_to_tensor(data.sprites)
         self.captions = data.captions
         self.bank = CaptionBank([{"captions": [c]} for c in data.captions], cache=None)
         self.unet = new_unet(config.init_folder, config.seed)
@@ -168,8 +162,6 @@ class FullTrainer(ckpt.RunFiles):
         The weights go to a hidden folder first and are moved into place when complete.
         """
         from diffusers.utils import logging
-
-        from ..bundled.trainer import write_weights
 
         out = self.config.output
         if not self.accelerator.is_main_process:

@@ -17,10 +17,12 @@ import torch
 from ...errors import PixelgifError
 from ...outputs import atomic_output
 from .. import checkpoints as ckpt
-from .config import CHECKPOINTS, LORA_FILE, RUN_FILE, LoraTrainConfig
 from ..data import BatchOrder, Example
 from ..loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
+from ..options import resolve_mixed_precision
 from ..preprocess import crop_square, resize, to_rgb
+from ..results import CHECKPOINTS, RUN_FILE
+from .config import AUTO_PRECISION_ON_GPU, LORA_FILE, LoraTrainConfig
 
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 CHECKPOINT_FORMAT = "pixelgif-lora-checkpoint-2"
@@ -45,13 +47,6 @@ def load_base(model: str, device: str | None = "cpu"):
     return pipe
 
 
-def resolve_mixed_precision(setting: str, device: str | None) -> str:
-    """Return the mixed precision of ``auto``: fp16 on a CUDA GPU, none on CPU."""
-    if setting != "auto":
-        return setting
-    return "fp16" if device != "cpu" and torch.cuda.is_available() else "no"
-
-
 class LoraTrainer(ckpt.RunFiles):
     """A peft LoRA on ``pipe`` with its loop, data order and random state; ``run`` trains it."""
 
@@ -62,7 +57,8 @@ class LoraTrainer(ckpt.RunFiles):
         from diffusers import DDPMScheduler
 
         self.pipe, self.unet, self.examples, self.config = pipe, pipe.unet, examples, config
-        self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision, config.device), config.device)
+        precision = resolve_mixed_precision(config.mixed_precision, config.device, AUTO_PRECISION_ON_GPU)
+        self.accelerator = make_accelerator(precision, config.device)
         self.device = self.accelerator.device
         self.resolution = self._resolution()
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)

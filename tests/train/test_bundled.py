@@ -96,7 +96,7 @@ def test_training_checkpoints_resumes_and_exports(npm_root, tmp_path):
 
 
 def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
-    """A checkpoint {"unet", "ema", "optimizer": state dicts, "step": int} (what runs/bundled/last.pt holds) exports and resumes."""
+    """A last.pt checkpoint ({"unet", "ema", "optimizer": state dicts, "step": int}) exports and resumes."""
     import torch
     from diffusers import UNet2DConditionModel
     from safetensors.torch import load_file
@@ -108,12 +108,14 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     torch.manual_seed(3)
     unet, ema = UNet2DConditionModel(**unet_config()), UNet2DConditionModel(**unet_config())
     optimizer = torch.optim.AdamW(unet.parameters(), lr=3e-4, weight_decay=1e-2)
-    unet(torch.randn(1, 4, 32, 32), torch.tensor([10]), encoder_hidden_states=torch.randn(1, 24, 384)).sample.mean().backward()
+    context = torch.randn(1, 24, 384)
+    unet(torch.randn(1, 4, 32, 32), torch.tensor([10]), encoder_hidden_states=context).sample.mean().backward()
     optimizer.step()
     run = tmp_path / "run"
     run.mkdir()
     checkpoint = run / "last.pt"
-    torch.save({"unet": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "step": 7}, checkpoint)
+    state = {"unet": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "step": 7}
+    torch.save(state, checkpoint)
 
     assert bundled.main(["export", "--checkpoint", str(checkpoint), "--to", str(tmp_path / "weights")]) == 0
     exported = load_file(tmp_path / "weights" / "unet" / "diffusion_pytorch_model.safetensors")
@@ -123,7 +125,8 @@ def test_export_and_resume_read_the_checkpoint_format(npm_root, tmp_path):
     assert (tmp_path / "weights" / "training.txt").read_text() == "exported from step 7\n"
 
     data = emoji_data.save_dataset(emoji_data.load_sprites(npm_root, progress=False), tmp_path / "data.npz")
-    argv = ["train", "--data", str(data), "--out", str(run), "--steps", "8", "--batch-size", "2", "--checkpoint-every", "100"]
+    argv = ["train", "--data", str(data), "--out", str(run), "--steps", "8", "--batch-size", "2",
+            "--checkpoint-every", "100"]  # fmt: skip
     assert bundled.main(argv) == 0
     state = torch.load(checkpoint, weights_only=True)
     assert set(state) == {"unet", "ema", "optimizer", "step"} and state["step"] == 8

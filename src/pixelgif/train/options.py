@@ -30,7 +30,7 @@ def check_loop_options(config) -> None:
 
 
 def resolve_mixed_precision(setting: str, device: str | None, auto_on_gpu: str) -> str:
-    """Return the mixed precision that ``setting`` means: itself, or for ``auto`` ``auto_on_gpu`` on a CUDA GPU, else ``no``.
+    """Return the mixed precision ``setting`` means: itself, or for ``auto`` ``auto_on_gpu`` on a CUDA GPU, else ``no``.
 
     Each recipe picks its ``auto_on_gpu`` (fp16 for LoRAs, none for the small sprite model).
     """

@@ -34,11 +34,13 @@ def check_output(config, what: str) -> None:
     out = config.output
     parent = out.parent if str(out.parent) else Path(".")
     if out.exists() and not out.is_dir():
-        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for {what}, checkpoints and validation images")
+        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for {what}, checkpoints and "
+                            "validation images")  # fmt: skip
     if not out.exists() and not parent.is_dir():
         raise PixelgifError(f"cannot write {str(out)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(out if out.exists() else parent, os.W_OK):
-        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(out if out.exists() else parent)!r} is not writable")
+    nearest = out if out.exists() else parent
+    if not os.access(nearest, os.W_OK):
+        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(nearest)!r} is not writable")
     holds_run = (out / RUN_FILE).is_file()
     if config.resume:
         from .checkpoints import latest_checkpoint  # torch: only when there is something to resume

@@ -24,8 +24,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``train`` or ``export`` command of ``argv``, print the checkpoint or folder it wrote; return 0."""
-    parser = argparse.ArgumentParser(prog="python -m pixelgif.train.bundled",
-                                     description="Train the bundled sprite model, with checkpoints and resume, then export it.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m pixelgif.train.bundled",
+        description="Train the bundled sprite model, with checkpoints and resume, then export it.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (config_class, help_text) in COMMANDS.items():
         add_config_flags(commands.add_parser(name, help=help_text), config_class)

@@ -123,7 +123,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         ids = rng.integers(0, len(images), config.batch_size)
         clean = images[torch.from_numpy(ids)].to(device)
         context = bank.sample(ids, rng, config.caption_dropout).to(device)
-        return diffusion_loss(lambda noisy, t: model(noisy, t, encoder_hidden_states=context).sample, noise_scheduler, clean)
+
+        def forward(noisy, timesteps):
+            return model(noisy, timesteps, encoder_hidden_states=context).sample
+
+        return diffusion_loss(forward, noise_scheduler, clean)
 
     def save_checkpoint() -> None:
         _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),

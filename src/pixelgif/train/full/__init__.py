@@ -21,7 +21,8 @@ from .config import FullTrainConfig, FullTrainResult, check_inputs
 from .data import SpriteData, sprite_from_image
 
 
-def train_full(config: FullTrainConfig, progress: bool = True, log=print, data: SpriteData | None = None) -> FullTrainResult:
+def train_full(config: FullTrainConfig, progress: bool = True, log=print,
+               data: SpriteData | None = None) -> FullTrainResult:  # fmt: skip
     """Train (or resume) the sprite model as ``config`` says; return a FullTrainResult once OUT is a model folder.
 
     ``data`` is what ``check_inputs(config)`` returned, when the caller checked already.

@@ -55,7 +55,8 @@ class FullTrainer(ckpt.RunFiles):
     """Every weight of the bundled UNet with its loop, EMA and random state; ``run`` trains it."""
 
     checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
-    foreign_checkpoint = "{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); train into another --output"
+    foreign_checkpoint = ("{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); "
+                          "train into another --output")  # fmt: skip
 
     def __init__(self, data: SpriteData, config: FullTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
@@ -133,7 +134,8 @@ class FullTrainer(ckpt.RunFiles):
         init = self.config.init
         if init not in ("bundled", "scratch"):
             init = str(Path(init).expanduser().resolve())
-        return {"architecture": ARCHITECTURE, "init": init, "images": len(self.images), "ema": bool(self.config.ema_decay)}
+        return {"architecture": ARCHITECTURE, "init": init, "images": len(self.images),
+                "ema": bool(self.config.ema_decay)}  # fmt: skip
 
     def save_checkpoint(self) -> Path:
         """Write the whole training state to OUT/checkpoints/step-N (safetensors + JSON); return the folder."""
@@ -143,7 +145,8 @@ class FullTrainer(ckpt.RunFiles):
             tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         tensors.update(optimizer_tensors)
         tensors["random.noise"] = self.noise_generator.get_state()
-        return self._save_checkpoint(tensors, {"optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state})
+        meta = {"optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state}
+        return self._save_checkpoint(tensors, meta)
 
     def load_checkpoint(self, folder: Path) -> None:
         """Restore the state ``save_checkpoint`` wrote; raise PixelgifError if it belongs to another run."""

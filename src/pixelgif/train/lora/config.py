@@ -71,7 +71,8 @@ class LoraTrainConfig:
         self.data, self.output = str(self.data), Path(self.output).expanduser()
         self.model = str(self.model) if self.model else ""
         if not self.model:
-            raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or .safetensors checkpoint")
+            raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or "
+                             ".safetensors checkpoint")  # fmt: skip
         if not self.data:
             raise ValueError("no data: give a folder of images with captions, a .parquet file or a hub data set id")
         if self.output.suffix in (".safetensors", ".bin"):
@@ -117,7 +118,8 @@ def check_inputs(config: LoraTrainConfig) -> list[Example]:
     check_output(config, what="the LoRA")
     if config.model == "bundled":
         raise PixelgifError("the bundled model cannot take a LoRA; give a Stable Diffusion model with --model "
-                            "(to train the bundled model itself on your images: pixelgif train DATA --full -o OUT)")  # fmt: skip
+                            "(to train the bundled model itself on your images: "
+                            "pixelgif train DATA --full -o OUT)")  # fmt: skip
     check_names(config.model)
     examples = find_examples(config.data, config.caption_column, config.image_column, config.trigger_word)
     if not any(e.caption for e in examples) and not config.validation_prompts:

@@ -102,7 +102,8 @@ class LoraTrainer(ckpt.RunFiles):
         resolution = self.config.resolution or native
         multiple = factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
         if resolution % multiple:
-            raise PixelgifError(f"resolution {resolution} does not fit this model: use a multiple of {multiple} (its own is {native})")
+            raise PixelgifError(f"resolution {resolution} does not fit this model: use a multiple of {multiple} "
+                                f"(its own is {native})")  # fmt: skip
         return resolution
 
     def _add_lora(self) -> list[torch.nn.Parameter]:
@@ -115,13 +116,15 @@ class LoraTrainer(ckpt.RunFiles):
         if config.train_text_encoder:
             parts.append((self.pipe.text_encoder, TEXT_ENCODER_TARGETS, "text encoder"))
         for model, targets, what in parts:
-            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=list(targets))
+            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+                              target_modules=list(targets))  # fmt: skip
             try:
                 # peft directly, not transformers' add_adapter: that one refuses the peft versions diffusers needs.
                 inject_adapter_in_model(lora, model)
             except ValueError as exc:
-                raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a LoRA on "
-                                    f"(--target-modules): {' '.join(str(exc).split())[:160]}") from None  # fmt: skip
+                detail = " ".join(str(exc).split())[:160]
+                raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a "
+                                    f"LoRA on (--target-modules): {detail}") from None  # fmt: skip
             if config.gradient_checkpointing:
                 if what == "UNet":
                     model.enable_gradient_checkpointing()
@@ -158,7 +161,7 @@ class LoraTrainer(ckpt.RunFiles):
         if self.config.caption_dropout:
             dropped = drop_captions(len(captions), self.config.caption_dropout,
                                     lambda n: torch.rand(n, generator=self.order_generator).numpy())  # fmt: skip
-            captions = ["" if drop else caption for caption, drop in zip(captions, dropped.tolist())]
+            captions = ["" if drop else caption for caption, drop in zip(captions, dropped.tolist(), strict=True)]
         context = self.encode_captions(captions)
         unet = self.loop.models[0]
 
@@ -226,7 +229,7 @@ class LoraTrainer(ckpt.RunFiles):
         found = {}
         if missing:
             with torch.no_grad(), self.loop.autocast():
-                found = dict(zip(missing, self._text_states(missing, self.pipe.text_encoder)))
+                found = dict(zip(missing, self._text_states(missing, self.pipe.text_encoder), strict=True))
         if self.config.cache:
             self.text_cache.update(found)
         return torch.stack([found[c] if c in found else self.text_cache[c] for c in captions])
@@ -274,7 +277,8 @@ class LoraTrainer(ckpt.RunFiles):
         self.order_generator.set_state(tensors["random.order"])
         self.noise_generator.set_state(tensors["random.noise"])
         if self.accelerator.process_index:  # the checkpoint holds the main process's noise: reseed the others
-            self.noise_generator.manual_seed(self.config.seed + 1 + self.accelerator.process_index + 7919 * int(meta["step"]))
+            reseed = self.config.seed + 1 + self.accelerator.process_index + 7919 * int(meta["step"])
+            self.noise_generator.manual_seed(reseed)
         self.order.load_state_dict({"order": tensors["data.order"], "position": meta["data_position"]})
         self.loop.step = int(meta["step"])
 
@@ -290,8 +294,8 @@ class LoraTrainer(ckpt.RunFiles):
 
         def layers(model):
             state = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
-            return {k: (v.detach().to("cpu", torch.float32) * (scale if ".up." in k or "lora_B" in k else 1.0)).contiguous()
-                    for k, v in state.items()}  # fmt: skip
+            return {k: (v.detach().to("cpu", torch.float32) * (scale if ".up." in k or "lora_B" in k else 1.0))
+                    .contiguous() for k, v in state.items()}  # fmt: skip
 
         text = layers(self.pipe.text_encoder) if self.config.train_text_encoder else None
         with atomic_output(path) as tmp:
@@ -318,9 +322,10 @@ class LoraTrainer(ckpt.RunFiles):
             model.eval()
         try:
             with self.loop.autocast():
-                files = render_validation(self.pipe, prompts, self.config.output / "validation", ckpt.checkpoint_name(self.step),
-                                          seed=self.config.seed, frames=self.config.validation_frames,
-                                          steps=self.config.validation_steps, size=self.resolution)  # fmt: skip
+                files = render_validation(self.pipe, prompts, self.config.output / "validation",
+                                          ckpt.checkpoint_name(self.step), seed=self.config.seed,
+                                          frames=self.config.validation_frames, steps=self.config.validation_steps,
+                                          size=self.resolution)  # fmt: skip
         finally:
             for model in trained:
                 model.train()

@@ -10,7 +10,7 @@ two-prompt morph changes colour from frame to frame.
 
 ``--colour`` instead measures colour words: for "a <colour> <object>" prompts (7 colours x 6
 objects x 2 seeds), how often the sprite's dominant hue family (OKLab, ignoring transparent and
-near-grey pixels; pixelgif.train.colour_captions) is the named colour, against chance.
+near-grey pixels; pixelgif.train.bundled.colour_captions) is the named colour, against chance.
 
     python benchmarks/bundled_quality.py --colour
 """
@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 from pixelgif.models import bundled  # noqa: E402
 from pixelgif.pixelate.color import srgb8_to_oklab  # noqa: E402
-from pixelgif.train.emoji_data import load_dataset  # noqa: E402
+from pixelgif.train.bundled.data import load_dataset  # noqa: E402
 
 # New phrasings of concepts in the training set -> the emoji codes that count as a hit.
 NEW_PHRASINGS = {
@@ -66,7 +66,7 @@ COLOUR_OBJECTS = ["balloon", "car", "heart", "apple", "fish", "star"]
 
 def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
     """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels."""
-    from pixelgif.train.colour_captions import COLOURS, dominant_hue
+    from pixelgif.train.bundled.colour_captions import COLOURS, dominant_hue
 
     prompts = [(c, o) for o in COLOUR_OBJECTS for c in COLOURS]
     start = time.perf_counter()

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pixelgif.train.full import FullTrainConfig, check_inputs  # noqa: E402
-from pixelgif.train.full_trainer import FullTrainer  # noqa: E402
+from pixelgif.train.full.trainer import FullTrainer  # noqa: E402
 
 
 def write_sprites(folder: Path, count: int = 8) -> Path:

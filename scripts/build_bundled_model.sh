@@ -23,10 +23,10 @@ if [ "${DATA_V2:-0}" = 1 ]; then
   fi
   # Kenney's CC0 sprites ship inside the arcade wheel (only its images are read, nothing is installed).
   [ -f data/pypi/arcade-3.3.3-py3-none-any.whl ] || pip download --no-deps --quiet -d data/pypi arcade==3.3.3
-  [ -f data/emoji32_v2.npz ] || python -m pixelgif.train.emoji_data --npm data/npm/node_modules --sources all \
+  [ -f data/emoji32_v2.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules --sources all \
     --colour-copies 2 --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
 fi
-[ -f data/emoji32.npz ] || python -m pixelgif.train.emoji_data --npm data/npm/node_modules -o data/emoji32.npz
+[ -f data/emoji32.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules -o data/emoji32.npz
 python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes "$minutes" \
   --steps 14400 --decay-start 11000 --decay-steps 4000
 python -m pixelgif.train.bundled export --checkpoint runs/bundled/last.pt

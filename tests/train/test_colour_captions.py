@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pixelgif.train import colour_captions as cc
-from pixelgif.train.emoji_data import Sprite
+from pixelgif.train.bundled import colour_captions as cc
+from pixelgif.train.bundled.data import Sprite
 
 
 def _sprite(rgb, second=None, size=32):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pixelgif.train import emoji_data, sprite_sources
-from pixelgif.train.sprite_sources import ICONIFY_SOURCES, KENNEY, LicenceError, NameIndex
+from pixelgif.train.bundled import build
+from pixelgif.train.bundled import data as emoji_data
+from pixelgif.train.bundled import sprite_sources
+from pixelgif.train.bundled.sprite_sources import ICONIFY_SOURCES, KENNEY, LicenceError, NameIndex
 
 APPLE = {"name": "RED APPLE", "unified": "1F34E", "image": "1f34e.png", "category": "Food & Drink",
          "subcategory": "food-fruit", "short_names": ["apple"]}
@@ -160,8 +162,8 @@ def test_kenney_sprites_come_only_from_cc0_folders_with_captions_from_file_names
 def test_builder_writes_v2_set_deterministically(npm_root, tmp_path):
     out1, out2 = tmp_path / "a.npz", tmp_path / "b.npz"
     args = ["--npm", str(npm_root), "--sources", "fluent-emoji-flat,fxemoji,noto-v1", "--colour-copies", "2"]
-    assert emoji_data.main([*args, "-o", str(out1)]) == 0
-    assert emoji_data.main([*args, "-o", str(out2)]) == 0
+    assert build.main([*args, "-o", str(out1)]) == 0
+    assert build.main([*args, "-o", str(out2)]) == 0
     pixels, meta = emoji_data.load_dataset(out1)
     pixels2, meta2 = emoji_data.load_dataset(out2)
     assert np.array_equal(pixels, pixels2) and meta == meta2

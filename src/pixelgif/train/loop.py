@@ -1,7 +1,8 @@
 """The one training loop of pixelgif: LoRA fine-tunes and full training of the bundled model share it.
 
-A recipe (``lora_trainer.LoraTrainer``, ``bundled.train``) builds its model parts and gives the
-loop a loss function that draws its own batch; the loop owns everything around it:
+A recipe (``lora.trainer.LoraTrainer``, ``full.trainer.FullTrainer``, ``bundled.trainer.train``)
+builds its model parts and gives the loop a loss function that draws its own batch; the loop owns
+everything around it:
 
 * ``accelerate.Accelerator``: device placement, mixed precision (fp16 loss scaling on GPU, bf16
   autocast on CPU or GPU) and data-parallel training under ``accelerate launch``;
@@ -19,9 +20,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -96,7 +97,7 @@ class EMA:
     def update(self, parameters, step: int) -> None:
         """Move the average towards ``parameters``; early steps average over fewer steps (warm-up)."""
         decay = min(self.decay, (1 + step) / (10 + step))
-        for average, current in zip(self.target.parameters(), parameters):
+        for average, current in zip(self.target.parameters(), parameters, strict=True):
             average.lerp_(current, 1 - decay)
 
 
@@ -139,11 +140,13 @@ class TrainLoop:
     """AdamW over ``parameters`` of ``models`` under ``accelerator``; ``run(loss)`` trains to ``settings.steps``."""
 
     def __init__(self, settings: LoopSettings, accelerator, models: list[torch.nn.Module], parameters,
-                 lr_factor: Callable[[int], float] | None = None, ema_target: torch.nn.Module | None = None):  # fmt: skip
+                 lr_factor: Callable[[int], float] | None = None,
+                 ema_target: torch.nn.Module | None = None):  # fmt: skip
         self.settings, self.accelerator = settings, accelerator
         self.parameters = list(parameters)
         self.lr_factor = lr_factor or (lambda step: 1.0)
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=settings.learning_rate,
+                                           weight_decay=settings.weight_decay)  # fmt: skip
         *self.models, self._optimizer = accelerator.prepare(*models, self.optimizer)
         self.ema = EMA(ema_target, settings.ema_decay) if settings.ema_decay is not None else None
         self.step = 0

@@ -1,7 +1,10 @@
-"""Choices and checks shared by the training settings and the loop; no torch here (``pixelgif --help`` reads them)."""
+"""Choices and checks shared by the training settings and the loop, and command-line flags made from
+a settings dataclass; no torch here (``pixelgif --help`` reads them)."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
@@ -26,6 +29,20 @@ def check_loop_options(config) -> None:
     check_choice("lr_scheduler", config.lr_scheduler, LR_SCHEDULES)
 
 
+def resolve_mixed_precision(setting: str, device: str | None, auto_on_gpu: str) -> str:
+    """Return the mixed precision ``setting`` means: itself, or for ``auto`` ``auto_on_gpu`` on a CUDA GPU, else ``no``.
+
+    Each recipe picks its ``auto_on_gpu`` (fp16 for LoRAs, none for the small sprite model).
+    """
+    if setting != "auto":
+        return setting
+    if auto_on_gpu == "no" or device == "cpu":
+        return "no"
+    import torch  # only here: `pixelgif --help` reads this module
+
+    return auto_on_gpu if torch.cuda.is_available() else "no"
+
+
 def check_int(name: str, value, minimum: int) -> None:
     """Raise ValueError unless ``value`` is a whole number of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -36,3 +53,26 @@ def check_choice(name: str, value, choices: tuple) -> None:
     """Raise ValueError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
+    """Add a ``--field-name`` flag to ``parser`` for each field of dataclass ``config_class``.
+
+    Each flag takes the type and default of the field's default value; booleans read 1/true/yes as
+    true and anything else as false (``--bf16 true``).
+    """
+    defaults = config_class()
+    for field in dataclasses.fields(config_class):
+        value = getattr(defaults, field.name)
+        kind = _parse_bool if isinstance(value, bool) else type(value)
+        parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=value,
+                            help="default: %(default)s")  # fmt: skip
+
+
+def config_from_args(config_class, args: argparse.Namespace):
+    """Return a ``config_class`` made from the flags that ``add_config_flags`` added, as parsed into ``args``."""
+    return config_class(**{field.name: getattr(args, field.name) for field in dataclasses.fields(config_class)})
+
+
+def _parse_bool(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes")

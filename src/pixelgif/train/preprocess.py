@@ -38,7 +38,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
         return image
-    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info) or (mode == "L" and "transparency" in image.info):
+    if mode in _ALPHA_MODES or (mode in ("P", "L") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -51,8 +51,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "LAB":
         from PIL import ImageCms
 
-        return ImageCms.applyTransform(image, ImageCms.buildTransform(ImageCms.createProfile("LAB"),
-                                                                      ImageCms.createProfile("sRGB"), "LAB", "RGB"))  # fmt: skip
+        lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
+        lab_to_srgb = ImageCms.buildTransform(lab, srgb, "LAB", "RGB")
+        return ImageCms.applyTransform(image, lab_to_srgb)
     if mode in ("1", "L", "P", "CMYK", "YCbCr", "RGBX", "HSV"):
         return image.convert("RGB")
     raise UnsupportedMode(f"image mode {mode!r} cannot be converted to RGB")
@@ -100,7 +101,8 @@ def _resize_short_side(image: Image.Image, resolution: int, resample) -> Image.I
     return image.resize(size, resample)
 
 
-def crop_square(image: Image.Image, resolution: int, corner: tuple[int, int] | None = None, flip: bool = False) -> np.ndarray:
+def crop_square(image: Image.Image, resolution: int, corner: tuple[int, int] | None = None,
+                flip: bool = False) -> np.ndarray:  # fmt: skip
     """Return the ``resolution`` square of ``image`` at ``corner`` (left, top; None: the centre) as uint8 RGB.
 
     ``flip`` mirrors it left to right.

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import torch
 
-from ..errors import PixelgifError
-from ..outputs import atomic_output
-from . import checkpoints as ckpt
-from .lora import CHECKPOINTS, LORA_FILE, RUN_FILE, LoraTrainConfig
-from .lora_data import BatchOrder, Example
-from .loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
-from .preprocess import crop_square, resize, to_rgb
+from ...errors import PixelgifError
+from ...outputs import atomic_output
+from .. import checkpoints as ckpt
+from ..data import BatchOrder, Example
+from ..loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, lr_schedule, make_accelerator
+from ..options import resolve_mixed_precision
+from ..preprocess import crop_square, resize, to_rgb
+from ..results import CHECKPOINTS, RUN_FILE
+from .config import AUTO_PRECISION_ON_GPU, LORA_FILE, LoraTrainConfig
 
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 CHECKPOINT_FORMAT = "pixelgif-lora-checkpoint-2"
@@ -29,7 +31,7 @@ RUN_FORMAT = "pixelgif-lora-run-1"
 
 def load_base(model: str, device: str | None = "cpu"):
     """Return the Stable Diffusion pipeline ``model`` in float32 on ``device``, all weights frozen."""
-    from ..models.loading import load_pipeline
+    from ...models.loading import load_pipeline
 
     pipe = load_pipeline(model, device=device, dtype=torch.float32)
     missing = [name for name in ("vae", "text_encoder", "tokenizer", "unet") if getattr(pipe, name, None) is None]
@@ -45,13 +47,6 @@ def load_base(model: str, device: str | None = "cpu"):
     return pipe
 
 
-def resolve_mixed_precision(setting: str, device: str | None) -> str:
-    """Return the mixed precision of ``auto``: fp16 on a CUDA GPU, none on CPU."""
-    if setting != "auto":
-        return setting
-    return "fp16" if device != "cpu" and torch.cuda.is_available() else "no"
-
-
 class LoraTrainer(ckpt.RunFiles):
     """A peft LoRA on ``pipe`` with its loop, data order and random state; ``run`` trains it."""
 
@@ -62,7 +57,8 @@ class LoraTrainer(ckpt.RunFiles):
         from diffusers import DDPMScheduler
 
         self.pipe, self.unet, self.examples, self.config = pipe, pipe.unet, examples, config
-        self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision, config.device), config.device)
+        precision = resolve_mixed_precision(config.mixed_precision, config.device, AUTO_PRECISION_ON_GPU)
+        self.accelerator = make_accelerator(precision, config.device)
         self.device = self.accelerator.device
         self.resolution = self._resolution()
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
@@ -106,7 +102,8 @@ class LoraTrainer(ckpt.RunFiles):
         resolution = self.config.resolution or native
         multiple = factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
         if resolution % multiple:
-            raise PixelgifError(f"resolution {resolution} does not fit this model: use a multiple of {multiple} (its own is {native})")
+            raise PixelgifError(f"resolution {resolution} does not fit this model: use a multiple of {multiple} "
+                                f"(its own is {native})")  # fmt: skip
         return resolution
 
     def _add_lora(self) -> list[torch.nn.Parameter]:
@@ -119,13 +116,15 @@ class LoraTrainer(ckpt.RunFiles):
         if config.train_text_encoder:
             parts.append((self.pipe.text_encoder, TEXT_ENCODER_TARGETS, "text encoder"))
         for model, targets, what in parts:
-            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=list(targets))
+            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+                              target_modules=list(targets))  # fmt: skip
             try:
                 # peft directly, not transformers' add_adapter: that one refuses the peft versions diffusers needs.
                 inject_adapter_in_model(lora, model)
             except ValueError as exc:
-                raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a LoRA on "
-                                    f"(--target-modules): {' '.join(str(exc).split())[:160]}") from None  # fmt: skip
+                detail = " ".join(str(exc).split())[:160]
+                raise PixelgifError(f"the {what} of {config.model!r} has no layers {', '.join(targets)} to put a "
+                                    f"LoRA on (--target-modules): {detail}") from None  # fmt: skip
             if config.gradient_checkpointing:
                 if what == "UNet":
                     model.enable_gradient_checkpointing()
@@ -162,7 +161,7 @@ class LoraTrainer(ckpt.RunFiles):
         if self.config.caption_dropout:
             dropped = drop_captions(len(captions), self.config.caption_dropout,
                                     lambda n: torch.rand(n, generator=self.order_generator).numpy())  # fmt: skip
-            captions = ["" if drop else caption for caption, drop in zip(captions, dropped.tolist())]
+            captions = ["" if drop else caption for caption, drop in zip(captions, dropped.tolist(), strict=True)]
         context = self.encode_captions(captions)
         unet = self.loop.models[0]
 
@@ -230,7 +229,7 @@ class LoraTrainer(ckpt.RunFiles):
         found = {}
         if missing:
             with torch.no_grad(), self.loop.autocast():
-                found = dict(zip(missing, self._text_states(missing, self.pipe.text_encoder)))
+                found = dict(zip(missing, self._text_states(missing, self.pipe.text_encoder), strict=True))
         if self.config.cache:
             self.text_cache.update(found)
         return torch.stack([found[c] if c in found else self.text_cache[c] for c in captions])
@@ -278,7 +277,8 @@ class LoraTrainer(ckpt.RunFiles):
         self.order_generator.set_state(tensors["random.order"])
         self.noise_generator.set_state(tensors["random.noise"])
         if self.accelerator.process_index:  # the checkpoint holds the main process's noise: reseed the others
-            self.noise_generator.manual_seed(self.config.seed + 1 + self.accelerator.process_index + 7919 * int(meta["step"]))
+            reseed = self.config.seed + 1 + self.accelerator.process_index + 7919 * int(meta["step"])
+            self.noise_generator.manual_seed(reseed)
         self.order.load_state_dict({"order": tensors["data.order"], "position": meta["data_position"]})
         self.loop.step = int(meta["step"])
 
@@ -294,8 +294,8 @@ class LoraTrainer(ckpt.RunFiles):
 
         def layers(model):
             state = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
-            return {k: (v.detach().to("cpu", torch.float32) * (scale if ".up." in k or "lora_B" in k else 1.0)).contiguous()
-                    for k, v in state.items()}  # fmt: skip
+            return {k: (v.detach().to("cpu", torch.float32) * (scale if ".up." in k or "lora_B" in k else 1.0))
+                    .contiguous() for k, v in state.items()}  # fmt: skip
 
         text = layers(self.pipe.text_encoder) if self.config.train_text_encoder else None
         with atomic_output(path) as tmp:
@@ -314,7 +314,7 @@ class LoraTrainer(ckpt.RunFiles):
     @torch.no_grad()
     def validate(self) -> list[Path]:
         """Render the validation prompts and a morph GIF into OUTPUT/validation/step-N.*; return the files."""
-        from .validation import render_validation
+        from ..validation import render_validation
 
         prompts = list(self.config.validation_prompts) or self.default_prompts()
         trained = [self.unet] + ([self.pipe.text_encoder] if self.config.train_text_encoder else [])
@@ -322,9 +322,10 @@ class LoraTrainer(ckpt.RunFiles):
             model.eval()
         try:
             with self.loop.autocast():
-                files = render_validation(self.pipe, prompts, self.config.output / "validation", ckpt.checkpoint_name(self.step),
-                                          seed=self.config.seed, frames=self.config.validation_frames,
-                                          steps=self.config.validation_steps, size=self.resolution)  # fmt: skip
+                files = render_validation(self.pipe, prompts, self.config.output / "validation",
+                                          ckpt.checkpoint_name(self.step), seed=self.config.seed,
+                                          frames=self.config.validation_frames, steps=self.config.validation_steps,
+                                          size=self.resolution)  # fmt: skip
         finally:
             for model in trained:
                 model.train()

@@ -49,7 +49,8 @@ def sprites(tmp_path_factory):
 def trained(tiny_sd, sprites, tmp_path_factory):
     """Return the result of 3 steps of training, with a checkpoint and validation every 2 steps."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    return train_lora(config(sprites, tiny_sd, out, steps=3, checkpoint_every=2, validate_every=2), progress=False, log=quiet)
+    cfg = config(sprites, tiny_sd, out, steps=3, checkpoint_every=2, validate_every=2)
+    return train_lora(cfg, progress=False, log=quiet)
 
 
 def render(pipe, seed=0):
@@ -63,9 +64,11 @@ def test_output_folder_holds_lora_checkpoints_validation_and_logs(trained):
     assert trained.lora == out / "pytorch_lora_weights.safetensors" and trained.lora.is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
     for checkpoint in (out / "checkpoints").iterdir():
-        assert {p.name for p in checkpoint.iterdir()} == {"state.safetensors", "state.json", "pytorch_lora_weights.safetensors"}
+        files = {p.name for p in checkpoint.iterdir()}
+        assert files == {"state.safetensors", "state.json", "pytorch_lora_weights.safetensors"}
     # Validation at step 2 and at the end: the two captions side by side, and their morph as a GIF.
-    assert [p.name for p in trained.validation] == ["step-000002.png", "step-000002.gif", "step-000003.png", "step-000003.gif"]
+    assert [p.name for p in trained.validation] == ["step-000002.png", "step-000002.gif",
+                                                    "step-000003.png", "step-000003.gif"]  # fmt: skip
     with Image.open(out / "validation" / "step-000003.png") as strip:
         assert strip.size == (64, 32)
     with Image.open(out / "validation" / "step-000003.gif") as gif:
@@ -112,8 +115,8 @@ def test_lora_changes_the_image_and_loads_through_morph(trained, tiny_sd, tmp_pa
 
 def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
     from pixelgif.models.loading import load_pipeline
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     cfg = config(sprites, tiny_sd, tmp_path / "r", rank=2, lora_alpha=6.0)
     trainer = LoraTrainer(load_base(cfg.model), find_examples(sprites), cfg, progress=False)
@@ -127,10 +130,10 @@ def test_saved_lora_reproduces_the_trained_unet(tiny_sd, sprites, tmp_path):
 
 
 def test_loss_on_a_repeated_batch_goes_down(tiny_sd, sprites, tmp_path):
-    """Overfit check: steps of the shared loop on one repeated batch (same images, noise, timesteps) drive its loss down."""
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    """Overfit check: shared-loop steps on one repeated batch (same images, noise, timesteps) drive its loss down."""
+    from pixelgif.train.data import find_examples
     from pixelgif.train.loop import diffusion_loss
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     examples = find_examples(sprites)
     cfg = config(sprites, tiny_sd, tmp_path / "o", steps=20)
@@ -145,7 +148,7 @@ def test_loss_on_a_repeated_batch_goes_down(tiny_sd, sprites, tmp_path):
     losses = [trainer.loop.train_step(repeated_batch_loss) for _ in range(20)]
     # The tiny random UNet leaves a LoRA on two attention blocks little room: ~10 % in 20 steps, steadily.
     assert losses[-1] < 0.95 * losses[0], losses
-    assert all(later < earlier for earlier, later in zip(losses[::5], losses[5::5])), losses
+    assert all(later < earlier for earlier, later in zip(losses[::5], losses[5::5], strict=False)), losses
 
 
 def test_resume_continues_from_the_saved_step_and_optimizer_state(trained, tiny_sd, sprites, tmp_path):
@@ -167,10 +170,11 @@ def test_resume_continues_from_the_saved_step_and_optimizer_state(trained, tiny_
 
     # The optimizer state that resume loads is exactly the one saved.
     from pixelgif.train import checkpoints
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
-    trainer = LoraTrainer(load_base(str(tiny_sd)), find_examples(sprites), config(sprites, tiny_sd, out, steps=3, resume=True), progress=False)
+    cfg = config(sprites, tiny_sd, out, steps=3, resume=True)
+    trainer = LoraTrainer(load_base(str(tiny_sd)), find_examples(sprites), cfg, progress=False)
     trainer.load_checkpoint(out / "checkpoints" / "step-000002")
     state = trainer.loop.optimizer.state_dict()
     tensors, meta = checkpoints.load_checkpoint(out / "checkpoints" / "step-000002")
@@ -212,8 +216,8 @@ def test_old_checkpoints_are_pruned_and_options_run(tiny_sd, sprites, tmp_path):
 
 
 def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
-    from pixelgif.train.lora_data import find_examples
-    from pixelgif.train.lora_trainer import LoraTrainer, load_base
+    from pixelgif.train.data import find_examples
+    from pixelgif.train.lora.trainer import LoraTrainer, load_base
 
     model = shutil.copytree(tiny_sd, tmp_path / "sd-v")
     scheduler = model / "scheduler" / "scheduler_config.json"
@@ -226,7 +230,7 @@ def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
 
 def test_diverging_loss_stops_with_a_hint_and_no_output(tiny_sd, sprites, tmp_path, monkeypatch):
     from pixelgif.errors import PixelgifError
-    from pixelgif.train.lora_trainer import LoraTrainer
+    from pixelgif.train.lora.trainer import LoraTrainer
 
     monkeypatch.setattr(LoraTrainer, "batch_loss", lambda self: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(PixelgifError, match="diverged: the loss is nan at step 1; try a lower --learning-rate"):
@@ -251,20 +255,21 @@ def test_cli_trains_with_bf16_from_metadata_csv_and_trigger_word(tiny_sd, tmp_pa
 
 
 BAD_INPUTS = {
-    "missing data": (lambda d, o: (["train", d / "nope", "-o", o], "does not exist")),
-    "empty data": (lambda d, o: (["train", d / "empty", "-o", o], "has no images")),
-    "no caption": (lambda d, o: (["train", d / "nocap", "-o", o], "sprite0.png' has no caption: write it in 'sprite0.txt'")),
-    "caption column": (lambda d, o: (["train", d / "meta", "-o", o], "has no caption column 'text' (columns: 'caption'")),
-    "broken image": (lambda d, o: (["train", d / "broken", "-o", o], "broken.png' is broken or not an image")),
-    "unknown model": (lambda d, o: (["train", d / "ok", "-o", o, "--model", "./no-such-model"], "model not found")),
-    "bundled model": (lambda d, o: (["train", d / "ok", "-o", o, "--model", "bundled"], "cannot take a LoRA")),
-    "steps": (lambda d, o: (["train", d / "ok", "-o", o, "--steps", "0"], "steps must be a whole number of at least 1")),
-    "rank": (lambda d, o: (["train", d / "ok", "-o", o, "--rank", "0"], "rank must be a whole number of at least 1")),
-    "alpha": (lambda d, o: (["train", d / "ok", "-o", o, "--lora-alpha", "-1"], "lora_alpha must be above 0")),
-    "targets": (lambda d, o: (["train", d / "ok", "-o", o, "--target-modules", "nope"], "has no layers nope")),
-    "file output": (lambda d, o: (["train", d / "ok", "-o", o.parent / "x.safetensors"], "names a file: give a folder")),
-    "no parent": (lambda d, o: (["train", d / "ok", "-o", o / "a" / "b"], "does not exist")),
-    "resume": (lambda d, o: (["train", d / "ok", "-o", o, "--resume"], "nothing to resume")),
+    "missing data": lambda d, o: (["train", d / "nope", "-o", o], "does not exist"),
+    "empty data": lambda d, o: (["train", d / "empty", "-o", o], "has no images"),
+    "no caption": lambda d, o: (["train", d / "nocap", "-o", o],
+                                "sprite0.png' has no caption: write it in 'sprite0.txt'"),
+    "caption column": lambda d, o: (["train", d / "meta", "-o", o], "has no caption column 'text' (columns: 'caption'"),
+    "broken image": lambda d, o: (["train", d / "broken", "-o", o], "broken.png' is broken or not an image"),
+    "unknown model": lambda d, o: (["train", d / "ok", "-o", o, "--model", "./no-such-model"], "model not found"),
+    "bundled model": lambda d, o: (["train", d / "ok", "-o", o, "--model", "bundled"], "cannot take a LoRA"),
+    "steps": lambda d, o: (["train", d / "ok", "-o", o, "--steps", "0"], "steps must be a whole number of at least 1"),
+    "rank": lambda d, o: (["train", d / "ok", "-o", o, "--rank", "0"], "rank must be a whole number of at least 1"),
+    "alpha": lambda d, o: (["train", d / "ok", "-o", o, "--lora-alpha", "-1"], "lora_alpha must be above 0"),
+    "targets": lambda d, o: (["train", d / "ok", "-o", o, "--target-modules", "nope"], "has no layers nope"),
+    "file output": lambda d, o: (["train", d / "ok", "-o", o.parent / "x.safetensors"], "names a file: give a folder"),
+    "no parent": lambda d, o: (["train", d / "ok", "-o", o / "a" / "b"], "does not exist"),
+    "resume": lambda d, o: (["train", d / "ok", "-o", o, "--resume"], "nothing to resume"),
 }
 
 
@@ -319,7 +324,7 @@ def test_unwritable_output(bad_data, tiny_sd, tmp_path, capsys, monkeypatch):
 
 
 def test_fp16_on_cpu_is_refused(bad_data, tiny_sd, tmp_path, capsys):
-    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(tmp_path / "fp16"), "--device", "cpu",
-                 "--mixed-precision", "fp16", "-q"])  # fmt: skip
+    code = main(["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-o", str(tmp_path / "fp16"),
+                 "--device", "cpu", "--mixed-precision", "fp16", "-q"])  # fmt: skip
     assert code == 1 and "fp16 needs a CUDA GPU" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

@@ -1,7 +1,11 @@
-"""Training data v2: the emoji sets plus extra art sources and hue-rotated colour copies.
+"""Build the bundled model's training set: ``python -m pixelgif.train.bundled.build``.
 
-Used by ``python -m pixelgif.train.emoji_data --sources all --colour-copies 2 ...``; kept apart
-from the v1 builder so that one stays small.
+v1 (the default): the emoji sets (``data.py``). v2 adds the extra art sources (``sprite_sources.py``)
+and hue-rotated colour copies (``colour_captions.py``):
+
+    python -m pixelgif.train.bundled.build --npm data/npm/node_modules -o data/emoji32.npz
+    python -m pixelgif.train.bundled.build --npm data/npm/node_modules --sources all --colour-copies 2 \
+        --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from .emoji_data import SOURCES, Sprite
+from .data import SOURCES, Sprite, load_sprites, save_dataset
 from .sprite_sources import ALL_SOURCES, load_extra_sprites
 
 EMOJI = "emoji"  # the v1 sets: emoji-datasource-twitter and -google
@@ -83,3 +87,26 @@ def summary(sprites: list[Sprite]) -> str:
                  f"concept (colour copies not counted): median {statistics.median(counts):g}, "
                  f"mean {statistics.mean(counts):.2f}; colour copies: {copies}")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import time
+
+    parser = argparse.ArgumentParser(description="Build the bundled model's emoji sprite data set.")
+    parser.add_argument("--npm", type=Path, required=True, help="node_modules folder with the emoji-datasource-* packages")
+    parser.add_argument("-o", "--output", type=Path, default=Path("data/emoji32.npz"))
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images (for tests)")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    emoji = EMOJI in chosen_sources(args.sources)
+    sprites = extend(load_sprites(args.npm, args.limit) if emoji else [], args)
+    save_dataset(sprites, args.output)
+    print(summary(sprites))
+    print(f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output} "
+          f"({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

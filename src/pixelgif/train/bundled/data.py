@@ -1,21 +1,15 @@
-"""Build the bundled model's training set: emoji art from npm packages, pixelated, with captions.
+"""The bundled model's training set: emoji art from npm packages, pixelated, with captions.
 
 Sources (package registries only, no model hub): npm ``emoji-datasource-twitter`` (Twemoji art,
 CC-BY 4.0) and ``emoji-datasource-google`` (Noto Emoji art, Apache-2.0). Each 64x64 PNG becomes a
 32x32 RGBA sprite through pixelgif's own pixel-art engine; captions come from the emoji's name,
 short names and (sub)category.
 
-    python -m pixelgif.train.emoji_data --npm node_modules -o data/emoji32.npz
-
-Data v2 adds more art sources and colour copies (``train/dataset_v2.py``):
-
-    python -m pixelgif.train.emoji_data --npm data/npm/node_modules --sources all --colour-copies 2 \
-        --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
+The command that builds it, v1 or v2 (more sources, colour copies), is ``build.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from dataclasses import dataclass
@@ -81,7 +75,7 @@ def iter_entries(emoji_json: Path):
 
 def to_sprite(image: Image.Image) -> np.ndarray:
     """Return a (32, 32, 4) uint8 pixel-art sprite made with pixelgif's engine; transparent is white."""
-    from ..pixelate import PixelateConfig, pixelate_frames
+    from ...pixelate import PixelateConfig, pixelate_frames
 
     art = pixelate_frames(
         [image.convert("RGBA")], PixelateConfig(grid=(SPRITE_SIZE, SPRITE_SIZE), colors=SPRITE_COLORS, dither="none")
@@ -129,28 +123,3 @@ def load_dataset(path: Path) -> tuple[np.ndarray, list[dict]]:
     """Return ``(pixels (N, 32, 32, 4) uint8, metadata list)`` from a saved data set."""
     with np.load(path) as data:
         return data["pixels"], json.loads(str(data["meta"]))
-
-
-def main(argv: list[str] | None = None) -> int:
-    import time
-
-    from . import dataset_v2
-
-    parser = argparse.ArgumentParser(description="Build the bundled model's emoji sprite data set.")
-    parser.add_argument("--npm", type=Path, required=True, help="node_modules folder with the emoji-datasource-* packages")
-    parser.add_argument("-o", "--output", type=Path, default=Path("data/emoji32.npz"))
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images (for tests)")
-    dataset_v2.add_arguments(parser)
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    emoji = dataset_v2.EMOJI in dataset_v2.chosen_sources(args.sources)
-    sprites = dataset_v2.extend(load_sprites(args.npm, args.limit) if emoji else [], args)
-    save_dataset(sprites, args.output)
-    print(dataset_v2.summary(sprites))
-    print(f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output} "
-          f"({time.perf_counter() - start:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .emoji_data import SKIPPED_CATEGORIES, SKIPPED_SUBCATEGORIES, Sprite, captions_for, to_sprite
+from .data import SKIPPED_CATEGORIES, SKIPPED_SUBCATEGORIES, Sprite, captions_for, to_sprite
 
 
 @dataclass(frozen=True)

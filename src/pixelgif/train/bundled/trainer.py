@@ -1,76 +1,26 @@
-"""Train the bundled sprite model on CPU (or GPU), with checkpoints and resume, then export it.
+"""Train the bundled sprite model (or resume its run), then export it; parts that ``pixelgif train --full`` shares.
 
-This is pixelgif's full-training recipe (a small pixel-space UNet from scratch, EMA, caption
-dropout): it runs on the same loop as LoRA fine-tuning, ``pixelgif.train.loop.TrainLoop``.
-
-    python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes 120
-    python -m pixelgif.train.bundled export --checkpoint runs/bundled/last.pt
-
-Set ``OMP_WAIT_POLICY=PASSIVE`` on CPU (the command sets it if unset): without it a step here
-took ~15x longer. Steps up to 10,971 used bf16 autocast on CPU; a later clean measurement here
-found float32 11-17 % faster (benchmarks/train_full_step.py), so float32 is the default now.
+A small pixel-space UNet from scratch, EMA, caption dropout, on the same loop as LoRA fine-tuning
+(``pixelgif.train.loop.TrainLoop``). ``CaptionBank``, ``sprites_to_tensor`` and ``write_weights``
+are public: the full-training recipe (``pixelgif.train.full.trainer``) uses them too.
+Steps up to 10,971 used bf16 autocast on CPU; a later clean measurement here found float32
+11-17 % faster (benchmarks/train_full_step.py), so float32 is the default now.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ..models.bundled import WEIGHTS_DIR  # noqa: E402
-from ..models.bundled.text import MAX_TOKENS, load_text_encoder  # noqa: E402
-from ..models.bundled.unet import scheduler_config, unet_config  # noqa: E402
-from .emoji_data import load_dataset  # noqa: E402
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one training run; defaults are those used for the shipped weights."""
-
-    data: Path = Path("data/emoji32.npz")
-    out: Path = Path("runs/bundled")
-    steps: int = 20000
-    minutes: float = 120.0
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    warmup_steps: int = 200
-    # Linear cool-down of the learning rate to `final_lr_fraction` of it over `decay_steps` steps
-    # from step `decay_start` (0: constant after warm-up, as for the first 10,971 steps).
-    decay_start: int = 0
-    decay_steps: int = 4000
-    final_lr_fraction: float = 0.1
-    caption_dropout: float = 0.1
-    ema_decay: float = 0.999
-    checkpoint_every: int = 200
-    log_every: int = 50
-    seed: int = 0
-    bf16: bool = False  # bf16 autocast on CPU: slower than float32 here (measured), kept as an option
-    # Start from exported weights (e.g. the shipped ones) instead of random ones, when there is
-    # no checkpoint in `out` yet: lets later runs keep improving the shipped model.
-    init_weights: str = ""
-
-    def __post_init__(self):
-        self.data, self.out = Path(self.data), Path(self.out)
-        if self.batch_size < 1 or self.steps < 1:
-            raise ValueError("batch_size and steps must be at least 1")
-        if not 0 <= self.caption_dropout < 1:
-            raise ValueError("caption_dropout must be in [0, 1)")
-        if self.decay_start < 0 or self.decay_steps < 1 or not 0 < self.final_lr_fraction <= 1:
-            raise ValueError("decay_start must be >= 0, decay_steps >= 1 and final_lr_fraction in (0, 1]")
-
-    def lr_factor(self, step: int) -> float:
-        """Return the learning-rate multiplier at ``step``: warm-up, constant, then the optional cool-down."""
-        factor = min(1.0, (step + 1) / self.warmup_steps)
-        if self.decay_start and step >= self.decay_start:
-            done = min(1.0, (step - self.decay_start) / self.decay_steps)
-            factor *= 1.0 - (1.0 - self.final_lr_fraction) * done
-        return factor
+from ...models.bundled import WEIGHTS_DIR
+from ...models.bundled.text import MAX_TOKENS, load_text_encoder
+from ...models.bundled.unet import scheduler_config, unet_config
+from ..loop import LoopSettings, TrainLoop, diffusion_loss, drop_captions, make_accelerator
+from .config import TrainConfig
+from .data import load_dataset
 
 
 @torch.no_grad()
@@ -107,14 +57,13 @@ class CaptionBank:
 
     def sample(self, image_ids: np.ndarray, rng: np.random.Generator, dropout: float) -> torch.Tensor:
         """Return the embeddings of one random caption per image, some dropped to the empty caption."""
-        from .loop import drop_captions
-
         rows = [rng.integers(*self.owner_ranges[i]) for i in image_ids]
         rows = np.where(drop_captions(len(rows), dropout, rng.random).numpy(), 0, rows)  # row 0 is the empty caption
         return self.embeds[torch.from_numpy(rows)].float()
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+def sprites_to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """Return uint8 sprites (N, H, W, C) as a float (N, C, H, W) tensor in [-1, 1], the models' range."""
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
@@ -132,14 +81,12 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from .loop import LoopSettings, TrainLoop, diffusion_loss, make_accelerator
-
     # The order of everything random below is that of the runs that made the shipped weights.
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     config.out.mkdir(parents=True, exist_ok=True)
     pixels, meta = load_dataset(config.data)
-    images = _to_tensor(pixels)
+    images = sprites_to_tensor(pixels)
     bank = CaptionBank(meta, config.out / "captions.pt")
     unet = UNet2DConditionModel(**unet_config())
     ema = UNet2DConditionModel(**unet_config()).requires_grad_(False)
@@ -176,7 +123,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         ids = rng.integers(0, len(images), config.batch_size)
         clean = images[torch.from_numpy(ids)].to(device)
         context = bank.sample(ids, rng, config.caption_dropout).to(device)
-        return diffusion_loss(lambda noisy, t: model(noisy, t, encoder_hidden_states=context).sample, noise_scheduler, clean)
+
+        def forward(noisy, timesteps):
+            return model(noisy, timesteps, encoder_hidden_states=context).sample
+
+        return diffusion_loss(forward, noise_scheduler, clean)
 
     def save_checkpoint() -> None:
         _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),
@@ -218,30 +169,3 @@ def write_weights(unet, weights_dir: Path) -> Path:
         **scheduler_config(), algorithm_type="dpmsolver++", thresholding=True, sample_max_value=1.0
     ).save_pretrained(weights_dir / "scheduler")
     return weights_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("train", help="train or resume (checkpoint in --out)")
-    for name, value in asdict(TrainConfig()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            run.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
-        else:
-            run.add_argument(flag, type=type(value), default=value)
-    out = commands.add_parser("export", help="export EMA weights into the package")
-    out.add_argument("--checkpoint", type=Path, default=Path("runs/bundled/last.pt"))
-    out.add_argument("--to", type=Path, default=WEIGHTS_DIR)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    if args.command == "train":
-        fields = {k: v for k, v in vars(args).items() if k != "command"}
-        print(train(TrainConfig(**fields)))
-    else:
-        print(export(args.checkpoint, args.to))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

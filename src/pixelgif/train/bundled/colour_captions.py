@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pixelate.color import linear_to_srgb8, oklab_to_linear, srgb8_to_oklab
-from .emoji_data import Sprite
+from ...pixelate.color import linear_to_srgb8, oklab_to_linear, srgb8_to_oklab
+from .data import Sprite
 
 # Family -> (OKLCh hue range [start, end) in degrees, target hue, target lightness, target chroma).
 # Ranges measured on sRGB primaries/named colours: red 29, orange ~60, yellow 110, green 142,

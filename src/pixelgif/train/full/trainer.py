@@ -1,6 +1,6 @@
 """The full-training recipe behind ``pixelgif.train.full.train_full``: the bundled UNet on the shared loop.
 
-Model parts and batches are those of ``pixelgif.train.bundled`` (UNet config, DDPM schedule, the
+Model parts and batches are those of ``pixelgif.train.bundled.trainer`` (UNet config, DDPM schedule, the
 MiniLM ``CaptionBank``, EMA, float32 unless bf16 is asked for); files are those of LoRA training: safetensors +
 JSON checkpoints (``checkpoints.py``), ``training.json`` marking the run, validation renders. The
 batch draws and the noise come from two seeded generators whose states go into checkpoints, so a
@@ -18,33 +18,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PixelgifError
-from ..models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT
-from ..outputs import atomic_output
-from . import checkpoints as ckpt
-from .full import CHECKPOINTS, RUN_FILE, FullTrainConfig, SpriteData
-from .loop import LoopSettings, TrainLoop, diffusion_loss, lr_schedule, make_accelerator
+from ...errors import PixelgifError
+from ...models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT
+from ...outputs import atomic_output
+from .. import checkpoints as ckpt
+from ..bundled.trainer import CaptionBank, sprites_to_tensor, write_weights
+from ..loop import LoopSettings, TrainLoop, diffusion_loss, lr_schedule, make_accelerator
+from ..options import resolve_mixed_precision
+from ..results import CHECKPOINTS, RUN_FILE
+from .config import AUTO_PRECISION_ON_GPU, FullTrainConfig
+from .data import SpriteData
 
 CHECKPOINT_FORMAT = "pixelgif-full-checkpoint-1"
 RUN_FORMAT = "pixelgif-full-run-1"
 ARCHITECTURE = "bundled"
 
 
-def resolve_mixed_precision(setting: str) -> str:
-    """Return the mixed precision of ``auto``: none (float32), on CPU and GPU alike.
-
-    The model is small: on a GPU float32 is fast enough, and on the 2-core CPU here bf16 autocast
-    was 11-17 % slower than float32 per step at batch 32 (benchmarks/train_full_step.py, a quiet
-    machine, 2 threads, with and without OpenMP spinning).
-    """
-    return "no" if setting == "auto" else setting
-
-
 def new_unet(init: Path | None, seed: int):
     """Return a float32 bundled-architecture UNet: the weights in ``init``/unet, or random ones drawn from ``seed``."""
     from diffusers import UNet2DConditionModel
 
-    from ..models.bundled.unet import unet_config
+    from ...models.bundled.unet import unet_config
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**unet_config())
@@ -61,18 +55,19 @@ class FullTrainer(ckpt.RunFiles):
     """Every weight of the bundled UNet with its loop, EMA and random state; ``run`` trains it."""
 
     checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
-    foreign_checkpoint = "{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); train into another --output"
+    foreign_checkpoint = ("{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); "
+                          "train into another --output")  # fmt: skip
 
     def __init__(self, data: SpriteData, config: FullTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
 
-        from ..models.bundled.unet import scheduler_config
-        from .bundled import CaptionBank, _to_tensor
+        from ...models.bundled.unet import scheduler_config
 
         self.config = config
-        self.accelerator = make_accelerator(resolve_mixed_precision(config.mixed_precision), config.device)
+        precision = resolve_mixed_precision(config.mixed_precision, config.device, AUTO_PRECISION_ON_GPU)
+        self.accelerator = make_accelerator(precision, config.device)
         self.device = self.accelerator.device
-        self.images = _to_tensor(data.sprites)
+        self.images = sprites_to_tensor(data.sprites)
         self.captions = data.captions
         self.bank = CaptionBank([{"captions": [c]} for c in data.captions], cache=None)
         self.unet = new_unet(config.init_folder, config.seed)
@@ -139,7 +134,8 @@ class FullTrainer(ckpt.RunFiles):
         init = self.config.init
         if init not in ("bundled", "scratch"):
             init = str(Path(init).expanduser().resolve())
-        return {"architecture": ARCHITECTURE, "init": init, "images": len(self.images), "ema": bool(self.config.ema_decay)}
+        return {"architecture": ARCHITECTURE, "init": init, "images": len(self.images),
+                "ema": bool(self.config.ema_decay)}  # fmt: skip
 
     def save_checkpoint(self) -> Path:
         """Write the whole training state to OUT/checkpoints/step-N (safetensors + JSON); return the folder."""
@@ -149,7 +145,8 @@ class FullTrainer(ckpt.RunFiles):
             tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         tensors.update(optimizer_tensors)
         tensors["random.noise"] = self.noise_generator.get_state()
-        return self._save_checkpoint(tensors, {"optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state})
+        meta = {"optimizer": optimizer_rest, "random_batches": self.rng.bit_generator.state}
+        return self._save_checkpoint(tensors, meta)
 
     def load_checkpoint(self, folder: Path) -> None:
         """Restore the state ``save_checkpoint`` wrote; raise PixelgifError if it belongs to another run."""
@@ -168,8 +165,6 @@ class FullTrainer(ckpt.RunFiles):
         The weights go to a hidden folder first and are moved into place when complete.
         """
         from diffusers.utils import logging
-
-        from .bundled import write_weights
 
         out = self.config.output
         if not self.accelerator.is_main_process:
@@ -199,10 +194,10 @@ class FullTrainer(ckpt.RunFiles):
         if self._pipe is None:
             from diffusers import DPMSolverMultistepScheduler
 
-            from ..models.bundled import WEIGHTS_DIR
-            from ..models.bundled.pipeline import PixelSpritePipeline
-            from ..models.bundled.text import load_text_encoder
-            from ..models.bundled.unet import scheduler_config
+            from ...models.bundled import WEIGHTS_DIR
+            from ...models.bundled.pipeline import PixelSpritePipeline
+            from ...models.bundled.text import load_text_encoder
+            from ...models.bundled.unet import scheduler_config
 
             tokenizer, encoder = load_text_encoder()
             sampler = DPMSolverMultistepScheduler(**scheduler_config(), algorithm_type="dpmsolver++", thresholding=True,
@@ -217,8 +212,8 @@ class FullTrainer(ckpt.RunFiles):
     @torch.no_grad()
     def validate(self) -> list[Path]:
         """Render the validation prompts and a morph GIF into OUT/validation/step-N.*; return the files."""
-        from ..models.bundled.unet import SPRITE_SIZE
-        from .validation import render_validation
+        from ...models.bundled.unet import SPRITE_SIZE
+        from ..validation import render_validation
 
         prompts = list(self.config.validation_prompts) or self.default_prompts()
         self.unet.eval()

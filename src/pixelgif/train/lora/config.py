@@ -1,32 +1,24 @@
-"""Fine-tune a LoRA on a Stable Diffusion model from pixel-art images with captions.
+"""Settings of a LoRA fine-tune and the checks that need no model; no torch here (``pixelgif --help`` reads them).
 
-    result = train_lora(LoraTrainConfig(data="sprites/", model="./sd15", output="sprites-lora"))
-
-The output folder holds the final LoRA as ``pytorch_lora_weights.safetensors`` (diffusers format:
-``pixelgif morph --lora sprites-lora`` and ``pipe.load_lora_weights("sprites-lora")`` load it),
-``checkpoints/step-N/`` (safetensors + JSON, for ``resume``), ``validation/`` (renders and a morph
-GIF every ``validate_every`` steps), ``training.json`` (the run's settings), ``log.txt`` and
-``tensorboard/`` (when tensorboard is installed). This module holds the settings and the checks
-that need no model; ``lora_trainer`` builds the model parts for the shared loop (``loop``).
+``trainer`` builds the model parts for the shared loop (``pixelgif.train.loop``) from these settings.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PixelgifError
-from .options import check_choice, check_int, check_loop_options
-from .lora_data import Example, find_examples
-from .preprocess import CROPS, RESAMPLE
+from ...errors import PixelgifError
+from ..data import Example, find_examples
+from ..options import check_choice, check_int, check_loop_options
+from ..preprocess import CROPS, RESAMPLE
+from ..results import TrainResult, check_output
 
 # No torch at import time: `pixelgif --help` builds the train parser from LoraTrainConfig.
 LORA_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
-RUN_FILE = "training.json"
-CHECKPOINTS = "checkpoints"
+# `auto` mixed precision on a CUDA GPU; on CPU it is none.
+AUTO_PRECISION_ON_GPU = "fp16"
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the UNet attention projections, as in diffusers' script
 
 
@@ -79,7 +71,8 @@ class LoraTrainConfig:
         self.data, self.output = str(self.data), Path(self.output).expanduser()
         self.model = str(self.model) if self.model else ""
         if not self.model:
-            raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or .safetensors checkpoint")
+            raise ValueError("no base model: give a Stable Diffusion hub id, diffusers folder or "
+                             ".safetensors checkpoint")  # fmt: skip
         if not self.data:
             raise ValueError("no data: give a folder of images with captions, a .parquet file or a hub data set id")
         if self.output.suffix in (".safetensors", ".bin"):
@@ -110,18 +103,6 @@ class LoraTrainConfig:
         return self.output / LORA_FILE
 
 
-@dataclass
-class TrainResult:
-    """What a training run made: its output folder, its step count and this run's losses."""
-
-    output: Path
-    steps: int
-    resumed_from: int = 0
-    losses: list[float] = field(default_factory=list)
-    validation: list[Path] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 @dataclass(kw_only=True)
 class LoraTrainResult(TrainResult):
     """A LoRA run's `TrainResult`, plus the LoRA file and whether this is the main process."""
@@ -132,61 +113,15 @@ class LoraTrainResult(TrainResult):
 
 def check_inputs(config: LoraTrainConfig) -> list[Example]:
     """Return the data set's examples after every check that needs no model: fails in a blink on bad input."""
-    from ..models.presets import check_names
+    from ...models.presets import check_names
 
-    check_output(config)
+    check_output(config, what="the LoRA")
     if config.model == "bundled":
         raise PixelgifError("the bundled model cannot take a LoRA; give a Stable Diffusion model with --model "
-                            "(to train the bundled model itself on your images: pixelgif train DATA --full -o OUT)")  # fmt: skip
+                            "(to train the bundled model itself on your images: "
+                            "pixelgif train DATA --full -o OUT)")  # fmt: skip
     check_names(config.model)
     examples = find_examples(config.data, config.caption_column, config.image_column, config.trigger_word)
     if not any(e.caption for e in examples) and not config.validation_prompts:
         raise PixelgifError(f"every caption in {config.data!r} is empty; write captions for the images")
     return examples
-
-
-def check_output(config, what: str = "the LoRA") -> None:
-    """Raise PixelgifError unless ``config.output`` can take this run: new or empty, or resumable with ``resume``."""
-    out = config.output
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.exists() and not out.is_dir():
-        raise PixelgifError(f"output {str(out)!r} is a file; give a folder for {what}, checkpoints and validation images")
-    if not out.exists() and not parent.is_dir():
-        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(out if out.exists() else parent, os.W_OK):
-        raise PixelgifError(f"cannot write {str(out)!r}: folder {str(out if out.exists() else parent)!r} is not writable")
-    holds_run = (out / RUN_FILE).is_file()
-    if config.resume:
-        from .checkpoints import latest_checkpoint
-
-        if latest_checkpoint(out / CHECKPOINTS) is None:
-            raise PixelgifError(f"nothing to resume: {str(out)!r} holds no checkpoint (train without --resume first)")
-    elif holds_run:
-        raise PixelgifError(f"output folder {str(out)!r} holds another training run; give --resume to continue it, "
-                            "or another --output")  # fmt: skip
-    elif out.is_dir() and any(out.iterdir()):
-        raise PixelgifError(f"output folder {str(out)!r} is not empty; give a new or empty folder")
-
-
-def train_lora(config: LoraTrainConfig, progress: bool = True, log=print, examples: list[Example] | None = None):
-    """Train (or resume) a LoRA as ``config`` says; return a LoraTrainResult once the LoRA is written.
-
-    ``examples`` are those ``check_inputs(config)`` returned, when the caller checked already.
-    """
-    from .lora_trainer import LoraTrainer, load_base
-
-    started = time.perf_counter()
-    examples = check_inputs(config) if examples is None else examples
-    pipe = load_base(config.model)
-    trainer = LoraTrainer(pipe, examples, config, progress=progress)
-    if config.resume:
-        where = trainer.load_latest_checkpoint()
-        if trainer.accelerator.is_main_process:
-            log(f"resumed from {where} at step {trainer.step}")
-    resumed_from = trainer.step
-    losses = trainer.run()
-    trainer.save_final()
-    return LoraTrainResult(config.output, trainer.step, resumed_from, losses, trainer.validation_files,
-                           time.perf_counter() - started, lora=config.lora_file,
-                           main_process=trainer.accelerator.is_main_process)  # fmt: skip
-

@@ -1,4 +1,4 @@
-"""Full training of the bundled sprite model (`pixelgif train --full`): data, output folder, effect, resume, bad input."""
+"""Full training of the sprite model (`pixelgif train --full`): data, output folder, effect, resume, bad input."""
 
 import json
 import shutil
@@ -81,7 +81,8 @@ def test_output_folder_is_a_model_with_checkpoints_validation_and_logs(trained):
     assert {t.dtype for t in weights.values()} == {torch.float16}
     assert (out / "scheduler" / "scheduler_config.json").is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
-    assert [p.name for p in trained.validation] == ["step-000002.png", "step-000002.gif", "step-000004.png", "step-000004.gif"]
+    assert [p.name for p in trained.validation] == ["step-000002.png", "step-000002.gif",
+                                                    "step-000004.png", "step-000004.gif"]  # fmt: skip
     with Image.open(out / "validation" / "step-000004.png") as strip:
         assert strip.size == (64, 32)  # the two captions side by side
     run = json.loads((out / "training.json").read_text())
@@ -131,7 +132,7 @@ def test_resume_continues_exactly_from_the_saved_step(trained, sprites, tmp_path
 
 
 def test_loss_on_a_repeated_batch_goes_down_from_scratch(sprites, tmp_path):
-    from pixelgif.train.full_trainer import FullTrainer
+    from pixelgif.train.full.trainer import FullTrainer
 
     cfg = config(sprites, tmp_path / "model", steps=12, init="scratch", caption_dropout=0.0)
     trainer = FullTrainer(check_inputs(cfg), cfg, progress=False)

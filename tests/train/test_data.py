@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pixelgif.errors import PixelgifError
-from pixelgif.train.lora_data import find_examples, with_trigger
+from pixelgif.train.data import find_examples, with_trigger
 from pixelgif.train.preprocess import crop_square, reduce_upscaled, resize, resize_and_crop, to_rgb
 
 
@@ -36,7 +36,8 @@ def test_modes_are_converted_explicitly():
     deep = Image.fromarray(np.array([[0, 32768, 65535]], np.uint16))  # 16-bit grey: scaled, not clipped
     assert deep.mode.startswith("I")
     assert np.asarray(to_rgb(deep))[0, :, 0].tolist() == [0, 128, 255]
-    assert np.asarray(to_rgb(Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F")))[0, :, 0].tolist() == [0, 128, 255]
+    floats = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F")
+    assert np.asarray(to_rgb(floats))[0, :, 0].tolist() == [0, 128, 255]
     assert to_rgb(Image.new("1", (1, 1), 1)).getpixel((0, 0)) == (255, 255, 255)
 
 
@@ -139,7 +140,8 @@ def test_datasets_table_columns(parquet):
     assert [e.caption for e in examples] == ["a red thing", "a blue thing"]
     assert examples[0].name == f"row 0 of {str(parquet)!r}"
     assert (np.asarray(to_rgb(examples[1].open())) == art(seed=1)).all()
-    with pytest.raises(PixelgifError, match=r"has no image column 'image' \(columns: 'sprite', 'caption'\); choose one with --image-column"):
+    message = r"has no image column 'image' \(columns: 'sprite', 'caption'\); choose one with --image-column"
+    with pytest.raises(PixelgifError, match=message):
         find_examples(parquet, caption_column="caption")
     with pytest.raises(PixelgifError, match=r"has no caption column 'text' .* --caption-column"):
         find_examples(parquet, image_column="sprite")

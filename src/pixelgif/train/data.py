@@ -232,7 +232,8 @@ def _read_table(name: str, caption_column: str, image_column: str) -> list[Examp
         reason = " ".join(str(exc).split())[:200]
         raise PixelgifError(f"data set {name!r} could not be loaded (it is no local folder either): {reason}") from None
     columns = list(table.column_names)
-    for kind, column, flag in (("image", image_column, "--image-column"), ("caption", caption_column, "--caption-column")):
+    wanted = (("image", image_column, "--image-column"), ("caption", caption_column, "--caption-column"))
+    for kind, column, flag in wanted:
         if column not in columns:
             raise PixelgifError(f"data set {name!r} has no {kind} column {column!r} (columns: "
                                 f"{', '.join(map(repr, columns))}); choose one with {flag}")  # fmt: skip

@@ -1,34 +1,25 @@
-"""Full training of a small sprite model (the bundled architecture) from image/caption data.
+"""Settings of a full training run of the bundled sprite architecture and the checks that need no model.
 
-    result = train_full(FullTrainConfig(data="sprites/", output="my-sprites"))
-
-``pixelgif train DATA --full -o OUT`` runs this: it fine-tunes every weight of the bundled 32x32
-RGBA model (``init="bundled"``, the default) or trains the same architecture from random weights
-(``init="scratch"``) on the same shared loop as LoRA training (``loop.TrainLoop``), with the
-bundled recipe's parts: sprites made by the pixel-art engine, MiniLM captions embedded once,
-caption dropout, EMA, float32 (bf16 autocast on request). OUT becomes a model folder (``unet/`` fp16 safetensors,
-``scheduler/``, ``pixelgif_model.json``) that ``pixelgif morph --model OUT`` loads, next to
-``checkpoints/``, ``validation/``, ``training.json`` and ``log.txt``. No torch at import time.
+No torch here (``pixelgif --help`` reads them); ``trainer`` builds the model parts from these settings.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from ..errors import PixelgifError
-from .lora import CHECKPOINTS, RUN_FILE, TrainResult, check_output
-from .lora_data import Example, find_examples
-from .options import check_loop_options
-from .preprocess import crop_square, reduce_upscaled, to_rgb
+from ...errors import PixelgifError
+from ..data import find_examples
+from ..options import check_loop_options
+from ..results import TrainResult, check_output
+from .data import SpriteData, prepare_data
 
 INITS = ("bundled", "scratch")  # or the path of a model folder made by --full
-SPRITE_SIZE = 32
+# `auto` mixed precision is none (float32) on CPU and GPU alike: the model is small, so on a GPU
+# float32 is fast enough, and on the 2-core CPU here bf16 autocast was 11-17 % slower than float32
+# per step at batch 32 (benchmarks/train_full_step.py, a quiet machine, 2 threads, with and
+# without OpenMP spinning).
+AUTO_PRECISION_ON_GPU = "no"
 
 
 @dataclass
@@ -91,18 +82,10 @@ class FullTrainConfig:
         if self.init == "scratch":
             return None
         if self.init == "bundled":
-            from ..models.bundled import WEIGHTS_DIR
+            from ...models.bundled import WEIGHTS_DIR
 
             return WEIGHTS_DIR
         return Path(self.init).expanduser()
-
-
-@dataclass
-class SpriteData:
-    """A data set ready for the bundled model: sprites (N, 32, 32, 4) uint8 RGBA and one caption each."""
-
-    sprites: np.ndarray
-    captions: list[str]
 
 
 @dataclass
@@ -110,41 +93,9 @@ class FullTrainResult(TrainResult):
     """What a full training run made: the model folder (``output``), its step count and this run's losses."""
 
 
-def to_rgba(image: Image.Image) -> Image.Image:
-    """Return ``image`` as RGBA, keeping its transparency; modes without alpha go through ``to_rgb``."""
-    if image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
-        return image.convert("RGBA")
-    return to_rgb(image).convert("RGBA")
-
-
-def sprite_from_image(image: Image.Image) -> np.ndarray:
-    """Return ``image`` as a (32, 32, 4) sprite: art pixels found, centre square, then the bundled data's conversion."""
-    from .emoji_data import to_sprite
-
-    art, _ = reduce_upscaled(to_rgba(image))  # an N-times upscale back to its art pixels
-    side = min(art.size)
-    square = Image.fromarray(crop_square(art, side), "RGBA")
-    if side < SPRITE_SIZE:  # the engine reduces, never enlarges: whole-factor nearest-neighbour first
-        scale = math.ceil(SPRITE_SIZE / side)
-        square = square.resize((side * scale, side * scale), Image.Resampling.NEAREST)
-    return to_sprite(square)
-
-
-def prepare_data(examples: list[Example]) -> SpriteData:
-    """Return the sprites and captions of ``examples``; raise PixelgifError naming an image that fails."""
-    sprites = []
-    for example in examples:
-        image = example.open()
-        try:
-            sprites.append(sprite_from_image(image))
-        except ValueError as exc:
-            raise PixelgifError(f"image {example.name}: {exc}") from None
-    return SpriteData(np.stack(sprites), [e.caption for e in examples])
-
-
 def check_init(config: FullTrainConfig) -> None:
     """Raise PixelgifError unless ``config.init`` names weights that exist."""
-    from ..models.bundled import bundled_model_available, is_sprite_model_folder
+    from ...models.bundled import bundled_model_available, is_sprite_model_folder
 
     if config.init == "bundled":
         if not bundled_model_available():
@@ -162,26 +113,3 @@ def check_inputs(config: FullTrainConfig) -> SpriteData:
     if not any(e.caption for e in examples) and not config.validation_prompts:
         raise PixelgifError(f"every caption in {config.data!r} is empty; write captions for the images")
     return prepare_data(examples)
-
-
-def train_full(config: FullTrainConfig, progress: bool = True, log=print, data: SpriteData | None = None) -> FullTrainResult:
-    """Train (or resume) the sprite model as ``config`` says; return a FullTrainResult once OUT is a model folder.
-
-    ``data`` is what ``check_inputs(config)`` returned, when the caller checked already.
-    """
-    from .full_trainer import FullTrainer
-
-    started = time.perf_counter()
-    data = check_inputs(config) if data is None else data
-    trainer = FullTrainer(data, config, progress=progress)
-    if config.resume:
-        where = trainer.load_latest_checkpoint()
-        log(f"resumed from {where} at step {trainer.step}")
-    resumed_from = trainer.step
-    losses = trainer.run()
-    trainer.save_model()
-    return FullTrainResult(config.output, trainer.step, resumed_from, losses, trainer.validation_files,
-                           time.perf_counter() - started)  # fmt: skip
-
-
-__all__ = ["CHECKPOINTS", "RUN_FILE", "FullTrainConfig", "FullTrainResult", "SpriteData", "check_inputs", "train_full"]

@@ -1,0 +1,5 @@
+"""``python -m pixelgif.train.bundled train|export``: see ``pixelgif.train.bundled``."""
+
+from . import main
+
+raise SystemExit(main())

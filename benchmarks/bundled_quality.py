@@ -25,39 +25,100 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-from pixelgif.models import bundled  # noqa: E402
-from pixelgif.pixelate.color import srgb8_to_oklab  # noqa: E402
-from pixelgif.train.bundled.data import load_dataset  # noqa: E402
+from pixelgif.models import bundled
+from pixelgif.pixelate.color import srgb8_to_oklab
+from pixelgif.train.bundled.data import load_dataset
 
 # New phrasings of concepts in the training set -> the emoji codes that count as a hit.
 NEW_PHRASINGS = {
-    "a crimson heart": ["2764-FE0F"], "a small green tree": ["1F333"], "a pine tree": ["1F332"],
-    "a shiny red apple": ["1F34E"], "a yellow banana": ["1F34C"], "a burning flame": ["1F525"],
-    "an ice crystal": ["2744-FE0F"], "a green dragon": ["1F409"], "a big blue whale": ["1F40B", "1F433"],
-    "a cute kitten face": ["1F431"], "a puppy face": ["1F436"], "a little house": ["1F3E0", "1F3E1"],
-    "a medieval castle": ["1F3F0"], "a space rocket": ["1F680"], "a red car": ["1F697"],
-    "a bike": ["1F6B2"], "a cheeseburger": ["1F354"], "a ripe strawberry": ["1F353"],
-    "a slice of watermelon": ["1F349"], "an orange carrot": ["1F955"], "a red mushroom": ["1F344"],
-    "a spooky ghost": ["1F47B"], "a human skull": ["1F480"], "a golden crown": ["1F451"],
-    "a blue diamond": ["1F48E"], "a black bomb": ["1F4A3"], "a swimming fish": ["1F41F", "1F420"],
-    "a purple octopus": ["1F419"], "a green snake": ["1F40D"], "a sea turtle": ["1F422"],
-    "a penguin bird": ["1F427"], "a snowman": ["2603-FE0F", "26C4"], "a decorated christmas tree": ["1F384"],
-    "a halloween pumpkin": ["1F383"], "a yellow sunflower": ["1F33B"], "a red rose flower": ["1F339"],
-    "a desert cactus": ["1F335"], "a tropical palm tree": ["1F334"], "an erupting volcano": ["1F30B"],
-    "a colorful rainbow": ["1F308"], "a lightning bolt": ["26A1"], "an ocean wave": ["1F30A"],
-    "a yellow star": ["2B50", "1F31F"], "a lion head": ["1F981"], "a pink pig face": ["1F437"],
-    "a chocolate chip cookie": ["1F36A"], "a cup of coffee": ["2615"], "an electric guitar": ["1F3B8"],
-    "a gold trophy": ["1F3C6"], "a bumblebee": ["1F41D"],
+    "a crimson heart": ["2764-FE0F"],
+    "a small green tree": ["1F333"],
+    "a pine tree": ["1F332"],
+    "a shiny red apple": ["1F34E"],
+    "a yellow banana": ["1F34C"],
+    "a burning flame": ["1F525"],
+    "an ice crystal": ["2744-FE0F"],
+    "a green dragon": ["1F409"],
+    "a big blue whale": ["1F40B", "1F433"],
+    "a cute kitten face": ["1F431"],
+    "a puppy face": ["1F436"],
+    "a little house": ["1F3E0", "1F3E1"],
+    "a medieval castle": ["1F3F0"],
+    "a space rocket": ["1F680"],
+    "a red car": ["1F697"],
+    "a bike": ["1F6B2"],
+    "a cheeseburger": ["1F354"],
+    "a ripe strawberry": ["1F353"],
+    "a slice of watermelon": ["1F349"],
+    "an orange carrot": ["1F955"],
+    "a red mushroom": ["1F344"],
+    "a spooky ghost": ["1F47B"],
+    "a human skull": ["1F480"],
+    "a golden crown": ["1F451"],
+    "a blue diamond": ["1F48E"],
+    "a black bomb": ["1F4A3"],
+    "a swimming fish": ["1F41F", "1F420"],
+    "a purple octopus": ["1F419"],
+    "a green snake": ["1F40D"],
+    "a sea turtle": ["1F422"],
+    "a penguin bird": ["1F427"],
+    "a snowman": ["2603-FE0F", "26C4"],
+    "a decorated christmas tree": ["1F384"],
+    "a halloween pumpkin": ["1F383"],
+    "a yellow sunflower": ["1F33B"],
+    "a red rose flower": ["1F339"],
+    "a desert cactus": ["1F335"],
+    "a tropical palm tree": ["1F334"],
+    "an erupting volcano": ["1F30B"],
+    "a colorful rainbow": ["1F308"],
+    "a lightning bolt": ["26A1"],
+    "an ocean wave": ["1F30A"],
+    "a yellow star": ["2B50", "1F31F"],
+    "a lion head": ["1F981"],
+    "a pink pig face": ["1F437"],
+    "a chocolate chip cookie": ["1F36A"],
+    "a cup of coffee": ["2615"],
+    "an electric guitar": ["1F3B8"],
+    "a gold trophy": ["1F3C6"],
+    "a bumblebee": ["1F41D"],
 }
 SHEET_PROMPTS = [
-    "a red apple", "a green dragon", "a blue whale", "a snowman", "a castle", "a rocket", "a ghost",
-    "a crown", "a pizza", "a cat face", "a dog face", "a sunflower", "a fire", "a rainbow", "a skull",
-    "a robot face", "a cactus", "a mushroom", "a heart", "a star", "a tree", "a house", "a car",
-    "a fish", "an octopus", "a penguin", "a cake", "a guitar", "a trophy", "a bomb", "a gem stone", "a key",
+    "a red apple",
+    "a green dragon",
+    "a blue whale",
+    "a snowman",
+    "a castle",
+    "a rocket",
+    "a ghost",
+    "a crown",
+    "a pizza",
+    "a cat face",
+    "a dog face",
+    "a sunflower",
+    "a fire",
+    "a rainbow",
+    "a skull",
+    "a robot face",
+    "a cactus",
+    "a mushroom",
+    "a heart",
+    "a star",
+    "a tree",
+    "a house",
+    "a car",
+    "a fish",
+    "an octopus",
+    "a penguin",
+    "a cake",
+    "a guitar",
+    "a trophy",
+    "a bomb",
+    "a gem stone",
+    "a key",
 ]
 
 
@@ -70,8 +131,13 @@ def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
 
     prompts = [(c, o) for o in COLOUR_OBJECTS for c in COLOURS]
     start = time.perf_counter()
-    families = [[dominant_hue(sprite).family for sprite in render(pipe, [f"a {c} {o}" for c, o in prompts], guidance,
-                                                                   seed=1000 * s)] for s in range(seeds)]
+    families = [
+        [
+            dominant_hue(sprite).family
+            for sprite in render(pipe, [f"a {c} {o}" for c, o in prompts], guidance, seed=1000 * s)
+        ]
+        for s in range(seeds)
+    ]
     seconds = time.perf_counter() - start
     rows = [(c, o, f) for fams in families for (c, o), f in zip(prompts, fams, strict=True)]
     hits = {c: np.mean([f == c for cc, _, f in rows if cc == c]) for c in COLOURS}
@@ -79,11 +145,15 @@ def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
     # fall into families as they do now, whatever colour is asked for.
     blind = np.mean([np.mean([f in COLOURS for _, oo, f in rows if oo == o]) / len(COLOURS) for o in COLOUR_OBJECTS])
     no_colour = np.mean([f is None for *_, f in rows])
-    print(f"colour words, guidance {guidance:.1f}: {len(rows)} sprites ({len(COLOURS)} colours x "
-          f"{len(COLOUR_OBJECTS)} objects x {seeds} seeds), {seconds:.0f} s")
+    print(
+        f"colour words, guidance {guidance:.1f}: {len(rows)} sprites ({len(COLOURS)} colours x "
+        f"{len(COLOUR_OBJECTS)} objects x {seeds} seeds), {seconds:.0f} s"
+    )
     print("  " + "  ".join(f"{c} {hits[c]:.2f}" for c in COLOURS))
-    print(f"  right colour: {np.mean([f == c for c, _, f in rows]):.3f}; chance 1/{len(COLOURS)} = "
-          f"{1 / len(COLOURS):.3f}; colour-blind baseline {blind:.3f}; no single dominant colour: {no_colour:.2f}")
+    print(
+        f"  right colour: {np.mean([f == c for c, _, f in rows]):.3f}; chance 1/{len(COLOURS)} = "
+        f"{1 / len(COLOURS):.3f}; colour-blind baseline {blind:.3f}; no single dominant colour: {no_colour:.2f}"
+    )
     for o in COLOUR_OBJECTS:  # asked -> measured, first seed ('-': no single dominant colour)
         seed0 = [f"{c[:3]}->{(f or '-')[:3]}" for c, oo, f in rows[: len(prompts)] if oo == o]
         print(f"  seed 0, {o:<8} " + " ".join(seed0))
@@ -101,8 +171,12 @@ def render(pipe, prompts: list[str], guidance: float, seed: int = 0, batch: int 
     out = []
     for start in range(0, len(prompts), batch):
         chunk = prompts[start : start + batch]
-        noise = torch.stack([torch.randn((4, 32, 32), generator=torch.Generator().manual_seed(seed + start + i))
-                             for i in range(len(chunk))])
+        noise = torch.stack(
+            [
+                torch.randn((4, 32, 32), generator=torch.Generator().manual_seed(seed + start + i))
+                for i in range(len(chunk))
+            ]
+        )
         images = pipe(chunk, latents=noise, guidance_scale=guidance).images
         rgba = (images * 255).round().astype(np.uint8)
         rgba[..., 3] = np.where(rgba[..., 3] >= 128, 255, 0)
@@ -160,14 +234,27 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/emoji32.npz"))
     parser.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of 32 prompts here")
     parser.add_argument("--train-captions", type=int, default=100)
-    parser.add_argument("--weights", type=Path, default=None, help="weights folder to evaluate (default: the shipped one)")
-    parser.add_argument("--guidance", type=lambda s: [float(g) for g in s.split(",")], default=None,
-                        help="guidance scales to compare, e.g. 4,7,10 (default: the model's and 1 = no CFG)")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="weights folder to evaluate (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--guidance",
+        type=lambda s: [float(g) for g in s.split(",")],
+        default=None,
+        help="guidance scales to compare, e.g. 4,7,10 (default: the model's and 1 = no CFG)",
+    )
     parser.add_argument("--no-morph", action="store_true", help="skip the morph smoothness check")
-    parser.add_argument("--colour", action="store_true",
-                        help="only measure colour words: 'a <colour> <object>' sprites in the named colour")
-    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
-                        help="the UNet's dtype (default: what `pixelgif morph` picks on this machine)")
+    parser.add_argument(
+        "--colour",
+        action="store_true",
+        help="only measure colour words: 'a <colour> <object>' sprites in the named colour",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="the UNet's dtype (default: what `pixelgif morph` picks on this machine)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     if args.colour:
@@ -197,16 +284,20 @@ def main(argv=None) -> int:
     print(f"UNet dtype: {str(dtype).removeprefix('torch.')}")
     chance = np.mean([np.mean(concepts == c) for c in concepts])
     print(f"{len(pixels)} training sprites, {len(set(concepts))} concepts; chance top-1 ~ {chance:.4f}")
-    print(f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} | among the set's concepts: "
-          f"{'top-1':>6} {'top-5':>6} {'chance':>6} | {'seconds':>7}")
+    print(
+        f"{'prompts':<18} {'guidance':>8} {'top-1':>6} {'top-5':>6} | among the set's concepts: "
+        f"{'top-1':>6} {'top-5':>6} {'chance':>6} | {'seconds':>7}"
+    )
     for name, (prompts, wanted) in sets.items():
         for guidance in args.guidance or (pipe.default_guidance_scale, 1.0):
             start = time.perf_counter()
             lab = on_white_oklab(render(pipe, prompts, guidance))
             top1, top5 = hit_rates(lab, train_lab, concepts, wanted)
             set1, set5, chance1 = candidate_rates(lab, train_lab, concepts, wanted)
-            print(f"{name:<18} {guidance:>8.1f} {top1:>6.2f} {top5:>6.2f} | {'':>24}{set1:>6.2f} {set5:>6.2f} "
-                  f"{chance1:>6.3f} | {time.perf_counter() - start:>7.1f}")
+            print(
+                f"{name:<18} {guidance:>8.1f} {top1:>6.2f} {top5:>6.2f} | {'':>24}{set1:>6.2f} {set5:>6.2f} "
+                f"{chance1:>6.3f} | {time.perf_counter() - start:>7.1f}"
+            )
     if args.sheet:
         contact_sheet(render(pipe, SHEET_PROMPTS, pipe.default_guidance_scale), args.sheet)
         print(f"contact sheet: {args.sheet}")
@@ -218,8 +309,10 @@ def main(argv=None) -> int:
     frames = np.stack([np.asarray(frame.convert("RGBA")) for frame in result.frames])
     frames[..., 3] = np.where(frames[..., 3] >= 128, 255, 0)
     mean, peak = morph_smoothness(frames)
-    print(f"morph 'a red apple' -> 'a blue whale', {len(frames)} frames: OKLab change between consecutive "
-          f"frames, mean {mean:.4f}, max {peak:.4f} (whole morph: {morph_smoothness(frames[[0, -1]])[0]:.4f})")
+    print(
+        f"morph 'a red apple' -> 'a blue whale', {len(frames)} frames: OKLab change between consecutive "
+        f"frames, mean {mean:.4f}, max {peak:.4f} (whole morph: {morph_smoothness(frames[[0, -1]])[0]:.4f})"
+    )
     return 0
 
 

@@ -31,8 +31,11 @@ TARGET_SECONDS = 10.0
 def cli_wall_time(out: Path, prompts: list[str] = PROMPTS) -> float:
     """Return seconds for one cold `pixelgif morph` run (a fresh Python process)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pixelgif", "morph", *prompts, "--frames", str(FRAMES), "-q",
-                    "-o", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pixelgif", "morph", *prompts, "--frames", str(FRAMES), "-q", "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -73,8 +76,10 @@ def main(argv=None) -> int:
         out = Path(tmp) / "morph.gif"
         walls = [cli_wall_time(out) for _ in range(args.repeats)]
         best = min(walls)
-        print(f"pixelgif morph (16 frames, defaults, cold start): best {best:.2f} s of {args.repeats}, "
-              f"target {TARGET_SECONDS:.0f} s -> {best / TARGET_SECONDS:.2f}x of the budget")
+        print(
+            f"pixelgif morph (16 frames, defaults, cold start): best {best:.2f} s of {args.repeats}, "
+            f"target {TARGET_SECONDS:.0f} s -> {best / TARGET_SECONDS:.2f}x of the budget"
+        )
         for prompts in OTHER_PAIRS:
             other = min(cli_wall_time(out, prompts) for _ in range(args.repeats))
             print(f"  {' -> '.join(prompts)}: best {other:.2f} s ({other / TARGET_SECONDS:.2f}x of the budget)")
@@ -84,14 +89,18 @@ def main(argv=None) -> int:
         for _ in range(args.repeats):  # alternating, so that other load on the machine hits both alike
             sliced.append(stage_split(out)["denoise"])
             whole.append(stage_split(out, shards=False)["denoise"])
-        print(f"denoise, batch split across CPU threads: {min(sliced):.2f} s; one batch on all threads: "
-              f"{min(whole):.2f} s -> {min(whole) / min(sliced):.2f}x faster split")
+        print(
+            f"denoise, batch split across CPU threads: {min(sliced):.2f} s; one batch on all threads: "
+            f"{min(whole):.2f} s -> {min(whole) / min(sliced):.2f}x faster split"
+        )
         half, full = [], []
         for _ in range(args.repeats):
             half.append(stage_split(out, dtype="bfloat16")["denoise"])
             full.append(stage_split(out, dtype="float32")["denoise"])
-        print(f"denoise, UNet in bfloat16: {min(half):.2f} s; float32: {min(full):.2f} s -> "
-              f"{min(full) / min(half):.2f}x faster in bfloat16 (auto picks it on CPUs with bf16 hardware)")
+        print(
+            f"denoise, UNet in bfloat16: {min(half):.2f} s; float32: {min(full):.2f} s -> "
+            f"{min(full) / min(half):.2f}x faster in bfloat16 (auto picks it on CPUs with bf16 hardware)"
+        )
         for batch in (1, 4, 8, 16):
             denoise = min(stage_split(out, batch)["denoise"] for _ in range(2))
             print(f"batch size {batch:>2}: denoise {denoise:.2f} s")

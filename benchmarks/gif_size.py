@@ -40,8 +40,8 @@ from PIL import Image
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pixelgif.encode import EncodeConfig, write_animation  # noqa: E402
-from pixelgif.pixelate import PixelateConfig, pixelate_frames  # noqa: E402
+from pixelgif.encode import EncodeConfig, write_animation
+from pixelgif.pixelate import PixelateConfig, pixelate_frames
 
 DURATION = 100
 
@@ -244,11 +244,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     version = subprocess.run(["gifsicle", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     out = Path(tempfile.mkdtemp(prefix="gif_size."))
-    print(f"{version}; best of {args.repeat}; bytes (seconds); exact: decodes to the input frames "
-          f"(ours / Pillow / gifsicle); gifsicle(ours): gifsicle -O3 run on our file, when Pillow's is not exact; "
-          f"kept order: ours with keep_palette_order")
-    print(f"{'case':10s} {'frames':>6s} {'size':>9s} {'ours':>17s} {'Pillow':>17s} {'gifsicle -O3':>17s} "
-          f"{'ours/gifsicle':>13s} {'exact':>11s} {'gifsicle(ours)':>14s} {'kept order':>10s}")
+    print(
+        f"{version}; best of {args.repeat}; bytes (seconds); exact: decodes to the input frames "
+        f"(ours / Pillow / gifsicle); gifsicle(ours): gifsicle -O3 run on our file, when Pillow's is not exact; "
+        f"kept order: ours with keep_palette_order"
+    )
+    print(
+        f"{'case':10s} {'frames':>6s} {'size':>9s} {'ours':>17s} {'Pillow':>17s} {'gifsicle -O3':>17s} "
+        f"{'ours/gifsicle':>13s} {'exact':>11s} {'gifsicle(ours)':>14s} {'kept order':>10s}"
+    )
     losses = 0
     try:
         for name, frames, scale in cases(args.skip_morph):
@@ -269,15 +273,24 @@ def main(argv: list[str] | None = None) -> int:
             marks = "/".join("yes" if exact[w] else "NO" for w in ("ours", "pillow", "gifsicle"))
             # Where gifsicle's file shows the wrong pixels, the fair rival is gifsicle on an exact file.
             rival = "gifsicle" if exact["gifsicle"] else "gifsicle_ours"
-            extra = "" if exact["gifsicle"] else f"{sizes['gifsicle_ours']:>8d} ({'ok' if exact['gifsicle_ours'] else 'NO'})"
+            extra = (
+                ""
+                if exact["gifsicle"]
+                else f"{sizes['gifsicle_ours']:>8d} ({'ok' if exact['gifsicle_ours'] else 'NO'})"
+            )
             losses += sizes["ours"] > sizes[rival] or not exact["ours"] or not exact["kept"]
             width, height = big[0].size
-            print(f"{name:10s} {len(frames):6d} {width:>4d}x{height:<4d} {cells} "
-                  f"{sizes['ours'] / sizes[rival]:13.4f} {marks:>11s} {extra:>14s} {sizes['kept']:>10d}")
+            print(
+                f"{name:10s} {len(frames):6d} {width:>4d}x{height:<4d} {cells} "
+                f"{sizes['ours'] / sizes[rival]:13.4f} {marks:>11s} {extra:>14s} {sizes['kept']:>10d}"
+            )
     finally:
         shutil.rmtree(out)
-    print("ours <= gifsicle -O3 (of an exact file) on every case" if not losses
-          else f"ours is larger than gifsicle -O3 (of an exact file) on {losses} case(s)")
+    print(
+        "ours <= gifsicle -O3 (of an exact file) on every case"
+        if not losses
+        else f"ours is larger than gifsicle -O3 (of an exact file) on {losses} case(s)"
+    )
     return 0
 
 

@@ -27,17 +27,18 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
-from scipy import ndimage  # noqa: E402
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
-from pixelgif.pixelate import PixelateConfig, pixelate_frames  # noqa: E402
-from pixelgif.pixelate.color import linear_to_oklab, srgb8_to_linear, srgb8_to_oklab  # noqa: E402
+from pixelgif.pixelate import PixelateConfig, pixelate_frames
+from pixelgif.pixelate.color import linear_to_oklab, srgb8_to_linear, srgb8_to_oklab
 
 DITHERS = {"none": "none", "bayer4": "bayer", "floyd-steinberg": "floyd", "atkinson": "atkinson"}
 
 
 # --- test images ---------------------------------------------------------------------------------
+
 
 def _noise(rng, size, scale):
     field = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), scale)
@@ -63,8 +64,11 @@ def photo_still_life(size: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     image = np.stack([0.5 + 0.05 * _noise(rng, size, 30)] * 3, -1) * np.array([1.0, 0.92, 0.85])
-    for cx, cy, r, colour in [(0.3, 0.6, 0.2, (0.85, 0.2, 0.15)), (0.65, 0.55, 0.17, (0.2, 0.5, 0.85)),
-                              (0.5, 0.3, 0.12, (0.95, 0.8, 0.2))]:
+    for cx, cy, r, colour in [
+        (0.3, 0.6, 0.2, (0.85, 0.2, 0.15)),
+        (0.65, 0.55, 0.17, (0.2, 0.5, 0.85)),
+        (0.5, 0.3, 0.12, (0.95, 0.8, 0.2)),
+    ]:
         d2 = ((x - cx) ** 2 + (y - cy) ** 2) / r**2
         inside = d2 < 1
         nz = np.sqrt(np.clip(1 - d2, 0, 1))
@@ -96,8 +100,12 @@ def cartoon(size: int, seed: int) -> np.ndarray:
 
 def load_images(size: int, folder: str | None) -> dict[str, np.ndarray]:
     """Return the named test images, all size x size RGB."""
-    images = {"photo-landscape": photo_landscape(size), "photo-still-life": photo_still_life(size),
-              "cartoon-a": cartoon(size, 3), "cartoon-b": cartoon(size, 7)}
+    images = {
+        "photo-landscape": photo_landscape(size),
+        "photo-still-life": photo_still_life(size),
+        "cartoon-a": cartoon(size, 3),
+        "cartoon-b": cartoon(size, 7),
+    }
     for path in sorted(Path(folder).iterdir()) if folder else []:
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
             with Image.open(path) as image:
@@ -119,6 +127,7 @@ def morph_sequence(a: np.ndarray, b: np.ndarray, frames: int) -> list[np.ndarray
 
 
 # --- measuring -----------------------------------------------------------------------------------
+
 
 def colour_error(source: np.ndarray, result: np.ndarray) -> float:
     """Return mean OKLab ΔE x100 between ``source`` box-filtered (linear light) to the result's size and it."""
@@ -216,8 +225,10 @@ def measure(images, sequence, colors, dither, pyx_dither, args, pyx, factor) -> 
             p_errors.append(colour_error(image, result))
         p_seq, _ = best_time(lambda: pyx_sequence(Pyx, Vid, sequence, colors, pyx_dither, factor), 1)
         p_time = statistics.mean(p_times)
-        row += (f" | {p_time:>9.3f} {p_seq:>9.2f} {statistics.mean(p_errors):>7.2f}"
-                f" | {p_time / statistics.mean(times):>6.1f} {p_seq / seq_seconds:>6.1f}")
+        row += (
+            f" | {p_time:>9.3f} {p_seq:>9.2f} {statistics.mean(p_errors):>7.2f}"
+            f" | {p_time / statistics.mean(times):>6.1f} {p_seq / seq_seconds:>6.1f}"
+        )
     return row
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-from pixelgif.train.full import FullTrainConfig, check_inputs  # noqa: E402
-from pixelgif.train.full.trainer import FullTrainer  # noqa: E402
+from pixelgif.train.full import FullTrainConfig, check_inputs
+from pixelgif.train.full.trainer import FullTrainer
 
 
 def write_sprites(folder: Path, count: int = 8) -> Path:
@@ -58,10 +58,14 @@ def main() -> None:
         times: dict[str, list[float]] = {"bf16": [], "no": []}
         for _ in range(args.rounds):
             for precision in times:
-                times[precision].append(seconds_per_step(data, Path(tmp) / "out", args.batch_size, precision, args.steps))
+                times[precision].append(
+                    seconds_per_step(data, Path(tmp) / "out", args.batch_size, precision, args.steps)
+                )
     for precision, values in times.items():
-        print(f"batch {args.batch_size} mixed precision {precision:4}: {min(values):.3f} s/step (best of {args.rounds}; "
-              f"all {', '.join(f'{v:.3f}' for v in values)})")
+        print(
+            f"batch {args.batch_size} mixed precision {precision:4}: {min(values):.3f} s/step (best of {args.rounds}; "
+            f"all {', '.join(f'{v:.3f}' for v in values)})"
+        )
     print(f"bf16 / float32: {min(times['bf16']) / min(times['no']):.2f}")
 
 

@@ -54,24 +54,88 @@ def _runs(tmp: Path, sd: Path, lora: Path, images: dict[str, Path]) -> list[tupl
     quick = ["--frames", "4", "--steps", "4", "-q"]
     tiny = ["--model", str(sd), "--steps", "2", "--frames", "3", "--width", "32", "--height", "32", "-q"]
     return [
-        ("bundled.gif", ["morph", "a red apple", "a blue whale", *quick, "--seed", "3", "--report", "-o", "bundled.gif"]),
-        ("bundled-loop.webp", ["morph", "a cat", "a house", "a car", *quick, "--loop", "--spacing", "linear", "-o", "bundled-loop.webp"]),
-        ("bundled.apng", ["morph", "a heart", "a star", *quick, "--palette", "pico-8", "--hold-ms", "200", "-o", "bundled.apng"]),
-        ("bundled-sheet.png", ["morph", "a heart", "a star", *quick, "--format", "spritesheet", "--boomerang", "-o", "bundled-sheet.png"]),
-        ("bundled-frames", ["morph", "a tree", "a flower", *quick, "--colors", "8", "--dither", "none", "-o", "bundled-frames/"]),
+        (
+            "bundled.gif",
+            ["morph", "a red apple", "a blue whale", *quick, "--seed", "3", "--report", "-o", "bundled.gif"],
+        ),
+        (
+            "bundled-loop.webp",
+            ["morph", "a cat", "a house", "a car", *quick, "--loop", "--spacing", "linear", "-o", "bundled-loop.webp"],
+        ),
+        (
+            "bundled.apng",
+            ["morph", "a heart", "a star", *quick, "--palette", "pico-8", "--hold-ms", "200", "-o", "bundled.apng"],
+        ),
+        (
+            "bundled-sheet.png",
+            ["morph", "a heart", "a star", *quick, "--format", "spritesheet", "--boomerang", "-o", "bundled-sheet.png"],
+        ),
+        (
+            "bundled-frames",
+            ["morph", "a tree", "a flower", *quick, "--colors", "8", "--dither", "none", "-o", "bundled-frames/"],
+        ),
         ("bundled.mp4", ["morph", "a tree", "a flower", *quick, "-o", "bundled.mp4"]),
         ("from.gif", ["morph", "--from", "bundled.json", "-o", "from.gif", "-q"]),
-        ("from-seed.gif", ["morph", "--from", "bundled.json", "--seed", "9,4", "--grid", "16x16", "-o", "from-seed.gif", "-q"]),
+        (
+            "from-seed.gif",
+            ["morph", "--from", "bundled.json", "--seed", "9,4", "--grid", "16x16", "-o", "from-seed.gif", "-q"],
+        ),
         ("sd.gif", ["morph", "a red dragon", "a blue whale", *tiny, "-o", "sd.gif"]),
-        ("sd-lora.gif", ["morph", "a knight", "a wizard", *tiny, "--lora", str(lora), "--lora-scale", "0.7",
-                         "--scheduler", "DPM-Solver++", "--guidance-scale", "3", "--text-interpolation", "slerp",
-                         "--keep-palette-order", "-o", "sd-lora.gif"]),
-        ("pixelate-pico.png", ["pixelate", str(images["photo"]), "--palette", "pico-8", "--dither", "bayer4", "-o", "pixelate-pico.png"]),
-        ("pixelate-fs.png", ["pixelate", str(images["photo"]), "--colors", "8", "--dither", "floyd-steinberg",
-                             "--pixel-size", "4", "--scale", "3", "-o", "pixelate-fs.png"]),
-        ("pixelate-detect.png", ["pixelate", str(images["upscaled"]), "--detect-grid", "--reducer", "median", "-o", "pixelate-detect.png"]),
-        ("pixelate-anim.gif", ["pixelate", str(images["anim"]), "--grid", "32x24", "--colors", "12", "-o", "pixelate-anim.gif"]),
-        ("pixelate-sheet.png", ["pixelate", str(images["anim"]), "--format", "spritesheet", "--grid", "16x12", "-o", "pixelate-sheet.png"]),
+        (
+            "sd-lora.gif",
+            [
+                "morph",
+                "a knight",
+                "a wizard",
+                *tiny,
+                "--lora",
+                str(lora),
+                "--lora-scale",
+                "0.7",
+                "--scheduler",
+                "DPM-Solver++",
+                "--guidance-scale",
+                "3",
+                "--text-interpolation",
+                "slerp",
+                "--keep-palette-order",
+                "-o",
+                "sd-lora.gif",
+            ],
+        ),
+        (
+            "pixelate-pico.png",
+            ["pixelate", str(images["photo"]), "--palette", "pico-8", "--dither", "bayer4", "-o", "pixelate-pico.png"],
+        ),
+        (
+            "pixelate-fs.png",
+            [
+                "pixelate",
+                str(images["photo"]),
+                "--colors",
+                "8",
+                "--dither",
+                "floyd-steinberg",
+                "--pixel-size",
+                "4",
+                "--scale",
+                "3",
+                "-o",
+                "pixelate-fs.png",
+            ],
+        ),
+        (
+            "pixelate-detect.png",
+            ["pixelate", str(images["upscaled"]), "--detect-grid", "--reducer", "median", "-o", "pixelate-detect.png"],
+        ),
+        (
+            "pixelate-anim.gif",
+            ["pixelate", str(images["anim"]), "--grid", "32x24", "--colors", "12", "-o", "pixelate-anim.gif"],
+        ),
+        (
+            "pixelate-sheet.png",
+            ["pixelate", str(images["anim"]), "--format", "spritesheet", "--grid", "16x12", "-o", "pixelate-sheet.png"],
+        ),
     ]
 
 
@@ -89,7 +153,6 @@ def _digest(path: Path, tmp: Path) -> str:
 def fingerprints() -> dict[str, str]:
     """Run everything in a fresh temp folder and return {relative output path: sha256}."""
     from conftest import build_tiny_lora, build_tiny_sd
-
     from pixelgif.cli import main
 
     found: dict[str, str] = {}

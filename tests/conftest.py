@@ -9,10 +9,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 # --- Tiny Stable Diffusion, built from configs (no network), for the morph tests -----------------
-import json  # noqa: E402
-import string  # noqa: E402
+import json
+import string
 
-import pytest  # noqa: E402
+import pytest
+
 
 def _write_tiny_vocab(folder):
     """Write a character-level CLIP vocab.json/merges.txt; return (vocab.json, merges.txt, size)."""
@@ -71,7 +72,9 @@ def build_tiny_lora(sd_folder, path, rank=4):
 
     torch.manual_seed(1)
     unet = UNet2DConditionModel.from_pretrained(sd_folder / "unet")
-    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"]
+    )
     unet.add_adapter(config)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     layers = {k: v * 4.0 for k, v in layers.items()}  # a strong LoRA, so its effect is plain to see

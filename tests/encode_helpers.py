@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-
 PALETTE = np.array(
     [[0, 0, 0], [255, 0, 77], [41, 173, 255], [0, 228, 54], [255, 236, 39], [131, 118, 156], [255, 241, 232]],
     dtype=np.uint8,

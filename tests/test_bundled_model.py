@@ -33,7 +33,7 @@ def test_renders_rgba_sprites_deterministically(pipe):
     first = pipe("a red apple", latents=_noise(3), num_inference_steps=4).images
     second = pipe("a red apple", latents=_noise(3), num_inference_steps=4).images
     assert first.shape == (1, 32, 32, 4)
-    assert 0.0 <= first.min() and first.max() <= 1.0
+    assert first.min() >= 0.0 and first.max() <= 1.0
     assert np.array_equal(first, second)
 
 
@@ -49,8 +49,9 @@ def test_precomputed_embeddings_skip_the_text_stage(pipe):
     embeds, negative = pipe.encode_prompt(["a red apple"], "cpu", 1, True, None)
     assert embeds.shape[0] == 1 and embeds.shape[2] == 384
     direct = pipe("a red apple", latents=_noise(1), num_inference_steps=3).images
-    via_embeds = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, latents=_noise(1),
-                      num_inference_steps=3).images
+    via_embeds = pipe(
+        prompt_embeds=embeds, negative_prompt_embeds=negative, latents=_noise(1), num_inference_steps=3
+    ).images
     assert np.array_equal(direct, via_embeds)
 
 
@@ -80,7 +81,9 @@ def test_bfloat16_unet_keeps_a_float32_sampler_and_is_deterministic():
     latents = torch.randn(2, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     first = pipe(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
     again = pipe(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
-    assert first.dtype == np.float32 and first.shape == (2, 32, 32, 4) and 0 <= first.min() and first.max() <= 1
+    assert first.dtype == np.float32 and first.shape == (2, 32, 32, 4) and first.min() >= 0 and first.max() <= 1
     assert np.array_equal(first, again)
-    full = load_bundled_pipeline()(prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents).images
+    full = load_bundled_pipeline()(
+        prompt=["a red apple", "a blue whale"], num_inference_steps=3, latents=latents
+    ).images
     assert np.abs(first - full).mean() < 0.1  # the same picture, to bfloat16's precision

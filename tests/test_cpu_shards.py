@@ -10,7 +10,8 @@ from pixelgif.models.bundled.cpu_shards import run_sharded, shard_count
 
 
 @pytest.mark.parametrize(
-    "batch, threads, expected", [(1, 2, 1), (2, 2, 2), (32, 2, 2), (32, 1, 1), (3, 8, 3), (32, 16, cpu_shards.MAX_SHARDS)]
+    "batch, threads, expected",
+    [(1, 2, 1), (2, 2, 2), (32, 2, 2), (32, 1, 1), (3, 8, 3), (32, 16, cpu_shards.MAX_SHARDS)],
 )
 def test_shard_count(batch, threads, expected):
     assert shard_count(batch, threads) == expected

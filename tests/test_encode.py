@@ -8,6 +8,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from PIL import GifImagePlugin, Image
+
 from encode_helpers import (
     PALETTE,
     durations_of,
@@ -18,13 +20,9 @@ from encode_helpers import (
     same_rgba,
     sprite_indices,
 )
-from PIL import GifImagePlugin, Image
-
-from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
-from pixelgif.errors import PixelgifError
 from pixelgif.encode.gif.writer import centiseconds, encode_gif
-
+from pixelgif.errors import PixelgifError
 
 # --- lossless GIF ---------------------------------------------------------------------------
 
@@ -288,7 +286,9 @@ def decode_single(data: bytes, code_bits: int, height: int, width: int) -> np.nd
 
 
 @pytest.mark.parametrize("clear_when_full,adaptive_clear", [(True, False), (False, False), (False, True)])
-@pytest.mark.parametrize("colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1)), (16, (256, 256))])
+@pytest.mark.parametrize(
+    "colours,size", [(256, (120, 150)), (4, (300, 200)), (2, (1, 1)), (16, (64, 1)), (16, (256, 256))]
+)
 def test_lzw_round_trips_including_full_tables(colours, size, clear_when_full, adaptive_clear):
     from pixelgif.encode.gif.lzw import lzw_compress
 

@@ -8,13 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, same_rgba, sprite_indices
 from PIL import Image
 
+from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, same_rgba, sprite_indices
 from pixelgif import encode
 from pixelgif.encode import FORMATS, EncodeConfig, write_animation
-from pixelgif.errors import PixelgifError
 from pixelgif.encode.spritesheet import frame_file_name, sheet_columns
+from pixelgif.errors import PixelgifError
 
 SUFFIX = {"gif": "a.gif", "apng": "a.png", "webp": "a.webp", "spritesheet": "a.png", "frames": "a"}
 
@@ -31,7 +31,12 @@ def decode(path, fmt):
             frames = [np.array(sheet)[f["frame"]["y"] : f["frame"]["y"] + f["frame"]["h"],
                                       f["frame"]["x"] : f["frame"]["x"] + f["frame"]["w"]] for f in data["frames"]]  # fmt: skip
             whole = data["meta"]["frameTags"][0]
-            return frames, bytes(sheet.getpalette()), [f["duration"] for f in data["frames"]], int(whole.get("repeat", 0))
+            return (
+                frames,
+                bytes(sheet.getpalette()),
+                [f["duration"] for f in data["frames"]],
+                int(whole.get("repeat", 0)),
+            )
     if fmt == "frames":
         frames, palettes = [], set()
         for i in range(len(list(path.iterdir()))):
@@ -56,7 +61,9 @@ def test_every_lossless_format_round_trips(tmp_path, fmt, transparent):
     """Pixels (indices where the format keeps a palette) and palette, frame count, durations, loop."""
     arrays = sprite_indices(count=5, transparent=transparent, seed=2)
     # Only GIF compacts its palette by default; every other format keeps indices and palette as given.
-    config = EncodeConfig(duration=[80, 90, 100, 110, 120], hold=200, loop=3, format=fmt, keep_palette_order=fmt == "gif")
+    config = EncodeConfig(
+        duration=[80, 90, 100, 110, 120], hold=200, loop=3, format=fmt, keep_palette_order=fmt == "gif"
+    )
     path = write_animation(p_images(arrays, transparent=transparent), tmp_path / SUFFIX[fmt], config, keyframes=[0, 4])
     frames, palette, durations, loop = decode(path, fmt)
     assert len(frames) == 5
@@ -226,7 +233,7 @@ def test_mp4_frame_count_and_size_read_back(tmp_path, size, scale, expected):
         lut = PALETTE.astype(int).copy()
         lut[0] = 255  # transparent over white
         want = lut[arrays[0]]
-        got = frames[0][scale // 2 :: scale, scale // 2 :: scale][: size, : size].astype(int)
+        got = frames[0][scale // 2 :: scale, scale // 2 :: scale][:size, :size].astype(int)
         assert np.median(np.abs(got - want)) <= 8
 
 

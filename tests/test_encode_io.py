@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
-from encode_helpers import durations_of, expected_rgba, p_images, read_rgba, same_rgba, sprite_indices
 from PIL import Image
 
+from encode_helpers import durations_of, expected_rgba, p_images, read_rgba, same_rgba, sprite_indices
 from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.encode.video import find_ffmpeg
 from pixelgif.errors import PixelgifError
-
 
 # --- other formats --------------------------------------------------------------------------
 

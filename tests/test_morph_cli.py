@@ -36,7 +36,9 @@ def gif_frames(path):
 
 def test_three_prompts_loop_writes_gif_json_and_summary(tiny_sd, tmp_path, capsys):
     out = tmp_path / "x.gif"
-    code, stdout, err = morph(capsys, "a red dragon", "a blue whale", "a frog", "--loop", "--model", tiny_sd, *FAST, "-o", out)
+    code, stdout, err = morph(
+        capsys, "a red dragon", "a blue whale", "a frog", "--loop", "--model", tiny_sd, *FAST, "-o", out
+    )
     assert code == 0, err
     frames = gif_frames(out)
     assert len(frames) == 9  # 3 keyframes x 3 frames, looped
@@ -197,5 +199,7 @@ def _mismatched_lora(lora, path):
         from safetensors.torch import load_file, save_file
 
         tensors = load_file(str(lora))
-        save_file({k: torch.zeros(v.shape[0], v.shape[1] + 8) if "down" in k else v for k, v in tensors.items()}, str(path))
+        save_file(
+            {k: torch.zeros(v.shape[0], v.shape[1] + 8) if "down" in k else v for k, v in tensors.items()}, str(path)
+        )
     return path

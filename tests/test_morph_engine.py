@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pixelgif.morph.schedule import frame_schedule
 from pixelgif.morph.config import SCHEDULERS
 from pixelgif.morph.engine import MorphConfig, MorphPipeline, MorphResult
+from pixelgif.morph.schedule import frame_schedule
 from pixelgif.pixelate import PixelateConfig
 
 PROMPTS = ["a red dragon", "a blue whale", "a green frog"]

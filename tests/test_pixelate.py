@@ -22,9 +22,11 @@ def _rgb(art: PixelArt, frame: int = 0) -> np.ndarray:
 
 def test_true_pixel_art_at_pixel_size_1_comes_back_unchanged():
     image, palette = _pixel_art()
-    for config in (PixelateConfig(pixel_size=1, colors=len(palette), dither="none"),
-                   PixelateConfig(pixel_size=1, palette=palette, dither="none"),
-                   PixelateConfig(pixel_size=1, colors=len(palette), dither="floyd-steinberg")):
+    for config in (
+        PixelateConfig(pixel_size=1, colors=len(palette), dither="none"),
+        PixelateConfig(pixel_size=1, palette=palette, dither="none"),
+        PixelateConfig(pixel_size=1, colors=len(palette), dither="floyd-steinberg"),
+    ):
         art = pixelate_frames([image], config)
         assert np.array_equal(_rgb(art), image)
         assert sorted(map(tuple, art.palette)) == sorted(map(tuple, palette))
@@ -70,7 +72,9 @@ def test_alpha_threshold_decides_what_is_transparent():
     low = pixelate_frames([image], PixelateConfig(pixel_size=1, colors=2, alpha_threshold=50))
     high = pixelate_frames([image], PixelateConfig(pixel_size=1, colors=2, alpha_threshold=150))
     assert low.transparent_index is None
-    assert (high.indices[0][:4] == high.transparent_index).all() and (high.indices[0][4:] != high.transparent_index).all()
+    assert (high.indices[0][:4] == high.transparent_index).all() and (
+        high.indices[0][4:] != high.transparent_index
+    ).all()
 
 
 def test_grid_size_from_grid_and_from_pixel_size():
@@ -181,12 +185,19 @@ def test_float_arrays_and_uint8_arrays_agree():
     assert np.array_equal(a.indices, b.indices)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(colors=1), "colors"), (dict(colors=300), "colors"), (dict(grid=(0, 4)), "grid"),
-    (dict(grid=(8, 8), pixel_size=2), "conflicting"), (dict(dither="blue-noise"), "dither"),
-    (dict(palette="nope"), "pico-8"), (dict(palette="1-bit", colors=4), "palette"),
-    (dict(reducer="dominant", dither="bayer4"), "conflicting"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(colors=1), "colors"),
+        (dict(colors=300), "colors"),
+        (dict(grid=(0, 4)), "grid"),
+        (dict(grid=(8, 8), pixel_size=2), "conflicting"),
+        (dict(dither="blue-noise"), "dither"),
+        (dict(palette="nope"), "pico-8"),
+        (dict(palette="1-bit", colors=4), "palette"),
+        (dict(reducer="dominant", dither="bayer4"), "conflicting"),
+    ],
+)
 def test_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PixelateConfig(**kwargs)

@@ -34,8 +34,21 @@ def test_single_image_becomes_one_indexed_png(tmp_path, capsys):
 
 def test_animated_gif_in_gives_animation_on_one_palette(tmp_path):
     out = tmp_path / "out.gif"
-    assert main(["pixelate", str(_save_gif(tmp_path / "in.gif")), "-o", str(out), "--pixel-size", "4",
-                 "--palette", "gameboy"]) == 0
+    assert (
+        main(
+            [
+                "pixelate",
+                str(_save_gif(tmp_path / "in.gif")),
+                "-o",
+                str(out),
+                "--pixel-size",
+                "4",
+                "--palette",
+                "gameboy",
+            ]
+        )
+        == 0
+    )
     with Image.open(out) as image:
         assert image.n_frames == 3 and image.size == (8, 8)
         palettes = set()
@@ -54,7 +67,9 @@ def test_folder_of_frames_in_name_order(tmp_path):
     for i in (1, 2, 10):
         Image.fromarray(np.full((16, 16, 4), (i * 20, 0, 0, 255), np.uint8)).save(folder / f"frame{i}.png")
     out = tmp_path / "out.png"
-    assert main(["pixelate", str(folder), "-o", str(out), "--pixel-size", "2", "--colors", "3", "--dither", "none"]) == 0
+    assert (
+        main(["pixelate", str(folder), "-o", str(out), "--pixel-size", "2", "--colors", "3", "--dither", "none"]) == 0
+    )
     with Image.open(out) as image:
         assert image.n_frames == 3
         reds = []
@@ -67,9 +82,26 @@ def test_folder_of_frames_in_name_order(tmp_path):
 def test_detect_grid_restores_true_pixels(tmp_path):
     rng = np.random.default_rng(2)
     small = rng.integers(0, 4, (12, 16)) * 80
-    Image.fromarray(small.astype(np.uint8)).convert("RGB").resize((128, 96), Image.Resampling.NEAREST).save(tmp_path / "big.png")
+    Image.fromarray(small.astype(np.uint8)).convert("RGB").resize((128, 96), Image.Resampling.NEAREST).save(
+        tmp_path / "big.png"
+    )
     out = tmp_path / "out.png"
-    assert main(["pixelate", str(tmp_path / "big.png"), "-o", str(out), "--detect-grid", "--colors", "4", "--dither", "none"]) == 0
+    assert (
+        main(
+            [
+                "pixelate",
+                str(tmp_path / "big.png"),
+                "-o",
+                str(out),
+                "--detect-grid",
+                "--colors",
+                "4",
+                "--dither",
+                "none",
+            ]
+        )
+        == 0
+    )
     with Image.open(out) as image:
         assert image.size == (16, 12)
         assert np.array_equal(np.asarray(image.convert("L")), small)
@@ -81,22 +113,25 @@ def _bad_gpl(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda d: [str(d / "missing.png")], "input not found"),
-    (lambda d: [str(_text_file(d))], "not an image"),
-    (lambda d: [str(_empty_folder(d))], "has no images"),
-    (lambda d: [str(_save_image(d / "in.png")), "--colors", "1"], "colors must be an integer from 2 to 256"),
-    (lambda d: [str(_save_image(d / "in.png")), "--colors", "999"], "colors must be an integer from 2 to 256"),
-    (lambda d: [str(_save_image(d / "in.png")), "--palette", str(_bad_gpl(d))], "line 4"),
-    (lambda d: [str(_save_image(d / "in.png")), "--palette", "vaporwave"], "pico-8, gameboy, nes"),
-    (lambda d: [str(_save_image(d / "in.png")), "--grid", "64x64"], "larger than the image"),
-    (lambda d: [str(_save_image(d / "in.png")), "--grid", "0x4"], "at least 1x1"),
-    (lambda d: [str(_save_image(d / "in.png")), "--pixel-size", "0"], "pixel size"),
-    (lambda d: [str(_save_image(d / "in.png")), "--grid", "8x8", "--pixel-size", "2"], "conflicting"),
-    (lambda d: [str(_save_image(d / "in.png")), "--reducer", "dominant", "--dither", "bayer4"], "conflicting"),
-    (lambda d: [str(_save_image(d / "in.png")), "--palette", "1-bit", "--colors", "4"], "palette"),
-    (lambda d: [str(_save_image(d / "in.png")), str(_save_image(d / "b.png", size=(8, 8)))], "same size"),
-])
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d: [str(d / "missing.png")], "input not found"),
+        (lambda d: [str(_text_file(d))], "not an image"),
+        (lambda d: [str(_empty_folder(d))], "has no images"),
+        (lambda d: [str(_save_image(d / "in.png")), "--colors", "1"], "colors must be an integer from 2 to 256"),
+        (lambda d: [str(_save_image(d / "in.png")), "--colors", "999"], "colors must be an integer from 2 to 256"),
+        (lambda d: [str(_save_image(d / "in.png")), "--palette", str(_bad_gpl(d))], "line 4"),
+        (lambda d: [str(_save_image(d / "in.png")), "--palette", "vaporwave"], "pico-8, gameboy, nes"),
+        (lambda d: [str(_save_image(d / "in.png")), "--grid", "64x64"], "larger than the image"),
+        (lambda d: [str(_save_image(d / "in.png")), "--grid", "0x4"], "at least 1x1"),
+        (lambda d: [str(_save_image(d / "in.png")), "--pixel-size", "0"], "pixel size"),
+        (lambda d: [str(_save_image(d / "in.png")), "--grid", "8x8", "--pixel-size", "2"], "conflicting"),
+        (lambda d: [str(_save_image(d / "in.png")), "--reducer", "dominant", "--dither", "bayer4"], "conflicting"),
+        (lambda d: [str(_save_image(d / "in.png")), "--palette", "1-bit", "--colors", "4"], "palette"),
+        (lambda d: [str(_save_image(d / "in.png")), str(_save_image(d / "b.png", size=(8, 8)))], "same size"),
+    ],
+)
 def test_bad_input_gives_one_line_and_no_file(tmp_path, capsys, make_args, message):
     out = tmp_path / "out" / "result.gif"
     out.parent.mkdir()

@@ -6,8 +6,17 @@ from PIL import Image
 
 from pixelgif.pixelate import builtin_names, load_palette
 
-EXPECTED_SIZES = {"pico-8": 16, "gameboy": 4, "nes": 55, "cga": 16, "c64": 16, "endesga-32": 32,
-                  "sweetie-16": 16, "aap-64": 64, "1-bit": 2}
+EXPECTED_SIZES = {
+    "pico-8": 16,
+    "gameboy": 4,
+    "nes": 55,
+    "cga": 16,
+    "c64": 16,
+    "endesga-32": 32,
+    "sweetie-16": 16,
+    "aap-64": 64,
+    "1-bit": 2,
+}
 
 
 def test_builtin_palettes_have_their_known_sizes_and_no_repeats():
@@ -31,7 +40,9 @@ def test_unknown_name_lists_the_builtins():
 
 def test_gpl_file(tmp_path):
     path = tmp_path / "p.gpl"
-    path.write_text("GIMP Palette\nName: Test\nColumns: 4\n# comment\n\n  0   0   0\tBlack\n255 128 7 Orange\n255 128 7 again\n")
+    path.write_text(
+        "GIMP Palette\nName: Test\nColumns: 4\n# comment\n\n  0   0   0\tBlack\n255 128 7 Orange\n255 128 7 again\n"
+    )
     assert load_palette(path).tolist() == [[0, 0, 0], [255, 128, 7]]
 
 
@@ -54,16 +65,19 @@ def test_png_swatch_keeps_reading_order_and_skips_transparent(tmp_path):
     assert load_palette(path).tolist() == [[9, 9, 9], [200, 0, 0]]
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("bad.gpl", "GIMP Palette\n0 0 0\n12 300 4 too bright\n", "line 3"),
-    ("bad.gpl", "GIMP Palette\n0 0 0\n1 2\n", "line 3"),
-    ("bad.gpl", "Not a palette\n0 0 0\n", "line 1"),
-    ("bad.hex", "ff0000\nff00zz\n", "line 2.*'ff00zz'"),
-    ("bad.hex", "\n\n", "no colours"),
-    ("bad.pal", "JASC-PAL\n0100\n3\n1 2 3\n4 5 6\n", "says 3 colours"),
-    ("bad.pal", "JASC-PAL\n0100\n2\n1 2 3\n4 five 6\n", "line 5"),
-    ("bad.pal", "RIFF....", "not a JASC palette"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("bad.gpl", "GIMP Palette\n0 0 0\n12 300 4 too bright\n", "line 3"),
+        ("bad.gpl", "GIMP Palette\n0 0 0\n1 2\n", "line 3"),
+        ("bad.gpl", "Not a palette\n0 0 0\n", "line 1"),
+        ("bad.hex", "ff0000\nff00zz\n", "line 2.*'ff00zz'"),
+        ("bad.hex", "\n\n", "no colours"),
+        ("bad.pal", "JASC-PAL\n0100\n3\n1 2 3\n4 5 6\n", "says 3 colours"),
+        ("bad.pal", "JASC-PAL\n0100\n2\n1 2 3\n4 five 6\n", "line 5"),
+        ("bad.pal", "RIFF....", "not a JASC palette"),
+    ],
+)
 def test_bad_palette_files_name_the_line(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from pixelgif.cli import main
-from pixelgif.run import RunRequest, check_run, run_morph
 from pixelgif.morph.config import MorphConfig
+from pixelgif.run import RunRequest, check_run, run_morph
 from pixelgif.web import storyboard as sb
 from pixelgif.web.form import defaults, parse_form
 from pixelgif.web.studio import Studio

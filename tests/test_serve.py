@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import warnings
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pixelgif.morph.schedule import frame_schedule, keyframe_indices
 from pixelgif.morph.quality import max_mean_ratio, smoothness
+from pixelgif.morph.schedule import frame_schedule, keyframe_indices
 from pixelgif.morph.spacing import easing_weights, even_frames, place_targets, render_budget, select_even
 
 
@@ -72,7 +72,7 @@ def test_keyframe_chain_and_loop_keep_keyframes_exact_and_in_place():
         assert spaced.images[index][0, 0, 0] == keyframe  # exactly the keyframe's own render
     for a, b in zip(spaced.plan, spaced.plan[1:]):
         if b.start == a.start:
-            assert 0 < b.t and a.t < b.t < 1  # strictly inside, in order
+            assert b.t > 0 and a.t < b.t < 1  # strictly inside, in order
     # Each segment on its own is even (segments differ in total change: 1, 1 and 2).
     for first in (0, 6, 12):
         segment = steps(spaced.images + spaced.images[:1])[first : first + 6]
@@ -117,7 +117,7 @@ def test_select_even_and_place_targets_by_hand():
     ts = np.array([0.0, 0.5, 1.0])
     cumulative = np.array([0.0, 0.0, 4.0])  # all the change in the second half
     targets = place_targets(ts, cumulative, np.full(4, 0.25))
-    assert np.all(np.diff(targets) > 0) and 0.5 < targets[0] and targets[-1] < 1
+    assert np.all(np.diff(targets) > 0) and targets[0] > 0.5 and targets[-1] < 1
     # The change speeds up from a standstill at t = 0.5: targets sit later than a straight line puts them.
     assert np.all(targets >= np.array([0.625, 0.75, 0.875]))
     assert place_targets(ts, np.array([0.0, 2.0, 4.0]), np.full(4, 0.25)) == pytest.approx([0.25, 0.5, 0.75], abs=1e-3)

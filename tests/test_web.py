@@ -13,11 +13,10 @@ import pytest
 from PIL import Image
 
 from pixelgif import encode
-from pixelgif.morph.config import SPACINGS
 from pixelgif.cli import main
 from pixelgif.encode import EncodeConfig
 from pixelgif.errors import PixelgifError
-from pixelgif.morph.config import SCHEDULERS, MorphConfig
+from pixelgif.morph.config import SCHEDULERS, SPACINGS, MorphConfig
 from pixelgif.pixelate import PixelateConfig, builtin_names
 from pixelgif.pixelate.config import DITHERS
 from pixelgif.web import INSTALL_HINT, require_gradio

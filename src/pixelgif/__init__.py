@@ -8,6 +8,6 @@ Heavy modules (torch, diffusers) are imported lazily, so ``import pixelgif`` is 
 
 __version__ = "0.1.0"
 
-from .errors import PixelgifError  # noqa: E402
+from .errors import PixelgifError
 
 __all__ = ["PixelgifError", "__version__"]

@@ -7,7 +7,8 @@ naming the setting, what it accepts and what it got, so the CLI and the web UI c
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,12 @@ def check_int(what: str, value: Any, low: int | None = None, high: int | None = 
 def check_number(what: str, value: Any, low: float | None = None, high: float | None = None, hint: str = "") -> float:
     """Return ``value`` as a float if it is a finite number in [low, high] (either bound optional)."""
     number = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-    if not number or not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+    if (
+        not number
+        or not math.isfinite(value)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
         extra = f" ({hint})" if hint else ""
         raise ValueError(f"{what} must be a number{_range(low, high)}{extra}, got {value!r}")
     return float(value)

@@ -11,9 +11,10 @@ import dataclasses
 import importlib.util
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .encode import FORMATS, EncodeConfig, auto_scale, check_output, write_animation
 from .errors import PixelgifError
@@ -76,7 +77,9 @@ def check_run(request: RunRequest) -> str:
     fmt = check_output(request.output, request.encode)
     settings_file = FORMATS[fmt].settings_path(request.output)
     if settings_file in FORMATS[fmt].paths(request.output):
-        raise ValueError(f"output {str(request.output)!r} would be overwritten by its own settings file; use another suffix")
+        raise ValueError(
+            f"output {str(request.output)!r} would be overwritten by its own settings file; use another suffix"
+        )
     check_writable(settings_file)
     check_names(request.model["model"], request.model["lora"])
     if request.report:
@@ -109,7 +112,11 @@ def model_record(model: dict[str, Any]) -> dict[str, Any]:
     preset's base when no model was given), local paths made absolute."""
     from .models.presets import effective_model
 
-    return {**model, "model": local_or_id(effective_model(model["model"], model["lora"])), "lora": local_or_id(model["lora"])}
+    return {
+        **model,
+        "model": local_or_id(effective_model(model["model"], model["lora"])),
+        "lora": local_or_id(model["lora"]),
+    }
 
 
 def run_morph(
@@ -179,6 +186,10 @@ def save_frames(result: MorphResult, folder: str | os.PathLike) -> None:
 
 def portable(pixelate: PixelateConfig) -> PixelateConfig:
     """Return the pixelate config with a palette file stored as its colours."""
-    if pixelate.palette is None or not isinstance(pixelate.palette, (str, Path)) or not Path(pixelate.palette).is_file():
+    if (
+        pixelate.palette is None
+        or not isinstance(pixelate.palette, (str, Path))
+        or not Path(pixelate.palette).is_file()
+    ):
         return pixelate
     return dataclasses.replace(pixelate, palette=pixelate.palette_rgb.tolist())

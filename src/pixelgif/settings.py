@@ -97,7 +97,7 @@ def read_settings(path: str | os.PathLike) -> dict:
     except json.JSONDecodeError as exc:
         raise PixelgifError(f"settings file {str(path)!r} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise PixelgifError(f"{str(path)!r} is not a pixelgif settings file (no \"format\": \"{FORMAT_NAME}\")")
+        raise PixelgifError(f'{str(path)!r} is not a pixelgif settings file (no "format": "{FORMAT_NAME}")')
     if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
         raise PixelgifError(
             f"settings file {str(path)!r} has version {data.get('version')!r}; this pixelgif reads up to "

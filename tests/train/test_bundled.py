@@ -22,22 +22,40 @@ def _write_package(root, package, image_dir, flag, entries):
 
 
 def _entry(name, code, category="Food & Drink", subcategory="food-fruit", short_names=()):
-    return {"name": name, "unified": code, "image": f"{code.lower()}.png", "category": category,
-            "subcategory": subcategory, "short_names": list(short_names)}
+    return {
+        "name": name,
+        "unified": code,
+        "image": f"{code.lower()}.png",
+        "category": category,
+        "subcategory": subcategory,
+        "short_names": list(short_names),
+    }
 
 
 @pytest.fixture()
 def npm_root(tmp_path):
     root = tmp_path / "node_modules"
-    _write_package(root, "emoji-datasource-twitter", "img/twitter/64", "has_img_twitter", [
-        (_entry("RED APPLE", "1F34E", short_names=["apple"]), (220, 30, 30, 255)),
-        (_entry("BLUE HEART", "1F499", "Smileys & Emotion", "heart", ["blue_heart"]), (30, 60, 220, 255)),
-        (_entry("FLAG OF EGYPT", "1F1EA-1F1EC", "Flags", "country-flag"), (0, 0, 0, 255)),
-        (_entry("LIGHT SKIN TONE", "1F3FB", "Component", "skin-tone"), (250, 220, 190, 255)),
-    ])
-    _write_package(root, "emoji-datasource-google", "img/google/64", "has_img_google", [
-        (_entry("RED APPLE", "1F34E", short_names=["apple"]), (200, 20, 40, 255)),
-    ])
+    _write_package(
+        root,
+        "emoji-datasource-twitter",
+        "img/twitter/64",
+        "has_img_twitter",
+        [
+            (_entry("RED APPLE", "1F34E", short_names=["apple"]), (220, 30, 30, 255)),
+            (_entry("BLUE HEART", "1F499", "Smileys & Emotion", "heart", ["blue_heart"]), (30, 60, 220, 255)),
+            (_entry("FLAG OF EGYPT", "1F1EA-1F1EC", "Flags", "country-flag"), (0, 0, 0, 255)),
+            (_entry("LIGHT SKIN TONE", "1F3FB", "Component", "skin-tone"), (250, 220, 190, 255)),
+        ],
+    )
+    _write_package(
+        root,
+        "emoji-datasource-google",
+        "img/google/64",
+        "has_img_google",
+        [
+            (_entry("RED APPLE", "1F34E", short_names=["apple"]), (200, 20, 40, 255)),
+        ],
+    )
     return root
 
 

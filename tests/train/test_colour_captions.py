@@ -21,10 +21,18 @@ def _sprite(rgb, second=None, size=32):
     return pixels
 
 
-@pytest.mark.parametrize(("rgb", "family"), [
-    ((220, 30, 30), "red"), ((255, 140, 0), "orange"), ((250, 220, 40), "yellow"), ((40, 180, 60), "green"),
-    ((30, 80, 230), "blue"), ((130, 50, 200), "purple"), ((255, 105, 180), "pink"),
-])
+@pytest.mark.parametrize(
+    ("rgb", "family"),
+    [
+        ((220, 30, 30), "red"),
+        ((255, 140, 0), "orange"),
+        ((250, 220, 40), "yellow"),
+        ((40, 180, 60), "green"),
+        ((30, 80, 230), "blue"),
+        ((130, 50, 200), "purple"),
+        ((255, 105, 180), "pink"),
+    ],
+)
 def test_dominant_hue_names_plain_colours(rgb, family):
     assert cc.dominant_hue(_sprite(rgb)).family == family
 
@@ -52,8 +60,10 @@ def test_rotation_moves_the_dominant_hue_to_the_target(target):
 def test_captions_replace_the_colour_word_or_add_one():
     assert cc.recolour_caption("a red apple", "blue") == "a blue apple"
     assert cc.recolour_caption("red apple", "orange") == "orange apple"
-    assert cc.recolour_caption("a red apple, food fruit, food and drink", "orange") == \
-        "an orange apple, food fruit, food and drink"
+    assert (
+        cc.recolour_caption("a red apple, food fruit, food and drink", "orange")
+        == "an orange apple, food fruit, food and drink"
+    )
     assert cc.recolour_caption("a balloon", "blue") == "a blue balloon"
     assert cc.recolour_caption("balloon", "green") == "green balloon"
     assert cc.recolour_caption("pixel art of an apple", "purple") == "pixel art of a purple apple"

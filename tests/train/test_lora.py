@@ -240,7 +240,7 @@ def test_diverging_loss_stops_with_a_hint_and_no_output(tiny_sd, sprites, tmp_pa
 
 def test_cli_trains_with_bf16_from_metadata_csv_and_trigger_word(tiny_sd, tmp_path, capsys):
     data = write_sprites(tmp_path / "data", count=2, captions=False)
-    (data / "metadata.csv").write_text("file_name,caption\nsprite0.png,a red knight\nsprite1.png,\"a wizard, tall\"\n")
+    (data / "metadata.csv").write_text('file_name,caption\nsprite0.png,a red knight\nsprite1.png,"a wizard, tall"\n')
     out = tmp_path / "cli"
     argv = ["train", data, "--model", tiny_sd, "-o", out, "--steps", "2", "--resolution", "32", "--batch-size", "2",
             "--gradient-accumulation", "1", "--mixed-precision", "bf16", "--caption-column", "caption",
@@ -257,8 +257,10 @@ def test_cli_trains_with_bf16_from_metadata_csv_and_trigger_word(tiny_sd, tmp_pa
 BAD_INPUTS = {
     "missing data": lambda d, o: (["train", d / "nope", "-o", o], "does not exist"),
     "empty data": lambda d, o: (["train", d / "empty", "-o", o], "has no images"),
-    "no caption": lambda d, o: (["train", d / "nocap", "-o", o],
-                                "sprite0.png' has no caption: write it in 'sprite0.txt'"),
+    "no caption": lambda d, o: (
+        ["train", d / "nocap", "-o", o],
+        "sprite0.png' has no caption: write it in 'sprite0.txt'",
+    ),
     "caption column": lambda d, o: (["train", d / "meta", "-o", o], "has no caption column 'text' (columns: 'caption'"),
     "broken image": lambda d, o: (["train", d / "broken", "-o", o], "broken.png' is broken or not an image"),
     "unknown model": lambda d, o: (["train", d / "ok", "-o", o, "--model", "./no-such-model"], "model not found"),

@@ -7,19 +7,43 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pixelgif.train.bundled import build
+from pixelgif.train.bundled import build, sprite_sources
 from pixelgif.train.bundled import data as emoji_data
-from pixelgif.train.bundled import sprite_sources
 from pixelgif.train.bundled.sprite_sources import ICONIFY_SOURCES, KENNEY, LicenceError, NameIndex
 
-APPLE = {"name": "RED APPLE", "unified": "1F34E", "image": "1f34e.png", "category": "Food & Drink",
-         "subcategory": "food-fruit", "short_names": ["apple"]}
-HEART = {"name": "HEAVY BLACK HEART", "unified": "2764-FE0F", "non_qualified": "2764", "image": "2764-fe0f.png",
-         "category": "Smileys & Emotion", "subcategory": "heart", "short_names": ["heart"]}
-FLAG = {"name": "FLAG OF EGYPT", "unified": "1F1EA-1F1EC", "image": "x.png", "category": "Flags",
-        "subcategory": "country-flag", "short_names": ["flag-eg"]}
-BALLOON = {"name": "BALLOON", "unified": "1F388", "image": "1f388.png", "category": "Activities",
-           "subcategory": "event", "short_names": ["balloon"]}
+APPLE = {
+    "name": "RED APPLE",
+    "unified": "1F34E",
+    "image": "1f34e.png",
+    "category": "Food & Drink",
+    "subcategory": "food-fruit",
+    "short_names": ["apple"],
+}
+HEART = {
+    "name": "HEAVY BLACK HEART",
+    "unified": "2764-FE0F",
+    "non_qualified": "2764",
+    "image": "2764-fe0f.png",
+    "category": "Smileys & Emotion",
+    "subcategory": "heart",
+    "short_names": ["heart"],
+}
+FLAG = {
+    "name": "FLAG OF EGYPT",
+    "unified": "1F1EA-1F1EC",
+    "image": "x.png",
+    "category": "Flags",
+    "subcategory": "country-flag",
+    "short_names": ["flag-eg"],
+}
+BALLOON = {
+    "name": "BALLOON",
+    "unified": "1F388",
+    "image": "1f388.png",
+    "category": "Activities",
+    "subcategory": "event",
+    "short_names": ["balloon"],
+}
 ENTRIES = [APPLE, HEART, FLAG, BALLOON]
 
 
@@ -32,9 +56,17 @@ def write_iconify(root, source, icons, licence=None, chars=None, aliases=None, c
     folder = root / source.package
     folder.mkdir(parents=True)
     spdx = licence or source.licence
-    (folder / "icons.json").write_text(json.dumps({
-        "prefix": source.key, "width": 16, "height": 16,
-        "icons": {name: {"body": body} for name, body in icons.items()}, "aliases": aliases or {}}))
+    (folder / "icons.json").write_text(
+        json.dumps(
+            {
+                "prefix": source.key,
+                "width": 16,
+                "height": 16,
+                "icons": {name: {"body": body} for name, body in icons.items()},
+                "aliases": aliases or {},
+            }
+        )
+    )
     (folder / "info.json").write_text(json.dumps({"name": source.key, "license": {"spdx": spdx}}))
     (folder / "package.json").write_text(json.dumps({"name": source.package, "license": spdx}))
     (folder / "chars.json").write_text(json.dumps(chars or {}))
@@ -49,17 +81,36 @@ def npm_root(tmp_path):
     (root / "emoji-datasource-twitter").mkdir(parents=True)
     (root / "emoji-datasource-twitter" / "emoji.json").write_text(json.dumps(ENTRIES))
     # Fluent-like: CLDR names, a chars map, a skin-tone variant, a flag.
-    write_iconify(root, ICONIFY_SOURCES["fluent-emoji-flat"],
-                  {"red-apple": _circle("#e02020"), "red-heart": _circle("#d01030"),
-                   "red-heart-dark": _circle("#501010"), "flag-egypt": _circle("#000")},
-                  chars={"2764": "red-heart"}, categories={"Flags": ["flag-egypt"]})
+    write_iconify(
+        root,
+        ICONIFY_SOURCES["fluent-emoji-flat"],
+        {
+            "red-apple": _circle("#e02020"),
+            "red-heart": _circle("#d01030"),
+            "red-heart-dark": _circle("#501010"),
+            "flag-egypt": _circle("#000"),
+        },
+        chars={"2764": "red-heart"},
+        categories={"Flags": ["flag-egypt"]},
+    )
     # fxemoji-like: run-together names, one unknown word.
-    write_iconify(root, ICONIFY_SOURCES["fxemoji"],
-                  {"redapple": _circle("#ff3030"), "balloon": _circle("#ff2020"),
-                   "bluecar": _circle("#2040ff"), "zorblax": _circle("#00ff00")})
+    write_iconify(
+        root,
+        ICONIFY_SOURCES["fxemoji"],
+        {
+            "redapple": _circle("#ff3030"),
+            "balloon": _circle("#ff2020"),
+            "bluecar": _circle("#2040ff"),
+            "zorblax": _circle("#00ff00"),
+        },
+    )
     # Code point names, an alias.
-    write_iconify(root, ICONIFY_SOURCES["noto-v1"], {"emoji-u1f34e": _circle("#c00")},
-                  aliases={"apple-alias": {"parent": "emoji-u1f34e"}})
+    write_iconify(
+        root,
+        ICONIFY_SOURCES["noto-v1"],
+        {"emoji-u1f34e": _circle("#c00")},
+        aliases={"apple-alias": {"parent": "emoji-u1f34e"}},
+    )
     return root
 
 
@@ -102,16 +153,20 @@ def test_icon_names_map_to_emoji_concepts():
 
 
 def test_extra_sprites_share_the_emoji_captions_and_skip_flags_and_skin_tones(npm_root):
-    sprites = sprite_sources.load_extra_sprites(npm_root, ENTRIES, ["fluent-emoji-flat", "fxemoji", "noto-v1"],
-                                                progress=False)
+    sprites = sprite_sources.load_extra_sprites(
+        npm_root, ENTRIES, ["fluent-emoji-flat", "fxemoji", "noto-v1"], progress=False
+    )
     concepts = sorted(s.concept for s in sprites)
     # apple x3 (fluent, fxemoji, noto + its alias is not a second drawing), heart, balloon; no flag,
     # no dark skin-tone variant, no unknown word.
     assert concepts == ["1F34E", "1F34E", "1F34E", "1F388", "2764-FE0F"]
     apples = [s for s in sprites if s.concept == "1F34E"]
     assert all(s.captions == emoji_data.captions_for(APPLE) for s in apples)
-    assert {s.source for s in apples} == {"@iconify-json/fluent-emoji-flat", "@iconify-json/fxemoji",
-                                          "@iconify-json/noto-v1"}
+    assert {s.source for s in apples} == {
+        "@iconify-json/fluent-emoji-flat",
+        "@iconify-json/fxemoji",
+        "@iconify-json/noto-v1",
+    }
     for s in sprites:
         assert s.pixels.shape == (32, 32, 4) and s.pixels.dtype == np.uint8
         assert set(np.unique(s.pixels[..., 3])) <= {0, 255}

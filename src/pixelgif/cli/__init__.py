@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixelgif: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+    except Exception as exc:
         if args.debug or os.environ.get("PIXELGIF_DEBUG"):
             raise
         message = " ".join(format_error(exc).split())  # one line, always

@@ -48,77 +48,156 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="two or more prompts, one per keyframe, in order")
-    parser.add_argument("-o", "--output", metavar="OUT",
-                        help="output: .gif, .webp, .png/.apng or .mp4 file, a folder (PNG frames), or a .png with "
-                             "--format spritesheet")
-    parser.add_argument("--from", dest="from_settings", metavar="JSON",
-                        help="settings file of an earlier run; flags given here override it")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output: .gif, .webp, .png/.apng or .mp4 file, a folder (PNG frames), or a .png with --format spritesheet",
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_settings",
+        metavar="JSON",
+        help="settings file of an earlier run; flags given here override it",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--report", action="store_true",
-                        help="print smoothness numbers and plot the change per frame to OUT.report.png (needs matplotlib)")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="print smoothness numbers and plot the change per frame to OUT.report.png (needs matplotlib)",
+    )
 
     morph = parser.add_argument_group("morph")
     morph.add_argument("--frames", type=int, metavar="N", help="frames per transition (default 12, at least 2)")
-    morph.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
-                       help="morph from the last prompt back to the first, for a seamless loop")
-    morph.add_argument("--seed", type=_seeds, metavar="SEED[,SEED...]",
-                       help="base seed, keyframe i uses SEED+i (default 0); or one seed per prompt, comma-separated")
+    morph.add_argument(
+        "--loop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="morph from the last prompt back to the first, for a seamless loop",
+    )
+    morph.add_argument(
+        "--seed",
+        type=_seeds,
+        metavar="SEED[,SEED...]",
+        help="base seed, keyframe i uses SEED+i (default 0); or one seed per prompt, comma-separated",
+    )
     morph.add_argument("--negative-prompt", metavar="TEXT", help="what to steer away from, for every frame")
     morph.add_argument("--steps", type=int, metavar="N", help="denoising steps (default: the model's, 25 for SD)")
-    morph.add_argument("--guidance-scale", type=float, metavar="G",
-                       help="classifier-free guidance, 0 or more; 1 or less turns it off (default: the model's, 7.5 for SD)")
+    morph.add_argument(
+        "--guidance-scale",
+        type=float,
+        metavar="G",
+        help="classifier-free guidance, 0 or more; 1 or less turns it off (default: the model's, 7.5 for SD)",
+    )
     morph.add_argument("--scheduler", metavar="NAME", help=f"{', '.join(SCHEDULERS)} (default: the model's own)")
     morph.add_argument("--width", type=int, metavar="PX", help="render width, a multiple of 8 (default: the model's)")
     morph.add_argument("--height", type=int, metavar="PX", help="render height, a multiple of 8 (default: the model's)")
     morph.add_argument("--easing", choices=EASINGS, help="pacing within each transition (default linear)")
-    morph.add_argument("--text-interpolation", choices=TEXT_INTERPOLATIONS,
-                       help="how prompt embeddings blend: linear (default) or slerp per token")
-    morph.add_argument("--batch-size", type=int, metavar="N", help="frames rendered at once (default: the model's, 16 for the bundled model, 4 for SD)")
-    morph.add_argument("--spacing", choices=SPACINGS,
-                       help="even (default): every step changes the pixel art equally; linear: even steps in t")
-    morph.add_argument("--same-noise", action=argparse.BooleanOptionalAction, default=None,
-                       help="every keyframe starts from the noise of --seed, so only the text morphs (steadier, "
-                            "less varied keyframes)")
+    morph.add_argument(
+        "--text-interpolation",
+        choices=TEXT_INTERPOLATIONS,
+        help="how prompt embeddings blend: linear (default) or slerp per token",
+    )
+    morph.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="frames rendered at once (default: the model's, 16 for the bundled model, 4 for SD)",
+    )
+    morph.add_argument(
+        "--spacing",
+        choices=SPACINGS,
+        help="even (default): every step changes the pixel art equally; linear: even steps in t",
+    )
+    morph.add_argument(
+        "--same-noise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="every keyframe starts from the noise of --seed, so only the text morphs (steadier, "
+        "less varied keyframes)",
+    )
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="NAME|PATH|HUB_ID",
-                       help="bundled (default), a preset (see `pixelgif models`), a hub id, a diffusers folder, "
-                            "a single-file .safetensors checkpoint, or a model folder made by pixelgif train --full")
-    model.add_argument("--lora", metavar="NAME|PATH|HUB_ID",
-                       help="a LoRA preset (its base model is used when --model is not given), a hub id, a folder, "
-                            "or a .safetensors file")
+    model.add_argument(
+        "--model",
+        metavar="NAME|PATH|HUB_ID",
+        help="bundled (default), a preset (see `pixelgif models`), a hub id, a diffusers folder, "
+        "a single-file .safetensors checkpoint, or a model folder made by pixelgif train --full",
+    )
+    model.add_argument(
+        "--lora",
+        metavar="NAME|PATH|HUB_ID",
+        help="a LoRA preset (its base model is used when --model is not given), a hub id, a folder, "
+        "or a .safetensors file",
+    )
     model.add_argument("--lora-scale", type=float, metavar="S", help="LoRA strength (default 1; 0 turns it off)")
-    model.add_argument("--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    model.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"),
-                       help="auto (default): float16 on CUDA; on CPU float32, or bfloat16 for the bundled model "
-                            "when the CPU has bf16 hardware (AMX, AVX512-BF16)")
+    model.add_argument(
+        "--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"
+    )
+    model.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "float16", "bfloat16"),
+        help="auto (default): float16 on CUDA; on CPU float32, or bfloat16 for the bundled model "
+        "when the CPU has bf16 hardware (AMX, AVX512-BF16)",
+    )
 
     pixels = parser.add_argument_group("pixel art")
-    pixels.add_argument("--pixel-size", type=int, metavar="N",
-                        help="render pixels per art pixel (default: 8, but at least 32 art pixels across)")
+    pixels.add_argument(
+        "--pixel-size",
+        type=int,
+        metavar="N",
+        help="render pixels per art pixel (default: 8, but at least 32 art pixels across)",
+    )
     pixels.add_argument("--grid", type=grid_size, metavar="WxH", help="art size in pixels instead, e.g. 64x64")
     pixels.add_argument("--colors", type=int, metavar="K", help="palette size 2-256, shared by all frames (default 16)")
-    pixels.add_argument("--palette", metavar="NAME|FILE", help="built-in palette (pico-8, gameboy, nes, ...) or a .gpl/.hex/.pal/.png file")
-    pixels.add_argument("--dither", metavar="NAME",
-                        help="auto (default: ordered Bayer 4x4, stable across frames), none, bayer2, bayer4, bayer8, "
-                             "floyd-steinberg, atkinson")
-    pixels.add_argument("--reducer", choices=("mean", "median", "dominant", "edge"), help="how a cell becomes one colour")
+    pixels.add_argument(
+        "--palette",
+        metavar="NAME|FILE",
+        help="built-in palette (pico-8, gameboy, nes, ...) or a .gpl/.hex/.pal/.png file",
+    )
+    pixels.add_argument(
+        "--dither",
+        metavar="NAME",
+        help="auto (default: ordered Bayer 4x4, stable across frames), none, bayer2, bayer4, bayer8, "
+        "floyd-steinberg, atkinson",
+    )
+    pixels.add_argument(
+        "--reducer", choices=("mean", "median", "dominant", "edge"), help="how a cell becomes one colour"
+    )
 
     out = parser.add_argument_group("animation")
     out.add_argument("--duration", type=int, metavar="MS", help="milliseconds per frame (default 100)")
-    out.add_argument("--hold-ms", "--hold", dest="hold", type=int, metavar="MS",
-                     help="extra milliseconds on each keyframe (default 0)")
+    out.add_argument(
+        "--hold-ms",
+        "--hold",
+        dest="hold",
+        type=int,
+        metavar="MS",
+        help="extra milliseconds on each keyframe (default 0)",
+    )
     out.add_argument("--loop-count", type=int, metavar="N", help="times the animation plays, 0 = forever (default 0)")
     out.add_argument("--boomerang", action=argparse.BooleanOptionalAction, default=None, help="play forward, then back")
-    out.add_argument("--scale", type=int, metavar="N",
-                     help="nearest-neighbour upscale (default: back to render size, at least 256 px wide; "
-                          "1 for spritesheet and frames)")
+    out.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="nearest-neighbour upscale (default: back to render size, at least 256 px wide; "
+        "1 for spritesheet and frames)",
+    )
     out.add_argument("--format", type=format_name, metavar="FORMAT", help=format_help())
-    out.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=None,
-                     help="merge repeated frames and store changed areas only (default on)")
-    out.add_argument("--keep-palette-order", action=argparse.BooleanOptionalAction, default=None,
-                     help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default off: "
-                          "only the colours drawn, reordered for a smaller file; pixels are exact either way)")
+    out.add_argument(
+        "--optimize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="merge repeated frames and store changed areas only (default on)",
+    )
+    out.add_argument(
+        "--keep-palette-order",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default off: "
+        "only the colours drawn, reordered for a smaller file; pixels are exact either way)",
+    )
     out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
 
     parser.error = one_line_error(parser)  # bad input is one line, as for every other error
@@ -142,7 +221,9 @@ def run(args) -> int:
         print(f"wrote {written.report}")
     width, height = (side * written.encode.scale for side in result.size)
     also = "".join(f" + {path.name}" for path in written.files[1:])
-    print(f"wrote {written.output}{also} ({len(result.frames)} frames, {width}x{height} pixels, {written.seconds:.1f} s)")
+    print(
+        f"wrote {written.output}{also} ({len(result.frames)} frames, {width}x{height} pixels, {written.seconds:.1f} s)"
+    )
     return 0
 
 
@@ -154,7 +235,11 @@ def build_request(args):
     from ..run import MODEL_OPTIONS, RunRequest
     from ..settings import config_from_dict, read_settings
 
-    base = read_settings(args.from_settings) if args.from_settings else {s: {} for s in ("model", "morph", "pixelate", "encode")}
+    base = (
+        read_settings(args.from_settings)
+        if args.from_settings
+        else {s: {} for s in ("model", "morph", "pixelate", "encode")}
+    )
 
     morph = dict(base["morph"])
     if args.prompts:
@@ -215,7 +300,9 @@ def _seeds(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or comma-separated whole numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or comma-separated whole numbers, got {text!r}"
+        ) from None
 
 
 def _quiet_libraries() -> None:

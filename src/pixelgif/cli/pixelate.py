@@ -31,50 +31,98 @@ SINGLE_IMAGE_SUFFIXES = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "pixelate", help="turn images or an animation into pixel art on one shared palette",
-        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "pixelate",
+        help="turn images or an animation into pixel art on one shared palette",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, animated GIF, or folder of frames")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output file (.png, .gif, .webp, .apng, .mp4) or folder (one PNG per frame)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.png, .gif, .webp, .apng, .mp4) or folder (one PNG per frame)",
+    )
     grid = parser.add_argument_group("pixel grid (give at most one; default: --pixel-size 8)")
     grid.add_argument("--pixel-size", type=int, metavar="N", help="source pixels per art pixel")
     grid.add_argument("--grid", type=grid_size, metavar="WxH", help="output size in art pixels, e.g. 64x64")
-    grid.add_argument("--detect-grid", action="store_true",
-                      help="find the grid of input that is already pixel art, upscaled or blurred, and restore 1:1 pixels")
-    grid.add_argument("--reducer", choices=("mean", "median", "dominant", "edge"), default="mean",
-                      help="how a cell becomes one colour: mean (in linear light, default), median, dominant "
-                           "(most common palette colour: crisp, no in-between colours), edge (keeps thin dark outlines)")
+    grid.add_argument(
+        "--detect-grid",
+        action="store_true",
+        help="find the grid of input that is already pixel art, upscaled or blurred, and restore 1:1 pixels",
+    )
+    grid.add_argument(
+        "--reducer",
+        choices=("mean", "median", "dominant", "edge"),
+        default="mean",
+        help="how a cell becomes one colour: mean (in linear light, default), median, dominant "
+        "(most common palette colour: crisp, no in-between colours), edge (keeps thin dark outlines)",
+    )
     colours = parser.add_argument_group("palette")
-    colours.add_argument("--colors", type=int, metavar="K",
-                         help="palette size 2-256, fitted on all frames together (default 16); with --palette, "
-                              "the best K colours of that palette")
-    colours.add_argument("--palette", metavar="NAME|FILE",
-                         help="built-in palette (pico-8, gameboy, nes, cga, c64, endesga-32, sweetie-16, aap-64, 1-bit) "
-                              "or a .gpl, .hex, .pal or .png swatch file")
-    colours.add_argument("--dither", default="auto",
-                         choices=("auto", "none", "bayer2", "bayer4", "bayer8", "floyd-steinberg", "atkinson"),
-                         help="auto (default): Floyd-Steinberg for one image, Bayer 4x4 for animations, "
-                              "since ordered dithering is stable across frames")
-    colours.add_argument("--dither-strength", type=float, default=1.0, metavar="S",
-                         help="strength of ordered (Bayer) dithering, 0-1 (default 1)")
+    colours.add_argument(
+        "--colors",
+        type=int,
+        metavar="K",
+        help="palette size 2-256, fitted on all frames together (default 16); with --palette, "
+        "the best K colours of that palette",
+    )
+    colours.add_argument(
+        "--palette",
+        metavar="NAME|FILE",
+        help="built-in palette (pico-8, gameboy, nes, cga, c64, endesga-32, sweetie-16, aap-64, 1-bit) "
+        "or a .gpl, .hex, .pal or .png swatch file",
+    )
+    colours.add_argument(
+        "--dither",
+        default="auto",
+        choices=("auto", "none", "bayer2", "bayer4", "bayer8", "floyd-steinberg", "atkinson"),
+        help="auto (default): Floyd-Steinberg for one image, Bayer 4x4 for animations, "
+        "since ordered dithering is stable across frames",
+    )
+    colours.add_argument(
+        "--dither-strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="strength of ordered (Bayer) dithering, 0-1 (default 1)",
+    )
     extras = parser.add_argument_group("transparency and clean-up")
-    extras.add_argument("--alpha-threshold", type=int, default=128, metavar="A",
-                        help="source alpha below A (0-255) becomes transparent (default 128)")
+    extras.add_argument(
+        "--alpha-threshold",
+        type=int,
+        default=128,
+        metavar="A",
+        help="source alpha below A (0-255) becomes transparent (default 128)",
+    )
     extras.add_argument("--remove-orphans", action="store_true", help="remove isolated single pixels")
-    extras.add_argument("--outline", action="store_true",
-                        help="add a 1-pixel dark outline around the subject on a transparent background")
+    extras.add_argument(
+        "--outline",
+        action="store_true",
+        help="add a 1-pixel dark outline around the subject on a transparent background",
+    )
     extras.add_argument("--seed", type=int, default=0, help="random seed of the palette fit (default 0)")
     output = parser.add_argument_group("output")
-    output.add_argument("--scale", type=int, default=1, metavar="N", help="nearest-neighbour upscale for display (default 1)")
-    output.add_argument("--duration", type=int, metavar="MS",
-                        help="milliseconds per frame of an animation (default: the input GIF's timing, else 100)")
-    output.add_argument("--loop-count", type=int, default=0, metavar="N",
-                        help="times the animation plays, 0 = forever (default 0)")
+    output.add_argument(
+        "--scale", type=int, default=1, metavar="N", help="nearest-neighbour upscale for display (default 1)"
+    )
+    output.add_argument(
+        "--duration",
+        type=int,
+        metavar="MS",
+        help="milliseconds per frame of an animation (default: the input GIF's timing, else 100)",
+    )
+    output.add_argument(
+        "--loop-count", type=int, default=0, metavar="N", help="times the animation plays, 0 = forever (default 0)"
+    )
     output.add_argument("--boomerang", action="store_true", help="play forward, then back")
-    output.add_argument("--keep-palette-order", action="store_true",
-                        help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default: only the "
-                             "colours drawn, reordered for a smaller file; pixels are exact either way)")
+    output.add_argument(
+        "--keep-palette-order",
+        action="store_true",
+        help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default: only the "
+        "colours drawn, reordered for a smaller file; pixels are exact either way)",
+    )
     output.add_argument("--format", type=format_name, metavar="FORMAT", help=format_help())
     parser.error = one_line_error(parser)  # bad input is one line, as for every other error
     parser.set_defaults(run=run)
@@ -86,9 +134,18 @@ def build_config(args):
     from ..pixelate import PixelateConfig
 
     return PixelateConfig(
-        grid=args.grid, pixel_size=args.pixel_size, detect_grid=args.detect_grid, colors=args.colors,
-        palette=args.palette, dither=args.dither, dither_strength=args.dither_strength, reducer=args.reducer,
-        alpha_threshold=args.alpha_threshold, remove_orphans=args.remove_orphans, outline=args.outline, seed=args.seed,
+        grid=args.grid,
+        pixel_size=args.pixel_size,
+        detect_grid=args.detect_grid,
+        colors=args.colors,
+        palette=args.palette,
+        dither=args.dither,
+        dither_strength=args.dither_strength,
+        reducer=args.reducer,
+        alpha_threshold=args.alpha_threshold,
+        remove_orphans=args.remove_orphans,
+        outline=args.outline,
+        seed=args.seed,
     )
 
 
@@ -110,13 +167,17 @@ def run(args) -> int:
     if len(art.images) == 1 and args.format is None and f".{suffix}" in SINGLE_IMAGE_SUFFIXES:
         image = art.scaled(args.scale)[0]  # one image: a plain still file
         with atomic_output(output) as tmp:
-            image.save(tmp, format=SINGLE_IMAGE_SUFFIXES[f".{suffix}"], **({"lossless": True} if suffix == "webp" else {}))
+            image.save(
+                tmp, format=SINGLE_IMAGE_SUFFIXES[f".{suffix}"], **({"lossless": True} if suffix == "webp" else {})
+            )
     else:
         duration = args.duration if args.duration is not None else frames.frame_durations()
         write_animation(art.images, output, dataclasses.replace(encode, duration=duration))
     size = art.images[0].size
     what = " (one PNG per frame)" if fmt == "frames" else ""
     what += "".join(f" + {path.name}" for path in output_paths(output, fmt)[1:])
-    print(f"wrote {output}{what} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
-          f"pixels, {len(art.palette)} colours)")
+    print(
+        f"wrote {output}{what} ({len(art.images)} frame{'s' if len(art.images) > 1 else ''}, {size[0]}x{size[1]} "
+        f"pixels, {len(art.palette)} colours)"
+    )
     return 0

@@ -31,14 +31,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="also create a temporary public link through gradio")
     group = parser.add_argument_group("limits")
-    group.add_argument("--max-frames", type=_positive, default=limits.max_frames, metavar="N",
-                       help=f"most frames one morph may have (default {limits.max_frames})")
-    group.add_argument("--max-resolution", type=_positive, default=limits.max_resolution, metavar="PX",
-                       help=f"largest render width or height in pixels (default {limits.max_resolution})")
-    group.add_argument("--max-upload-size", type=_kilobytes, default=limits.max_upload_bytes, metavar="KB",
-                       help=f"largest palette upload in KB (default {limits.max_upload_bytes // 1000})")
-    group.add_argument("--queue-size", type=_positive, default=limits.queue_size, metavar="N",
-                       help=f"renders that may wait behind the running one (default {limits.queue_size})")
+    group.add_argument(
+        "--max-frames",
+        type=_positive,
+        default=limits.max_frames,
+        metavar="N",
+        help=f"most frames one morph may have (default {limits.max_frames})",
+    )
+    group.add_argument(
+        "--max-resolution",
+        type=_positive,
+        default=limits.max_resolution,
+        metavar="PX",
+        help=f"largest render width or height in pixels (default {limits.max_resolution})",
+    )
+    group.add_argument(
+        "--max-upload-size",
+        type=_kilobytes,
+        default=limits.max_upload_bytes,
+        metavar="KB",
+        help=f"largest palette upload in KB (default {limits.max_upload_bytes // 1000})",
+    )
+    group.add_argument(
+        "--queue-size",
+        type=_positive,
+        default=limits.queue_size,
+        metavar="N",
+        help=f"renders that may wait behind the running one (default {limits.queue_size})",
+    )
     parser.set_defaults(run=run)
     return parser
 

@@ -52,11 +52,10 @@ a 2-core CPU bf16 autocast was 11-17 % slower than float32 for the bundled UNet
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..train.full import FullTrainConfig
     from ..train.lora import LoraTrainConfig
     from ..train.options import LR_SCHEDULES, MIXED_PRECISION
     from ..train.preprocess import CROPS, RESAMPLE
-
-    from ..train.full import FullTrainConfig
 
     d = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
     f = {name: f.default for name, f in FullTrainConfig.__dataclass_fields__.items()}
@@ -64,87 +63,202 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train", help="fine-tune a pixel-art LoRA (or, with --full, the sprite model) from captioned images", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("data", metavar="DATA", help="image folder (.txt captions or metadata.jsonl/.csv), .parquet, or hub data set id")
-    parser.add_argument("--model", metavar="NAME|PATH|HUB_ID",
-                        help="base Stable Diffusion model: a preset (sd2.1), a hub id, a diffusers folder or a "
-                             "single-file .safetensors checkpoint (with --full: bundled, the default)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output folder (new or empty, or the run to --resume)")
+    parser.add_argument(
+        "data", metavar="DATA", help="image folder (.txt captions or metadata.jsonl/.csv), .parquet, or hub data set id"
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME|PATH|HUB_ID",
+        help="base Stable Diffusion model: a preset (sd2.1), a hub id, a diffusers folder or a "
+        "single-file .safetensors checkpoint (with --full: bundled, the default)",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output folder (new or empty, or the run to --resume)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     full = parser.add_argument_group("full training (--full)")
-    full.add_argument("--full", action="store_true",
-                      help="train every weight of the bundled sprite model, not a LoRA; OUT becomes a model folder")
-    full.add_argument("--init", metavar="bundled|scratch|PATH",
-                      help="--full starts from the shipped weights (bundled, default), random ones (scratch) or a "
-                           "model folder made by --full")
-    full.add_argument("--ema-decay", type=float, metavar="D",
-                      help=f"--full: the model is an average of the weights with this decay; 0: none (default {f['ema_decay']})")
+    full.add_argument(
+        "--full",
+        action="store_true",
+        help="train every weight of the bundled sprite model, not a LoRA; OUT becomes a model folder",
+    )
+    full.add_argument(
+        "--init",
+        metavar="bundled|scratch|PATH",
+        help="--full starts from the shipped weights (bundled, default), random ones (scratch) or a "
+        "model folder made by --full",
+    )
+    full.add_argument(
+        "--ema-decay",
+        type=float,
+        metavar="D",
+        help=f"--full: the model is an average of the weights with this decay; 0: none (default {f['ema_decay']})",
+    )
 
     data = parser.add_argument_group("data")
-    data.add_argument("--caption-column", default=d["caption_column"], metavar="NAME",
-                      help=f"metadata/data set column with the caption (default {d['caption_column']})")
-    data.add_argument("--image-column", default=d["image_column"], metavar="NAME",
-                      help=f"data set column with the image (default {d['image_column']})")
-    data.add_argument("--trigger-word", default="", metavar="WORD",
-                      help='appended to every caption: "pixelartstyle" makes "a knight, pixelartstyle"')
-    data.add_argument("--resolution", type=int, metavar="PX",
-                      help="square training size, a multiple of 8 (default: the model's own, 512 or 768)")
-    data.add_argument("--resample", choices=tuple(RESAMPLE),
-                      help="auto (default): whole-number nearest-neighbour for pixel art, Lanczos for the rest")
+    data.add_argument(
+        "--caption-column",
+        default=d["caption_column"],
+        metavar="NAME",
+        help=f"metadata/data set column with the caption (default {d['caption_column']})",
+    )
+    data.add_argument(
+        "--image-column",
+        default=d["image_column"],
+        metavar="NAME",
+        help=f"data set column with the image (default {d['image_column']})",
+    )
+    data.add_argument(
+        "--trigger-word",
+        default="",
+        metavar="WORD",
+        help='appended to every caption: "pixelartstyle" makes "a knight, pixelartstyle"',
+    )
+    data.add_argument(
+        "--resolution",
+        type=int,
+        metavar="PX",
+        help="square training size, a multiple of 8 (default: the model's own, 512 or 768)",
+    )
+    data.add_argument(
+        "--resample",
+        choices=tuple(RESAMPLE),
+        help="auto (default): whole-number nearest-neighbour for pixel art, Lanczos for the rest",
+    )
     data.add_argument("--crop", choices=CROPS, help="which square to train on (default center)")
     data.add_argument("--flip", action="store_true", help="mirror half of the images at random")
-    data.add_argument("--caption-dropout", type=float, metavar="P",
-                      help=f"share of captions trained as empty, for guidance (default 0; --full: {f['caption_dropout']})")
-    data.add_argument("--no-cache", dest="cache", action="store_false",
-                      help="encode every image and caption again each time (less memory for big data sets)")
+    data.add_argument(
+        "--caption-dropout",
+        type=float,
+        metavar="P",
+        help=f"share of captions trained as empty, for guidance (default 0; --full: {f['caption_dropout']})",
+    )
+    data.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="encode every image and caption again each time (less memory for big data sets)",
+    )
 
     lora = parser.add_argument_group("LoRA")
     lora.add_argument("--rank", type=int, metavar="R", help=f"LoRA rank (default {d['rank']})")
-    lora.add_argument("--lora-alpha", type=float, metavar="A", help="LoRA alpha; the update is scaled by alpha/rank (default: the rank)")
-    lora.add_argument("--target-modules", metavar="NAMES",
-                      help=f"UNet layers that get a LoRA, comma-separated (default {','.join(d['target_modules'])})")
+    lora.add_argument(
+        "--lora-alpha",
+        type=float,
+        metavar="A",
+        help="LoRA alpha; the update is scaled by alpha/rank (default: the rank)",
+    )
+    lora.add_argument(
+        "--target-modules",
+        metavar="NAMES",
+        help=f"UNet layers that get a LoRA, comma-separated (default {','.join(d['target_modules'])})",
+    )
     lora.add_argument("--train-text-encoder", action="store_true", help="also put a LoRA on the text encoder")
 
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, metavar="N",
-                       help=f"total optimizer steps, counting resumed ones (default {d['steps']})")
-    train.add_argument("--learning-rate", type=float, metavar="LR",
-                       help=f"AdamW learning rate (default {d['learning_rate']:g}; --full: 1e-4, from scratch 3e-4)")
-    train.add_argument("--lr-scheduler", choices=LR_SCHEDULES, default=d["lr_scheduler"],
-                       help=f"learning-rate schedule (default {d['lr_scheduler']})")
-    train.add_argument("--warmup-steps", type=int, metavar="N",
-                       help=f"learning-rate warm-up steps (default 0; --full: {f['warmup_steps']})")
-    train.add_argument("--batch-size", type=int, metavar="N",
-                       help=f"images per forward pass and GPU (default {d['batch_size']}; --full: {f['batch_size']})")
-    train.add_argument("--gradient-accumulation", type=int, metavar="N",
-                       help=f"batches per optimizer step (default {d['gradient_accumulation']}: 16 images a step; "
-                            f"--full: {f['gradient_accumulation']})")
-    train.add_argument("--seed", type=int, default=d["seed"], metavar="SEED", help="seed of everything random (default 0)")
-    train.add_argument("--mixed-precision", choices=("auto",) + MIXED_PRECISION, default=d["mixed_precision"],
-                       help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: no), no, bf16, fp16")
-    train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps")
+    train.add_argument(
+        "--steps", type=int, metavar="N", help=f"total optimizer steps, counting resumed ones (default {d['steps']})"
+    )
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        metavar="LR",
+        help=f"AdamW learning rate (default {d['learning_rate']:g}; --full: 1e-4, from scratch 3e-4)",
+    )
+    train.add_argument(
+        "--lr-scheduler",
+        choices=LR_SCHEDULES,
+        default=d["lr_scheduler"],
+        help=f"learning-rate schedule (default {d['lr_scheduler']})",
+    )
+    train.add_argument(
+        "--warmup-steps",
+        type=int,
+        metavar="N",
+        help=f"learning-rate warm-up steps (default 0; --full: {f['warmup_steps']})",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help=f"images per forward pass and GPU (default {d['batch_size']}; --full: {f['batch_size']})",
+    )
+    train.add_argument(
+        "--gradient-accumulation",
+        type=int,
+        metavar="N",
+        help=f"batches per optimizer step (default {d['gradient_accumulation']}: 16 images a step; "
+        f"--full: {f['gradient_accumulation']})",
+    )
+    train.add_argument(
+        "--seed", type=int, default=d["seed"], metavar="SEED", help="seed of everything random (default 0)"
+    )
+    train.add_argument(
+        "--mixed-precision",
+        choices=("auto",) + MIXED_PRECISION,
+        default=d["mixed_precision"],
+        help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: no), no, bf16, fp16",
+    )
+    train.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps"
+    )
     train.add_argument("--device", metavar="DEV", help="auto (default: CUDA if there is one), cpu or cuda")
 
     runs = parser.add_argument_group("checkpoints and validation")
-    runs.add_argument("--checkpoint-every", type=int, metavar="N",
-                      help=f"save the training state every N steps; 0: only at the end (default {d['checkpoint_every']}; "
-                           f"--full: {f['checkpoint_every']})")
-    runs.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], metavar="N",
-                      help=f"how many of the newest checkpoints stay (default {d['keep_checkpoints']})")
+    runs.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help=f"save the training state every N steps; 0: only at the end (default {d['checkpoint_every']}; "
+        f"--full: {f['checkpoint_every']})",
+    )
+    runs.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=d["keep_checkpoints"],
+        metavar="N",
+        help=f"how many of the newest checkpoints stay (default {d['keep_checkpoints']})",
+    )
     runs.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
-    runs.add_argument("--validate-every", type=int, metavar="N",
-                      help=f"render the validation prompts and a morph GIF every N steps and at the end; 0: never "
-                           f"(default {d['validate_every']}; --full: {f['validate_every']})")
-    runs.add_argument("--validation-prompt", dest="validation_prompts", action="append", default=[], metavar="TEXT",
-                      help="a validation prompt (repeat for more; default: the first two captions)")
-    runs.add_argument("--validation-frames", type=int, default=d["validation_frames"], metavar="N",
-                      help=f"frames per transition of the validation GIF (default {d['validation_frames']})")
-    runs.add_argument("--validation-steps", type=int, metavar="N", help="denoising steps of validation renders (default: the model's)")
-    runs.add_argument("--log-every", type=int, default=d["log_every"], metavar="N",
-                      help=f"write the mean loss to OUT/log.txt (and TensorBoard) every N steps (default {d['log_every']})")
-    runs.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
-                      help="no TensorBoard logs (written to OUT/tensorboard when tensorboard is installed)")
+    runs.add_argument(
+        "--validate-every",
+        type=int,
+        metavar="N",
+        help=f"render the validation prompts and a morph GIF every N steps and at the end; 0: never "
+        f"(default {d['validate_every']}; --full: {f['validate_every']})",
+    )
+    runs.add_argument(
+        "--validation-prompt",
+        dest="validation_prompts",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a validation prompt (repeat for more; default: the first two captions)",
+    )
+    runs.add_argument(
+        "--validation-frames",
+        type=int,
+        default=d["validation_frames"],
+        metavar="N",
+        help=f"frames per transition of the validation GIF (default {d['validation_frames']})",
+    )
+    runs.add_argument(
+        "--validation-steps", type=int, metavar="N", help="denoising steps of validation renders (default: the model's)"
+    )
+    runs.add_argument(
+        "--log-every",
+        type=int,
+        default=d["log_every"],
+        metavar="N",
+        help=f"write the mean loss to OUT/log.txt (and TensorBoard) every N steps (default {d['log_every']})",
+    )
+    runs.add_argument(
+        "--no-tensorboard",
+        dest="tensorboard",
+        action="store_false",
+        help="no TensorBoard logs (written to OUT/tensorboard when tensorboard is installed)",
+    )
 
     parser.error = _one_line_error(parser)
     parser.set_defaults(run=run)
@@ -152,14 +266,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 # Flags that only mean something for one kind of training; given for the other, they are refused.
-LORA_ONLY = ("rank", "lora_alpha", "target_modules", "train_text_encoder", "resolution", "resample", "crop",
-             "gradient_checkpointing", "cache")
+LORA_ONLY = (
+    "rank",
+    "lora_alpha",
+    "target_modules",
+    "train_text_encoder",
+    "resolution",
+    "resample",
+    "crop",
+    "gradient_checkpointing",
+    "cache",
+)
 FULL_ONLY = ("init", "ema_decay")
-FULL_FLAGS = ("data", "model", "output", "init", "ema_decay", "flip", "caption_column", "image_column", "trigger_word",
-              "caption_dropout", "steps", "learning_rate", "lr_scheduler", "warmup_steps", "batch_size",
-              "gradient_accumulation", "seed", "mixed_precision", "device", "checkpoint_every", "keep_checkpoints",
-              "resume", "validate_every", "validation_prompts", "validation_frames", "validation_steps", "log_every",
-              "tensorboard")
+FULL_FLAGS = (
+    "data",
+    "model",
+    "output",
+    "init",
+    "ema_decay",
+    "flip",
+    "caption_column",
+    "image_column",
+    "trigger_word",
+    "caption_dropout",
+    "steps",
+    "learning_rate",
+    "lr_scheduler",
+    "warmup_steps",
+    "batch_size",
+    "gradient_accumulation",
+    "seed",
+    "mixed_precision",
+    "device",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "resume",
+    "validate_every",
+    "validation_prompts",
+    "validation_frames",
+    "validation_steps",
+    "log_every",
+    "tensorboard",
+)
 CONFIG_FLAGS = ("data", "model", "output", "resolution", "resample", "crop", "flip", "caption_column", "image_column",
                 "trigger_word", "caption_dropout", "cache", "rank", "lora_alpha", "train_text_encoder", "steps",
                 "learning_rate", "lr_scheduler", "warmup_steps", "batch_size", "gradient_accumulation", "seed",
@@ -214,7 +362,9 @@ def run(args) -> int:
     _quiet_libraries()
     from ..train.lora import train_lora
 
-    result = train_lora(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples)
+    result = train_lora(
+        config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), examples=examples
+    )
     if not result.main_process:
         return 0  # under accelerate launch, one summary line is enough
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
@@ -232,8 +382,10 @@ def run_full(config, args) -> int:
 
     result = train_full(config, progress=not args.quiet, log=lambda line: print(line, file=sys.stderr), data=data)
     loss = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
-    print(f"wrote model {result.output} ({len(data.captions)} sprites, {result.steps} steps{loss}, "
-          f"{result.seconds:.1f} s): pixelgif morph --model {result.output}")
+    print(
+        f"wrote model {result.output} ({len(data.captions)} sprites, {result.steps} steps{loss}, "
+        f"{result.seconds:.1f} s): pixelgif morph --model {result.output}"
+    )
     return 0
 
 

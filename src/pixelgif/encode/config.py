@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..checks import check_bool, check_int, is_whole
 from ..errors import PixelgifError
@@ -56,7 +56,9 @@ class EncodeConfig:
         else:
             fmt = format_for_suffix(Path(path).suffix.lower(), path)
         if fmt.suffix_required and Path(path).suffix.lower() not in fmt.suffixes:
-            raise PixelgifError(f"a {fmt.name} is a {' or '.join(fmt.suffixes)} file ({fmt.description}), got {str(path)!r}")
+            raise PixelgifError(
+                f"a {fmt.name} is a {' or '.join(fmt.suffixes)} file ({fmt.description}), got {str(path)!r}"
+            )
         return fmt.name
 
     def durations(self, count: int, keyframes: Iterable[int] = ()) -> list[int]:

@@ -8,16 +8,16 @@ the web UI, the settings file and the encoder read everything else from here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import PixelgifError
 from .gif import write_gif
 from .pillow import write_apng, write_webp
 from .spritesheet import write_frames_folder, write_spritesheet
-from .video import find_ffmpeg, write_mp4
 from .target import Writer
+from .video import find_ffmpeg, write_mp4
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -32,8 +32,10 @@ def load_frames(frames: Sequence[Image.Image | np.ndarray]) -> FrameSet:
         if not isinstance(image, Image.Image):
             raise ValueError(f"frame {i} is a {type(image).__name__}, not a PIL image or array")
         if image.size != images[0].size:
-            raise ValueError(f"frame {i} is {image.size[0]}x{image.size[1]}, frame 0 is "
-                             f"{images[0].size[0]}x{images[0].size[1]}; all frames must be one size")
+            raise ValueError(
+                f"frame {i} is {image.size[0]}x{image.size[1]}, frame 0 is "
+                f"{images[0].size[0]}x{images[0].size[1]}; all frames must be one size"
+            )
     indexed = _shared_palette(images)
     if indexed is not None:
         return indexed

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -160,4 +161,3 @@ def write_frames_folder(frameset: FrameSet, target: Target, config: EncodeConfig
 
 def _png_params(image: Image.Image) -> dict:
     return {"transparency": image.info["transparency"]} if "transparency" in image.info else {}
-

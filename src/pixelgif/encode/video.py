@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def find_ffmpeg() -> str:
         import imageio_ffmpeg  # a dependency: ships a static ffmpeg with libx264
 
         return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # noqa: BLE001 - missing or broken package: try PATH, then give advice
+    except Exception:
         exe = shutil.which("ffmpeg")
         if exe:
             return exe

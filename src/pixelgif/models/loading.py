@@ -37,7 +37,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None, sprite_model: bool = False) -> torch.dtype:
+def resolve_dtype(
+    device: torch.device, dtype: str | torch.dtype | None = None, sprite_model: bool = False
+) -> torch.dtype:
     """Return ``dtype``; for None/"auto": float16 on CUDA, and float32 elsewhere (fp16 on CPU is slow
     and lossy) except bfloat16 for a sprite model (the bundled architecture) on a CPU that computes
     bf16 in hardware: its UNet then runs 1.7x faster here, the sampler stays float32, and the
@@ -150,7 +152,9 @@ def _load_diffusers(model: str, dtype: torch.dtype):
                 f"model folder {model!r} has no model_index.json; give a diffusers pipeline folder "
                 "(saved with save_pretrained) or a single-file .safetensors checkpoint"
             )
-        return _wrap_load_errors(model, lambda: DiffusionPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True))
+        return _wrap_load_errors(
+            model, lambda: DiffusionPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        )
     if not is_hub_id(model):
         raise ModelNotFoundError(f"model not found: no file or folder {model!r}, and it is not a hub id (owner/name)")
     return _wrap_load_errors(
@@ -174,7 +178,7 @@ def _load_single_file(path: Path, dtype: torch.dtype):
     try:
         with safe_open(str(path), framework="pt") as f:
             keys = list(f.keys())
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a checkpoint"
+    except Exception as exc:
         raise PixelgifError(f"model file {str(path)!r} is not a readable safetensors file: {exc}") from exc
     if any(k.startswith("conditioner.embedders.1") for k in keys):
         raise PixelgifError(f"model file {str(path)!r} is an SDXL checkpoint; SDXL models are not supported yet")
@@ -204,10 +208,12 @@ def _wrap_load_errors(name: str, load, hint: str | None = None):
             return load()
     except PixelgifError:
         raise
-    except Exception as exc:  # noqa: BLE001 - hub, network and file errors come in many classes
+    except Exception as exc:
         if hint is None and not isinstance(exc, (OSError, ValueError)):
             raise
         reason = " ".join(str(exc).split())[:240]
         if "outgoing traffic has been disabled" in reason:
             reason = "HF_HUB_OFFLINE is set, so nothing was downloaded"
-        raise ModelNotFoundError(f"could not load model {name!r}: {hint + '. ' if hint else ''}Details: {reason}") from exc
+        raise ModelNotFoundError(
+            f"could not load model {name!r}: {hint + '. ' if hint else ''}Details: {reason}"
+        ) from exc

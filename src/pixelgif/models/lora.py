@@ -44,7 +44,7 @@ def read_lora_file(path: str | Path) -> dict[str, torch.Tensor]:
 
         try:
             state_dict = load_file(str(path), device="cpu")
-        except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
+        except Exception as exc:
             raise PixelgifError(f"LoRA file {str(path)!r} is not a readable safetensors file: {exc}") from exc
     elif path.suffix in PICKLE_SUFFIXES:
         try:
@@ -145,7 +145,7 @@ def convert_lora_file(src: str | Path, dst: str | Path) -> Path:
     from ..outputs import atomic_output
 
     state_dict = normalize_lora(read_lora_file(src))
-    unet = {k[len("unet."):]: v for k, v in state_dict.items() if k.startswith("unet.")}
+    unet = {k[len("unet.") :]: v for k, v in state_dict.items() if k.startswith("unet.")}
     if unet and not any("lora_A" in k for k in unet):
         unet = convert_unet_state_dict_to_peft(unet)  # to_q_lora.down -> to_q.lora_A, as diffusers loads it
     out = {k: v for k, v in state_dict.items() if not k.startswith("unet.")}
@@ -175,7 +175,7 @@ def _read_hub_lora(repo_id: str, names: list[str] | None, offline: bool) -> dict
     for name in candidates:  # the cache first: no network round trip, and it works offline
         try:
             return read_lora_file(hf_hub_download(repo_id, name, local_files_only=True))
-        except Exception:  # noqa: BLE001 - not cached under this name
+        except Exception:
             continue
     needs_network = (
         f"LoRA {repo_id!r} not found: looked for a local file or folder of that name and for the Hugging Face hub "
@@ -188,7 +188,7 @@ def _read_hub_lora(repo_id: str, names: list[str] | None, offline: bool) -> dict
     try:
         # One quick request: hf_hub_download itself retries for ~20 s when there is no network.
         files = {s.rfilename for s in model_info(repo_id).siblings or []}
-    except Exception as exc:  # noqa: BLE001 - connection, 404 and auth errors all mean "not reachable"
+    except Exception as exc:
         raise ModelNotFoundError(f"{needs_network} ({type(exc).__name__})") from exc
     name = next((n for n in candidates if n in files), None)
     if name is None:
@@ -199,5 +199,5 @@ def _read_hub_lora(repo_id: str, names: list[str] | None, offline: bool) -> dict
         return read_lora_file(hf_hub_download(repo_id, name))
     except PixelgifError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelNotFoundError(f"could not download {name} from {repo_id!r}: {exc}") from exc

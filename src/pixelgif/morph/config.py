@@ -26,7 +26,10 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
     "Euler-a": ("EulerAncestralDiscreteScheduler", {}),
     "Heun": ("HeunDiscreteScheduler", {}),
     "DPM-Solver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "DPM-Solver++-Karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
+    "DPM-Solver++-Karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+    ),
     "DPM2": ("KDPM2DiscreteScheduler", {}),
     "DPM2-a": ("KDPM2AncestralDiscreteScheduler", {}),
     "UniPC": ("UniPCMultistepScheduler", {}),
@@ -146,11 +149,10 @@ class MorphConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MorphConfig":
+    def from_dict(cls, data: dict) -> MorphConfig:
         """Return a config from `to_dict` output; unknown keys are an error."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown morph setting(s): {', '.join(unknown)}")
         return cls(**data)
-

@@ -393,7 +393,11 @@ def to_pil(images) -> list[Image.Image]:
     return [Image.fromarray(a, mode=modes[a.shape[-1]]) for a in arrays]
 
 
-def morph(prompts, *, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, pixelate=None, progress=True, **options):
+def morph(
+    prompts, *, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, pixelate=None, progress=True, **options
+):
     """Return the `MorphResult` of morphing through ``prompts``; ``options`` are `MorphConfig` fields."""
-    engine = MorphPipeline.from_pretrained(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, progress=progress)
+    engine = MorphPipeline.from_pretrained(
+        model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, progress=progress
+    )
     return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)

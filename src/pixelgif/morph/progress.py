@@ -7,7 +7,7 @@ progress) moves forward once from 0 to 100 % instead of restarting for every pas
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 ProgressCallback = Callable[[float, int], None]  # (frames done, fractional within a batch; expected total)
 
@@ -58,7 +58,7 @@ class RenderProgress:
                 self.callback(self.done, self.done)
         self.bar.close()
 
-    def __enter__(self) -> "RenderProgress":
+    def __enter__(self) -> RenderProgress:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

@@ -19,9 +19,9 @@ plot (matplotlib) are optional and imported only when asked for.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -32,7 +32,9 @@ from ..pixelate.color import linear_to_oklab, srgb8_to_linear
 METRICS = ("oklab", "lpips")
 WHITE = (255, 255, 255)
 REPORT_HINT = 'the --report plot needs matplotlib: pip install "pixelgif[report]"'
-LPIPS_HINT = 'the lpips metric needs the lpips package and its AlexNet weights cached locally: pip install "pixelgif[lpips]"'
+LPIPS_HINT = (
+    'the lpips metric needs the lpips package and its AlexNet weights cached locally: pip install "pixelgif[lpips]"'
+)
 
 
 # -- distances -------------------------------------------------------------------------------------
@@ -47,7 +49,10 @@ def oklab_frames(frames: Sequence, background: tuple[int, int, int] = WHITE) -> 
     if len({a.shape[:2] for a in arrays}) > 1:
         raise ValueError("all frames must have the same size to be compared")
     if len({a.shape[-1] for a in arrays}) > 1:  # some with alpha, some without: all opaque ones get alpha 255
-        arrays = [a if a.shape[-1] == 4 else np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], -1) for a in arrays]
+        arrays = [
+            a if a.shape[-1] == 4 else np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], -1)
+            for a in arrays
+        ]
     stacked = np.stack(arrays)
     linear = srgb8_to_linear(stacked[..., :3])
     if stacked.shape[-1] == 4:
@@ -88,13 +93,13 @@ def frame_distances(frames: Sequence, metric: str = "oklab", loop: bool = False)
 def _lpips_distances(frames: list) -> np.ndarray:
     """Return LPIPS (AlexNet) distances between consecutive frames; clear error when unavailable."""
     try:
-        import lpips  # noqa: F401 - optional, heavy (torch, torchvision)
+        import lpips
         import torch
     except ImportError:
         raise PixelgifError(LPIPS_HINT) from None
     try:
         model = lpips.LPIPS(net="alex", verbose=False)
-    except Exception as exc:  # noqa: BLE001 - weights download fails offline in many ways
+    except Exception as exc:
         raise PixelgifError(f"{LPIPS_HINT} ({type(exc).__name__}: {exc})") from None
     rgb = np.stack([np.asarray(Image.fromarray(_rgba(f)).convert("RGB")) for f in frames]).astype(np.float32)
     tensor = torch.from_numpy(rgb / 127.5 - 1.0).permute(0, 3, 1, 2)
@@ -138,7 +143,7 @@ class StepStats:
     mean: float
 
     @classmethod
-    def of(cls, distances: Sequence[float]) -> "StepStats":
+    def of(cls, distances: Sequence[float]) -> StepStats:
         """Return the statistics of ``distances``."""
         x = np.asarray(distances, dtype=np.float64)
         return cls(x, smoothness(x), max_mean_ratio(x), float(x.mean()) if x.size else 0.0)
@@ -170,9 +175,13 @@ class MorphQuality:
                  f"mean step {o.mean:.4f} ({self.metric} distance, {len(o.distances)} steps)"]  # fmt: skip
         if len(self.segments) > 1:
             for number, s in enumerate(self.segments, 1):
-                lines.append(f"  segment {number}: smoothness {s.smoothness:.3f}, max/mean {s.max_mean:.2f}, mean {s.mean:.4f}")
+                lines.append(
+                    f"  segment {number}: smoothness {s.smoothness:.3f}, max/mean {s.max_mean:.2f}, mean {s.mean:.4f}"
+                )
         if renders is not None:
-            extra = f" ({renders / linear_renders:.2f}x the {linear_renders} of linear spacing)" if linear_renders else ""
+            extra = (
+                f" ({renders / linear_renders:.2f}x the {linear_renders} of linear spacing)" if linear_renders else ""
+            )
             lines.append(f"rendered {renders} frames{extra}")
         return lines
 
@@ -186,7 +195,9 @@ def segment_bounds(num_steps: int, keyframes: Sequence[int]) -> list[tuple[int, 
     return list(zip(starts, ends))
 
 
-def measure_frames(frames: Sequence, keyframes: Sequence[int] = (0,), loop: bool = False, metric: str = "oklab") -> MorphQuality:
+def measure_frames(
+    frames: Sequence, keyframes: Sequence[int] = (0,), loop: bool = False, metric: str = "oklab"
+) -> MorphQuality:
     """Return the `MorphQuality` of ``frames`` whose keyframes are at indices ``keyframes``."""
     distances = frame_distances(frames, metric, loop)
     bounds = segment_bounds(len(distances), keyframes)

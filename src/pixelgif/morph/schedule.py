@@ -8,8 +8,8 @@ counts its start keyframe but not its end.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 def ease_linear(t: float) -> float:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .schedule import FramePlan, get_easing
 from .quality import oklab_distance, oklab_frames
+from .schedule import FramePlan, get_easing
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
 REFINE_PASSES = 2

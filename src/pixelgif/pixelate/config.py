@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 
 DITHERS = ("auto", "none", "bayer2", "bayer4", "bayer8", "floyd-steinberg", "atkinson")
-_DITHER_ALIASES = {"bayer": "bayer4", "ordered": "bayer4", "fs": "floyd-steinberg", "floyd_steinberg": "floyd-steinberg"}
+_DITHER_ALIASES = {
+    "bayer": "bayer4",
+    "ordered": "bayer4",
+    "fs": "floyd-steinberg",
+    "floyd_steinberg": "floyd-steinberg",
+}
 REDUCERS = ("mean", "median", "dominant", "edge")
 DEFAULT_PIXEL_SIZE = 8
 DEFAULT_COLORS = 16
@@ -56,7 +62,9 @@ class PixelateConfig:
         if self.reducer not in REDUCERS:
             raise ValueError(f"unknown reducer {self.reducer!r}; choose one of: {', '.join(REDUCERS)}")
         if self.reducer == "dominant" and self.dither not in ("auto", "none"):
-            raise ValueError("conflicting options: the 'dominant' reducer picks palette colours itself; use dither 'none'")
+            raise ValueError(
+                "conflicting options: the 'dominant' reducer picks palette colours itself; use dither 'none'"
+            )
         if not _is_int(self.alpha_threshold) or not 0 <= self.alpha_threshold <= 255:
             raise ValueError(f"alpha threshold must be an integer from 0 to 255, got {self.alpha_threshold!r}")
         if not _is_int(self.seed):
@@ -70,7 +78,9 @@ class PixelateConfig:
         if self.detect_grid:
             given.append("detect_grid")
         if len(given) > 1:
-            raise ValueError(f"conflicting options: give only one of grid, pixel size or grid detection (got {', '.join(given)})")
+            raise ValueError(
+                f"conflicting options: give only one of grid, pixel size or grid detection (got {', '.join(given)})"
+            )
         if self.grid is not None:
             grid = (self.grid, self.grid) if _is_int(self.grid) else tuple(self.grid)
             if len(grid) != 2 or not all(_is_int(v) for v in grid):
@@ -119,7 +129,9 @@ class PixelateConfig:
                                  f"{min(width, height)} (one art pixel across its shorter side)")  # fmt: skip
             gw, gh = max(1, round(width / size)), max(1, round(height / size))
         if gw > width or gh > height:
-            raise ValueError(f"grid {gw}x{gh} is larger than the image ({width}x{height}); use a smaller grid or pixel size")
+            raise ValueError(
+                f"grid {gw}x{gh} is larger than the image ({width}x{height}); use a smaller grid or pixel size"
+            )
         return gw, gh
 
     def dither_for(self, frame_count: int) -> str:

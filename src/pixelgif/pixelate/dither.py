@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import HAVE_NUMBA, diffuse_frame, nearest_two
+from ..numba_jit import HAVE_NUMBA
+from .kernels import diffuse_frame, nearest_two
 from .palette import nearest_indices
 
 CARRY_FACTOR = 1.0  # see max_carried_error
@@ -73,7 +74,9 @@ def max_carried_error(palette_lab: np.ndarray, factor: float = CARRY_FACTOR) -> 
     return float(factor * np.median(np.sqrt(d2.min(axis=1))))
 
 
-def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, solid: np.ndarray | None = None) -> np.ndarray:
+def diffusion_indices(
+    lab: np.ndarray, palette_lab: np.ndarray, method: str, solid: np.ndarray | None = None
+) -> np.ndarray:
     """Return palette indices for (N, h, w, 3) OKLab colours with serpentine error diffusion.
 
     Cells where ``solid`` is False (transparent) are skipped and receive no error.
@@ -89,8 +92,9 @@ def diffusion_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, sol
     return out
 
 
-def dither_indices(lab: np.ndarray, palette_lab: np.ndarray, method: str, strength: float = 1.0,
-                   solid: np.ndarray | None = None) -> np.ndarray:
+def dither_indices(
+    lab: np.ndarray, palette_lab: np.ndarray, method: str, strength: float = 1.0, solid: np.ndarray | None = None
+) -> np.ndarray:
     """Return (N, h, w) palette indices for OKLab cell colours using ``method``."""
     if method == "none" or len(palette_lab) < 2:
         return nearest_indices(lab, palette_lab)

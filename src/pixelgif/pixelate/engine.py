@@ -7,8 +7,8 @@ images sharing the palette, with one index reserved for transparency when there 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -17,7 +17,7 @@ from .cleanup import add_outline, remove_orphans
 from .color import oklab_to_srgb8, srgb8_to_oklab
 from .config import DEFAULT_COLORS, PixelateConfig
 from .dither import dither_indices
-from .grid import REDUCERS, cell_edges, cell_mode, cell_samples, reduce_mean
+from .grid import REDUCERS, cell_edges, cell_mode, cell_samples
 from .palette import best_subset, fit_palette, nearest_indices
 
 MAX_PALETTE = 256

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..numba_jit import HAVE_NUMBA
 from . import color
 from .color import linear_to_oklab, srgb8_to_linear, srgb8_to_oklab
-from .kernels import HAVE_NUMBA, box_sums
+from .kernels import box_sums
 
 
 def cell_edges(size: int, cells: int) -> np.ndarray:
@@ -60,8 +61,16 @@ def reduce_mean(rgb, opaque, x_edges, y_edges):
     mask = opaque if opaque is not None else np.ones((1, 1, 1), dtype=np.bool_)
     x_cell = np.repeat(np.arange(gw), np.diff(x_edges))
     y_cell = np.repeat(np.arange(gh), np.diff(y_edges))
-    box_sums(np.ascontiguousarray(rgb), np.ascontiguousarray(mask), opaque is not None, x_cell, y_cell,
-             color.srgb8_linear_table(), sums, mass)
+    box_sums(
+        np.ascontiguousarray(rgb),
+        np.ascontiguousarray(mask),
+        opaque is not None,
+        x_cell,
+        y_cell,
+        color.srgb8_linear_table(),
+        sums,
+        mass,
+    )
     mean = (sums / np.maximum(mass, 1e-12)[..., None]).astype(np.float32)
     area = np.outer(np.diff(y_edges), np.diff(x_edges))
     return linear_to_oklab(mean), (mass / area).astype(np.float32)
@@ -89,6 +98,7 @@ def reduce_edge(rgb, opaque, x_edges, y_edges):
 
 def cell_samples(values: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> np.ndarray:
     """Return (N, gh, gw, S, ...) evenly spaced samples from every cell (all pixels of even cells)."""
+
     def positions(edges):
         span = int(np.diff(edges).max())
         offsets = np.floor((np.arange(span) + 0.5)[None, :] * np.diff(edges)[:, None] / span)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
@@ -34,7 +34,9 @@ def _natural_key(path: Path) -> list:
 
 def folder_images(folder: Path) -> list[Path]:
     """Return the image files of ``folder`` in natural name order; PixelgifError if there are none."""
-    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key
+    )
     if not files:
         raise PixelgifError(f"folder {str(folder)!r} has no images (PNG, JPEG, WebP or GIF)")
     return files

@@ -6,9 +6,7 @@ plain Python (correct, slow); callers use numpy paths instead where one exists (
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..numba_jit import HAVE_NUMBA, njit
+from ..numba_jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numba_jit import HAVE_NUMBA
 from .color import oklab_to_srgb8, srgb8_to_oklab
-from .kernels import HAVE_NUMBA, nearest_two
+from .kernels import nearest_two
 
 _MAP_CHUNK = 65536  # rows per chunk when mapping, to bound the N x K distance matrix
 
@@ -113,8 +114,9 @@ def fit_palette(rgb8: np.ndarray, k: int, seed: int = 0, max_samples: int = 1638
     return sort_palette(oklab_to_srgb8(centers))
 
 
-def best_subset(rgb8: np.ndarray, palette: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384,
-                max_iter: int = 30) -> np.ndarray:
+def best_subset(
+    rgb8: np.ndarray, palette: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384, max_iter: int = 30
+) -> np.ndarray:
     """Return the k entries of ``palette`` that best represent the colours ``rgb8``.
 
     k-means whose centres may only be palette colours: each cluster takes the palette colour

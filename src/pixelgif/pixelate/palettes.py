@@ -36,8 +36,17 @@ _BUILTIN_HEX = {
     "5daf8d 92dcba cdf7e2 e4d2aa c7b08b a08662 796755 5a4e44 423934",
     "1-bit": "000000 ffffff",
 }
-_ALIASES = {"pico8": "pico-8", "gb": "gameboy", "dmg": "gameboy", "gameboydmg": "gameboy", "endesga32": "endesga-32",
-            "sweetie16": "sweetie-16", "aap64": "aap-64", "1bit": "1-bit", "commodore64": "c64"}
+_ALIASES = {
+    "pico8": "pico-8",
+    "gb": "gameboy",
+    "dmg": "gameboy",
+    "gameboydmg": "gameboy",
+    "endesga32": "endesga-32",
+    "sweetie16": "sweetie-16",
+    "aap64": "aap-64",
+    "1bit": "1-bit",
+    "commodore64": "c64",
+}
 PALETTE_SUFFIXES = (".gpl", ".hex", ".pal", ".png")
 MAX_COLORS = 256
 
@@ -53,8 +62,10 @@ def builtin_palette(name: str) -> np.ndarray:
     canonical = {re.sub(r"[^a-z0-9]", "", n): n for n in _BUILTIN_HEX}
     resolved = canonical.get(key) or _ALIASES.get(key)
     if resolved is None:
-        raise ValueError(f"unknown palette {name!r}; built-in palettes: {', '.join(_BUILTIN_HEX)} "
-                         f"(or give a {'/'.join(PALETTE_SUFFIXES)} file)")
+        raise ValueError(
+            f"unknown palette {name!r}; built-in palettes: {', '.join(_BUILTIN_HEX)} "
+            f"(or give a {'/'.join(PALETTE_SUFFIXES)} file)"
+        )
     return _hex_colors(_BUILTIN_HEX[resolved].split())
 
 

@@ -82,7 +82,7 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         tensors = load_file(str(folder / TENSORS), device="cpu")
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    except Exception as exc:  # noqa: BLE001 - truncated files raise many types
+    except Exception as exc:
         raise PixelgifError(f"checkpoint {str(folder)!r} is not readable: {' '.join(str(exc).split())[:160]}") from exc
     return tensors, meta
 

@@ -219,8 +219,10 @@ def _read_table(name: str, caption_column: str, image_column: str) -> list[Examp
     try:
         import datasets
     except ImportError:
-        raise PixelgifError(f"reading {name!r} needs the datasets package: pip install datasets "
-                            "(or pip install 'pixelgif[train]'); a local folder of images needs nothing") from None
+        raise PixelgifError(
+            f"reading {name!r} needs the datasets package: pip install datasets "
+            "(or pip install 'pixelgif[train]'); a local folder of images needs nothing"
+        ) from None
     datasets.utils.logging.set_verbosity_error()
     datasets.utils.logging.disable_progress_bar()
     try:
@@ -228,7 +230,7 @@ def _read_table(name: str, caption_column: str, image_column: str) -> list[Examp
             table = datasets.load_dataset(Path(name).suffix[1:], data_files=name, split="train")
         else:
             table = datasets.load_dataset(name, split="train")
-    except Exception as exc:  # noqa: BLE001 - network, auth and format errors come in many types
+    except Exception as exc:
         reason = " ".join(str(exc).split())[:200]
         raise PixelgifError(f"data set {name!r} could not be loaded (it is no local folder either): {reason}") from None
     columns = list(table.column_names)

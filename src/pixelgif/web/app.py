@@ -19,8 +19,8 @@ import gradio as gr
 
 from ..encode import FORMATS
 from ..errors import PixelgifError
-from . import storyboard as sb
 from ..pixelate.palettes import PALETTE_SUFFIXES
+from . import storyboard as sb
 from .form import COLORS_HINT, choices, defaults, formats, keyframes_from_slots, parse_form
 from .studio import Job, Limits, Studio, check_palette_upload
 
@@ -187,7 +187,9 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
                 f["batch_size"] = _optional("Batch size", values["batch_size"])
             with gr.Row():
                 f["easing"] = _dropdown("Easing", "easing", values, options, custom=False)
-                f["text_interpolation"] = _dropdown("Text interpolation", "text_interpolation", values, options, custom=False)
+                f["text_interpolation"] = _dropdown(
+                    "Text interpolation", "text_interpolation", values, options, custom=False
+                )
     with gr.Accordion("Pixel art", open=False):
         with gr.Row():
             f["pixel_size"] = _optional("Pixel size", values["pixel_size"], "auto")
@@ -214,8 +216,14 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
 
 def _results() -> dict:
     """Create the result area: the animation, the keyframe previews, downloads and a summary line."""
-    out = {"result": gr.Image(label="Result", type="filepath", interactive=False, elem_id="result", elem_classes="pixelated")}
-    out["keyframes"] = gr.Gallery(label="Keyframes", columns=4, height="auto", elem_id="keyframes", elem_classes="pixelated")
+    out = {
+        "result": gr.Image(
+            label="Result", type="filepath", interactive=False, elem_id="result", elem_classes="pixelated"
+        )
+    }
+    out["keyframes"] = gr.Gallery(
+        label="Keyframes", columns=4, height="auto", elem_id="keyframes", elem_classes="pixelated"
+    )
     out["summary"] = gr.Markdown(elem_id="summary")
     with gr.Row():
         out["downloads"] = [gr.DownloadButton(f"Download {FORMATS[f].label}", visible=False, size="sm")
@@ -261,7 +269,7 @@ async def _run(work, progress):
     except asyncio.CancelledError:
         job.cancel.set()  # the thread sees it at its next denoising step
         raise
-    except Exception as exc:  # noqa: BLE001 - the server stays up and says what happened
+    except Exception as exc:
         raise user_error(exc) from None
 
 

@@ -88,7 +88,9 @@ def keyframes_from_slots(count, prompts, seeds, locks) -> list[Keyframe]:
     """Return the first ``count`` storyboard slots as keyframes; ValueError names a bad seed."""
     count = int(count)
     return [
-        Keyframe(str(prompts[i] or "").strip(), _whole(f"seed of keyframe {i + 1}", seeds[i], required=True), bool(locks[i]))
+        Keyframe(
+            str(prompts[i] or "").strip(), _whole(f"seed of keyframe {i + 1}", seeds[i], required=True), bool(locks[i])
+        )
         for i in range(count)
     ]
 

@@ -12,9 +12,10 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..encode import FORMATS, EncodeConfig, write_animation
 from ..errors import PixelgifError
@@ -101,7 +102,9 @@ class Previewed:
 class Studio:
     """Runs Morphs and Previews for many browser sessions, one at a time, in per-session temp folders."""
 
-    def __init__(self, limits: Limits | None = None, engines: EngineCache | None = None, root: str | Path | None = None):
+    def __init__(
+        self, limits: Limits | None = None, engines: EngineCache | None = None, root: str | Path | None = None
+    ):
         self.limits = limits or Limits()
         self.engines = engines or EngineCache()
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pixelgif-serve-"))
@@ -186,7 +189,9 @@ class Studio:
         scale = encode_config(request, result, "apng").scale
         images = []
         with self.run_folder(session) as folder:
-            for i, (image, prompt, seed) in enumerate(zip(result.pixel_frames, result.config.prompts, result.config.seeds)):
+            for i, (image, prompt, seed) in enumerate(
+                zip(result.pixel_frames, result.config.prompts, result.config.seeds)
+            ):
                 path = folder / f"keyframe-{i + 1}.png"
                 write_animation([image], path, EncodeConfig(scale=scale, format="apng"))
                 images.append((path, f"{i + 1}: {prompt} (seed {seed})"))

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...numba_jit import HAVE_NUMBA, njit
-
+from ...numba_jit import njit
 
 MAX_CODES = 4096
 NO_ALTERNATIVE = -1

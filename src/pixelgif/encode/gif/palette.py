@@ -8,7 +8,8 @@ order, but not the index values.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -101,7 +102,8 @@ def _changed_colours(frames, transparent) -> np.ndarray:
 
 def _code_counts(frames) -> list[int]:
     """Return roughly how many LZW codes each frame takes (what a shorter code size saves on)."""
-    from .lzw import HAVE_NUMBA, lzw_compress
+    from ...numba_jit import HAVE_NUMBA
+    from .lzw import lzw_compress
 
     counts, previous = [], None
     for frame in frames:

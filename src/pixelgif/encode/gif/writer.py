@@ -8,7 +8,7 @@ Pillow's own GIF writer remaps palettes, adds a local palette to every delta fra
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -248,7 +248,8 @@ def _lzw(
     if alternatives is not None:
         top = max(top, int(alternatives.max()))
     code_bits = max(2, top.bit_length())
-    from .lzw import HAVE_NUMBA, lzw_compress, sub_blocks  # numba loads on the first GIF, not on import
+    from ...numba_jit import HAVE_NUMBA  # numba loads on the first GIF, not on import
+    from .lzw import lzw_compress, sub_blocks
 
     if not HAVE_NUMBA:  # plain Python would be far too slow: Pillow's encoder, no wildcards
         data = Image.fromarray(np.ascontiguousarray(symbols)).tobytes("gif", "L", code_bits, 0)

@@ -18,7 +18,9 @@ SPRITE_MODEL_FORMAT = "pixelgif-sprite-model-1"
 def is_sprite_model_folder(path) -> bool:
     """Return True when ``path`` is a folder with a sprite-model marker and UNet weights."""
     folder = Path(path).expanduser()
-    return (folder / SPRITE_MODEL_FILE).is_file() and (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    return (folder / SPRITE_MODEL_FILE).is_file() and (
+        folder / "unet" / "diffusion_pytorch_model.safetensors"
+    ).is_file()
 
 
 def bundled_model_available() -> bool:

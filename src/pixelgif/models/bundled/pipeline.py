@@ -6,7 +6,7 @@ prompt, and ``__call__`` from ``prompt_embeds``/``negative_prompt_embeds`` and i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -113,8 +113,13 @@ class PixelSpritePipeline(DiffusionPipeline):
 
         # 1. Encode the prompts (skipped when embeddings are given).
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, device, num_images_per_prompt, do_cfg, negative_prompt,
-            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
+            prompt,
+            device,
+            num_images_per_prompt,
+            do_cfg,
+            negative_prompt,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
         )
         batch = prompt_embeds.shape[0]
         context = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds

@@ -24,15 +24,25 @@ EMOJI = "emoji"  # the v1 sets: emoji-datasource-twitter and -google
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the v2 options (extra sources, colour copies) to the builder's parser."""
-    parser.add_argument("--sources", default=EMOJI,
-                        help=f"comma-separated art sources: {EMOJI} (Twemoji + Noto, the v1 set), "
-                             f"{', '.join(ALL_SOURCES)}, or 'all' (default: {EMOJI})")
-    parser.add_argument("--arcade", type=Path, default=None,
-                        help="the arcade 3.3.3 wheel (or its unpacked folder) for the Kenney sprites "
-                             "(default: data/pypi/arcade-3.3.3-py3-none-any.whl if present)")
-    parser.add_argument("--colour-copies", type=int, default=0,
-                        help="hue-rotated copies per mostly-one-colour sprite, their captions naming the new "
-                             "colour (default 0)")
+    parser.add_argument(
+        "--sources",
+        default=EMOJI,
+        help=f"comma-separated art sources: {EMOJI} (Twemoji + Noto, the v1 set), "
+        f"{', '.join(ALL_SOURCES)}, or 'all' (default: {EMOJI})",
+    )
+    parser.add_argument(
+        "--arcade",
+        type=Path,
+        default=None,
+        help="the arcade 3.3.3 wheel (or its unpacked folder) for the Kenney sprites "
+        "(default: data/pypi/arcade-3.3.3-py3-none-any.whl if present)",
+    )
+    parser.add_argument(
+        "--colour-copies",
+        type=int,
+        default=0,
+        help="hue-rotated copies per mostly-one-colour sprite, their captions naming the new colour (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the colour copies' choice of colours")
 
 
@@ -65,8 +75,9 @@ def extend(sprites: list[Sprite], args: argparse.Namespace, progress: bool = Tru
     if extra:
         entries = emoji_entries(args.npm)
         if not entries:
-            raise FileNotFoundError(f"the extra sources map icons to emoji.json: install emoji-datasource-twitter "
-                                    f"under {args.npm}")
+            raise FileNotFoundError(
+                f"the extra sources map icons to emoji.json: install emoji-datasource-twitter under {args.npm}"
+            )
         arcade = args.arcade or next(iter(sorted(Path("data/pypi").glob("arcade-3.3.3-*.whl"))), None)
         if "kenney" in extra and arcade is None:
             print("kenney: no arcade wheel (--arcade), skipped")
@@ -83,9 +94,11 @@ def summary(sprites: list[Sprite]) -> str:
     copies = sum(n for source, n in per_source.items() if source.startswith("hue:"))
     lines = [f"{n:6d}  {source}" for source, n in sorted(per_source.items(), key=lambda kv: -kv[1])]
     counts = list(drawings.values()) or [0]
-    lines.append(f"{len(drawings)} concepts ({sum(not c.startswith('name:') for c in drawings)} emoji); drawings per "
-                 f"concept (colour copies not counted): median {statistics.median(counts):g}, "
-                 f"mean {statistics.mean(counts):.2f}; colour copies: {copies}")
+    lines.append(
+        f"{len(drawings)} concepts ({sum(not c.startswith('name:') for c in drawings)} emoji); drawings per "
+        f"concept (colour copies not counted): median {statistics.median(counts):g}, "
+        f"mean {statistics.mean(counts):.2f}; colour copies: {copies}"
+    )
     return "\n".join(lines)
 
 
@@ -93,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     import time
 
     parser = argparse.ArgumentParser(description="Build the bundled model's emoji sprite data set.")
-    parser.add_argument("--npm", type=Path, required=True, help="node_modules folder with the emoji-datasource-* packages")
+    parser.add_argument(
+        "--npm", type=Path, required=True, help="node_modules folder with the emoji-datasource-* packages"
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("data/emoji32.npz"))
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images (for tests)")
     add_arguments(parser)
@@ -103,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     sprites = extend(load_sprites(args.npm, args.limit) if emoji else [], args)
     save_dataset(sprites, args.output)
     print(summary(sprites))
-    print(f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"{len(sprites)} sprites, {sum(len(s.captions) for s in sprites)} captions -> {args.output} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

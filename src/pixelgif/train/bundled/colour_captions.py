@@ -31,8 +31,26 @@ FAMILIES = {
 }
 COLOURS = tuple(FAMILIES)
 # Words that name a colour in captions; the ones after a noun slot ("an orange") are nouns.
-COLOUR_WORDS = {*COLOURS, "violet", "brown", "black", "white", "grey", "gray", "gold", "golden", "silver",
-                "crimson", "scarlet", "navy", "teal", "cyan", "magenta", "turquoise", "beige"}
+COLOUR_WORDS = {
+    *COLOURS,
+    "violet",
+    "brown",
+    "black",
+    "white",
+    "grey",
+    "gray",
+    "gold",
+    "golden",
+    "silver",
+    "crimson",
+    "scarlet",
+    "navy",
+    "teal",
+    "cyan",
+    "magenta",
+    "turquoise",
+    "beige",
+}
 MIN_CHROMA = 0.05  # OKLab chroma below this is near-grey: black, white, grey outlines
 MIN_COLOURFUL = 0.3  # share of opaque pixels that must be chromatic for a sprite to have "a colour"
 MIN_DOMINANCE = 0.6  # share of chromatic pixels in the top family for "mostly one hue family"
@@ -150,8 +168,13 @@ def recolour_caption(caption: str, colour: str) -> str:
     return _fix_articles(" ".join(words)) + sep + tail
 
 
-def colour_copies(sprites: list[Sprite], copies: int = 2, seed: int = 0, tag_originals: bool = True,
-                  colours: tuple[str, ...] = COLOURS) -> list[Sprite]:
+def colour_copies(
+    sprites: list[Sprite],
+    copies: int = 2,
+    seed: int = 0,
+    tag_originals: bool = True,
+    colours: tuple[str, ...] = COLOURS,
+) -> list[Sprite]:
     """Return hue-rotated copies (source 'hue:<colour>') of the sprites that are mostly one hue family.
 
     Up to ``copies`` per sprite, to distinct colours other than its own, picked by a generator

@@ -57,7 +57,12 @@ def captions_for(entry: dict) -> list[str]:
         return []
     sub = _words(entry.get("subcategory") or "")
     category = _words(entry.get("category") or "")
-    captions = [name, _with_article(name), f"{_with_article(name)}, {sub}, {category}", f"pixel art of {_with_article(name)}"]
+    captions = [
+        name,
+        _with_article(name),
+        f"{_with_article(name)}, {sub}, {category}",
+        f"pixel art of {_with_article(name)}",
+    ]
     for short in entry.get("short_names") or []:
         short = _words(short)
         if short and short != name:

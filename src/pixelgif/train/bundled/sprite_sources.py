@@ -35,8 +35,9 @@ class ArtSource:
 ICONIFY_SOURCES = {
     s.key: s
     for s in (
-        ArtSource("fluent-emoji-flat", "@iconify-json/fluent-emoji-flat", "1.2.6", "MIT",
-                  "Microsoft Fluent Emoji (flat)"),
+        ArtSource(
+            "fluent-emoji-flat", "@iconify-json/fluent-emoji-flat", "1.2.6", "MIT", "Microsoft Fluent Emoji (flat)"
+        ),
         ArtSource("fxemoji", "@iconify-json/fxemoji", "1.2.2", "Apache-2.0", "Mozilla Firefox OS Emoji"),
         ArtSource("noto-v1", "@iconify-json/noto-v1", "1.2.5", "Apache-2.0", "Google Noto Emoji (v1)"),
         # Emoji One 2.x (via the EmojiTwo fork) is CC BY 4.0; Emoji One 3+/JoyPixels is not free.
@@ -61,8 +62,26 @@ CODE_IN_NAME = re.compile(r"^(?:emoji-)?u?([0-9a-f]{4,6}(?:[-_][0-9a-f]{4,6})*)$
 # Fluent's skin-tone variants are named '<emoji>-light' ... '<emoji>-dark'.
 TONE_SUFFIX = re.compile(r"-(light|medium-light|medium|medium-dark|dark)$")
 # Words that alone (or after the first word) caption nothing drawable: 'left', 'cat side'.
-VAGUE_WORDS = {"high", "low", "left", "right", "up", "down", "index", "neutral", "hands", "note", "page", "side",
-               "blonde", "front", "back", "on", "off", "am"}
+VAGUE_WORDS = {
+    "high",
+    "low",
+    "left",
+    "right",
+    "up",
+    "down",
+    "index",
+    "neutral",
+    "hands",
+    "note",
+    "page",
+    "side",
+    "blonde",
+    "front",
+    "back",
+    "on",
+    "off",
+    "am",
+}
 SVG_SIZE = 96  # rasterised well above 32 px so the pixel-art engine sees clean shapes
 
 
@@ -113,8 +132,9 @@ class NameIndex:
             if entry is not None:
                 self.by_name.setdefault(compact(name), entry)
         names = [n for e in entries for n in [e.get("name") or "", *(e.get("short_names") or [])]]
-        self.vocabulary = {w for n in [*names, *(chars or {}).values()] for w in re.split(r"[^a-z]+", n.lower())
-                           if len(w) > 1}
+        self.vocabulary = {
+            w for n in [*names, *(chars or {}).values()] for w in re.split(r"[^a-z]+", n.lower()) if len(w) > 1
+        }
 
     def lookup(self, name: str) -> dict | None:
         """Return the emoji.json entry an icon name stands for, or None."""
@@ -186,8 +206,10 @@ def iconify_svgs(package_root: Path) -> list[tuple[str, list[str], str]]:
         if icon.get("hidden") or name in skipped or SKIN_TONE.search(name) or TONE_SUFFIX.search(name):
             continue
         box = [icon.get(k, data.get(k, d)) for k, d in (("left", 0), ("top", 0), ("width", 16), ("height", 16))]
-        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-               f'viewBox="{" ".join(map(str, box))}">{icon["body"]}</svg>')
+        svg = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'viewBox="{" ".join(map(str, box))}">{icon["body"]}</svg>'
+        )
         out.append((name, aliases.get(name, []), svg))
     return out
 
@@ -226,18 +248,80 @@ KENNEY_IMAGES = "arcade/resources/assets/images/"
 # Only folders of Kenney's art (the wheel's images/License.txt: CC0); cybercity_background and
 # miami_synth_parallax are other artists' under other terms, cards/backgrounds/... are not objects.
 KENNEY_FOLDERS = ("alien", "animated_characters", "enemies", "items", "space_shooter", "tiles", "topdown_tanks")
-KENNEY_SKIP = {"outline", "test", "ll", "lr", "ul", "ur", "left", "right", "mid", "center", "half", "corner",
-               "cliff", "hill", "alt", "climb", "fall", "jump", "walk", "move", "pressed", "barrel", "road",
-               "transition", "tile", "tracks", "top", "high", "low", "rounded", "round", "double", "single",
-               "texture", "ladder", "dead", "closed", "off", "sprout", "laser", "down", "life"}
+KENNEY_SKIP = {
+    "outline",
+    "test",
+    "ll",
+    "lr",
+    "ul",
+    "ur",
+    "left",
+    "right",
+    "mid",
+    "center",
+    "half",
+    "corner",
+    "cliff",
+    "hill",
+    "alt",
+    "climb",
+    "fall",
+    "jump",
+    "walk",
+    "move",
+    "pressed",
+    "barrel",
+    "road",
+    "transition",
+    "tile",
+    "tracks",
+    "top",
+    "high",
+    "low",
+    "rounded",
+    "round",
+    "double",
+    "single",
+    "texture",
+    "ladder",
+    "dead",
+    "closed",
+    "off",
+    "sprout",
+    "laser",
+    "down",
+    "life",
+}
 KENNEY_DROP = {"idle", "front", "body", "player", "a", "b"}
-KENNEY_RENAME = {"ship": "spaceship", "box crate": "crate", "sign exit": "exit sign", "gold": "gold nugget",
-                 "tank large": "large tank", "snow pile": "snow pile"}
+KENNEY_RENAME = {
+    "ship": "spaceship",
+    "box crate": "crate",
+    "sign exit": "exit sign",
+    "gold": "gold nugget",
+    "tank large": "large tank",
+    "snow pile": "snow pile",
+}
 KENNEY_SIZES = {"big", "medium", "small", "tiny", "large", "huge"}
 KENNEY_WORDS = {"med": "medium"}
 KENNEY_BLOCKS = {"dirt", "grass", "sand", "snow", "stone", "planet", "lava", "water", "brick"}
-COLOUR_TOKENS = {"red", "blue", "green", "yellow", "orange", "purple", "pink", "brown", "grey", "gray",
-                 "white", "dark", "sand", "gold", "silver", "bronze"}
+COLOUR_TOKENS = {
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "orange",
+    "purple",
+    "pink",
+    "brown",
+    "grey",
+    "gray",
+    "white",
+    "dark",
+    "sand",
+    "gold",
+    "silver",
+    "bronze",
+}
 
 
 def kenney_phrase(stem: str) -> str | None:
@@ -274,8 +358,7 @@ def kenney_jobs(arcade: Path, index: NameIndex) -> list[tuple]:
     if arcade.is_file():
         with zipfile.ZipFile(arcade) as wheel:
             licence = wheel.read(KENNEY_IMAGES + "License.txt").decode()
-            files = {n: wheel.read(n) for n in wheel.namelist()
-                     if n.startswith(KENNEY_IMAGES) and n.endswith(".png")}
+            files = {n: wheel.read(n) for n in wheel.namelist() if n.startswith(KENNEY_IMAGES) and n.endswith(".png")}
     else:
         licence = (arcade / KENNEY_IMAGES / "License.txt").read_text()
         files = {p.relative_to(arcade).as_posix(): p.read_bytes() for p in (arcade / KENNEY_IMAGES).rglob("*.png")}
@@ -283,7 +366,7 @@ def kenney_jobs(arcade: Path, index: NameIndex) -> list[tuple]:
         raise LicenceError(f"{arcade}: images/License.txt does not say CC0")
     jobs = []
     for name, data in sorted(files.items()):
-        folder = name[len(KENNEY_IMAGES):].split("/")[0]
+        folder = name[len(KENNEY_IMAGES) :].split("/")[0]
         phrase = kenney_phrase(Path(name).stem) if folder in KENNEY_FOLDERS else None
         if phrase:
             # The concept is the emoji the object's noun names (gem, key, coin...) when there is one.
@@ -293,8 +376,9 @@ def kenney_jobs(arcade: Path, index: NameIndex) -> list[tuple]:
     return jobs
 
 
-def load_extra_sprites(npm_root: Path, entries: list[dict], sources: list[str], arcade: Path | None = None,
-                       progress: bool = True) -> list[Sprite]:
+def load_extra_sprites(
+    npm_root: Path, entries: list[dict], sources: list[str], arcade: Path | None = None, progress: bool = True
+) -> list[Sprite]:
     """Return pixelated sprites from the chosen extra sources (keys of ``ALL_SOURCES``) that are installed."""
     from tqdm import tqdm
 
@@ -302,8 +386,9 @@ def load_extra_sprites(npm_root: Path, entries: list[dict], sources: list[str], 
     if unknown:
         raise ValueError(f"unknown sources {sorted(unknown)}; choose from {', '.join(ALL_SOURCES)}")
     index = NameIndex(entries, load_chars(npm_root))
-    jobs = [job for key in sources if key in ICONIFY_SOURCES
-            for job in iconify_jobs(ICONIFY_SOURCES[key], npm_root, index)]
+    jobs = [
+        job for key in sources if key in ICONIFY_SOURCES for job in iconify_jobs(ICONIFY_SOURCES[key], npm_root, index)
+    ]
     if KENNEY.key in sources and arcade is not None:
         jobs += kenney_jobs(arcade, index)
     sprites = []

@@ -29,8 +29,9 @@ def embed_captions(captions: list[str], batch: int = 256) -> torch.Tensor:
     tokenizer, encoder = load_text_encoder()
     chunks = []
     for i in range(0, len(captions), batch):
-        tokens = tokenizer(captions[i : i + batch], padding="max_length", max_length=MAX_TOKENS,
-                           truncation=True, return_tensors="pt")
+        tokens = tokenizer(
+            captions[i : i + batch], padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        )
         chunks.append(encoder(**tokens).last_hidden_state.half())
     return torch.cat(chunks)
 

@@ -23,18 +23,6 @@ FORMAT_VERSION = 2  # 2: morph.spacing (version 1 files were all made with linea
 SECTIONS = ("model", "morph", "pixelate", "encode")
 
 
-def settings_path(output: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Return where the settings of ``output`` go: the same name with suffix ``.json``.
-
-    A spritesheet's own data file already has that name (Aseprite's convention), so its settings
-    go to ``NAME.settings.json`` instead.
-    """
-    output = Path(output)
-    if fmt == "spritesheet":
-        return output.with_suffix(".settings.json")
-    return output.with_suffix(".json")
-
-
 def config_to_dict(config) -> dict:
     """Return the init fields of dataclass ``config`` as JSON-ready values."""
     return {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init}

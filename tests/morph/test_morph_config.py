@@ -6,7 +6,7 @@ import pytest
 
 from pixelgif.errors import PixelgifError
 from pixelgif.morph.config import SCHEDULERS, MorphConfig, canonical_scheduler
-from pixelgif.settings import build_settings, config_from_dict, read_settings, settings_path, write_settings
+from pixelgif.settings import build_settings, config_from_dict, read_settings, write_settings
 
 
 def test_defaults_and_derived_values():
@@ -80,7 +80,7 @@ def test_settings_file_round_trip(tmp_path):
     pixelate = PixelateConfig(grid=(16, 12), palette=[[0, 0, 0], [255, 255, 255]])
     encode = EncodeConfig(duration=(50, 60), hold=200)
     settings = build_settings(model={"model": "x"}, morph=morph, pixelate=pixelate, encode=encode, output="o.gif")
-    path = write_settings(settings_path(tmp_path / "o.gif"), settings)
+    path = write_settings(tmp_path / "o.json", settings)
     assert path.name == "o.json"
     data = read_settings(path)
     assert {"torch", "diffusers", "pixelgif"} <= set(data["versions"])

@@ -26,7 +26,7 @@ pytest.importorskip("gradio", reason="the web UI needs gradio: pip install -e '.
 gradio_client = pytest.importorskip("gradio_client", reason="needs gradio_client: pip install -e '.[dev]'")
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"  # gitignored; the browser test leaves its screenshot here
 MAX_FRAMES = 60
 FAST = {"Steps (blank: model default)": 4}  # few denoising steps: seconds per morph on a busy CPU

@@ -124,6 +124,43 @@ SHEET_PROMPTS = [
 
 COLOUR_OBJECTS = ["balloon", "car", "heart", "apple", "fish", "star"]
 
+# Everyday prompts in ordinary words (issue 14's test): objects, animals, food, vehicles, fantasy
+# things. None is a training caption (checked at run time against the data set's captions).
+EVERYDAY = [
+    "a fire breathing dragon", "a big blue whale", "a little green frog", "a ripe yellow banana",
+    "a red party balloon", "a blue sports car", "a chocolate birthday cake", "a pizza slice",
+    "a hot cup of coffee", "a strawberry ice cream cone", "a cute cat", "a happy puppy",
+    "an orange goldfish", "a small blue bird", "a brown horse", "a muddy farm pig", "a green snake",
+    "a black spider", "a spooky ghost", "a friendly robot", "a steel sword", "a golden crown",
+    "a wooden treasure chest", "a magic potion bottle", "a space rocket", "a racing bicycle",
+    "a white sailboat", "a jet airplane", "a cozy house", "a tall pine tree", "a bright sunflower",
+    "a happy snowman",
+]  # fmt: skip
+
+
+def everyday_sheet(pipe, guidance: float, path: Path, captions: set[str], seeds: int = 2) -> None:
+    """Write a labelled contact sheet of the EVERYDAY prompts, ``seeds`` sprites each, and list them."""
+    from PIL import ImageDraw
+
+    training = [p for p in EVERYDAY if p in captions]
+    print(f"everyday prompts: {len(EVERYDAY)}; training captions among them: {training or 'none'}")
+    sprites = [render(pipe, EVERYDAY, guidance, seed=2000 * s) for s in range(seeds)]
+    scale, label, columns = 3, 14, 4
+    cell_w, cell_h = seeds * 32 * scale + 12, 32 * scale + label + 8
+    rows = -(-len(EVERYDAY) // columns)
+    sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, prompt in enumerate(EVERYDAY):
+        x, y = (i % columns) * cell_w + 6, (i // columns) * cell_h + 4
+        for s in range(seeds):
+            tile = Image.fromarray(sprites[s][i], "RGBA").resize((32 * scale, 32 * scale), Image.NEAREST)
+            sheet.paste(tile, (x + s * 32 * scale, y), tile)
+        draw.text((x, y + 32 * scale + 1), f"{i + 1}. {prompt}", fill=(0, 0, 0))
+    sheet.save(path)
+    print(
+        f"wrote {path}: {len(EVERYDAY)} prompts x {seeds} seeds (seed {', '.join(str(2000 * s) for s in range(seeds))} + index), guidance {guidance}"
+    )
+
 
 def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
     """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels."""
@@ -245,6 +282,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-morph", action="store_true", help="skip the morph smoothness check")
     parser.add_argument(
+        "--everyday", type=Path, default=None, help="only write the labelled contact sheet of 32 everyday prompts here"
+    )
+    parser.add_argument(
         "--colour",
         action="store_true",
         help="only measure colour words: 'a <colour> <object>' sprites in the named colour",
@@ -267,6 +307,15 @@ def main(argv=None) -> int:
             colour_accuracy(pipe, guidance)
         return 0
     pixels, meta = load_dataset(args.data)
+    if args.everyday:
+        if args.weights:
+            bundled.WEIGHTS_DIR = args.weights
+        from pixelgif.models.loading import resolve_dtype
+
+        pipe = bundled.load_bundled_pipeline(dtype=resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True))
+        captions = {c for m in meta for c in m["captions"]}
+        everyday_sheet(pipe, (args.guidance or [pipe.default_guidance_scale])[0], args.everyday, captions)
+        return 0
     concepts = np.array([m["concept"] for m in meta])
     train_lab = on_white_oklab(pixels)
     rng = np.random.default_rng(0)

@@ -48,7 +48,7 @@ def atomic_outputs(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
         for path in paths:
             temps.append(_temp_file(path))
         yield temps
-        for tmp, path in zip(temps, paths):
+        for tmp, path in zip(temps, paths, strict=True):
             os.replace(tmp, path)
     finally:
         for tmp in temps:

@@ -196,7 +196,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--mixed-precision",
-        choices=("auto",) + MIXED_PRECISION,
+        choices=("auto", *MIXED_PRECISION),
         default=d["mixed_precision"],
         help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: no), no, bf16, fp16",
     )

@@ -125,7 +125,7 @@ class _quiet:
             log.setLevel(logging.CRITICAL)
 
     def __exit__(self, *exc):
-        for log, level in zip(self.loggers, self.levels):
+        for log, level in zip(self.loggers, self.levels, strict=True):
             log.setLevel(level)
 
 

@@ -50,7 +50,7 @@ def oklab_frames(frames: Sequence, background: tuple[int, int, int] = WHITE) -> 
         raise ValueError("all frames must have the same size to be compared")
     if len({a.shape[-1] for a in arrays}) > 1:  # some with alpha, some without: all opaque ones get alpha 255
         arrays = [
-            a if a.shape[-1] == 4 else np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], -1)
+            a if a.shape[-1] == 4 else np.concatenate([a, np.full((*a.shape[:2], 1), 255, np.uint8)], -1)
             for a in arrays
         ]
     stacked = np.stack(arrays)
@@ -190,9 +190,9 @@ def segment_bounds(num_steps: int, keyframes: Sequence[int]) -> list[tuple[int, 
     """Return (first step, end step) of each segment: steps between consecutive keyframes, the last to the end."""
     starts = sorted({k for k in keyframes if 0 <= k < num_steps}) or [0]
     if starts[0] != 0:
-        starts = [0] + starts
-    ends = starts[1:] + [num_steps]
-    return list(zip(starts, ends))
+        starts = [0, *starts]
+    ends = [*starts[1:], num_steps]
+    return list(zip(starts, ends, strict=True))
 
 
 def measure_frames(

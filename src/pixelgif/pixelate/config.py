@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -20,7 +19,7 @@ REDUCERS = ("mean", "median", "dominant", "edge")
 DEFAULT_PIXEL_SIZE = 8
 DEFAULT_COLORS = 16
 
-PaletteSpec = Union[str, os.PathLike, np.ndarray, Sequence[Sequence[int]], None]
+PaletteSpec = str | os.PathLike | np.ndarray | Sequence[Sequence[int]] | None
 
 
 @dataclass

@@ -92,10 +92,7 @@ def _read_folder(folder: Path, caption_column: str) -> list[Example]:
         raise PixelgifError(f"data {str(folder)!r} is not a folder; give a folder of images with captions, "
                             "a .parquet file or a hub data set id")  # fmt: skip
     metadata = _find_metadata(folder)
-    if metadata is not None:
-        examples = _read_metadata(metadata, caption_column)
-    else:
-        examples = _read_caption_files(folder)
+    examples = _read_metadata(metadata, caption_column) if metadata is not None else _read_caption_files(folder)
     for example in examples:
         check_image(example.path)
     return examples

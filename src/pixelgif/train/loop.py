@@ -239,7 +239,7 @@ class TrainLoop:
         if s.log_file is not None:
             if self._log is None:
                 s.log_file.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(s.log_file, "a", encoding="utf-8")
+                self._log = open(s.log_file, "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run; close() closes it)
             self._log.write(f"step {self.step} loss {mean:.4f} time {time.strftime('%H:%M:%S')}\n")
             self._log.flush()
         writer = self._tensorboard()

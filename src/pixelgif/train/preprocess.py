@@ -40,7 +40,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if mode in _ALPHA_MODES or (mode in ("P", "L") and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode.startswith("I") or mode == "F":
         # 16-bit or float greys: PIL's own convert clips them to 0..255 instead of scaling.

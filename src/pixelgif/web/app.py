@@ -61,7 +61,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             count, rest = values_in[0], values_in[1:]
             k = sb.MAX_KEYFRAMES
             prompts, seeds, locks, rest = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
-            form_values, palette_file = dict(zip(names, rest[:-1])), rest[-1]
+            form_values, palette_file = dict(zip(names, rest[:-1], strict=True)), rest[-1]
             if palette_file:
                 check_palette_upload(palette_file, studio.limits)
             return parse_form(form_values, keyframes_from_slots(count, prompts, seeds, locks), palette_file)

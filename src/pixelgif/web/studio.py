@@ -190,7 +190,7 @@ class Studio:
         images = []
         with self.run_folder(session) as folder:
             for i, (image, prompt, seed) in enumerate(
-                zip(result.pixel_frames, result.config.prompts, result.config.seeds)
+                zip(result.pixel_frames, result.config.prompts, result.config.seeds, strict=True)
             ):
                 path = folder / f"keyframe-{i + 1}.png"
                 write_animation([image], path, EncodeConfig(scale=scale, format="apng"))

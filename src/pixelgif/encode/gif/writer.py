@@ -190,10 +190,7 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     """Return the rectangle to draw for ``frame`` and its disposal method."""
     height, width = frame.shape
     full = (0, 0, width, height)
-    if canvas is None or not deltas:
-        rect = full
-    else:
-        rect = bbox(canvas != frame) or (0, 0, 1, 1)
+    rect = full if canvas is None or not deltas else (bbox(canvas != frame) or (0, 0, 1, 1))
     if transparent is None:
         return rect, KEEP
     if not deltas:

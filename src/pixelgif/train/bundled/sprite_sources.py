@@ -164,11 +164,15 @@ class NameIndex:
         best: list[list[str] | None] = [[]] + [None] * len(token)
         for end in range(1, len(token) + 1):
             for start in range(max(0, end - 20), end):
-                word = token[start:end]
+                word, prefix, current = token[start:end], best[start], best[end]
                 # Short pieces ("cl", "am") make nonsense captions: split into words of 3+ letters.
-                if best[start] is not None and word in self.vocabulary and (len(word) > 2 or word == token):
-                    if best[end] is None or len(best[start]) + 1 < len(best[end]):
-                        best[end] = best[start] + [word]
+                if (
+                    prefix is not None
+                    and word in self.vocabulary
+                    and (len(word) > 2 or word == token)
+                    and (current is None or len(prefix) + 1 < len(current))
+                ):
+                    best[end] = [*prefix, word]
         return best[-1]
 
 
@@ -338,7 +342,7 @@ def kenney_phrase(stem: str) -> str | None:
     phrase = KENNEY_RENAME.get(phrase, phrase)
     if phrase in KENNEY_BLOCKS:
         phrase += " block"
-    return " ".join(colours + [phrase]) if phrase else None
+    return " ".join([*colours, phrase]) if phrase else None
 
 
 def square(image: Image.Image) -> Image.Image:

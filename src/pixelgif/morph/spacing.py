@@ -109,8 +109,8 @@ def even_frames(
     feats = features(images)
     key_samples = [Sample(0.0, images[k], feats[k]) for k in range(num_keyframes)]
     segments = [[key_samples[a], key_samples[b]] for a, b in ends]
-    for offset, plan in enumerate(wanted[num_keyframes:], num_keyframes):
-        _insert(segments[plan.start], Sample(plan.t, images[offset], feats[offset]))
+    for offset, frame in enumerate(wanted[num_keyframes:], num_keyframes):
+        _insert(segments[frame.start], Sample(frame.t, images[offset], feats[offset]))
     renders = len(wanted)
     # The end keyframe sits at t = 1 of its segment (the same image as t = 0 of the next one).
     segments = [[s[0], *s[1:-1], dataclasses.replace(s[-1], t=1.0)] for s in segments]
@@ -132,12 +132,13 @@ def even_frames(
         images = render(wanted)
         feats = features(images)
         renders += len(wanted)
-        for plan, image, feat in zip(wanted, images, feats, strict=True):
-            _insert(segments[plan.start], Sample(plan.t, image, feat))
+        for frame, image, feat in zip(wanted, images, feats, strict=True):
+            _insert(segments[frame.start], Sample(frame.t, image, feat))
 
     # 4. The most even choice among everything rendered, measured with the final palette.
     choice = _choose(segments, frames, weights, features, loop)
-    plan, out = [], []
+    plan: list[FramePlan] = []
+    out: list[Any] = []
     for (a, b), samples, indices in zip(ends, segments, choice, strict=True):
         for index in indices[:-1]:
             plan.append(FramePlan(len(plan), a, b, samples[index].t))
@@ -268,7 +269,7 @@ def _refine(samples: list[Sample], indices: list[int], weights: np.ndarray, budg
     if budget <= 0 or steps.sum() <= 0:
         return []
     ratio = steps / (weights * steps.sum())
-    asks = []
+    asks: list[float] = []
     for j in np.argsort(-ratio, kind="stable"):
         if ratio[j] <= LARGE_GAP or len(asks) >= budget:
             break

@@ -53,7 +53,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
         lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
         lab_to_srgb = ImageCms.buildTransform(lab, srgb, "LAB", "RGB")
-        return ImageCms.applyTransform(image, lab_to_srgb)
+        converted = ImageCms.applyTransform(image, lab_to_srgb)
+        assert converted is not None  # None only for inPlace=True
+        return converted
     if mode in ("1", "L", "P", "CMYK", "YCbCr", "RGBX", "HSV"):
         return image.convert("RGB")
     raise UnsupportedMode(f"image mode {mode!r} cannot be converted to RGB")

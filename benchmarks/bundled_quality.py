@@ -224,7 +224,7 @@ def render(pipe, prompts: list[str], guidance: float, seed: int = 0, batch: int 
 def hit_rates(generated_lab, train_lab, train_concepts, wanted: list[set[str]]) -> tuple[float, float]:
     """Return (top-1, top-5) rates: the nearest / 5 nearest training sprites show a wanted concept."""
     top1 = top5 = 0
-    for lab, want in zip(generated_lab, wanted):
+    for lab, want in zip(generated_lab, wanted, strict=True):
         distance = np.linalg.norm(train_lab - lab[None], axis=-1).mean(axis=1)
         order = np.argsort(distance)[:5]
         top1 += train_concepts[order[0]] in want
@@ -241,7 +241,7 @@ def candidate_rates(generated_lab, train_lab, train_concepts, wanted: list[set[s
     candidates = sorted({c for want in wanted for c in want})
     members = [np.flatnonzero(train_concepts == c) for c in candidates]
     top1 = top5 = 0
-    for lab, want in zip(generated_lab, wanted):
+    for lab, want in zip(generated_lab, wanted, strict=True):
         distance = np.linalg.norm(train_lab - lab[None], axis=-1).mean(axis=1)
         per_concept = np.array([distance[m].min() for m in members])
         order = [candidates[i] for i in np.argsort(per_concept)[:5]]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shutil
 import subprocess
@@ -76,7 +77,7 @@ def sprite_frames(count: int = 32, size: int = 64) -> list[Image.Image]:
         sun = (x - size * 0.6) ** 2 + (y - size * (0.3 - 0.1 * np.sin(2 * np.pi * t))) ** 2
         art[sun < (size / 9) ** 2] = 9
         art[sun < (size / 12) ** 2] = 10
-        sx, sy = int(size * 0.3), int(size * 0.62) + int(round(2 * np.sin(4 * np.pi * t)))
+        sx, sy = int(size * 0.3), int(size * 0.62) + round(float(2 * np.sin(4 * np.pi * t)))
         art[sy - 1 : sy + 9, sx - 1 : sx + 7] = 0
         art[sy : sy + 8, sx : sx + 6] = 8
         art[sy + 1 : sy + 3, sx + 1 : sx + 5] = 15
@@ -260,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             paths = {w: out / f"{name}.{w}.gif" for w in ("ours", "pillow", "gifsicle", "gifsicle_ours", "kept")}
             config = EncodeConfig(scale=scale, duration=DURATION)
             seconds = {
-                "ours": timed(lambda: write_animation(frames, paths["ours"], config), args.repeat),
-                "pillow": timed(lambda: pillow_save(big, paths["pillow"]), args.repeat),
+                "ours": timed(functools.partial(write_animation, frames, paths["ours"], config), args.repeat),
+                "pillow": timed(functools.partial(pillow_save, big, paths["pillow"]), args.repeat),
             }
-            seconds["gifsicle"] = timed(lambda: gifsicle(paths["pillow"], paths["gifsicle"]), args.repeat)
+            seconds["gifsicle"] = timed(functools.partial(gifsicle, paths["pillow"], paths["gifsicle"]), args.repeat)
             gifsicle(paths["ours"], paths["gifsicle_ours"])
             write_animation(frames, paths["kept"], dataclasses.replace(config, keep_palette_order=True))
             sizes = {w: p.stat().st_size for w, p in paths.items()}

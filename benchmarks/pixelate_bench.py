@@ -18,6 +18,7 @@ transform of every frame from its Vid iterator.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -211,7 +212,7 @@ def measure(images, sequence, colors, dither, pyx_dither, args, pyx, factor) -> 
     """Return one table row for a setting."""
     times, errors = [], []
     for image in images.values():
-        seconds, result = best_time(lambda: ours_single(image, colors, dither, args.grid), args.repeat)
+        seconds, result = best_time(functools.partial(ours_single, image, colors, dither, args.grid), args.repeat)
         times.append(seconds)
         errors.append(colour_error(image, result))
     seq_seconds, _ = best_time(lambda: ours_sequence(sequence, colors, dither, args.grid), args.repeat)
@@ -220,7 +221,7 @@ def measure(images, sequence, colors, dither, pyx_dither, args, pyx, factor) -> 
         Pyx, Vid = pyx
         p_times, p_errors = [], []
         for image in images.values():
-            seconds, result = best_time(lambda: pyx_single(Pyx, image, colors, pyx_dither, factor), 1)
+            seconds, result = best_time(functools.partial(pyx_single, Pyx, image, colors, pyx_dither, factor), 1)
             p_times.append(seconds)
             p_errors.append(colour_error(image, result))
         p_seq, _ = best_time(lambda: pyx_sequence(Pyx, Vid, sequence, colors, pyx_dither, factor), 1)

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     print(summary)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines + ["", summary]) + "\n")
+            handle.write("\n".join([*lines, "", summary]) + "\n")
     return 0
 
 

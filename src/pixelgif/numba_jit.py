@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+njit: Any  # numba's decorator, or the stand-in below
 try:
     from numba import njit
 
@@ -12,8 +15,10 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps the package importable
     HAVE_NUMBA = False
 
-    def njit(*args, **kwargs):
+    def _plain(*args, **kwargs):
         return args[0] if args and callable(args[0]) else (lambda function: function)
+
+    njit = _plain
 
 
 __all__ = ["HAVE_NUMBA", "njit"]

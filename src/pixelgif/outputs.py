@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import PixelgifError
@@ -36,19 +36,19 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
+def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """Yield temporary paths for several files that belong together (a spritesheet and its data).
 
     Every file is complete on disk before the first one is renamed into place, so an existing file
     is only ever replaced by a finished new one; if the block fails, none of them is touched.
     """
-    paths = [check_writable(p) for p in paths]
+    checked = [check_writable(p) for p in paths]
     temps: list[Path] = []
     try:
-        for path in paths:
+        for path in checked:
             temps.append(_temp_file(path))
         yield temps
-        for tmp, path in zip(temps, paths):
+        for tmp, path in zip(temps, checked, strict=True):
             os.replace(tmp, path)
     finally:
         for tmp in temps:

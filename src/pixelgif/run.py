@@ -186,10 +186,12 @@ def save_frames(result: MorphResult, folder: str | os.PathLike) -> None:
 
 def portable(pixelate: PixelateConfig) -> PixelateConfig:
     """Return the pixelate config with a palette file stored as its colours."""
+    colours = pixelate.palette_rgb  # a palette file is read when the config is made
     if (
         pixelate.palette is None
         or not isinstance(pixelate.palette, (str, Path))
         or not Path(pixelate.palette).is_file()
+        or colours is None
     ):
         return pixelate
-    return dataclasses.replace(pixelate, palette=pixelate.palette_rgb.tolist())
+    return dataclasses.replace(pixelate, palette=colours.tolist())

@@ -36,7 +36,7 @@ def test_gif_round_trip_is_index_exact(tmp_path, transparent):
     path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif", EXACT)
     read, palette, infos = read_indices(path)
     assert len(read) == len(arrays)
-    for got, want in zip(read, arrays):
+    for got, want in zip(read, arrays, strict=True):
         np.testing.assert_array_equal(got, want)
     assert palette[: PALETTE.size] == PALETTE.tobytes()
     assert infos[0].get("transparency") == transparent
@@ -48,7 +48,7 @@ def test_gif_colours_match_in_default_rgb_reading(tmp_path, transparent, keep_pa
     arrays = sprite_indices(count=8, transparent=transparent, seed=3)
     config = EncodeConfig(keep_palette_order=keep_palette_order)
     path = write_animation(p_images(arrays, transparent=transparent), tmp_path / "a.gif", config)
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent), strict=True):
         assert same_rgba(got, want)
 
 
@@ -88,7 +88,7 @@ def test_rgb_frames_with_few_colours_are_exact(tmp_path):
     arrays = sprite_indices(count=5)
     rgb = [Image.fromarray(PALETTE[a]) for a in arrays]
     path = write_animation(rgb, tmp_path / "a.gif")
-    for got, want in zip(read_rgba(path), expected_rgba(arrays)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays), strict=True):
         assert same_rgba(got, want)
 
 
@@ -96,7 +96,7 @@ def test_rgba_frames_keep_transparency(tmp_path):
     arrays = sprite_indices(count=4, transparent=0)
     rgba = [Image.fromarray(x) for x in expected_rgba(arrays, transparent=0)]
     path = write_animation(rgba, tmp_path / "a.gif")
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0), strict=True):
         assert same_rgba(got, want)
 
 
@@ -125,7 +125,7 @@ def test_boomerang_frame_count_and_order(tmp_path):
     path = write_animation(p_images(arrays), tmp_path / "a.gif", EncodeConfig(boomerang=True, keep_palette_order=True))
     read, _, _ = read_indices(path)
     assert len(read) == 8  # 0 1 2 3 4 3 2 1: the ends are not repeated
-    for got, i in zip(read, [0, 1, 2, 3, 4, 3, 2, 1]):
+    for got, i in zip(read, [0, 1, 2, 3, 4, 3, 2, 1], strict=True):
         np.testing.assert_array_equal(got, arrays[i])
 
 
@@ -199,7 +199,7 @@ def test_scale_is_nearest_neighbour(tmp_path, name):
     path = write_animation(p_images(arrays), tmp_path / name, EncodeConfig(scale=3))
     frames = read_rgba(path)
     assert frames[0].shape[:2] == (48, 48)
-    for got, want in zip(frames, expected_rgba(arrays, scale=3)):
+    for got, want in zip(frames, expected_rgba(arrays, scale=3), strict=True):
         assert same_rgba(got, want)
 
 
@@ -218,7 +218,7 @@ def test_gifsicle_keeps_the_pixels(tmp_path, case):
     arrays = opaque_then_transparent() if case == "opaque_first" else sprite_indices(count=6, transparent=transparent)
     images = p_images(arrays, transparent=transparent)
     path = write_animation(images, tmp_path / "a.gif", EncodeConfig(gifsicle=True, scale=2))
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent, scale=2)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, transparent, scale=2), strict=True):
         assert same_rgba(got, want)
     assert durations_of(path) == [100] * len(arrays)
 
@@ -236,9 +236,9 @@ def test_opaque_first_frame_then_transparent(tmp_path, keep_palette_order):
     config = EncodeConfig(keep_palette_order=keep_palette_order)
     path = write_animation(p_images(arrays, transparent=0), tmp_path / "a.gif", config)
     if keep_palette_order:
-        for got, want in zip(read_indices(path)[0], arrays):
+        for got, want in zip(read_indices(path)[0], arrays, strict=True):
             np.testing.assert_array_equal(got, want)
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0), strict=True):
         assert same_rgba(got, want)
 
 

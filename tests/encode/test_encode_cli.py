@@ -52,7 +52,7 @@ def test_keep_palette_order_flag(anim, tmp_path, capsys):
     sizes = {}
     for flags in ([], ["--keep-palette-order"]):
         path = tmp_path / f"a{len(flags)}.gif"
-        code, out, err = run(capsys, "pixelate", anim, "-o", path, "--pixel-size", "1", "--palette", "pico-8", *flags)
+        code, _out, err = run(capsys, "pixelate", anim, "-o", path, "--pixel-size", "1", "--palette", "pico-8", *flags)
         assert code == 0, err
         sizes[len(flags)] = 2 << (path.read_bytes()[10] & 7)
     assert sizes[1] >= 16 > sizes[0]
@@ -93,7 +93,7 @@ BAD = [
 def test_pixelate_bad_output_is_one_line_and_writes_nothing(anim, tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     try:
-        code, out, err = run(capsys, "pixelate", anim, *argv)
+        code, _out, err = run(capsys, "pixelate", anim, *argv)
     except SystemExit as exit_:  # argparse's own errors
         code, err = exit_.code, capsys.readouterr().err
     assert code != 0 and message in err
@@ -120,7 +120,7 @@ def test_zero_frames_and_mixed_sizes(tmp_path, capsys):
 
 def test_morph_spritesheet_settings_and_from(tiny_sd, tmp_path, capsys):
     sheet = tmp_path / "m.png"
-    code, out, err = run(capsys, "morph", "a red dragon", "a blue whale", "--model", tiny_sd, *FAST,
+    code, _out, err = run(capsys, "morph", "a red dragon", "a blue whale", "--model", tiny_sd, *FAST,
                          "--format", "spritesheet", "--hold-ms", "300", "-o", sheet)  # fmt: skip
     assert code == 0, err
     assert sorted(os.listdir(tmp_path)) == ["m.json", "m.png", "m.settings.json"]
@@ -128,10 +128,10 @@ def test_morph_spritesheet_settings_and_from(tiny_sd, tmp_path, capsys):
     assert [f["duration"] for f in data["frames"]] == [400, 100, 100, 400]  # keyframes held
     assert data["frames"][0]["frame"]["w"] == 32  # native size by default
     assert [t["name"] for t in data["meta"]["frameTags"]] == ["animation", "keyframe 0 to 1"]
-    code, out, err = run(capsys, "morph", "--from", tmp_path / "m.settings.json", "-o", tmp_path / "again.png")
+    code, _out, err = run(capsys, "morph", "--from", tmp_path / "m.settings.json", "-o", tmp_path / "again.png")
     assert code == 0, err
     assert (tmp_path / "again.png").read_bytes() == sheet.read_bytes()
     assert (tmp_path / "again.json").exists()
-    code, out, err = run(capsys, "morph", "--from", tmp_path / "m.settings.json", "-o", tmp_path / "again.gif")
+    code, _out, err = run(capsys, "morph", "--from", tmp_path / "m.settings.json", "-o", tmp_path / "again.gif")
     assert code == 0, err  # a new suffix decides the format
     assert (tmp_path / "again.gif").read_bytes()[:6] == b"GIF89a"

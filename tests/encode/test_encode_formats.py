@@ -71,11 +71,11 @@ def test_every_lossless_format_round_trips(tmp_path, fmt, transparent):
         lut = np.concatenate([PALETTE, np.full((len(PALETTE), 1), 255, np.uint8)], 1)
         if transparent is not None:
             lut[transparent] = 0
-        for got, want in zip(frames, arrays):
+        for got, want in zip(frames, arrays, strict=True):
             got[got[..., 3] == 0] = 0
             assert np.array_equal(got, lut[want])
     else:
-        for got, want in zip(frames, arrays):
+        for got, want in zip(frames, arrays, strict=True):
             assert np.array_equal(got, want)
         assert palette[: PALETTE.size] == PALETTE.tobytes()
     if fmt != "frames":  # a folder of PNGs has no timing
@@ -161,7 +161,7 @@ def test_rgb_frames_make_an_rgba_sheet(tmp_path):
         check_aseprite(data, sheet)
         assert sheet.mode == "RGBA"
         pixels = np.array(sheet)
-    for frame, entry in zip(frames, data["frames"]):
+    for frame, entry in zip(frames, data["frames"], strict=True):
         r = entry["frame"]
         assert np.array_equal(pixels[r["y"] : r["y"] + r["h"], r["x"] : r["x"] + r["w"]], np.array(frame))
 

@@ -30,7 +30,7 @@ def test_lossless_animation_round_trip(tmp_path, name, fmt, duration, loop):
     path = write_animation(p_images(arrays, transparent=0), tmp_path / name, EncodeConfig(duration=duration, loop=loop))
     with Image.open(path) as im:
         assert im.format == fmt and im.n_frames == 5 and im.info["loop"] == loop
-    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+    for got, want in zip(read_rgba(path), expected_rgba(arrays, 0), strict=True):
         assert same_rgba(got, want)
     assert durations_of(path) == [duration] * 5
 
@@ -153,7 +153,7 @@ def test_a_folder_that_refuses_files_is_caught_before_any_work(tmp_path, monkeyp
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
-    with pytest.raises(PixelgifError, match="cannot write .*out.gif.*Read-only file system"):
+    with pytest.raises(PixelgifError, match=r"cannot write .*out\.gif.*Read-only file system"):
         check_writable(tmp_path / "out.gif")
     monkeypatch.undo()
     assert check_writable(tmp_path / "out.gif") == tmp_path / "out.gif" and list(tmp_path.iterdir()) == []

@@ -101,7 +101,7 @@ def test_duplicate_colours_merge_but_transparency_stays_apart():
     frames = frames_of(4, transparent=2)  # index 2 has the RGB of index 0 but is see-through
     result = compact_palette(frames, palette, 2)
     assert len(result.palette) == 3 and result.transparent == 2
-    for got, want in zip(result.frames, frames):
+    for got, want in zip(result.frames, frames, strict=True):
         np.testing.assert_array_equal(result.palette[got], palette[want])
         np.testing.assert_array_equal(got == result.transparent, want == 2)
 
@@ -143,7 +143,7 @@ def test_default_gif_is_rgba_exact_and_keep_palette_order_is_index_exact(tmp_pat
     default = write_animation(images, tmp_path / "a.gif")
     exact = write_animation(images, tmp_path / "b.gif", EncodeConfig(keep_palette_order=True))
     for path in (default, exact):
-        for got, want in zip(read_rgba(path), expected_rgba(arrays, 0)):
+        for got, want in zip(read_rgba(path), expected_rgba(arrays, 0), strict=True):
             assert same_rgba(got, want)
     assert table_size(default.read_bytes()) == 8 and table_size(exact.read_bytes()) == 16
     assert default.stat().st_size < exact.stat().st_size

@@ -26,7 +26,7 @@ def test_weights_ship_as_small_fp16_safetensors():
     from safetensors import safe_open
 
     with safe_open(weights, "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118 (safe_open is not iterable)
 
 
 def test_renders_rgba_sprites_deterministically(pipe):

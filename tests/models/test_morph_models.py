@@ -118,7 +118,7 @@ def test_dtype_override_is_applied(tiny_sd):
 
 def test_bad_model_paths(tiny_sd, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelNotFoundError, match="no model_index.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no model_index\.json"):
         load_pipeline(str(tmp_path / "empty"))
     save_file({"foo": torch.zeros(2)}, str(tmp_path / "notsd.safetensors"))
     with pytest.raises(PixelgifError, match="not a Stable Diffusion checkpoint"):
@@ -126,7 +126,7 @@ def test_bad_model_paths(tiny_sd, tmp_path):
     (tmp_path / "model.ckpt").write_bytes(b"pickle")
     with pytest.raises(PixelgifError, match="only loads single-file checkpoints in safetensors"):
         load_pipeline(str(tmp_path / "model.ckpt"))
-    with pytest.raises(PixelgifError, match="does not take LoRAs|no CUDA|not available yet"):
+    with pytest.raises(PixelgifError, match=r"does not take LoRAs|no CUDA|not available yet"):
         load_pipeline(None, lora=str(tmp_path / "notsd.safetensors"))
 
 
@@ -138,8 +138,8 @@ def test_legacy_bin_lora_loads_like_the_original(tiny_sd, tiny_lora, legacy_bin)
     legacy = _frames(load_pipeline(str(tiny_sd), lora=str(legacy_bin)))
     legacy_folder = _frames(load_pipeline(str(tiny_sd), lora=str(legacy_bin.parent)))
     assert not np.array_equal(plain[1], modern[1])
-    assert all(np.array_equal(a, b) for a, b in zip(modern, legacy))
-    assert all(np.array_equal(a, b) for a, b in zip(modern, legacy_folder))
+    assert all(np.array_equal(a, b) for a, b in zip(modern, legacy, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(modern, legacy_folder, strict=True))
 
 
 def test_convert_lora_command(tiny_sd, tiny_lora, legacy_bin, tmp_path, capsys):
@@ -150,7 +150,7 @@ def test_convert_lora_command(tiny_sd, tiny_lora, legacy_bin, tmp_path, capsys):
     assert all(k.startswith("unet.") and (".lora_A." in k or ".lora_B." in k) for k in keys)
     modern = _frames(load_pipeline(str(tiny_sd), lora=str(tiny_lora)))
     converted = _frames(load_pipeline(str(tiny_sd), lora=str(out)))
-    assert all(np.array_equal(a, b) for a, b in zip(modern, converted))
+    assert all(np.array_equal(a, b) for a, b in zip(modern, converted, strict=True))
     assert main(["models", "convert-lora", str(legacy_bin), str(tmp_path / "x.bin")]) == 1
     assert ".safetensors" in capsys.readouterr().err
 
@@ -177,7 +177,7 @@ def test_pickled_code_in_a_lora_is_never_run(tmp_path):
 def test_lora_that_names_no_layer_of_the_model(tiny_sd, tiny_lora, tmp_path):
     tensors = load_file(str(tiny_lora))
     save_file({k.replace("unet.", "unet.elsewhere."): v for k, v in tensors.items()}, str(tmp_path / "x.safetensors"))
-    with pytest.raises(PixelgifError, match="does not fit model .*its layers are not in the model"):
+    with pytest.raises(PixelgifError, match=r"does not fit model .*its layers are not in the model"):
         load_pipeline(str(tiny_sd), lora=str(tmp_path / "x.safetensors"))
     save_file({k.replace("unet.", "transformer."): v for k, v in tensors.items()}, str(tmp_path / "y.safetensors"))
     with pytest.raises(PixelgifError, match="does not fit model"):

@@ -154,7 +154,7 @@ def test_bad_input_is_one_line_and_leaves_no_file(tiny_sd, tiny_lora, tmp_path, 
         argv += ["--model", str(tiny_sd)]
     if "-o" not in argv:
         argv += ["-o", "out.gif"]
-    code, out, err = morph(capsys, *FAST, *argv)  # argv last: its values win
+    code, _out, err = morph(capsys, *FAST, *argv)  # argv last: its values win
     assert code != 0
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

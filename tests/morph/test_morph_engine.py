@@ -43,7 +43,7 @@ def test_morph_result(engine):
 
 def test_same_settings_same_frames(engine):
     first, second = engine(_config()), engine(_config())
-    assert all(np.array_equal(a, b) for a, b in zip(_arrays(first.frames), _arrays(second.frames)))
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(first.frames), _arrays(second.frames), strict=True))
 
 
 def test_seed_changes_frames(engine):
@@ -83,7 +83,7 @@ def test_options_change_frames(engine):
     for options in ({"text_interpolation": "slerp"}, {"easing": "ease-in-out"}, {"negative_prompt": "blurry"}):
         frames = _arrays(engine(_config(**options)).frames)
         assert np.array_equal(frames[0], base[0]) or "negative_prompt" in options  # keyframes stay
-        assert not all(np.array_equal(a, b) for a, b in zip(frames, base)), options
+        assert not all(np.array_equal(a, b) for a, b in zip(frames, base, strict=True)), options
 
 
 def test_batch_size_and_size(engine):
@@ -99,7 +99,7 @@ def test_every_scheduler_renders(engine, name):
     first = engine(config, PixelateConfig(pixel_size=4))
     assert type(engine.pipe.scheduler).__name__ == SCHEDULERS[name][0]
     second = engine(config, PixelateConfig(pixel_size=4))  # stochastic ones too: seeded per frame
-    assert all(np.array_equal(a, b) for a, b in zip(_arrays(first.frames), _arrays(second.frames)))
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(first.frames), _arrays(second.frames), strict=True))
 
 
 def test_default_scheduler_is_restored(engine):
@@ -143,7 +143,7 @@ def test_keyframes_alone_match_the_morphs_keyframes(engine):
     config = _config(seeds=[4, 9, 2], batch_size=1)
     morph, keys = engine(config), engine.keyframes(config)
     assert len(keys.frames) == 3 and keys.keyframe_indices == [0, 1, 2]
-    for key, index in zip(_arrays(keys.frames), morph.keyframe_indices):
+    for key, index in zip(_arrays(keys.frames), morph.keyframe_indices, strict=True):
         assert np.abs(key.astype(int) - _arrays(morph.frames)[index].astype(int)).max() <= 1
     assert keys.config.seeds == [4, 9, 2] and len({bytes(i.getpalette()) for i in keys.pixel_frames}) == 1
 

@@ -1,5 +1,6 @@
 """Even spacing, --same-noise and --report end to end: tiny Stable Diffusion and the bundled model."""
 
+import itertools
 import json
 import os
 import sys
@@ -60,12 +61,14 @@ def test_even_spacing_keeps_keyframes_exact_and_counts_renders(engine, monkeypat
         assert np.array_equal(_arrays(even.frames)[index], _arrays(linear.frames)[index])
     for first in (0, 4, 8):
         ts = even.frame_t[first : first + 4]
-        assert ts[0] == 0.0 and all(0 < a < b < 1 for a, b in zip(ts[1:], ts[2:]))
+        assert ts[0] == 0.0 and all(0 < a < b < 1 for a, b in itertools.pairwise(ts[1:]))
     assert linear.renders == 12 and linear.frame_t == [0, 0.25, 0.5, 0.75] * 3
     assert 12 <= even.renders <= render_budget(12) == 18
     again = engine(MorphConfig(spacing="even", **options))
     assert again.frame_t == even.frame_t
-    assert all(np.array_equal(a, b) for a, b in zip(_arrays(again.pixel_frames), _arrays(even.pixel_frames)))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(_arrays(again.pixel_frames), _arrays(even.pixel_frames), strict=True)
+    )
 
 
 def test_same_noise_shares_the_first_seed(engine):

@@ -1,5 +1,7 @@
 """Even spacing on a synthetic renderer whose picture is a known non-linear function of t."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -66,11 +68,11 @@ def test_keyframe_chain_and_loop_keep_keyframes_exact_and_in_place():
     linear_plan = frame_schedule(3, 6, loop=True)
     assert len(spaced.plan) == len(linear_plan) == 18
     assert keyframe_indices(spaced.plan) == keyframe_indices(linear_plan) == [0, 6, 12]
-    for index, keyframe in zip((0, 6, 12), range(3)):
+    for index, keyframe in zip((0, 6, 12), range(3), strict=True):
         frame = spaced.plan[index]
         assert (frame.start, frame.t) == (keyframe, 0.0)
         assert spaced.images[index][0, 0, 0] == keyframe  # exactly the keyframe's own render
-    for a, b in zip(spaced.plan, spaced.plan[1:]):
+    for a, b in itertools.pairwise(spaced.plan):
         if b.start == a.start:
             assert b.t > 0 and a.t < b.t < 1  # strictly inside, in order
     # Each segment on its own is even (segments differ in total change: 1, 1 and 2).

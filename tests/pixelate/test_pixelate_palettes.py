@@ -34,7 +34,7 @@ def test_builtin_names_are_forgiving_about_case_and_dashes():
 
 
 def test_unknown_name_lists_the_builtins():
-    with pytest.raises(ValueError, match="unknown palette 'neon'.*pico-8.*aap-64.*1-bit"):
+    with pytest.raises(ValueError, match=r"unknown palette 'neon'.*pico-8.*aap-64.*1-bit"):
         load_palette("neon")
 
 

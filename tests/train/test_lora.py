@@ -106,7 +106,7 @@ def test_lora_changes_the_image_and_loads_through_morph(trained, tiny_sd, tmp_pa
     gifs = []
     for name, extra in (("plain.gif", []), ("lora.gif", ["--lora", str(trained.output)])):
         argv = ["morph", "a sprite", "a knight", "--model", str(tiny_sd), "--frames", "2", "--steps", "2", "-o",
-                str(tmp_path / name)] + extra  # fmt: skip
+                str(tmp_path / name), *extra]  # fmt: skip
         assert main(argv) == 0, capsys.readouterr().err
         gifs.append((tmp_path / name).read_bytes())
     assert gifs[0] != gifs[1]
@@ -305,12 +305,12 @@ def test_bad_input_is_one_line_and_writes_nothing(case, bad_data, tiny_sd, tmp_p
 def test_output_folder_with_another_run_or_files_is_refused(trained, bad_data, tiny_sd, tmp_path, capsys):
     before = sorted(str(p) for p in trained.output.rglob("*"))
     argv = ["train", str(bad_data / "ok"), "--model", str(tiny_sd), "-q", "-o"]
-    assert main(argv + [str(trained.output)]) == 1
+    assert main([*argv, str(trained.output)]) == 1
     assert "holds another training run; give --resume to continue it" in capsys.readouterr().err
     assert sorted(str(p) for p in trained.output.rglob("*")) == before
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
-    assert main(argv + [str(tmp_path / "full")]) == 1
+    assert main([*argv, str(tmp_path / "full")]) == 1
     assert "is not empty; give a new or empty folder" in capsys.readouterr().err
     assert os.listdir(tmp_path / "full") == ["notes.txt"]
 

@@ -184,7 +184,7 @@ def test_api_morph_writes_every_format_and_settings(client, tmp_path):
     out = tmp_path / "again.gif"
     subprocess.run([sys.executable, "-m", "pixelgif", "morph", "--from", settings["value"], "-o", str(out), "-q"],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # fmt: skip
-    assert all(np.array_equal(a, b) for a, b in zip(_frames(out), _frames(result)))
+    assert all(np.array_equal(a, b) for a, b in zip(_frames(out), _frames(result), strict=True))
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_palette_uploads_are_checked(client, tmp_path):
     assert kept is None and "not a palette" in status
     big = tmp_path / "big.hex"
     big.write_text("ff0000\n" * 1000)  # 7 KB, over --max-upload-size 2
-    with pytest.raises(Exception, match="(?i)size|large|bytes"):
+    with pytest.raises(Exception, match=r"(?i)size|large|bytes"):
         predict(client, "/preview", **{"Prompt 1": "a", "Prompt 2": "b",
                                        "or a palette file (.gpl/.hex/.pal/.png)": gradio_client.handle_file(big)})  # fmt: skip
     good = tmp_path / "duo.hex"

@@ -129,12 +129,12 @@ def test_palette_uploads_are_checked(tmp_path):
     assert check_palette_upload(good, limits) == good
     bad = tmp_path / "notes.gpl"
     bad.write_text("shopping list\n")
-    with pytest.raises(PixelgifError, match="'notes.gpl' is not a palette") as error:
+    with pytest.raises(PixelgifError, match=r"'notes\.gpl' is not a palette") as error:
         check_palette_upload(bad, limits)
     assert str(tmp_path) not in str(error.value)  # the server's temp folder is not shown
     wrong = tmp_path / "photo.txt"
     wrong.write_text("000000\n")
-    with pytest.raises(PixelgifError, match="use a .gpl"):
+    with pytest.raises(PixelgifError, match=r"use a \.gpl"):
         check_palette_upload(wrong, limits)
     big = tmp_path / "big.hex"
     big.write_text("000000\n" * 20)
@@ -174,7 +174,7 @@ def test_studio_morph_writes_every_format_and_settings(studio, tiny_sd):
     assert settings["output"] == morphed.files["gif"].name and settings["encode"]["format"] is None
     assert reports[-1] == (3, 3) and "3 frames" in morphed.summary
     assert all(studio.root / "session-a" in p.parents for p in morphed.files.values())
-    for fmt, path in morphed.files.items():  # formats of several files (spritesheet + JSON, frames) come zipped
+    for path in morphed.files.values():  # formats of several files (spritesheet + JSON, frames) come zipped
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as bundle:
                 assert len(bundle.namelist()) > 1 and not bundle.testzip()

@@ -67,9 +67,9 @@ def listing() -> str:
         lines.append(f"  {'':<22}({old} is read as {new})")
     lines.append("")
     lines.append("Pixel-art LoRA presets (--lora NAME; without --model their base model is used):")
-    for preset in LORA_PRESETS.values():
-        base = next((p.name for p in MODEL_PRESETS.values() if p.repo_id == preset.base_model), preset.base_model)
-        lines.append(f"  {preset.name:<22}{preset.repo_id}  (base {base}) {preset.description}")
+    for lora in LORA_PRESETS.values():
+        base = next((p.name for p in MODEL_PRESETS.values() if p.repo_id == lora.base_model), lora.base_model)
+        lines.append(f"  {lora.name:<22}{lora.repo_id}  (base {base}) {lora.description}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 DESCRIPTION = """\
 Train a LoRA on the attention layers of a Stable Diffusion UNet (optionally also the text encoder)
@@ -57,8 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..train.options import LR_SCHEDULES, MIXED_PRECISION
     from ..train.preprocess import CROPS, RESAMPLE
 
-    d = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
-    f = {name: f.default for name, f in FullTrainConfig.__dataclass_fields__.items()}
+    d: dict[str, Any] = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
+    f: dict[str, Any] = {name: f.default for name, f in FullTrainConfig.__dataclass_fields__.items()}
     parser = subparsers.add_parser(
         "train", help="fine-tune a pixel-art LoRA (or, with --full, the sprite model) from captioned images", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -196,7 +197,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--mixed-precision",
-        choices=("auto",) + MIXED_PRECISION,
+        choices=("auto", *MIXED_PRECISION),
         default=d["mixed_precision"],
         help="auto (default: fp16 on a CUDA GPU, no on CPU; --full: no), no, bf16, fp16",
     )

@@ -84,7 +84,7 @@ def _has_alpha(image: Image.Image) -> bool:
 def merge_repeats(frameset: FrameSet) -> FrameSet:
     """Return the frames with each run of identical frames made one, its durations added."""
     arrays, durations = [frameset.arrays[0]], [frameset.durations[0]]
-    for array, duration in zip(frameset.arrays[1:], frameset.durations[1:]):
+    for array, duration in zip(frameset.arrays[1:], frameset.durations[1:], strict=True):
         if np.array_equal(array, arrays[-1]):
             durations[-1] += duration
         else:

@@ -35,8 +35,8 @@ def write_webp(frameset: FrameSet, target: Target, config: EncodeConfig) -> None
 def _pillow_frames(frameset: FrameSet, config: EncodeConfig, keep_palette: bool) -> tuple[list[Image.Image], dict]:
     """Return scaled PIL images and save parameters (palette frames stay "P" if ``keep_palette``)."""
     if keep_palette and frameset.palette is not None:
-        frameset = scale_frames(frameset, config.scale)
         palette = frameset.palette.tobytes()
+        frameset = scale_frames(frameset, config.scale)
         images = [p_image(array, palette) for array in frameset.arrays]
         params = {} if frameset.transparent is None else {"transparency": frameset.transparent}
         return images, params

@@ -117,7 +117,7 @@ def aseprite_data(
     """Return the Aseprite json-array document of a sheet (frames, then meta)."""
     stem = Path(image_name).stem
     frames = []
-    for i, ((x, y, w, h), duration) in enumerate(zip(rects, durations)):
+    for i, ((x, y, w, h), duration) in enumerate(zip(rects, durations, strict=True)):
         frames.append({
             "filename": f"{stem} {i}.png",
             "frame": {"x": x, "y": y, "w": w, "h": h},

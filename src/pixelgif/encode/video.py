@@ -42,7 +42,7 @@ def write_mp4(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
         "-movflags", "+faststart", "-f", "mp4", str(tmp),
     ]  # fmt: skip
-    stream = b"".join(np.ascontiguousarray(a).tobytes() * n for a, n in zip(frames, repeats))
+    stream = b"".join(np.ascontiguousarray(a).tobytes() * n for a, n in zip(frames, repeats, strict=True))
     try:
         subprocess.run(command, input=stream, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as exc:

@@ -117,8 +117,10 @@ def _load_bundled(device: torch.device, dtype: torch.dtype):
     try:
         from .bundled import bundled_model_available, load_bundled_pipeline
     except ImportError:
-        bundled_model_available = None
-    if bundled_model_available is None or not bundled_model_available():
+        available = False
+    else:
+        available = bundled_model_available()
+    if not available:
         raise ModelNotFoundError(
             "bundled model not available yet; pass --model with a diffusers folder, .safetensors file or hub id"
         )

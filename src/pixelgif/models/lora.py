@@ -125,7 +125,7 @@ class _quiet:
             log.setLevel(logging.CRITICAL)
 
     def __exit__(self, *exc):
-        for log, level in zip(self.loggers, self.levels):
+        for log, level in zip(self.loggers, self.levels, strict=True):
             log.setLevel(level)
 
 
@@ -172,9 +172,9 @@ def _read_hub_lora(repo_id: str, names: list[str] | None, offline: bool) -> dict
     from huggingface_hub import hf_hub_download
 
     candidates = names or ["pytorch_lora_weights.safetensors", "pytorch_lora_weights.bin"]
-    for name in candidates:  # the cache first: no network round trip, and it works offline
+    for candidate in candidates:  # the cache first: no network round trip, and it works offline
         try:
-            return read_lora_file(hf_hub_download(repo_id, name, local_files_only=True))
+            return read_lora_file(hf_hub_download(repo_id, candidate, local_files_only=True))
         except Exception:
             continue
     needs_network = (

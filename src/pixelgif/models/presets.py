@@ -130,9 +130,13 @@ def check_names(model: str | None, lora: str | None = None) -> None:
                 f"model not found: no file or folder {model!r}, no preset of that name ({', '.join(MODEL_PRESETS)}), "
                 "and it is not a hub id (owner/name)"
             )
-    if lora is not None and find_lora_preset(lora) is None:
-        if not Path(lora).expanduser().exists() and not is_hub_id(lora):
-            raise ModelNotFoundError(
-                f"LoRA not found: no file or folder {lora!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "
-                "and it is not a hub id (owner/name)"
-            )
+    if (
+        lora is not None
+        and find_lora_preset(lora) is None
+        and not Path(lora).expanduser().exists()
+        and not is_hub_id(lora)
+    ):
+        raise ModelNotFoundError(
+            f"LoRA not found: no file or folder {lora!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "
+            "and it is not a hub id (owner/name)"
+        )

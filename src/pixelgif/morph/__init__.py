@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .engine import FrameInputs, MorphPipeline, MorphResult, morph
 
 _FROM_ENGINE = ("FrameInputs", "MorphPipeline", "MorphResult", "morph")
-__all__ = ["SCHEDULERS", "MorphConfig", *_FROM_ENGINE]
+__all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
 
 def __getattr__(name: str) -> Any:

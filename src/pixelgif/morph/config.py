@@ -59,7 +59,10 @@ def canonical_scheduler(name: str | None) -> str | None:
 
 def scheduler_spec(name: str) -> tuple[str, dict]:
     """Return (diffusers class name, from_config options) for scheduler ``name``."""
-    return SCHEDULERS[canonical_scheduler(name)]
+    canonical = canonical_scheduler(name)
+    if canonical is None:
+        raise ValueError(f"scheduler {name!r} means the model's own scheduler, which has no spec")
+    return SCHEDULERS[canonical]
 
 
 @dataclass

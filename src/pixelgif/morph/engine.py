@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from .interpolate import lerp, slerp
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
+
+if TYPE_CHECKING:
+    from ..pixelate import PixelateConfig
 
 __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
@@ -65,7 +69,7 @@ class MorphResult:
     transparent_index: int | None
     keyframe_indices: list[int]
     config: MorphConfig
-    pixelate_config: object  # pixelgif.pixelate.PixelateConfig
+    pixelate_config: PixelateConfig
     timings: dict[str, float] = field(default_factory=dict)
     plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
     renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
@@ -165,11 +169,13 @@ class MorphPipeline:
     ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
         """Return per-keyframe ``prompt_embeds`` and ``negative_prompt_embeds`` (CPU float32), each prompt once."""
         do_cfg = guidance_scale > 1.0
-        embeds, negatives = [], []
+        embeds: list[torch.Tensor] = []
+        negatives: list[torch.Tensor] = []
         for prompt in prompts:
             positive, negative = self.pipe.encode_prompt(prompt, self.device, 1, do_cfg, negative_prompt)
             embeds.append(positive.float().cpu())
-            negatives.append(negative.float().cpu() if do_cfg and negative is not None else None)
+            if do_cfg:  # with guidance every backend returns negative embeddings
+                negatives.append(negative.float().cpu())
         return embeds, (negatives if do_cfg else None)
 
     def prepare_keyframe_latents(self, seeds: list[int], height: int, width: int) -> list[torch.Tensor]:
@@ -225,6 +231,8 @@ class MorphPipeline:
         (fractional within a batch); an exception raised by it stops the render (e.g. a cancel).
         ``progress``: a `RenderProgress` shared by several render calls (then ``callback`` is its).
         """
+        batch_size, steps = config.batch_size, config.steps
+        assert batch_size is not None and steps is not None, "render takes a resolved config (see resolve)"
         own = progress is None
         progress = progress if progress is not None else RenderProgress(len(frames), callback, self.progress)
         progress.expect(len(frames))
@@ -233,17 +241,15 @@ class MorphPipeline:
         takes_generator = "generator" in parameters
         images: list[Image.Image] = []
         try:
-            for start in range(0, len(frames), config.batch_size):
-                batch = frames[start : start + config.batch_size]
-                kwargs = dict(
+            for start in range(0, len(frames), batch_size):
+                batch = frames[start : start + batch_size]
+                # Every frame of a morph has negative embeddings, or none has.
+                negatives = [f.negative_prompt_embeds for f in batch if f.negative_prompt_embeds is not None]
+                kwargs: dict[str, Any] = dict(
                     prompt_embeds=torch.cat([f.prompt_embeds for f in batch]).to(device, dtype),
-                    negative_prompt_embeds=(
-                        torch.cat([f.negative_prompt_embeds for f in batch]).to(device, dtype)
-                        if batch[0].negative_prompt_embeds is not None
-                        else None
-                    ),
+                    negative_prompt_embeds=torch.cat(negatives).to(device, dtype) if negatives else None,
                     latents=torch.cat([f.latents for f in batch]).to(device, dtype),
-                    num_inference_steps=config.steps,
+                    num_inference_steps=steps,
                     guidance_scale=config.guidance_scale,
                     height=config.height,
                     width=config.width,
@@ -253,7 +259,7 @@ class MorphPipeline:
                     # Stochastic schedulers (Euler-a, DDPM) draw noise every step: the same seed for
                     # every frame keeps neighbouring frames alike and runs reproducible.
                     kwargs["generator"] = [torch.Generator("cpu").manual_seed(config.seed) for _ in batch]
-                kwargs.update(step_callback_kwargs(parameters, progress.batch_reporter(len(batch)), config.steps))
+                kwargs.update(step_callback_kwargs(parameters, progress.batch_reporter(len(batch)), steps))
                 images.extend(to_pil(self.pipe(**kwargs).images))
                 progress.advance(len(batch))
         except BaseException:
@@ -287,10 +293,13 @@ class MorphPipeline:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
         set), the pixelate settings for its size, and each keyframe's embeddings and noise."""
         config = self.resolve(config)
-        pixelate = self.resolve_pixelate(pixelate, config.width)
+        seeds, height, width, guidance = config.seeds, config.height, config.width, config.guidance_scale
+        # resolve filled them in
+        assert seeds is not None and height is not None and width is not None and guidance is not None
+        pixelate = self.resolve_pixelate(pixelate, width)
         self.set_scheduler(config.scheduler)
-        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
-        latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
+        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, guidance)
+        latents = self.prepare_keyframe_latents(seeds, height, width)
         return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents)
 
     # -- the whole morph ------------------------------------------------------------------------

@@ -39,10 +39,11 @@ class RenderProgress:
 
     def batch_reporter(self, size: int) -> Callable[[float], None] | None:
         """Return ``report(fraction)`` for a batch of ``size`` frames now rendering (None without a callback)."""
-        if self.callback is None:
+        callback = self.callback
+        if callback is None:
             return None
         start = self.done
-        return lambda fraction: self.callback(start + size * min(max(fraction, 0.0), 1.0), self.bar.total)
+        return lambda fraction: callback(start + size * min(max(fraction, 0.0), 1.0), self.bar.total)
 
     def advance(self, count: int) -> None:
         """Count ``count`` more frames as rendered."""

@@ -50,7 +50,7 @@ def oklab_frames(frames: Sequence, background: tuple[int, int, int] = WHITE) -> 
         raise ValueError("all frames must have the same size to be compared")
     if len({a.shape[-1] for a in arrays}) > 1:  # some with alpha, some without: all opaque ones get alpha 255
         arrays = [
-            a if a.shape[-1] == 4 else np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], -1)
+            a if a.shape[-1] == 4 else np.concatenate([a, np.full((*a.shape[:2], 1), 255, np.uint8)], -1)
             for a in arrays
         ]
     stacked = np.stack(arrays)
@@ -109,7 +109,7 @@ def _lpips_distances(frames: list) -> np.ndarray:
 
 
 # -- statistics of a sequence of distances ---------------------------------------------------------
-def gini(values: Sequence[float]) -> float:
+def gini(values: Sequence[float] | np.ndarray) -> float:
     """Return the Gini coefficient of non-negative ``values``: 0 all equal, (n-1)/n one non-zero; 0 when all are 0."""
     x = np.sort(np.asarray(values, dtype=np.float64))
     if x.size == 0 or x.sum() <= 0:
@@ -120,12 +120,12 @@ def gini(values: Sequence[float]) -> float:
     return float((2.0 * (ranks * x).sum()) / (x.size * x.sum()) - (x.size + 1) / x.size)
 
 
-def smoothness(distances: Sequence[float]) -> float:
+def smoothness(distances: Sequence[float] | np.ndarray) -> float:
     """Return 1 - Gini(distances): 1 for equal steps (or no change at all), 1/n for one jump among n steps."""
     return 1.0 - gini(distances)
 
 
-def max_mean_ratio(distances: Sequence[float]) -> float:
+def max_mean_ratio(distances: Sequence[float] | np.ndarray) -> float:
     """Return the largest step over the mean step (1 when all are equal or all are 0)."""
     x = np.asarray(distances, dtype=np.float64)
     if x.size == 0 or x.mean() <= 0:
@@ -143,7 +143,7 @@ class StepStats:
     mean: float
 
     @classmethod
-    def of(cls, distances: Sequence[float]) -> StepStats:
+    def of(cls, distances: Sequence[float] | np.ndarray) -> StepStats:
         """Return the statistics of ``distances``."""
         x = np.asarray(distances, dtype=np.float64)
         return cls(x, smoothness(x), max_mean_ratio(x), float(x.mean()) if x.size else 0.0)
@@ -190,9 +190,9 @@ def segment_bounds(num_steps: int, keyframes: Sequence[int]) -> list[tuple[int, 
     """Return (first step, end step) of each segment: steps between consecutive keyframes, the last to the end."""
     starts = sorted({k for k in keyframes if 0 <= k < num_steps}) or [0]
     if starts[0] != 0:
-        starts = [0] + starts
-    ends = starts[1:] + [num_steps]
-    return list(zip(starts, ends))
+        starts = [0, *starts]
+    ends = [*starts[1:], num_steps]
+    return list(zip(starts, ends, strict=True))
 
 
 def measure_frames(

@@ -75,7 +75,7 @@ def frame_schedule(
         raise ValueError(f"frames per transition must be at least 1, got {frames_per_transition}")
     ease = get_easing(easing)
     segments = num_keyframes if loop else num_keyframes - 1
-    plan = []
+    plan: list[FramePlan] = []
     for segment in range(segments):
         end = (segment + 1) % num_keyframes
         for step in range(frames_per_transition):

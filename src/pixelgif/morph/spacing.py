@@ -24,6 +24,7 @@ callables, so the algorithm runs as well on a synthetic renderer (see tests/test
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class SpacedFrames:
 
 def render_budget(linear_renders: int, ratio: float = MAX_RENDER_RATIO) -> int:
     """Return the most frames even spacing may render for a morph that linear spacing renders in ``linear_renders``."""
-    return int(math.floor(linear_renders * ratio + 1e-9))
+    return math.floor(linear_renders * ratio + 1e-9)
 
 
 def easing_weights(frames: int, easing: str) -> np.ndarray:
@@ -108,11 +109,11 @@ def even_frames(
     feats = features(images)
     key_samples = [Sample(0.0, images[k], feats[k]) for k in range(num_keyframes)]
     segments = [[key_samples[a], key_samples[b]] for a, b in ends]
-    for offset, plan in enumerate(wanted[num_keyframes:], num_keyframes):
-        _insert(segments[plan.start], Sample(plan.t, images[offset], feats[offset]))
+    for offset, frame in enumerate(wanted[num_keyframes:], num_keyframes):
+        _insert(segments[frame.start], Sample(frame.t, images[offset], feats[offset]))
     renders = len(wanted)
     # The end keyframe sits at t = 1 of its segment (the same image as t = 0 of the next one).
-    segments = [[s[0]] + s[1:-1] + [dataclasses.replace(s[-1], t=1.0)] for s in segments]
+    segments = [[s[0], *s[1:-1], dataclasses.replace(s[-1], t=1.0)] for s in segments]
 
     # 2. Targets from the coarse curve (first only a few per interval, to find where a jump sits,
     #    then all of them), then 3. refinement where gaps stay large.
@@ -120,7 +121,7 @@ def even_frames(
         budget = [per_segment - (len(s) - 2) for s in segments]
         if stage == "refine":
             choice = _choose(segments, frames, weights, features, loop)
-            asks = [_refine(s, c, weights, budget[i]) for i, (s, c) in enumerate(zip(segments, choice))]
+            asks = [_refine(s, c, weights, budget[i]) for i, (s, c) in enumerate(zip(segments, choice, strict=True))]
         else:
             asks = [_next_samples(s, weights, budget[i], stage) for i, s in enumerate(segments)]
         wanted = [FramePlan(-1, ends[i][0], ends[i][1], t) for i, ts in enumerate(asks) for t in ts]
@@ -131,13 +132,14 @@ def even_frames(
         images = render(wanted)
         feats = features(images)
         renders += len(wanted)
-        for plan, image, feat in zip(wanted, images, feats):
-            _insert(segments[plan.start], Sample(plan.t, image, feat))
+        for frame, image, feat in zip(wanted, images, feats, strict=True):
+            _insert(segments[frame.start], Sample(frame.t, image, feat))
 
     # 4. The most even choice among everything rendered, measured with the final palette.
     choice = _choose(segments, frames, weights, features, loop)
-    plan, out = [], []
-    for (a, b), samples, indices in zip(ends, segments, choice):
+    plan: list[FramePlan] = []
+    out: list[Any] = []
+    for (a, b), samples, indices in zip(ends, segments, choice, strict=True):
         for index in indices[:-1]:
             plan.append(FramePlan(len(plan), a, b, samples[index].t))
             out.append(samples[index].image)
@@ -162,7 +164,7 @@ def _choose(segments: list[list[Sample]], frames: int, weights: np.ndarray, feat
     scored: list[tuple[float, list[list[int]]]] = []
     for _ in range(REFIT_ROUNDS):
         _measure_with_palette_of(choice, segments, features, loop)
-        scored.append((sum(_unevenness(s, c, weights) for s, c in zip(segments, choice)), choice))
+        scored.append((sum(_unevenness(s, c, weights) for s, c in zip(segments, choice, strict=True)), choice))
         again = [select_even(_distance_matrix(s), frames, weights) for s in segments]
         if again == choice:
             break
@@ -175,18 +177,18 @@ def _choose(segments: list[list[Sample]], frames: int, weights: np.ndarray, feat
 
 def _measure_with_palette_of(choice: list[list[int]], segments: list[list[Sample]], features, loop: bool) -> None:
     """Refit ``features`` on the frames ``choice`` shows (as the pipeline will) and measure every sample with it."""
-    shown = [s[i].image for s, indices in zip(segments, choice) for i in indices[:-1]]
+    shown = [s[i].image for s, indices in zip(segments, choice, strict=True) for i in indices[:-1]]
     if not loop:
         shown.append(segments[-1][-1].image)  # the last keyframe closes a morph that does not loop
     features.refit(shown)
     for samples in segments:
-        for sample, feat in zip(samples, features([s.image for s in samples])):
+        for sample, feat in zip(samples, features([s.image for s in samples]), strict=True):
             sample.features = feat
 
 
 def _unevenness(samples: list[Sample], indices: list[int], weights: np.ndarray) -> float:
     """Return sum(d_j^2 / w_j) / (sum d_j)^2 over the chosen steps: 1 when each step is its share, more when not."""
-    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in zip(indices, indices[1:])])
+    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in itertools.pairwise(indices)])
     total = steps.sum()
     return float((steps**2 / weights).sum() / total**2) if total > 0 else 1.0
 
@@ -199,7 +201,7 @@ def _insert(samples: list[Sample], sample: Sample) -> None:
 
 def cumulative_distance(samples: Sequence[Sample]) -> np.ndarray:
     """Return the cumulative neighbour-to-neighbour distance along ``samples`` (starts at 0)."""
-    steps = [oklab_distance(a.features, b.features) for a, b in zip(samples, samples[1:])]
+    steps = [oklab_distance(a.features, b.features) for a, b in itertools.pairwise(samples)]
     return np.concatenate([[0.0], np.cumsum(steps)])
 
 
@@ -239,7 +241,7 @@ def _next_samples(samples: list[Sample], weights: np.ndarray, budget: int, stage
     free = np.ones(len(ts), dtype=bool)
     free[[0, -1]] = False
     wanted: dict[int, list[tuple[float, float]]] = {}  # interval -> [(gap in steps, t)]
-    for target_t, mark, size in zip(targets, marks, step):
+    for target_t, mark, size in zip(targets, marks, step, strict=True):
         nearest = int(np.argmin(np.where(free, np.abs(cumulative - mark), np.inf)))
         if free[nearest] and abs(cumulative[nearest] - mark) <= SNAP * size:
             free[nearest] = False  # reuse it: one sample serves one target only
@@ -263,11 +265,11 @@ def _refine(samples: list[Sample], indices: list[int], weights: np.ndarray, budg
 
     Within such a step the widest-changing neighbour interval is halved in t.
     """
-    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in zip(indices, indices[1:])])
+    steps = np.array([oklab_distance(samples[a].features, samples[b].features) for a, b in itertools.pairwise(indices)])
     if budget <= 0 or steps.sum() <= 0:
         return []
     ratio = steps / (weights * steps.sum())
-    asks = []
+    asks: list[float] = []
     for j in np.argsort(-ratio, kind="stable"):
         if ratio[j] <= LARGE_GAP or len(asks) >= budget:
             break

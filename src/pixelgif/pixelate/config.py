@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ REDUCERS = ("mean", "median", "dominant", "edge")
 DEFAULT_PIXEL_SIZE = 8
 DEFAULT_COLORS = 16
 
-PaletteSpec = Union[str, os.PathLike, np.ndarray, Sequence[Sequence[int]], None]
+PaletteSpec = str | os.PathLike | np.ndarray | Sequence[Sequence[int]] | None
 
 
 @dataclass
@@ -82,7 +82,8 @@ class PixelateConfig:
                 f"conflicting options: give only one of grid, pixel size or grid detection (got {', '.join(given)})"
             )
         if self.grid is not None:
-            grid = (self.grid, self.grid) if _is_int(self.grid) else tuple(self.grid)
+            raw: Any = self.grid  # unchecked input: an int or any pair
+            grid = (raw, raw) if _is_int(raw) else tuple(raw)
             if len(grid) != 2 or not all(_is_int(v) for v in grid):
                 raise ValueError(f"grid must be two integers (width, height), got {self.grid!r}")
             if min(grid) < 1:

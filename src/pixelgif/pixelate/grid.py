@@ -31,7 +31,7 @@ def _coverage(opaque, x_edges, y_edges, n) -> tuple[np.ndarray, np.ndarray]:
     """Return (opaque pixel count per cell, opaque fraction per cell)."""
     area = np.outer(np.diff(y_edges), np.diff(x_edges)).astype(np.float32)
     if opaque is None:
-        return np.broadcast_to(area, (n,) + area.shape), np.ones((n,) + area.shape, np.float32)
+        return np.broadcast_to(area, (n, *area.shape)), np.ones((n, *area.shape), np.float32)
     counts = _box_sum(opaque.astype(np.float32), x_edges, y_edges)
     return counts, counts / area
 
@@ -108,9 +108,9 @@ def cell_samples(values: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -
     xs, bw = positions(x_edges)
     picked = values[:, ys.reshape(-1)][:, :, xs.reshape(-1)]
     n, gh, gw = len(values), len(ys), len(xs)
-    picked = picked.reshape((n, gh, bh, gw, bw) + values.shape[3:])
+    picked = picked.reshape((n, gh, bh, gw, bw, *values.shape[3:]))
     picked = np.moveaxis(picked, 3, 2)
-    return picked.reshape((n, gh, gw, bh * bw) + values.shape[3:])
+    return picked.reshape((n, gh, gw, bh * bw, *values.shape[3:]))
 
 
 def reduce_median(rgb, opaque, x_edges, y_edges):
@@ -132,7 +132,7 @@ def reduce_median(rgb, opaque, x_edges, y_edges):
 
 def cell_mode(indices: np.ndarray, keep: np.ndarray | None, palette_size: int) -> np.ndarray:
     """Return the most common palette index per cell of (N, gh, gw, S) samples."""
-    n, gh, gw, s = indices.shape
+    n, gh, gw, _ = indices.shape
     cells = np.arange(n * gh * gw).reshape(n, gh, gw, 1)
     flat = (cells * palette_size + indices).reshape(-1)
     weights = None if keep is None else keep.reshape(-1).astype(np.float64)

@@ -12,8 +12,9 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import Field, asdict
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import torch
 
@@ -89,7 +90,8 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def flatten_optimizer(state: dict, prefix: str = "optimizer") -> tuple[dict[str, torch.Tensor], dict]:
     """Return (tensors, JSON-ready rest) of an optimizer ``state_dict``."""
-    tensors, plain = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict] = {}
     for index, values in state["state"].items():
         for key, value in values.items():
             if isinstance(value, torch.Tensor):
@@ -111,8 +113,17 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict, prefix: st
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+class RunConfig(Protocol):
+    """What `RunFiles` reads of a trainer's config: a dataclass with an output folder."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    output: Path
+    keep_checkpoints: int
+
+
 class RunFiles:
-    """The run file and checkpoint checks both trainers share; a trainer sets the class names and ``fingerprint``.
+    """The run file and checkpoint checks both trainers share; a trainer sets the class names, ``config``,
+    ``step``, ``fingerprint`` and ``load_checkpoint``.
 
     ``foreign_checkpoint`` is the message for a checkpoint of another format; ``{folder}`` is its quoted path.
     """
@@ -122,9 +133,19 @@ class RunFiles:
     run_file: str
     checkpoints: str
     foreign_checkpoint: str
+    config: RunConfig
+
+    @property
+    def step(self) -> int:
+        """Return the optimizer steps taken so far."""
+        raise NotImplementedError
 
     def fingerprint(self) -> dict:
         """Return what a checkpoint must share with this run to be resumed by it."""
+        raise NotImplementedError
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """Restore the training state of the checkpoint in ``folder``."""
         raise NotImplementedError
 
     def _settings(self) -> dict:

@@ -20,6 +20,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -38,7 +39,7 @@ class Example:
     path: Path | None
     caption: str
     row: int | None = None
-    table: object = field(default=None, compare=False, repr=False)
+    table: Any = field(default=None, compare=False, repr=False)  # a datasets.Dataset when ``row`` is set
     image_column: str = "image"
     source: str = ""
 
@@ -92,11 +93,9 @@ def _read_folder(folder: Path, caption_column: str) -> list[Example]:
         raise PixelgifError(f"data {str(folder)!r} is not a folder; give a folder of images with captions, "
                             "a .parquet file or a hub data set id")  # fmt: skip
     metadata = _find_metadata(folder)
-    if metadata is not None:
-        examples = _read_metadata(metadata, caption_column)
-    else:
-        examples = _read_caption_files(folder)
+    examples = _read_metadata(metadata, caption_column) if metadata is not None else _read_caption_files(folder)
     for example in examples:
+        assert example.path is not None  # the examples of a folder are files
         check_image(example.path)
     return examples
 
@@ -265,7 +264,7 @@ class BatchOrder:
 
     def next(self, batch_size: int) -> list[int]:
         """Return the next ``batch_size`` indices, starting a new shuffled epoch when one runs out."""
-        indices = []
+        indices: list[int] = []
         while len(indices) < batch_size:
             if self.position == self.count:
                 self.order, self.position = self._shuffle(), 0

@@ -23,11 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import torch
 
 from ..errors import PixelgifError
 from .options import LR_SCHEDULES, MIXED_PRECISION
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 @dataclass
@@ -148,11 +152,15 @@ class TrainLoop:
         self.optimizer = torch.optim.AdamW(self.parameters, lr=settings.learning_rate,
                                            weight_decay=settings.weight_decay)  # fmt: skip
         *self.models, self._optimizer = accelerator.prepare(*models, self.optimizer)
-        self.ema = EMA(ema_target, settings.ema_decay) if settings.ema_decay is not None else None
+        self.ema: EMA | None = None
+        if settings.ema_decay is not None:
+            if ema_target is None:
+                raise ValueError("an EMA (settings.ema_decay) needs ema_target, the module that keeps the average")
+            self.ema = EMA(ema_target, settings.ema_decay)
         self.step = 0
         self._log_losses: list[float] = []
-        self._log = None
-        self._writer = None
+        self._log: TextIO | None = None
+        self._writer: SummaryWriter | None = None
 
     @property
     def is_main(self) -> bool:
@@ -162,8 +170,8 @@ class TrainLoop:
         """Return the mixed-precision context of the forward passes."""
         return self.accelerator.autocast()
 
-    def run(self, compute_loss: Callable[[], torch.Tensor], on_checkpoint: Callable[[], None] | None = None,
-            on_validate: Callable[[], None] | None = None) -> list[float]:  # fmt: skip
+    def run(self, compute_loss: Callable[[], torch.Tensor], on_checkpoint: Callable[[], object] | None = None,
+            on_validate: Callable[[], object] | None = None) -> list[float]:  # fmt: skip
         """Train from ``self.step`` to ``settings.steps`` (or the stop time); return the loss of each step."""
         from tqdm.auto import tqdm
 
@@ -221,7 +229,7 @@ class TrainLoop:
         self.step += 1
         return total
 
-    def _on_main(self, hook: Callable[[], None]) -> None:
+    def _on_main(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` on the main process only, with every process at the same step."""
         self.accelerator.wait_for_everyone()
         if self.is_main:
@@ -239,7 +247,7 @@ class TrainLoop:
         if s.log_file is not None:
             if self._log is None:
                 s.log_file.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(s.log_file, "a", encoding="utf-8")
+                self._log = open(s.log_file, "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run; close() closes it)
             self._log.write(f"step {self.step} loss {mean:.4f} time {time.strftime('%H:%M:%S')}\n")
             self._log.flush()
         writer = self._tensorboard()

@@ -25,7 +25,7 @@ def check_loop_options(config) -> None:
         raise ValueError(f"max_grad_norm must be above 0, got {config.max_grad_norm}")
     if not 0 <= config.caption_dropout < 1:
         raise ValueError(f"caption_dropout must be at least 0 and below 1, got {config.caption_dropout}")
-    check_choice("mixed_precision", config.mixed_precision, ("auto",) + MIXED_PRECISION)
+    check_choice("mixed_precision", config.mixed_precision, ("auto", *MIXED_PRECISION))
     check_choice("lr_scheduler", config.lr_scheduler, LR_SCHEDULES)
 
 

@@ -40,7 +40,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if mode in _ALPHA_MODES or (mode in ("P", "L") and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode.startswith("I") or mode == "F":
         # 16-bit or float greys: PIL's own convert clips them to 0..255 instead of scaling.
@@ -53,7 +53,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
         lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
         lab_to_srgb = ImageCms.buildTransform(lab, srgb, "LAB", "RGB")
-        return ImageCms.applyTransform(image, lab_to_srgb)
+        converted = ImageCms.applyTransform(image, lab_to_srgb)
+        assert converted is not None  # None only for inPlace=True
+        return converted
     if mode in ("1", "L", "P", "CMYK", "YCbCr", "RGBX", "HSV"):
         return image.convert("RGB")
     raise UnsupportedMode(f"image mode {mode!r} cannot be converted to RGB")

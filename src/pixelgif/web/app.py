@@ -14,6 +14,7 @@ import logging
 import random
 import signal
 import threading
+from typing import Any
 
 import gradio as gr
 
@@ -36,7 +37,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     """Return the pixelgif page as a gradio Blocks app (not launched); ``app.studio`` runs the jobs."""
     studio = studio or Studio()
     values, options = defaults(), choices()
-    extra = {"css": CSS} if "css" in inspect.signature(gr.Blocks.__init__).parameters else {}
+    extra: dict[str, Any] = {"css": CSS} if "css" in inspect.signature(gr.Blocks.__init__).parameters else {}
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600), **extra) as app:
         gr.Markdown("# pixelgif studio\nWrite the keyframes, preview them, lock the seeds you like, then morph.")
         with gr.Row():
@@ -44,6 +45,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 board = _storyboard()
                 fields = _options(values, options)
                 palette_file, palette_status = fields.pop("palette_file"), fields.pop("palette_status")
+                assert isinstance(palette_file, gr.File)
                 with gr.Row():
                     preview_button = gr.Button("Preview keyframes")
                     morph_button = gr.Button("Morph", variant="primary")
@@ -61,7 +63,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             count, rest = values_in[0], values_in[1:]
             k = sb.MAX_KEYFRAMES
             prompts, seeds, locks, rest = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
-            form_values, palette_file = dict(zip(names, rest[:-1])), rest[-1]
+            form_values, palette_file = dict(zip(names, rest[:-1], strict=True)), rest[-1]
             if palette_file:
                 check_palette_upload(palette_file, studio.limits)
             return parse_form(form_values, keyframes_from_slots(count, prompts, seeds, locks), palette_file)
@@ -82,7 +84,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             shown = await _run(lambda job: studio.preview(request_of(values_in), _session(request), job), progress)
             return [(str(path), caption) for path, caption in shown.images], shown.summary
 
-        render = {"concurrency_id": RENDER, "concurrency_limit": 1}
+        render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
         morph_event = morph_button.click(on_morph, inputs=inputs, api_name="morph", **render,
                                          outputs=[out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]])  # fmt: skip
         preview_event = preview_button.click(on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]],
@@ -100,7 +102,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 def _storyboard() -> dict:
     """Create the keyframe slots (prompt, seed, lock, buttons); the first ``count`` are shown."""
     initial = sb.initial_board()
-    board = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [], "buttons": []}
+    board: dict[str, Any] = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [],
+                             "buttons": []}  # fmt: skip
     gr.Markdown("### Storyboard")
     for i in range(sb.MAX_KEYFRAMES):
         start = initial[i] if i < len(initial) else sb.Keyframe()
@@ -216,7 +219,7 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
 
 def _results() -> dict:
     """Create the result area: the animation, the keyframe previews, downloads and a summary line."""
-    out = {
+    out: dict[str, Any] = {
         "result": gr.Image(
             label="Result", type="filepath", interactive=False, elem_id="result", elem_classes="pixelated"
         )

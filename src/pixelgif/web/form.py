@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..encode import FORMATS, EncodeConfig
 from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
@@ -130,7 +130,7 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
         hold=_whole("hold", values["hold"], required=True),
         loop=_whole("loop count", values.get("loop_count"), required=True),
         boomerang=bool(values["boomerang"]),
-        scale=1 if scale == AUTO else _whole("scale", scale),
+        scale=1 if scale == AUTO else _whole("scale", scale, required=True),
     )
     model = {
         "model": (values.get("model") or "").strip() or None,
@@ -140,6 +140,10 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
     return RunRequest(morph, pixelate, encode, model, auto_scale=scale == AUTO)
 
 
+@overload
+def _whole(name: str, value, blank_zero: bool = False, *, required: Literal[True]) -> int: ...
+@overload
+def _whole(name: str, value, blank_zero: bool = False, required: bool = False) -> int | None: ...
 def _whole(name: str, value, blank_zero: bool = False, required: bool = False) -> int | None:
     """Return ``value`` as an int; None for a blank field (and for 0 when ``blank_zero``)."""
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -28,7 +28,7 @@ class Keyframe:
 
 def initial_board(count: int = MIN_KEYFRAMES) -> list[Keyframe]:
     """Return ``count`` empty keyframes seeded like the CLI: MorphConfig's seed + index."""
-    base = next(f.default for f in dataclasses.fields(MorphConfig) if f.name == "seed")
+    base = MorphConfig.seed  # a dataclass keeps a field's plain default as the class attribute
     return [Keyframe(seed=base + i) for i in range(count)]
 
 

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..encode import FORMATS, EncodeConfig, write_animation
 from ..errors import PixelgifError
@@ -24,6 +24,9 @@ from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
 from ..run import RunRequest, encode_config, load_engine, run_morph
 from .form import formats
 from .limits import Limits
+
+if TYPE_CHECKING:
+    from ..morph import MorphPipeline
 
 
 class Cancelled(PixelgifError):
@@ -53,7 +56,7 @@ class EngineCache:
     def __init__(self, factory: Callable[..., Any] | None = None):
         self._factory = factory or (lambda **model: load_engine(model, progress=False))
         self._key: tuple | None = None
-        self._engine = None
+        self._engine: MorphPipeline | None = None
         self.lock = threading.Lock()  # one render at a time: they share the model and the device
 
     def get(self, model: dict[str, Any]):
@@ -190,7 +193,7 @@ class Studio:
         images = []
         with self.run_folder(session) as folder:
             for i, (image, prompt, seed) in enumerate(
-                zip(result.pixel_frames, result.config.prompts, result.config.seeds)
+                zip(result.pixel_frames, result.config.prompts, result.config.seeds, strict=True)
             ):
                 path = folder / f"keyframe-{i + 1}.png"
                 write_animation([image], path, EncodeConfig(scale=scale, format="apng"))
@@ -203,6 +206,7 @@ def write_format(result, encode: EncodeConfig, folder: Path, stem: str) -> Path:
     """Write the morph in ``encode.format`` into ``folder`` and return the one file to download:
     the animation, or a zip when the format writes several files (spritesheet + JSON, frames)."""
     folder.mkdir(parents=True)
+    assert encode.format is not None  # the caller names the format
     written = write_animation(result.pixel_frames, folder / f"{stem}{FORMATS[encode.format].suffix}", encode,
                               keyframes=result.keyframe_indices)  # fmt: skip
     parts = sorted(p for p in folder.rglob("*") if p.is_file())

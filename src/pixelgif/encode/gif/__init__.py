@@ -26,6 +26,7 @@ __all__ = ["encode_gif", "run_gifsicle", "write_gif"]
 def write_gif(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
     """Write ``frameset`` as a GIF to ``target`` (then through gifsicle when ``config.gifsicle``)."""
     indexed = scale_frames(to_indexed(frameset), config.scale)
+    assert indexed.palette is not None  # to_indexed always gives a palette
     data = encode_gif(
         indexed.arrays,
         indexed.palette,

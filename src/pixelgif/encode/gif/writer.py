@@ -125,7 +125,7 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
         candidates = [c for c in (_outside_table(c, transparent, limit) for c in candidates) if c is not None]
         if not candidates:
             raise _NoSeeThroughIndex
-    best = None
+    best: tuple[bytes, int, int | None] | None = None
     for symbols, alternatives, marker in candidates:
         for prefer_colour in (False, True) if alternatives is not None else (False,):
             for k, clear in enumerate(_CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]):
@@ -134,6 +134,7 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
                     best = (data, code_bits, marker)
                 if k == 0 and not _table_filled(data, code_bits):
                     break  # the policies differ only once the table is full
+    assert best is not None  # there is always at least one candidate
     return best
 
 
@@ -190,10 +191,7 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     """Return the rectangle to draw for ``frame`` and its disposal method."""
     height, width = frame.shape
     full = (0, 0, width, height)
-    if canvas is None or not deltas:
-        rect = full
-    else:
-        rect = bbox(canvas != frame) or (0, 0, 1, 1)
+    rect = full if canvas is None or not deltas else (bbox(canvas != frame) or (0, 0, 1, 1))
     if transparent is None:
         return rect, KEEP
     if not deltas:
@@ -201,9 +199,9 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     if nxt is not None:
         # Drawing can never turn a shown pixel transparent again, so a pixel that is opaque now
         # and transparent next must be cleared when this frame is disposed.
-        cleared = (frame != transparent) & (nxt == transparent)
-        if cleared.any():
-            return union(rect, bbox(cleared)), CLEAR
+        cleared = bbox((frame != transparent) & (nxt == transparent))
+        if cleared is not None:
+            return union(rect, cleared), CLEAR
     return rect, KEEP
 
 

@@ -122,7 +122,10 @@ class PixelSpritePipeline(DiffusionPipeline):
             negative_prompt_embeds=negative_prompt_embeds,
         )
         batch = prompt_embeds.shape[0]
-        context = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+        context = prompt_embeds
+        if do_cfg:
+            assert negative_prompt_embeds is not None  # encode_prompt embeds "" when no negative is given
+            context = torch.cat([negative_prompt_embeds, prompt_embeds])
 
         # 2. Prepare the schedule and the initial noise. The sampler's state stays float32 whatever
         #    the UNet's dtype: only the UNet runs in bfloat16/float16 when asked to.

@@ -110,7 +110,7 @@ def dominant_hue(rgba: np.ndarray) -> HueInfo:
 
 def _in_gamut(lab: np.ndarray) -> np.ndarray:
     linear = oklab_to_linear(lab)
-    return ((linear >= -1e-4) & (linear <= 1 + 1e-4)).all(axis=-1)
+    return np.all((linear >= -1e-4) & (linear <= 1 + 1e-4), axis=-1)
 
 
 def rotate_to(rgba: np.ndarray, info: HueInfo, target: str) -> np.ndarray:

@@ -117,8 +117,8 @@ class NameIndex:
     """Emoji.json entries by code point and by name, for mapping icon names to emoji concepts."""
 
     def __init__(self, entries: list[dict], chars: dict[str, str] | None = None):
-        self.by_code = {}
-        self.by_name = {}
+        self.by_code: dict[str, dict] = {}
+        self.by_name: dict[str, dict] = {}
         for entry in entries:
             for code in (entry.get("unified"), entry.get("non_qualified")):
                 if code:
@@ -128,9 +128,9 @@ class NameIndex:
                     self.by_name.setdefault(compact(name), entry)
         # Iconify ``chars`` maps (code point -> icon name) give the CLDR names the sets share.
         for code, name in (chars or {}).items():
-            entry = self.by_code.get(code_key(code))
-            if entry is not None:
-                self.by_name.setdefault(compact(name), entry)
+            found = self.by_code.get(code_key(code))
+            if found is not None:
+                self.by_name.setdefault(compact(name), found)
         names = [n for e in entries for n in [e.get("name") or "", *(e.get("short_names") or [])]]
         self.vocabulary = {
             w for n in [*names, *(chars or {}).values()] for w in re.split(r"[^a-z]+", n.lower()) if len(w) > 1
@@ -164,11 +164,15 @@ class NameIndex:
         best: list[list[str] | None] = [[]] + [None] * len(token)
         for end in range(1, len(token) + 1):
             for start in range(max(0, end - 20), end):
-                word = token[start:end]
+                word, prefix, current = token[start:end], best[start], best[end]
                 # Short pieces ("cl", "am") make nonsense captions: split into words of 3+ letters.
-                if best[start] is not None and word in self.vocabulary and (len(word) > 2 or word == token):
-                    if best[end] is None or len(best[start]) + 1 < len(best[end]):
-                        best[end] = best[start] + [word]
+                if (
+                    prefix is not None
+                    and word in self.vocabulary
+                    and (len(word) > 2 or word == token)
+                    and (current is None or len(prefix) + 1 < len(current))
+                ):
+                    best[end] = [*prefix, word]
         return best[-1]
 
 
@@ -338,7 +342,7 @@ def kenney_phrase(stem: str) -> str | None:
     phrase = KENNEY_RENAME.get(phrase, phrase)
     if phrase in KENNEY_BLOCKS:
         phrase += " block"
-    return " ".join(colours + [phrase]) if phrase else None
+    return " ".join([*colours, phrase]) if phrase else None
 
 
 def square(image: Image.Image) -> Image.Image:
@@ -349,7 +353,7 @@ def square(image: Image.Image) -> Image.Image:
     canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
     # The pixel-art engine needs at least 32 px: small sprites are enlarged, pixels kept sharp.
     factor = -(-64 // side)
-    return canvas.resize((side * factor, side * factor), Image.NEAREST) if factor > 1 else canvas
+    return canvas.resize((side * factor, side * factor), Image.Resampling.NEAREST) if factor > 1 else canvas
 
 
 def kenney_jobs(arcade: Path, index: NameIndex) -> list[tuple]:

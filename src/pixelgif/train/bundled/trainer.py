@@ -58,8 +58,8 @@ class CaptionBank:
 
     def sample(self, image_ids: np.ndarray, rng: np.random.Generator, dropout: float) -> torch.Tensor:
         """Return the embeddings of one random caption per image, some dropped to the empty caption."""
-        rows = [rng.integers(*self.owner_ranges[i]) for i in image_ids]
-        rows = np.where(drop_captions(len(rows), dropout, rng.random).numpy(), 0, rows)  # row 0 is the empty caption
+        drawn = [rng.integers(*self.owner_ranges[i]) for i in image_ids]
+        rows = np.where(drop_captions(len(drawn), dropout, rng.random).numpy(), 0, drawn)  # row 0 is the empty caption
         return self.embeds[torch.from_numpy(rows)].float()
 
 

@@ -27,7 +27,7 @@ class FullTrainConfig:
     """Settings of one full training run of the bundled sprite architecture; defaults suit a fine-tune."""
 
     data: Path | str
-    output: Path | str  # the model folder, with checkpoints/ and validation/
+    output: Path  # the model folder, with checkpoints/ and validation/ (a str is made a Path)
     model: str = "bundled"  # the architecture: only the bundled sprite model trains in full
     init: str = "bundled"  # bundled: the shipped weights; scratch: random; or a model folder made by --full
     # data

@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from ..options import resolve_mixed_precision
 from ..results import CHECKPOINTS, RUN_FILE
 from .config import AUTO_PRECISION_ON_GPU, FullTrainConfig
 from .data import SpriteData
+
+if TYPE_CHECKING:
+    from ...models.bundled.pipeline import PixelSpritePipeline
 
 CHECKPOINT_FORMAT = "pixelgif-full-checkpoint-1"
 RUN_FORMAT = "pixelgif-full-run-1"
@@ -57,6 +61,7 @@ class FullTrainer(ckpt.RunFiles):
     checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
     foreign_checkpoint = ("{folder} is not a checkpoint of pixelgif train --full (a LoRA run?); "
                           "train into another --output")  # fmt: skip
+    config: FullTrainConfig
 
     def __init__(self, data: SpriteData, config: FullTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
@@ -80,8 +85,9 @@ class FullTrainer(ckpt.RunFiles):
         self.rng = np.random.default_rng(config.seed if rank == 0 else [config.seed, rank])
         self.noise_generator = torch.Generator().manual_seed(config.seed + 1 + rank)
         self.validation_files: list[Path] = []
-        self._pipe = None
+        self._pipe: PixelSpritePipeline | None = None
         out = config.output
+        assert config.learning_rate is not None  # FullTrainConfig.__post_init__ picks one
         settings = LoopSettings(
             steps=config.steps, learning_rate=config.learning_rate, gradient_accumulation=config.gradient_accumulation,
             max_grad_norm=config.max_grad_norm, ema_decay=config.ema_decay or None,

@@ -28,7 +28,7 @@ class LoraTrainConfig:
 
     data: Path | str  # folder of images + captions, a .parquet file, or a hub data set id
     model: str
-    output: Path | str  # folder: final LoRA, checkpoints/, validation/
+    output: Path  # folder: final LoRA, checkpoints/, validation/ (a str is made a Path)
     # data
     resolution: int | None = None  # None: the model's own size (512 for SD 1.5, 768 for SD 2.1)
     resample: str = "auto"  # auto: whole-number nearest-neighbour for pixel art, Lanczos for other images

@@ -52,6 +52,7 @@ class LoraTrainer(ckpt.RunFiles):
 
     checkpoint_format, run_format, run_file, checkpoints = CHECKPOINT_FORMAT, RUN_FORMAT, RUN_FILE, CHECKPOINTS
     foreign_checkpoint = "{folder} is not a pixelgif LoRA training checkpoint"
+    config: LoraTrainConfig
 
     def __init__(self, pipe, examples: list[Example], config: LoraTrainConfig, progress: bool = True):
         from diffusers import DDPMScheduler
@@ -116,7 +117,8 @@ class LoraTrainer(ckpt.RunFiles):
         if config.train_text_encoder:
             parts.append((self.pipe.text_encoder, TEXT_ENCODER_TARGETS, "text encoder"))
         for model, targets, what in parts:
-            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+            # peft annotates lora_alpha as int, but only ever divides by it: a float alpha is fine.
+            lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",  # type: ignore[arg-type]
                               target_modules=list(targets))  # fmt: skip
             try:
                 # peft directly, not transformers' add_adapter: that one refuses the peft versions diffusers needs.
@@ -195,8 +197,9 @@ class LoraTrainer(ckpt.RunFiles):
                 return key, None
             return key, crop_square(self._resized(index), self.resolution, None, flip)
         image = self._resized(index)
-        corner = tuple(int(torch.randint(0, room + 1, (), generator=self.order_generator))
-                       for room in (image.width - self.resolution, image.height - self.resolution))  # fmt: skip
+        left, top = (int(torch.randint(0, room + 1, (), generator=self.order_generator))
+                     for room in (image.width - self.resolution, image.height - self.resolution))  # fmt: skip
+        corner = (left, top)
         return (index, corner, flip), crop_square(image, self.resolution, corner, flip)
 
     def _resized(self, index: int):
@@ -247,8 +250,8 @@ class LoraTrainer(ckpt.RunFiles):
     # -- files --------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
         """Return what a checkpoint must share with this run to be resumed by it."""
-        model = Path(self.config.model).expanduser()
-        model = str(model.resolve()) if model.exists() else str(self.config.model)
+        path = Path(self.config.model).expanduser()
+        model = str(path.resolve()) if path.exists() else str(self.config.model)
         return {"model": model, "rank": self.config.rank, "alpha": self.config.alpha, "resolution": self.resolution,
                 "images": len(self.examples), "targets": ",".join(self.config.target_modules),
                 "text_encoder": self.config.train_text_encoder}  # fmt: skip
@@ -256,7 +259,7 @@ class LoraTrainer(ckpt.RunFiles):
     def save_checkpoint(self) -> Path:
         """Write the whole training state to OUTPUT/checkpoints/step-N (safetensors + JSON); return the folder."""
         optimizer_tensors, optimizer_rest = ckpt.flatten_optimizer(self.loop.optimizer.state_dict())
-        tensors = {f"lora.{name}": p for name, p in self._named_lora()}
+        tensors: dict[str, torch.Tensor] = {f"lora.{name}": p for name, p in self._named_lora()}
         tensors.update(optimizer_tensors)
         tensors["random.order"] = self.order_generator.get_state()
         tensors["random.noise"] = self.noise_generator.get_state()

@@ -108,7 +108,7 @@ LORA_PRESETS = {
         LoraPreset(
             "lcm-sd15",
             "latent-consistency/lcm-lora-sdv1-5",
-            "runwayml/stable-diffusion-v1-5",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
             "pytorch_lora_weights.safetensors",
             "LCM-LoRA: SD 1.5 models in 4-8 steps (LCM scheduler, guidance 1)",
             scheduler="LCM",

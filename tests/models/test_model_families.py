@@ -131,3 +131,16 @@ def test_lora_weights_parse_from_the_command_line(tmp_path):
     request = build_request(args)
     assert request.model["lora"] == ["pixel-art-xl:1.2", "lcm-sdxl"]
     assert effective_model(None, request.model["lora"]) == "stabilityai/stable-diffusion-xl-base-1.0"
+
+
+def test_vae_flag_replaces_the_models_vae(tiny_sdxl, tiny_sd, tmp_path):
+    config = _config(frames=2)
+    plain = np.asarray(MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)(config).frames[0])
+    same = MorphPipeline.from_pretrained(str(tiny_sdxl), vae=str(tiny_sdxl / "vae"), progress=False)
+    other = MorphPipeline.from_pretrained(str(tiny_sdxl), vae=str(tiny_sd), progress=False)  # its vae/ subfolder
+    assert np.array_equal(np.asarray(same(config).frames[0]), plain)
+    assert not np.array_equal(np.asarray(other(config).frames[0]), plain)
+    with pytest.raises(PixelgifError, match="no config.json"):
+        load_pipeline(str(tiny_sdxl), vae=str(tmp_path), device="cpu")
+    with pytest.raises(PixelgifError, match="bundled sprite model has none"):
+        load_pipeline(None, vae=str(tiny_sdxl / "vae"), device="cpu")

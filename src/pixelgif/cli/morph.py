@@ -135,6 +135,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "steps and guidance unless given)",
     )
     model.add_argument(
+        "--vae",
+        metavar="NAME|PATH|HUB_ID",
+        help="replace the model's VAE, e.g. madebyollin/sdxl-vae-fp16-fix for SDXL in float16",
+    )
+    model.add_argument(
         "--lora-scale",
         type=float,
         metavar="S",

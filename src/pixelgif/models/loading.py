@@ -87,6 +87,7 @@ def load_pipeline(
     lora_scale: float = 1.0,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    vae: str | None = None,
 ):
     """Return a diffusers pipeline ready for the morph engine, with the LoRAs ``lora`` loaded.
 
@@ -94,12 +95,16 @@ def load_pipeline(
     ``.safetensors`` checkpoint; None means the bundled model, or a LoRA preset's base model.
     ``lora`` is one ``NAME[:WEIGHT]`` or a list of them, stacked as named adapters; a LoRA without a
     weight gets its preset's recommended weight times ``lora_scale`` (1 for others). A preset that
-    asks for a scheduler, steps or guidance (LCM, TCD) makes them the model's defaults.
+    asks for a scheduler, steps or guidance (LCM, TCD) makes them the model's defaults. ``vae``
+    replaces the model's VAE (a folder, hub id or single ``.safetensors`` file), e.g. the fp16-fix
+    SDXL VAE ``madebyollin/sdxl-vae-fp16-fix``.
     """
     check_names(model, lora)
     device = resolve_device(device)
     model = effective_model(model, lora)  # a preset LoRA only fits its own base model
     dtype = resolve_dtype(device, dtype, sprite_model=model == BUNDLED or _is_sprite_model(str(model)))
+    if vae is not None and (model == BUNDLED or _is_sprite_model(str(model))):
+        raise PixelgifError("--vae replaces a Stable Diffusion model's VAE; the bundled sprite model has none")
     if model == BUNDLED:
         pipe = _load_bundled(device, dtype)
     elif _is_sprite_model(str(model)):
@@ -107,6 +112,8 @@ def load_pipeline(
     else:
         pipe = _load_diffusers(resolve_model_name(str(model)), dtype)
         check_pipeline(pipe, str(model))
+        if vae is not None:
+            pipe.vae = load_vae(vae, dtype)
         pipe = pipe.to(device)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)  # the morph engine shows one bar over frames
@@ -143,6 +150,28 @@ def _apply_preset_defaults(pipe, lora: str) -> None:
 
         class_name, options = scheduler_spec(preset.scheduler)
         pipe.scheduler = getattr(diffusers, class_name).from_config(pipe.scheduler.config, **options)
+
+
+def load_vae(vae: str, dtype: torch.dtype):
+    """Return the AutoencoderKL at ``vae``: a diffusers folder (or a pipeline folder's ``vae/``), a hub
+    id, or a single ``.safetensors`` file."""
+    from diffusers import AutoencoderKL
+
+    path = Path(vae).expanduser()
+    if path.is_file():
+        return _wrap_load_errors(vae, lambda: AutoencoderKL.from_single_file(str(path), torch_dtype=dtype))
+    if path.is_dir():
+        folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"VAE folder {vae!r} has no config.json; give a diffusers AutoencoderKL folder")
+        return _wrap_load_errors(vae, lambda: AutoencoderKL.from_pretrained(folder, torch_dtype=dtype))
+    if not is_hub_id(vae):
+        raise ModelNotFoundError(f"VAE not found: no file or folder {vae!r}, and it is not a hub id (owner/name)")
+    return _wrap_load_errors(
+        vae,
+        lambda: AutoencoderKL.from_pretrained(vae, torch_dtype=dtype, local_files_only=hub_offline()),
+        hint="the VAE is not in the local cache; a hub id needs network access (or give a local path)",
+    )
 
 
 def check_pipeline(pipe, name: str) -> None:

@@ -111,11 +111,14 @@ class MorphPipeline:
         self._model_scheduler = pipe.scheduler
 
     @classmethod
-    def from_pretrained(cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True):
+    def from_pretrained(
+        cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True, vae=None
+    ) -> MorphPipeline:
         """Return an engine over `pixelgif.models.load_pipeline` (None: the bundled model)."""
         from ..models.loading import load_pipeline
 
-        return cls(load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype), progress)
+        pipe = load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+        return cls(pipe, progress)
 
     # -- properties of the backend -------------------------------------------------------------
     @property

@@ -62,7 +62,45 @@ def build_tiny_sd(folder):
     return folder
 
 
-def build_tiny_lora(sd_folder, path, rank=4):
+def build_tiny_sdxl(folder):
+    """Save a tiny random StableDiffusionXLPipeline (32x32 images, two text encoders) to ``folder``; return it."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    torch.manual_seed(0)
+    vocab, merges, vocab_size = _write_tiny_vocab(folder / "_vocab")
+    text_config = CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=32, hidden_act="gelu",
+        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+    )  # fmt: skip
+    # SDXL's UNet takes both encoders' token states (32 + 32) and, as "text_time" embedding, the
+    # second encoder's pooled vector (32) plus six size/crop numbers of 8 each: 32 + 6 * 8 = 80.
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8,
+    )  # fmt: skip
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(text_config), text_encoder_2=CLIPTextModelWithProjection(text_config),
+        tokenizer=CLIPTokenizer(str(vocab), str(merges), model_max_length=77),
+        tokenizer_2=CLIPTokenizer(str(vocab), str(merges), model_max_length=77), unet=unet, scheduler=scheduler,
+    )  # fmt: skip
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_lora(sd_folder, path, rank=4, seed=1):
     """Save a random peft LoRA for the tiny SD UNet to ``path`` (.safetensors); return the path."""
     import torch
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
@@ -70,7 +108,7 @@ def build_tiny_lora(sd_folder, path, rank=4):
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel.from_pretrained(sd_folder / "unet")
     config = LoraConfig(
         r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"]
@@ -86,6 +124,12 @@ def build_tiny_lora(sd_folder, path, rank=4):
 def tiny_sd(tmp_path_factory):
     """Return the folder of a tiny Stable Diffusion pipeline saved with save_pretrained."""
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory):
+    """Return the folder of a tiny Stable Diffusion XL pipeline saved with save_pretrained."""
+    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl"))
 
 
 @pytest.fixture(scope="session")

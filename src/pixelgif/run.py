@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .morph.engine import MorphPipeline, MorphResult
     from .morph.quality import MorphQuality
 
-MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype")  # MorphPipeline.from_pretrained's
+MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype", "vae")  # MorphPipeline.from_pretrained's
 
 
 @dataclass
@@ -110,13 +110,20 @@ def encode_config(request: RunRequest, result: MorphResult, fmt: str) -> EncodeC
 def model_record(model: dict[str, Any]) -> dict[str, Any]:
     """Return the model options as a settings file records them: the model actually used (a LoRA
     preset's base when no model was given), local paths made absolute."""
-    from .models.presets import effective_model
+    from .models.presets import effective_model, lora_list, parse_lora
 
-    return {
-        **model,
-        "model": local_or_id(effective_model(model["model"], model["lora"])),
-        "lora": local_or_id(model["lora"]),
-    }
+    def recorded(spec: str) -> str:
+        name, weight = parse_lora(spec, default_weight=float("nan"))
+        return str(local_or_id(name)) + ("" if weight != weight else spec[len(name) :])  # keeps ":WEIGHT"
+
+    loras = [recorded(spec) for spec in lora_list(model["lora"])]
+    lora = None if not loras else loras[0] if isinstance(model["lora"], str) else loras
+    record = {**model, "model": local_or_id(effective_model(model["model"], model["lora"])), "lora": lora}
+    if record.get("vae") is None:
+        record.pop("vae", None)  # only runs that replace the VAE say so: older settings files stay as they were
+    else:
+        record["vae"] = local_or_id(record["vae"])
+    return record
 
 
 def run_morph(

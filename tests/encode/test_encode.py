@@ -8,8 +8,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from PIL import GifImagePlugin, Image
-
 from encode_helpers import (
     PALETTE,
     durations_of,
@@ -20,6 +18,8 @@ from encode_helpers import (
     same_rgba,
     sprite_indices,
 )
+from PIL import GifImagePlugin, Image
+
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.encode.gif.writer import centiseconds, encode_gif
 from pixelgif.errors import PixelgifError

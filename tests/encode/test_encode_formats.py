@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, same_rgba, sprite_indices
 from PIL import Image
 
-from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, same_rgba, sprite_indices
 from pixelgif import encode
 from pixelgif.encode import FORMATS, EncodeConfig, write_animation
 from pixelgif.encode.spritesheet import frame_file_name, sheet_columns

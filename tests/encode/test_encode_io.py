@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from encode_helpers import durations_of, expected_rgba, p_images, read_rgba, same_rgba, sprite_indices
 from PIL import Image
 
-from encode_helpers import durations_of, expected_rgba, p_images, read_rgba, same_rgba, sprite_indices
 from pixelgif import encode
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.encode.video import find_ffmpeg

@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
+from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, read_rgba, same_rgba, sprite_indices
 from PIL import Image
 
-from encode_helpers import PALETTE, expected_rgba, p_images, read_indices, read_rgba, same_rgba, sprite_indices
 from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.encode.gif.palette import compact_palette
 from pixelgif.encode.gif.writer import encode_gif

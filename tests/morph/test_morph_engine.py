@@ -52,14 +52,16 @@ def test_seed_changes_frames(engine):
 
 
 def test_keyframes_and_joins_use_one_latent_and_embedding_each(engine):
-    embeds, negatives = engine.encode_prompts(PROMPTS, "blurry", 7.5)
+    conditionings = engine.encode_prompts(PROMPTS, "blurry", 7.5)
+    assert set(conditionings[0]) == {"prompt_embeds", "negative_prompt_embeds"}
     latents = engine.prepare_keyframe_latents([0, 1, 2], 32, 32)
     assert latents[0].shape == (1, 4, 16, 16)
     plan = frame_schedule(3, 4, loop=True)
-    inputs = engine.interpolate_frames(plan, embeds, negatives, latents, "slerp")
+    inputs = engine.interpolate_frames(plan, conditionings, latents, "slerp")
     for index, keyframe in ((0, 0), (4, 1), (8, 2)):
         assert torch.equal(inputs[index].latents, latents[keyframe])
-        assert torch.equal(inputs[index].prompt_embeds, embeds[keyframe])
+        for name, tensor in conditionings[keyframe].items():
+            assert torch.equal(inputs[index].conditioning[name], tensor)
     # Frames either side of a join are close to the shared keyframe (no jump in the noise).
     step = (inputs[4].latents - inputs[3].latents).norm()
     assert step < 1.5 * (inputs[5].latents - inputs[4].latents).norm()
@@ -72,8 +74,8 @@ def test_keyframe_noise_is_cpu_seeded(engine):
 
 
 def test_no_guidance_skips_negative_embeddings(engine):
-    embeds, negatives = engine.encode_prompts(PROMPTS[:2], None, 1.0)
-    assert negatives is None and len(embeds) == 2
+    conditionings = engine.encode_prompts(PROMPTS[:2], None, 1.0)
+    assert len(conditionings) == 2 and all(set(c) == {"prompt_embeds"} for c in conditionings)
     result = engine(_config(prompts=PROMPTS[:2], guidance_scale=1.0, frames=2))
     assert len(result.frames) == 3
 

@@ -43,7 +43,14 @@ def test_default_form_gives_default_configs():
     request = parse_form(defaults(), BOARD)
     assert request.morph == MorphConfig(prompts=["a red dragon", "a blue whale"], seeds=[0, 1])
     assert request.pixelate == PixelateConfig() and request.encode == EncodeConfig()
-    assert request.model == {"model": "bundled", "lora": None, "lora_scale": 1.0, "device": None, "dtype": None}
+    assert request.model == {
+        "model": "bundled",
+        "lora": None,
+        "lora_scale": 1.0,
+        "device": None,
+        "dtype": None,
+        "vae": None,
+    }
     assert request.auto_scale
 
 

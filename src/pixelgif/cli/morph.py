@@ -25,6 +25,7 @@ examples:
   pixelgif morph "a red dragon" "a blue whale" "a green frog" --loop --frames 16 --seed 7 -o loop.gif
   pixelgif morph "a knight" "a wizard" --model ./my-sd-folder --scheduler DPM-Solver++ --steps 20 -o k.gif
   pixelgif morph "a knight" "a wizard" --lora pixelart-v2 --steps 30 -o knight.gif   # SD 2.1, needs a GPU
+  pixelgif morph "pixel art, a knight" "pixel art, a wizard" --lora pixel-art-xl --lora lcm-sdxl -o k.gif  # SDXL, 8 steps
   pixelgif morph "a cat" "a castle" --report -o cat.gif     # also print smoothness, plot it to cat.report.png
   pixelgif morph "a knight" "a wizard" --format spritesheet -o knight.png   # knight.png + knight.json (Aseprite)
   pixelgif morph "a knight" "a wizard" -o knight_frames/    # a folder of PNGs, one per frame
@@ -126,11 +127,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--lora",
-        metavar="NAME|PATH|HUB_ID",
+        action="append",
+        metavar="LORA[:WEIGHT]",
         help="a LoRA preset (its base model is used when --model is not given), a hub id, a folder, "
-        "or a .safetensors file",
+        "or a .safetensors file, with an optional weight; repeat to stack LoRAs, e.g. "
+        "--lora pixel-art-xl:1.2 --lora lcm-sdxl (a preset such as lcm-sdxl also sets its scheduler, "
+        "steps and guidance unless given)",
     )
-    model.add_argument("--lora-scale", type=float, metavar="S", help="LoRA strength (default 1; 0 turns it off)")
+    model.add_argument(
+        "--vae",
+        metavar="NAME|PATH|HUB_ID",
+        help="replace the model's VAE, e.g. madebyollin/sdxl-vae-fp16-fix for SDXL in float16",
+    )
+    model.add_argument(
+        "--lora-scale",
+        type=float,
+        metavar="S",
+        help="multiplies the weight of every LoRA given without one (default 1: a preset's recommended weight)",
+    )
     model.add_argument(
         "--device", metavar="DEV", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"
     )
@@ -267,6 +281,8 @@ def build_request(args):
     encode.update({ENCODE_FLAGS[k]: v for k, v in _given(args, ENCODE_FLAGS).items()})
 
     model = {**base["model"], **_given(args, MODEL_OPTIONS)}
+    if isinstance(model.get("lora"), list) and len(model["lora"]) == 1:
+        model["lora"] = model["lora"][0]  # one LoRA is recorded as a name, as before stacking
     output = args.output or base.get("output")
     if not output:
         raise ValueError("no output file: give -o OUT (e.g. -o morph.gif)")

@@ -8,8 +8,18 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
-from .lora import load_lora
-from .presets import BUNDLED, check_names, effective_model, hub_offline, is_hub_id, resolve_model_name
+from .lora import load_loras
+from .presets import (
+    BUNDLED,
+    check_names,
+    effective_model,
+    find_lora_preset,
+    hub_offline,
+    is_hub_id,
+    lora_list,
+    parse_lora,
+    resolve_model_name,
+)
 
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,
@@ -73,20 +83,28 @@ def cpu_has_native_bf16() -> bool:
 
 def load_pipeline(
     model: str | None = None,
-    lora: str | None = None,
+    lora: str | list[str] | None = None,
     lora_scale: float = 1.0,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    vae: str | None = None,
 ):
-    """Return a diffusers pipeline ready for the morph engine, with ``lora`` loaded if given.
+    """Return a diffusers pipeline ready for the morph engine, with the LoRAs ``lora`` loaded.
 
     ``model`` is a preset name, a hub id, a local diffusers folder or a single-file
     ``.safetensors`` checkpoint; None means the bundled model, or a LoRA preset's base model.
+    ``lora`` is one ``NAME[:WEIGHT]`` or a list of them, stacked as named adapters; a LoRA without a
+    weight gets its preset's recommended weight times ``lora_scale`` (1 for others). A preset that
+    asks for a scheduler, steps or guidance (LCM, TCD) makes them the model's defaults. ``vae``
+    replaces the model's VAE (a folder, hub id or single ``.safetensors`` file), e.g. the fp16-fix
+    SDXL VAE ``madebyollin/sdxl-vae-fp16-fix``.
     """
     check_names(model, lora)
     device = resolve_device(device)
     model = effective_model(model, lora)  # a preset LoRA only fits its own base model
     dtype = resolve_dtype(device, dtype, sprite_model=model == BUNDLED or _is_sprite_model(str(model)))
+    if vae is not None and (model == BUNDLED or _is_sprite_model(str(model))):
+        raise PixelgifError("--vae replaces a Stable Diffusion model's VAE; the bundled sprite model has none")
     if model == BUNDLED:
         pipe = _load_bundled(device, dtype)
     elif _is_sprite_model(str(model)):
@@ -94,19 +112,76 @@ def load_pipeline(
     else:
         pipe = _load_diffusers(resolve_model_name(str(model)), dtype)
         check_pipeline(pipe, str(model))
+        if vae is not None:
+            pipe.vae = load_vae(vae, dtype)
         pipe = pipe.to(device)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)  # the morph engine shows one bar over frames
-    if lora is not None:
-        load_lora(pipe, lora, scale=lora_scale, model_name=str(model))
+    loras = [_weighted(spec, lora_scale) for spec in lora_list(lora)]
+    if loras:
+        load_loras(pipe, loras, model_name=str(model))
+    for name, _ in loras:
+        _apply_preset_defaults(pipe, name)
     return pipe
+
+
+def _weighted(spec: str, lora_scale: float) -> tuple[str, float]:
+    """Return (LoRA, weight) of ``spec`` (NAME or NAME:WEIGHT): without a weight, its preset's times ``lora_scale``."""
+    name, weight = parse_lora(spec, default_weight=float("nan"))
+    if weight == weight:  # given explicitly (not NaN)
+        return name, weight
+    preset = find_lora_preset(name)
+    return name, (preset.weight if preset is not None else 1.0) * lora_scale
+
+
+def _apply_preset_defaults(pipe, lora: str) -> None:
+    """Make the scheduler, steps and guidance that LoRA preset ``lora`` needs the pipeline's defaults."""
+    preset = find_lora_preset(lora)
+    if preset is None:
+        return
+    if preset.steps is not None:
+        pipe.default_num_inference_steps = preset.steps
+    if preset.guidance_scale is not None:
+        pipe.default_guidance_scale = preset.guidance_scale
+    if preset.scheduler is not None:
+        import diffusers
+
+        from ..morph.config import scheduler_spec
+
+        class_name, options = scheduler_spec(preset.scheduler)
+        pipe.scheduler = getattr(diffusers, class_name).from_config(pipe.scheduler.config, **options)
+
+
+def load_vae(vae: str, dtype: torch.dtype):
+    """Return the AutoencoderKL at ``vae``: a diffusers folder (or a pipeline folder's ``vae/``), a hub
+    id, or a single ``.safetensors`` file."""
+    from diffusers import AutoencoderKL
+
+    path = Path(vae).expanduser()
+    if path.is_file():
+        return _wrap_load_errors(vae, lambda: AutoencoderKL.from_single_file(str(path), torch_dtype=dtype))
+    if path.is_dir():
+        folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"VAE folder {vae!r} has no config.json; give a diffusers AutoencoderKL folder")
+        return _wrap_load_errors(vae, lambda: AutoencoderKL.from_pretrained(folder, torch_dtype=dtype))
+    if not is_hub_id(vae):
+        raise ModelNotFoundError(f"VAE not found: no file or folder {vae!r}, and it is not a hub id (owner/name)")
+    return _wrap_load_errors(
+        vae,
+        lambda: AutoencoderKL.from_pretrained(vae, torch_dtype=dtype, local_files_only=hub_offline()),
+        hint="the VAE is not in the local cache; a hub id needs network access (or give a local path)",
+    )
 
 
 def check_pipeline(pipe, name: str) -> None:
     """Raise PixelgifError unless ``pipe`` has what the morph engine needs (see ARCHITECTURE.md)."""
     kind = type(pipe).__name__
-    if "XL" in kind:
-        raise PixelgifError(f"model {name!r} is {kind}; SDXL models are not supported yet, use an SD 1.x/2.x model")
+    if not hasattr(pipe, "unet"):  # SD3 and Flux denoise with a transformer and pack their latents
+        raise PixelgifError(
+            f"model {name!r} is a {kind}; pixelgif morphs with UNet models (SD 1.x, 2.x, SDXL and their "
+            "fine-tunes) for now"
+        )
     missing = [a for a in ("encode_prompt", "unet", "vae_scale_factor") if not hasattr(pipe, a)]
     if missing:
         raise PixelgifError(f"model {name!r} is a {kind}, not a text-to-image pipeline pixelgif can morph with")
@@ -168,13 +243,13 @@ def _load_diffusers(model: str, dtype: torch.dtype):
 
 
 def _load_single_file(path: Path, dtype: torch.dtype):
-    """Return a Stable Diffusion pipeline from one ``.safetensors`` checkpoint file."""
+    """Return a Stable Diffusion (1.x, 2.x or XL) pipeline from one ``.safetensors`` checkpoint file."""
     if path.suffix != ".safetensors":
         raise PixelgifError(
             f"model file {str(path)!r} is not .safetensors; pixelgif only loads single-file checkpoints in "
             "safetensors format (pickled .ckpt files can run code)"
         )
-    from diffusers import StableDiffusionPipeline
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from safetensors import safe_open
 
     try:
@@ -182,8 +257,8 @@ def _load_single_file(path: Path, dtype: torch.dtype):
             keys = list(f.keys())
     except Exception as exc:
         raise PixelgifError(f"model file {str(path)!r} is not a readable safetensors file: {exc}") from exc
-    if any(k.startswith("conditioner.embedders.1") for k in keys):
-        raise PixelgifError(f"model file {str(path)!r} is an SDXL checkpoint; SDXL models are not supported yet")
+    # SDXL checkpoints hold a second text encoder under conditioner.embedders.1 (the original repo's layout).
+    family = StableDiffusionXLPipeline if any(k.startswith("conditioner.embedders.1") for k in keys) else None
     if not any(k.startswith("model.diffusion_model.") for k in keys):
         raise PixelgifError(
             f"model file {str(path)!r} is not a Stable Diffusion checkpoint (no model.diffusion_model.* weights); "
@@ -191,7 +266,9 @@ def _load_single_file(path: Path, dtype: torch.dtype):
         )
     return _wrap_load_errors(
         str(path),
-        lambda: StableDiffusionPipeline.from_single_file(str(path), torch_dtype=dtype, local_files_only=hub_offline()),
+        lambda: (family or StableDiffusionPipeline).from_single_file(
+            str(path), torch_dtype=dtype, local_files_only=hub_offline()
+        ),
         hint="a single-file checkpoint needs its base model's config files, which diffusers downloads from the hub "
         "once: this needs network access (or the base model in the local cache, or give a diffusers folder)",
     )

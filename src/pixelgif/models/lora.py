@@ -12,7 +12,7 @@ import torch
 from ..errors import ModelNotFoundError, PixelgifError
 from .presets import LORA_PRESETS, find_lora_preset, hub_offline, is_hub_id
 
-ADAPTER_NAME = "pixelgif"
+ADAPTER_NAME = "pixelgif"  # adapters are pixelgif-0, pixelgif-1, ... in --lora order
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 _KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
 _COMPONENT_PREFIXES = ("unet.", "text_encoder.")
@@ -76,24 +76,36 @@ def normalize_lora(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {f"unet.{k}": v for k, v in state_dict.items()}
 
 
-def load_lora(pipe, lora: str, scale: float = 1.0, model_name: str = "the model") -> None:
-    """Load ``lora`` into ``pipe`` as adapter ``pixelgif`` at weight ``scale``; raise if it does not fit."""
+def load_loras(pipe, loras: list[tuple[str, float]], model_name: str = "the model") -> None:
+    """Load every (LoRA, weight) into ``pipe`` as named adapters ``pixelgif-0``, ``pixelgif-1``, ...
+    active together at their weights; raise PixelgifError naming the first that does not fit."""
     if not hasattr(pipe, "load_lora_weights"):
         raise PixelgifError(f"model {model_name!r} does not take LoRAs; LoRAs are for Stable Diffusion models")
-    state_dict = normalize_lora(read_lora(lora))
-    if ADAPTER_NAME in _loaded_adapters(pipe):
-        pipe.delete_adapters(ADAPTER_NAME)  # a reused pipeline swaps LoRAs
-    try:
-        with _quiet("diffusers", "peft"):  # they log the whole mismatch report; we say it in one line
-            pipe.load_lora_weights(state_dict, adapter_name=ADAPTER_NAME)
-    except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as exc:
-        raise PixelgifError(f"LoRA {lora!r} does not fit model {model_name!r}: {explain_mismatch(exc)}") from exc
-    if ADAPTER_NAME not in _loaded_adapters(pipe):
-        raise PixelgifError(
-            f"LoRA {lora!r} does not fit model {model_name!r}: none of its {len(state_dict)} tensors name a layer "
-            "of the model's UNet or text encoder"
-        )
-    pipe.set_adapters([ADAPTER_NAME], adapter_weights=[float(scale)])
+    stale = [name for name in _loaded_adapters(pipe) if name.startswith(ADAPTER_NAME)]
+    if stale:
+        pipe.delete_adapters(stale)  # a reused pipeline swaps LoRAs
+    names = []
+    for index, (lora, _) in enumerate(loras):
+        state_dict = normalize_lora(read_lora(lora))
+        name = f"{ADAPTER_NAME}-{index}"
+        try:
+            with _quiet("diffusers", "peft"):  # they log the whole mismatch report; we say it in one line
+                pipe.load_lora_weights(state_dict, adapter_name=name)
+        except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as exc:
+            raise PixelgifError(f"LoRA {lora!r} does not fit model {model_name!r}: {explain_mismatch(exc)}") from exc
+        if name not in _loaded_adapters(pipe):
+            raise PixelgifError(
+                f"LoRA {lora!r} does not fit model {model_name!r}: none of its {len(state_dict)} tensors name a "
+                "layer of the model's UNet or text encoder"
+            )
+        names.append(name)
+    if names:
+        pipe.set_adapters(names, adapter_weights=[float(weight) for _, weight in loras])
+
+
+def load_lora(pipe, lora: str, scale: float = 1.0, model_name: str = "the model") -> None:
+    """Load one ``lora`` into ``pipe`` at weight ``scale`` (see `load_loras`)."""
+    load_loras(pipe, [(lora, scale)], model_name)
 
 
 def explain_mismatch(exc: BaseException) -> str:
@@ -103,7 +115,7 @@ def explain_mismatch(exc: BaseException) -> str:
                      r"checkpoint, the shape in current model is (torch.Size\(\[[^\]]*\]\))", text)  # fmt: skip
     if size:
         count = text.count("size mismatch for")
-        layer = size.group(1).replace(f".{ADAPTER_NAME}.", ".")
+        layer = re.sub(rf"\.{ADAPTER_NAME}-\d+\.", ".", size.group(1))
         return (f"{count} layer(s) have other shapes, e.g. {layer} is {size.group(2)[11:-1]} in the LoRA but "
                 f"{size.group(3)[11:-1]} in the model; it was made for another base model")  # fmt: skip
     missing = re.search(r"Target modules \{'([^']+)'", text)

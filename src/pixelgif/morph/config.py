@@ -34,6 +34,10 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
     "DPM2-a": ("KDPM2AncestralDiscreteScheduler", {}),
     "UniPC": ("UniPCMultistepScheduler", {}),
     "DEIS": ("DEISMultistepScheduler", {}),
+    # Few-step samplers for their distilled LoRAs and models (LCM-LoRA, TCD, SD-/SDXL-Turbo).
+    "LCM": ("LCMScheduler", {}),
+    "TCD": ("TCDScheduler", {}),
+    "Euler-trailing": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),
 }
 _ALIASES = {"dpm++": "DPM-Solver++", "dpmpp": "DPM-Solver++", "dpm++karras": "DPM-Solver++-Karras",
             "eulerancestral": "Euler-a", "unipcmultistep": "UniPC", "lmsdiscrete": "LMS"}  # fmt: skip

@@ -39,23 +39,31 @@ DEFAULT_GUIDANCE = 7.5
 DEFAULT_BATCH_SIZE = 4
 
 
+# One keyframe's text conditioning: `__call__` keyword -> tensor of batch 1, as the backend's
+# `encode_prompt` returns them (prompt_embeds, negative_prompt_embeds, and for SDXL the pooled ones).
+Conditioning = dict[str, torch.Tensor]
+
+
 @dataclass
 class FrameInputs:
-    """What one frame is rendered from: its initial noise and text embeddings, each batch size 1."""
+    """What one frame is rendered from: its initial noise and its text conditioning, each batch size 1."""
 
     latents: torch.Tensor
-    prompt_embeds: torch.Tensor
-    negative_prompt_embeds: torch.Tensor | None
+    conditioning: Conditioning
+
+    @property
+    def prompt_embeds(self) -> torch.Tensor:
+        """Return the frame's text embeddings (every backend has them)."""
+        return self.conditioning["prompt_embeds"]
 
 
 @dataclass
 class PreparedKeyframes:
-    """Steps 1-3 of a morph: the resolved settings and each keyframe's text embeddings and noise."""
+    """Steps 1-3 of a morph: the resolved settings and each keyframe's text conditioning and noise."""
 
     config: MorphConfig
     pixelate: object  # pixelgif.pixelate.PixelateConfig
-    prompt_embeds: list[torch.Tensor]
-    negative_prompt_embeds: list[torch.Tensor] | None
+    conditionings: list[Conditioning]
     latents: list[torch.Tensor]
 
 
@@ -107,11 +115,14 @@ class MorphPipeline:
         self._model_scheduler = pipe.scheduler
 
     @classmethod
-    def from_pretrained(cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True):
+    def from_pretrained(
+        cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True, vae=None
+    ) -> MorphPipeline:
         """Return an engine over `pixelgif.models.load_pipeline` (None: the bundled model)."""
         from ..models.loading import load_pipeline
 
-        return cls(load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype), progress)
+        pipe = load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+        return cls(pipe, progress)
 
     # -- properties of the backend -------------------------------------------------------------
     @property
@@ -166,17 +177,30 @@ class MorphPipeline:
     @torch.no_grad()
     def encode_prompts(
         self, prompts: list[str], negative_prompt: str | None, guidance_scale: float
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-        """Return per-keyframe ``prompt_embeds`` and ``negative_prompt_embeds`` (CPU float32), each prompt once."""
+    ) -> list[Conditioning]:
+        """Return each prompt's conditioning (CPU float32), encoded once: every tensor the backend's
+        ``encode_prompt`` returns, named after the ``encode_prompt`` parameter that takes it back
+        (``prompt_embeds``, ``negative_prompt_embeds``, ``pooled_prompt_embeds``, ...); negative
+        ones only with classifier-free guidance."""
         do_cfg = guidance_scale > 1.0
-        embeds: list[torch.Tensor] = []
-        negatives: list[torch.Tensor] = []
+        parameters = inspect.signature(self.pipe.encode_prompt).parameters
+        names = [name for name in parameters if name.endswith("_embeds")]
+        options = {"device": self.device, "num_images_per_prompt": 1}
+        if "do_classifier_free_guidance" in parameters:
+            options["do_classifier_free_guidance"] = do_cfg
+        if "negative_prompt" in parameters:
+            options["negative_prompt"] = negative_prompt
+        conditionings = []
         for prompt in prompts:
-            positive, negative = self.pipe.encode_prompt(prompt, self.device, 1, do_cfg, negative_prompt)
-            embeds.append(positive.float().cpu())
-            if do_cfg:  # with guidance every backend returns negative embeddings
-                negatives.append(negative.float().cpu())
-        return embeds, (negatives if do_cfg else None)
+            outputs = self.pipe.encode_prompt(prompt, **options)
+            conditionings.append(
+                {
+                    name: tensor.float().cpu()
+                    for name, tensor in zip(names, outputs, strict=False)  # outputs past the names: not inputs
+                    if isinstance(tensor, torch.Tensor) and (do_cfg or not name.startswith("negative_"))
+                }
+            )
+        return conditionings
 
     def prepare_keyframe_latents(self, seeds: list[int], height: int, width: int) -> list[torch.Tensor]:
         """Return one unit-normal latent per keyframe, drawn on CPU so a seed means the same noise anywhere."""
@@ -196,23 +220,23 @@ class MorphPipeline:
     def interpolate_frames(
         self,
         plan: list[FramePlan],
-        prompt_embeds: list[torch.Tensor],
-        negative_prompt_embeds: list[torch.Tensor] | None,
+        conditionings: list[Conditioning],
         latents: list[torch.Tensor],
         text_interpolation: str = "linear",
     ) -> list[FrameInputs]:
-        """Return the inputs of every frame: slerped noise and interpolated text between its keyframes."""
+        """Return the inputs of every frame: slerped noise and, tensor by tensor, interpolated text
+        conditioning between its keyframes (slerp per token, or per vector for pooled embeddings)."""
 
-        def text(pair: list[torch.Tensor], frame: FramePlan) -> torch.Tensor:
-            if text_interpolation == "slerp":
-                return slerp(pair[frame.start], pair[frame.end], frame.t, dim=-1)  # per token
-            return lerp(pair[frame.start], pair[frame.end], frame.t)
+        def blend(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+            return slerp(a, b, t, dim=-1) if text_interpolation == "slerp" else lerp(a, b, t)
 
         return [
             FrameInputs(
                 latents=slerp(latents[frame.start], latents[frame.end], frame.t),
-                prompt_embeds=text(prompt_embeds, frame),
-                negative_prompt_embeds=text(negative_prompt_embeds, frame) if negative_prompt_embeds else None,
+                conditioning={
+                    name: blend(start, conditionings[frame.end][name], frame.t)
+                    for name, start in conditionings[frame.start].items()
+                },
             )
             for frame in plan
         ]
@@ -243,11 +267,11 @@ class MorphPipeline:
         try:
             for start in range(0, len(frames), batch_size):
                 batch = frames[start : start + batch_size]
-                # Every frame of a morph has negative embeddings, or none has.
-                negatives = [f.negative_prompt_embeds for f in batch if f.negative_prompt_embeds is not None]
                 kwargs: dict[str, Any] = dict(
-                    prompt_embeds=torch.cat([f.prompt_embeds for f in batch]).to(device, dtype),
-                    negative_prompt_embeds=torch.cat(negatives).to(device, dtype) if negatives else None,
+                    **{
+                        name: torch.cat([f.conditioning[name] for f in batch]).to(device, dtype)
+                        for name in batch[0].conditioning
+                    },
                     latents=torch.cat([f.latents for f in batch]).to(device, dtype),
                     num_inference_steps=steps,
                     guidance_scale=config.guidance_scale,
@@ -298,9 +322,9 @@ class MorphPipeline:
         assert seeds is not None and height is not None and width is not None and guidance is not None
         pixelate = self.resolve_pixelate(pixelate, width)
         self.set_scheduler(config.scheduler)
-        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, guidance)
+        conditionings = self.encode_prompts(config.prompts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
-        return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents)
+        return PreparedKeyframes(config, pixelate, conditionings, latents)
 
     # -- the whole morph ------------------------------------------------------------------------
     def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
@@ -330,9 +354,7 @@ class MorphPipeline:
         with RenderProgress(expected, callback, self.progress) as progress:
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
-                inputs = self.interpolate_frames(
-                    plan, keys.prompt_embeds, keys.negative_prompt_embeds, keys.latents, config.text_interpolation
-                )
+                inputs = self.interpolate_frames(plan, keys.conditionings, keys.latents, config.text_interpolation)
                 return self.render(inputs, config, progress=progress)
 
             spaced = self.place_frames(config, render_plan, pixelate)
@@ -370,11 +392,8 @@ class MorphPipeline:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
         from the same noise and text as in the full morph, so seeds can be picked cheaply first."""
         keys = self.prepare_keyframes(config, pixelate)
-        config, pixelate, negatives = keys.config, keys.pixelate, keys.negative_prompt_embeds
-        inputs = [
-            FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None)
-            for i in range(len(config.prompts))
-        ]
+        config, pixelate = keys.config, keys.pixelate
+        inputs = [FrameInputs(keys.latents[i], keys.conditionings[i]) for i in range(len(config.prompts))]
         frames = self.render(inputs, config, callback)
         art = self.pixelate(frames, pixelate)
         return MorphResult(

@@ -44,8 +44,6 @@ OPTIONS = ("prompts", "seed", "output", *MORPH_FLAGS, *PIXELATE_FLAGS, *ENCODE_F
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
-
     parser = subparsers.add_parser(
         "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,6 +67,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="print smoothness numbers and plot the change per frame to OUT.report.png (needs matplotlib)",
     )
+
+    out = add_run_options(parser)
+    out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
+
+    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the morph, model, pixel-art and animation flags (``pixelgif batch`` shares them); return the
+    animation group."""
+    from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
 
     morph = parser.add_argument_group("morph")
     morph.add_argument("--frames", type=int, metavar="N", help="frames per transition (default 12, at least 2)")
@@ -201,11 +212,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default off: "
         "only the colours drawn, reordered for a smaller file; pixels are exact either way)",
     )
-    out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
-
-    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
-    parser.set_defaults(run=run)
-    return parser
+    return out
 
 
 def run(args) -> int:

@@ -173,7 +173,7 @@ def run_batch(
     from accelerate import PartialState
 
     started = time.perf_counter()
-    state = PartialState(timeout=BARRIER_TIMEOUT)
+    state = PartialState(cpu=_cpu_only(), timeout=BARRIER_TIMEOUT)
     outdir = Path(outdir)
     log = log if log is not None and state.is_main_process else (lambda message: None)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -255,6 +255,13 @@ def free_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _cpu_only() -> bool:
+    """Return True where processes are to share CPUs (accelerate's test for launched processes differs)."""
+    import torch
+
+    return os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") or not torch.cuda.is_available()
 
 
 def _model_key(job: Job) -> tuple:

@@ -172,7 +172,7 @@ def test_bad_lines_are_reported_and_the_others_run(tiny_sd, tmp_path, capsys):
                 '{"prompts": ["a", "b"], "output": "ok.gif"}',  # line 6: the output of line 1
                 '{"prompts": ["a", "b"], "frames": 1}',  # line 7: a bad value
             ]
-        )  # fmt: skip
+        )
     )
     code = main(batch_argv(jobs, tmp_path / "out", tiny_sd))
     out, err = capsys.readouterr()

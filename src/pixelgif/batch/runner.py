@@ -215,7 +215,11 @@ def run_batch(
                          num_processes=state.num_processes)  # fmt: skip
     if state.is_main_process:
         by_line = {outcome.line: outcome for outcome in result.outcomes}
-        entries = [Entry(job.line, job.name, job.prompts, job.format, by_line[job.line].reason) for job in jobs]
+        entries = [
+            Entry(job.line, job.name, job.prompts, job.format, by_line[job.line].reason)
+            for job in jobs
+            if by_line[job.line].reason is not None or job.request.output.exists()
+        ]  # not: another disk's
         result.gallery = write_gallery(outdir, entries, result.summary(), [str(line) for line in bad])
     result.seconds = time.perf_counter() - started
     return result

@@ -84,6 +84,11 @@ def read_settings(path: str | os.PathLike) -> dict:
         raise PixelgifError(f"cannot read settings file {str(path)!r}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PixelgifError(f"settings file {str(path)!r} is not valid JSON: {exc}") from exc
+    return check_settings(data, path)
+
+
+def check_settings(data, path: str | os.PathLike) -> dict:
+    """Return the settings document ``data`` (read from ``path``) checked, sections filled in."""
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise PixelgifError(f'{str(path)!r} is not a pixelgif settings file (no "format": "{FORMAT_NAME}")')
     if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:

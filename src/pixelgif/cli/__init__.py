@@ -18,6 +18,7 @@ from .. import __version__
 # Subcommand name -> module under pixelgif.cli. Order is the order shown in --help.
 COMMANDS = {
     "morph": "morph",
+    "batch": "batch",
     "pixelate": "pixelate",
     "models": "models",
     "train": "train",

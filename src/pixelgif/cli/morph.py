@@ -39,11 +39,12 @@ GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in Pixe
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
                 "scale": "scale", "format": "format", "optimize": "optimize",
                 "keep_palette_order": "keep_palette_order"}  # fmt: skip
+# Every option `merge_settings` takes: prompts, seeds, output, each section's flags, run.MODEL_OPTIONS.
+OPTIONS = ("prompts", "seed", "output", *MORPH_FLAGS, *PIXELATE_FLAGS, *ENCODE_FLAGS,
+           "model", "lora", "lora_scale", "device", "dtype", "vae")  # fmt: skip
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
-
     parser = subparsers.add_parser(
         "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -67,6 +68,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="print smoothness numbers and plot the change per frame to OUT.report.png (needs matplotlib)",
     )
+
+    out = add_run_options(parser)
+    out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
+
+    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the morph, model, pixel-art and animation flags (``pixelgif batch`` shares them); return the
+    animation group."""
+    from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS
 
     morph = parser.add_argument_group("morph")
     morph.add_argument("--frames", type=int, metavar="N", help="frames per transition (default 12, at least 2)")
@@ -212,11 +226,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="GIF: keep palette indices and order exactly, e.g. for Aseprite (default off: "
         "only the colours drawn, reordered for a smaller file; pixels are exact either way)",
     )
-    out.add_argument("--save-frames", metavar="DIR", help="also save raw and pixel-art frames as PNG in DIR")
-
-    parser.error = one_line_error(parser)  # bad input is one line, as for every other error
-    parser.set_defaults(run=run)
-    return parser
+    return out
 
 
 def run(args) -> int:
@@ -243,58 +253,79 @@ def run(args) -> int:
 
 def build_request(args):
     """Return the validated `RunRequest` of a run: settings file first, then the flags given on top."""
-    from ..encode import EncodeConfig
-    from ..morph.config import MorphConfig
-    from ..pixelate import PixelateConfig
-    from ..run import MODEL_OPTIONS, RunRequest
-    from ..settings import config_from_dict, read_settings
+    from ..settings import read_settings
 
-    base = (
-        read_settings(args.from_settings)
-        if args.from_settings
-        else {s: {} for s in ("model", "morph", "pixelate", "encode")}
-    )
-
-    morph = dict(base["morph"])
-    if args.prompts:
-        if len(args.prompts) != len(morph.get("prompts", args.prompts)):
-            morph.pop("seeds", None)  # per-keyframe seeds no longer line up
-        morph["prompts"] = args.prompts
-    if "prompts" not in morph:
+    base = read_settings(args.from_settings) if args.from_settings else {}
+    settings = merge_settings(base, {name: getattr(args, name) for name in OPTIONS})
+    if "prompts" not in settings["morph"]:
         raise ValueError("a morph needs at least two prompts, got 0 (or give --from SETTINGS.json)")
-    if args.seed is not None:
-        morph["seed"], morph["seeds"] = args.seed[0], (args.seed if len(args.seed) > 1 else None)
-    if args.same_noise is not None and args.same_noise != morph.get("same_noise", False) and args.seed is None:
-        morph.pop("seeds", None)  # the saved per-keyframe seeds followed the old choice
-    morph.update(_given(args, MORPH_FLAGS))
+    if not settings["output"]:
+        raise ValueError("no output file: give -o OUT (e.g. -o morph.gif)")
+    return settings_request(settings, report=args.report, save_frames=args.save_frames)
 
-    pixelate = dict(base["pixelate"])
-    given = _given(args, PIXELATE_FLAGS)
+
+def merge_settings(base: dict, options: dict) -> dict:
+    """Return the settings of ``base`` (a settings document, or {}) with ``options`` on top.
+
+    ``options`` are flag values by their `OPTIONS` names, None (or no prompts) meaning not given:
+    ``prompts`` a list, ``seed`` a list of one seed or one per prompt, ``output`` a path. Used by
+    `build_request` (``--from FILE`` + flags) and by ``pixelgif batch`` (flags + each job's options).
+    """
+    from ..run import MODEL_OPTIONS
+
+    options = {name: value for name, value in options.items() if value is not None}
+    morph = dict(base.get("morph", {}))
+    prompts = options.get("prompts")
+    if prompts:
+        if len(prompts) != len(morph.get("prompts", prompts)):
+            morph.pop("seeds", None)  # per-keyframe seeds no longer line up
+        morph["prompts"] = list(prompts)
+    seed = options.get("seed")
+    if seed is not None:
+        morph["seed"], morph["seeds"] = seed[0], (list(seed) if len(seed) > 1 else None)
+    same_noise = options.get("same_noise")
+    if same_noise is not None and same_noise != morph.get("same_noise", False) and seed is None:
+        morph.pop("seeds", None)  # the saved per-keyframe seeds followed the old choice
+    morph.update(_given(options, MORPH_FLAGS))
+
+    pixelate = dict(base.get("pixelate", {}))
+    given = _given(options, PIXELATE_FLAGS)
     if any(name in given for name in GRID_FLAGS):
         for name in GRID_FLAGS:
             pixelate.pop(name, None)  # a new grid choice replaces the saved one
     pixelate.update(given)
 
-    encode = dict(base["encode"])
-    if args.output and args.format is None and not _same_kind(encode.get("format"), args.output):
+    encode = dict(base.get("encode", {}))
+    output = options.get("output")
+    if output and "format" not in options and not _same_kind(encode.get("format"), str(output)):
         encode.pop("format", None)  # a new -o decides the format by its suffix
-    encode.update({ENCODE_FLAGS[k]: v for k, v in _given(args, ENCODE_FLAGS).items()})
+    encode.update({ENCODE_FLAGS[k]: v for k, v in _given(options, ENCODE_FLAGS).items()})
 
-    model = {**base["model"], **_given(args, MODEL_OPTIONS)}
+    model = {**base.get("model", {}), **_given(options, MODEL_OPTIONS)}
     if isinstance(model.get("lora"), list) and len(model["lora"]) == 1:
         model["lora"] = model["lora"][0]  # one LoRA is recorded as a name, as before stacking
-    output = args.output or base.get("output")
-    if not output:
-        raise ValueError("no output file: give -o OUT (e.g. -o morph.gif)")
+    return {"model": model, "morph": morph, "pixelate": pixelate, "encode": encode,
+            "output": output or base.get("output")}  # fmt: skip
+
+
+def settings_request(settings: dict, report: bool = False, save_frames=None):
+    """Return the validated `RunRequest` of merged ``settings`` (see `merge_settings`)."""
+    from ..encode import EncodeConfig
+    from ..morph.config import MorphConfig
+    from ..pixelate import PixelateConfig
+    from ..run import MODEL_OPTIONS, RunRequest
+    from ..settings import config_from_dict
+
+    encode, model = settings["encode"], settings["model"]
     return RunRequest(
-        morph=config_from_dict(MorphConfig, morph, "morph"),
-        pixelate=config_from_dict(PixelateConfig, pixelate, "pixelate"),
+        morph=config_from_dict(MorphConfig, settings["morph"], "morph"),
+        pixelate=config_from_dict(PixelateConfig, settings["pixelate"], "pixelate"),
         encode=config_from_dict(EncodeConfig, encode, "encode"),
         model={name: model.get(name) for name in MODEL_OPTIONS},
-        output=output,
+        output=settings["output"],
         auto_scale="scale" not in encode,
-        report=args.report,
-        save_frames=args.save_frames,
+        report=report,
+        save_frames=save_frames,
     )
 
 
@@ -307,9 +338,9 @@ def _same_kind(fmt: str | None, output: str) -> bool:
     return known is not None and not known.detect and any(output.lower().endswith(s) for s in known.suffixes if s)
 
 
-def _given(args, names) -> dict:
-    """Return the flags among ``names`` that were given on the command line (not None)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+def _given(options: dict, names) -> dict:
+    """Return the options among ``names`` that were given (not None)."""
+    return {name: options[name] for name in names if options.get(name) is not None}
 
 
 def _seeds(text: str) -> list[int]:

@@ -1,0 +1,70 @@
+"""Jobs per minute: N small bundled-model morphs as one ``pixelgif batch`` vs N ``pixelgif morph`` commands.
+
+Both sides are real commands in fresh processes (cold start included), with the same settings, and
+both must write the same bytes (checked). The batch saves N-1 Python starts, imports and model loads.
+
+    python benchmarks/batch_speed.py [--jobs 20] [--frames 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SUBJECTS = ["a red dragon", "a blue whale", "a green frog", "a yellow star", "a pink heart", "a grey castle",
+            "a brown bear", "an orange cat", "a purple gem", "a white ghost"]  # fmt: skip
+
+
+def jobs(count: int) -> list[dict]:
+    """Return ``count`` jobs: prompt pairs from `SUBJECTS`, each with its own seed and output."""
+    pairs = [(a, b) for a in SUBJECTS for b in SUBJECTS if a != b]
+    return [{"prompts": list(pairs[i * 7 % len(pairs)]), "seed": i, "output": f"job{i:02d}.gif"} for i in range(count)]
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--frames", type=int, default=4, help="frames per transition of every job")
+    args = parser.parse_args()
+    flags = ["--frames", str(args.frames), "-q"]
+    work = jobs(args.jobs)
+    with tempfile.TemporaryDirectory(prefix="pixelgif-batch-bench-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in work))
+        (tmp / "single").mkdir()
+        separate = 0.0
+        for job in work:
+            out = str(tmp / "single" / job["output"])
+            separate += timed([sys.executable, "-m", "pixelgif", "morph", *job["prompts"], "--seed", str(job["seed"]),
+                               *flags, "-o", out])  # fmt: skip
+        batch = timed([sys.executable, "-m", "pixelgif", "batch", str(tmp / "jobs.jsonl"), "-o", str(tmp / "batch"),
+                       *flags])  # fmt: skip
+        same = all(
+            (tmp / "single" / j["output"]).read_bytes() == (tmp / "batch" / j["output"]).read_bytes() for j in work
+        )
+    cpu = platform.processor() or platform.machine()
+    print(f"{args.jobs} bundled-model jobs ({args.frames} frames per transition), {os.cpu_count()} CPUs ({cpu}):")
+    print(f"  {'':22} {'seconds':>8} {'jobs/min':>9}")
+    print(f"  {'separate pixelgif morph':22} {separate:8.1f} {args.jobs * 60 / separate:9.1f}")
+    print(f"  {'one pixelgif batch':22} {batch:8.1f} {args.jobs * 60 / batch:9.1f}")
+    print(f"  batch is {separate / batch:.1f}x the jobs per minute; same bytes: {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

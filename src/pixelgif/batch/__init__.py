@@ -1,0 +1,7 @@
+"""``pixelgif batch``: many morphs from one job file, sharing loaded models, across processes and GPUs,
+resumable after a crash, with a gallery page to review them. See docs/batch.md."""
+
+from .jobs import BadLine, Job, read_jobs
+from .runner import BatchResult, Outcome, run_batch
+
+__all__ = ["BadLine", "BatchResult", "Job", "Outcome", "read_jobs", "run_batch"]

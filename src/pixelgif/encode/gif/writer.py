@@ -7,6 +7,7 @@ Pillow's own GIF writer remaps palettes, adds a local palette to every delta fra
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -156,15 +157,14 @@ def _see_through_runs(sub: np.ndarray, unchanged: np.ndarray, min_runs: int) -> 
 
 def _table_filled(data: bytes, code_bits: int) -> bool:
     """Return False if LZW ``data`` (in sub-blocks) is too short to have filled the 4096-code table."""
-    return len(data) * 8 >= _FILL_BITS[code_bits]
+    return len(data) * 8 >= _fill_bits(code_bits)
 
 
-# Bits of LZW data it takes to fill the table: one code per new entry, each at least as wide as
-# the table is big at that moment (a lower bound: sub-block bytes and the clear code come on top).
-_FILL_BITS = {
-    bits: sum(max(bits + 1, min(12, (code - 1).bit_length())) for code in range((1 << bits) + 2, 4096))
-    for bits in range(2, 9)
-}
+@functools.cache
+def _fill_bits(bits: int) -> int:
+    """Return the bits of LZW data it takes to fill the table: one code per new entry, each at least as
+    wide as the table is big at that moment (a lower bound: sub-block bytes and the clear code come on top)."""
+    return sum(max(bits + 1, min(12, (code - 1).bit_length())) for code in range((1 << bits) + 2, 4096))
 
 
 def _outside_table(candidate, transparent, limit):

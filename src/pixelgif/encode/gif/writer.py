@@ -99,45 +99,61 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     transparent: that case was cleared by the previous disposal), and the smallest free one keeps
     LZW codes short. When the changed pixels draw every colour of the table, the marker is the
     index just past it (as gifsicle does: the table stays, the code size grows by one bit; not
-    possible with 256 colours). Each marker is tried with every unchanged pixel see-through and
-    with wildcards, plus the plain rectangle, and (for frames that fill the LZW table) with each
-    ``_CLEAR_POLICIES``; the smallest wins. A ``transparent`` index just past the colour table
-    (``compact``) is replaced by a free one where the frame leaves one.
+    possible with 256 colours). Each marker is tried with every unchanged pixel see-through, with
+    wildcards, and with only runs of unchanged pixels see-through (``_see_through_runs``), plus
+    the plain rectangle; frames that fill the LZW table try each ``_CLEAR_POLICIES`` too (for the
+    run and past-the-table candidates, only the best of them); the smallest wins. A ``transparent``
+    index just past the colour table (``compact``) is replaced by a free one where the frame
+    leaves one.
     """
     x0, y0, x1, y1 = rect
     sub = frame[y0:y1, x0:x1]
     candidates = [(sub, None, transparent)]
+    extra = []  # later candidates: their clear policies are tried only for the best of them
     if canvas is not None and optimize:
         unchanged = canvas[y0:y1, x0:x1] == sub
         # A transparent index outside the table becomes a free one anyway (``_outside_table``).
         markers = [_free_index(sub[~unchanged], 1 << table_bits)]
         markers += [transparent] if transparent is not None and transparent < 1 << table_bits else []
+        past_table = None
         if not any(m is not None for m in markers) and table_bits < 8:
-            markers.append(1 << table_bits)  # past the table: one more bit per code, far longer strings
+            past_table = 1 << table_bits  # one more bit per code, far longer strings
+            markers.append(past_table)
         for marker in dict.fromkeys(m for m in markers if m is not None):
             symbols = np.where(unchanged, np.uint8(marker), sub)
             # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
             free = unchanged & ((sub != transparent) if marker != transparent else True)
-            candidates.append((symbols, None, marker))  # every unchanged pixel see-through
-            candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
+            group = extra if marker == past_table else candidates
+            group.append((symbols, None, marker))  # every unchanged pixel see-through
+            group.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
             must = unchanged & (sub == transparent) if marker != transparent else None
             for min_runs in _SEE_THROUGH_RUNS:
                 see_through = _see_through_runs(sub, unchanged, min_runs)
                 if must is not None:
                     see_through |= must
-                candidates.append((np.where(see_through, np.uint8(marker), sub), None, marker))
+                extra.append((np.where(see_through, np.uint8(marker), sub), None, marker))
     limit = 1 << table_bits
     if transparent is not None and transparent >= limit:
         candidates = [_outside_table(c, transparent, limit) for c in candidates]
+        extra = [_outside_table(c, transparent, limit) for c in extra]
     best = None
-    for symbols, alternatives, marker in candidates:
-        for prefer_colour in (False, True) if alternatives is not None else (False,):
-            for k, clear in enumerate(_CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]):
-                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
+    for group, all_policies in ((candidates, True), (extra, False)):
+        firsts = []  # (size, symbols, alternatives, prefer_colour, marker) under the first policy
+        for symbols, alternatives, marker in group:
+            for prefer_colour in (False, True) if alternatives is not None else (False,):
+                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *_CLEAR_POLICIES[0])
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, marker)
-                if k == 0 and not _table_filled(data, code_bits):
-                    break  # the policies differ only once the table is full
+                if symbols.size >= _CLEAR_MATTERS and _table_filled(data, code_bits):
+                    firsts.append((len(data), symbols, alternatives, prefer_colour, marker))
+        # The other policies differ only once the table is full.
+        if firsts and not all_policies:
+            firsts = [min(firsts, key=lambda first: first[0])]
+        for _, symbols, alternatives, prefer_colour, marker in firsts:
+            for clear in _CLEAR_POLICIES[1:]:
+                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
+                if len(data) < len(best[0]):
+                    best = (data, code_bits, marker)
     return best
 
 

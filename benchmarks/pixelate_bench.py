@@ -229,7 +229,8 @@ def startup(size: int, repeat: int) -> int:
         if name.startswith(" "):
             continue  # nested below a top-level import
         top[name] = top.get(name, 0) + int(parts[1])
-    print("  imports of that command (cumulative ms, one run, -X importtime):")
+    print("  top-level imports of that command (cumulative ms, one run, -X importtime; numpy and PIL count")
+    print("  under the first module that imports them):")
     for name, us in sorted(top.items(), key=lambda item: -item[1])[:12]:
         print(f"    {us / 1000:7.1f}  {name}")
     heavy = ("numba", "scipy", "torch", "diffusers", "transformers", "gradio")

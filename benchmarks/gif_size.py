@@ -18,6 +18,13 @@ Cases (all share one palette across frames, as pixelgif makes them):
   dithered     a moving gradient pixelated with ordered dithering (64x64, 16 colours, x4)
   gameboy      a plasma pixelated to the 4-colour gameboy palette (80x72, x2)
   photo-256    a moving gradient with 256 colours, no dithering (96x96, x1)
+  full-16      like a Stable Diffusion morph: opaque, every frame changes everywhere and draws every
+               one of its 16 colours (13 frames, 64x64, x4, Bayer dither)
+  full-16-sm   the same colours, a still full-palette picture with a small morphing window (x4)
+  full-32      as full-16 with 32 colours (x4); full-32-sm likewise
+  full-256     as full-16 with 256 colours, no dithering (x1); full-256-sm likewise
+  all-256      256 colours where the changed pixels of a frame draw all of them, so no index is
+               left for see-through pixels (128x128, a third of the pixels change, x1)
 
     python benchmarks/gif_size.py [--repeat 3] [--skip-morph]
 """
@@ -77,7 +84,7 @@ def sprite_frames(count: int = 32, size: int = 64) -> list[Image.Image]:
         sun = (x - size * 0.6) ** 2 + (y - size * (0.3 - 0.1 * np.sin(2 * np.pi * t))) ** 2
         art[sun < (size / 9) ** 2] = 9
         art[sun < (size / 12) ** 2] = 10
-        sx, sy = int(size * 0.3), int(size * 0.62) + round(float(2 * np.sin(4 * np.pi * t)))
+        sx, sy = int(size * 0.3), int(size * 0.62) + round(2 * np.sin(4 * np.pi * t))
         art[sy - 1 : sy + 9, sx - 1 : sx + 7] = 0
         art[sy : sy + 8, sx : sx + 6] = 8
         art[sy + 1 : sy + 3, sx + 1 : sx + 5] = 15
@@ -136,6 +143,53 @@ def plasma_video(count: int, width: int, height: int) -> list[np.ndarray]:
     return frames
 
 
+def morph_video(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    """Return smooth, textured RGB frames that cross-fade through three random scenes (like a
+    diffusion-model morph: every pixel changes a little in every frame)."""
+    rng = np.random.default_rng(seed)
+
+    def scene() -> np.ndarray:
+        coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+        smooth = np.asarray(coarse.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64)
+        return smooth + rng.normal(0, 18, (size, size, 1))  # fine texture
+
+    keys = [scene() for _ in range(3)]
+    frames = []
+    for i in range(count):
+        u = 2 * i / (count - 1)
+        k = min(int(u), 1)
+        w = u - k
+        frames.append(np.clip((1 - w) * keys[k] + w * keys[k + 1], 0, 255).astype(np.uint8))
+    return frames
+
+
+def all_colours_changing(count: int = 8, size: int = 128) -> list[Image.Image]:
+    """Return a 256-colour animation whose changed pixels draw every colour of the palette."""
+    rng = np.random.default_rng(256)
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:size, 0:size]
+    base = (x // 4 + y // 4 * 7) % 256
+    frames = []
+    for i in range(count):
+        frame = base.copy()
+        changed = rng.random((size, size)) < 0.3
+        frame[changed] = (frame[changed] + i + 1) % 256
+        frames.append(frame.astype(np.uint8))
+    return _p_images(frames, palette)
+
+
+def full_palette(count: int, colours: int, small: bool, dither: str) -> list[Image.Image]:
+    """Return an opaque morph pixelated to ``colours`` colours, each frame drawing all of them;
+    with ``small``, a still picture with a 16x16 window that morphs."""
+    video = morph_video(count, 64, seed=colours)
+    if small:
+        still = video[0]
+        video = [still.copy() for _ in video]
+        for frame, moving in zip(video, morph_video(count, 64, seed=colours + 1), strict=True):
+            frame[20:36, 24:40] = moving[20:36, 24:40]
+    return pixelated(video, grid=(64, 64), colors=colours, dither=dither)
+
+
 PICO8 = np.array(
     [
         [0, 0, 0], [29, 43, 83], [126, 37, 83], [0, 135, 81], [171, 82, 54], [95, 87, 79],
@@ -168,6 +222,11 @@ def cases(skip_morph: bool) -> list[tuple[str, list[Image.Image], int]]:
     out.append(("dithered", pixelated(gradient_video(24, 256), grid=(64, 64), colors=16, dither="bayer4"), 4))
     out.append(("gameboy", pixelated(plasma_video(20, 160, 144), grid=(80, 72), palette="gameboy", dither="bayer4"), 2))
     out.append(("photo-256", pixelated(gradient_video(16, 96, 1), grid=(96, 96), colors=256, dither="none"), 1))
+    # Opaque, every colour drawn: the typical Stable Diffusion morph (13 frames, 64x64 art).
+    for colours, dither, scale in ((16, "bayer4", 4), (32, "bayer4", 4), (256, "none", 1)):
+        out.append((f"full-{colours}", full_palette(13, colours, False, dither), scale))
+        out.append((f"full-{colours}-sm", full_palette(13, colours, True, dither), scale))
+    out.append(("all-256", all_colours_changing(), 1))
     return out
 
 

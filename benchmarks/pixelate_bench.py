@@ -8,6 +8,12 @@ the sequence is a cross-fade between a photo and a cartoon, like a morph.
 
     python benchmarks/pixelate_bench.py [--size 512] [--grid 64] [--frames 20] [--repeat 3]
                                         [--images DIR] [--pyxelate DIR] [--quick]
+    python benchmarks/pixelate_bench.py --startup [--startup-size 64] [--repeat 10]
+
+--startup times the whole ``pixelgif pixelate in.png -o out.png`` command (a new Python process,
+as a user runs it) on one small generated image: best and median wall seconds of --repeat runs,
+the CPU they ran on, then the import breakdown of one ``python -X importtime`` run (the largest
+top-level imports, and whether numba, scipy or torch loaded at all).
 
 --pyxelate DIR imports pyxelate from a local checkout of its public source (never committed here;
 it needs scikit-image and scikit-learn) and runs it on the same inputs: Pyx(factor, palette,
@@ -18,10 +24,12 @@ transform of every frame from its Vid iterator.
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -177,6 +185,60 @@ def pyx_sequence(Pyx, Vid, frames, colors, dither, factor):
     return [pyx.transform(image) for image, _key in Vid(frames)]
 
 
+def cpu_name() -> str:
+    """Return the CPU model (``lscpu``'s "Model name") and how many cores this process may use."""
+    name = "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        with contextlib.suppress(OSError):
+            text = Path("/proc/cpuinfo").read_text()
+            name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if "model name" in line), name)
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
+def startup(size: int, repeat: int) -> int:
+    """Time ``pixelgif pixelate`` on one small image as a whole command; print the import breakdown."""
+    with tempfile.TemporaryDirectory(prefix="pixelate_startup.") as folder:
+        source, target = Path(folder) / "in.png", Path(folder) / "out.png"
+        Image.fromarray(photo_landscape(size)).save(source)
+        command = [sys.executable, "-m", "pixelgif", "pixelate", str(source), "-o", str(target)]
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        seconds = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            seconds.append(time.perf_counter() - start)
+        bare = []
+        for _ in range(repeat):  # the interpreter alone, for reference
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
+            bare.append(time.perf_counter() - start)
+        profile = subprocess.run(
+            [sys.executable, "-X", "importtime", *command[1:]], check=True, capture_output=True, text=True, env=env
+        ).stderr
+    print(f"pixelgif pixelate on one {size}x{size} PNG, whole command, {repeat} runs on {cpu_name()}")
+    print(f"  best {min(seconds):.3f} s, median {statistics.median(seconds):.3f} s (python -c pass: {min(bare):.3f} s)")
+    top: dict[str, int] = {}
+    for line in profile.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2].rstrip()[1:]
+        if name.startswith(" "):
+            continue  # nested below a top-level import
+        top[name] = top.get(name, 0) + int(parts[1])
+    print("  top-level imports of that command (cumulative ms, one run, -X importtime; numpy and PIL count")
+    print("  under the first module that imports them):")
+    for name, us in sorted(top.items(), key=lambda item: -item[1])[:12]:
+        print(f"    {us / 1000:7.1f}  {name}")
+    heavy = ("numba", "scipy", "torch", "diffusers", "transformers", "gradio")
+    loaded = sorted({name.split(".")[0] for name in top if name.split(".")[0] in heavy})
+    print(f"  heavy packages loaded: {', '.join(loaded) or 'none'}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -186,7 +248,11 @@ def main(argv=None) -> int:
     parser.add_argument("--images", help="folder of extra test images (centre-cropped and resized)")
     parser.add_argument("--pyxelate", metavar="DIR", help="local checkout of the pyxelate source to compare with")
     parser.add_argument("--quick", action="store_true", help="16 colours, none and bayer4 only")
+    parser.add_argument("--startup", action="store_true", help="time the whole pixelate command on one small image")
+    parser.add_argument("--startup-size", type=int, default=64, help="side of that image in pixels (default 64)")
     args = parser.parse_args(argv)
+    if args.startup:
+        return startup(args.startup_size, args.repeat)
 
     images = load_images(args.size, args.images)
     sequence = morph_sequence(images["photo-landscape"], images["cartoon-a"], args.frames)
@@ -212,7 +278,7 @@ def measure(images, sequence, colors, dither, pyx_dither, args, pyx, factor) -> 
     """Return one table row for a setting."""
     times, errors = [], []
     for image in images.values():
-        seconds, result = best_time(functools.partial(ours_single, image, colors, dither, args.grid), args.repeat)
+        seconds, result = best_time(lambda image=image: ours_single(image, colors, dither, args.grid), args.repeat)
         times.append(seconds)
         errors.append(colour_error(image, result))
     seq_seconds, _ = best_time(lambda: ours_sequence(sequence, colors, dither, args.grid), args.repeat)
@@ -221,7 +287,7 @@ def measure(images, sequence, colors, dither, pyx_dither, args, pyx, factor) -> 
         Pyx, Vid = pyx
         p_times, p_errors = [], []
         for image in images.values():
-            seconds, result = best_time(functools.partial(pyx_single, Pyx, image, colors, pyx_dither, factor), 1)
+            seconds, result = best_time(lambda image=image: pyx_single(Pyx, image, colors, pyx_dither, factor), 1)
             p_times.append(seconds)
             p_errors.append(colour_error(image, result))
         p_seq, _ = best_time(lambda: pyx_sequence(Pyx, Vid, sequence, colors, pyx_dither, factor), 1)

@@ -289,3 +289,35 @@ def test_the_engine_does_not_import_torch():
 
     code = "import sys, pixelgif.pixelate, pixelgif.cli.pixelate; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("dither", ["none", "bayer4", "floyd-steinberg", "atkinson"])
+@pytest.mark.parametrize("transparent", [False, True])
+def test_small_jobs_give_the_same_art_without_numba(monkeypatch, dither, transparent):
+    # Small jobs do not load numba (~0.5 s): the kernels run as plain Python or as numpy twins,
+    # which must agree with the compiled ones to the last bit (uneven cells included).
+    from pixelgif import numba_jit
+    from pixelgif.pixelate.grid import cell_edges, reduce_mean
+
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:29, 0:37]
+    frames = []
+    for i in range(3):
+        rgb = np.stack([x * 6 + i * 9, y * 8, (x + y) * 3], -1) + rng.normal(0, 30, (29, 37, 3))
+        frame = np.clip(rgb, 0, 255).astype(np.uint8)
+        if transparent:
+            frame = np.dstack([frame, np.where(rng.random((29, 37)) < 0.2, 0, 255).astype(np.uint8)])
+        frames.append(frame)
+    config = PixelateConfig(grid=(9, 7), colors=12, dither=dither)
+    stacked = np.stack(frames)
+    opaque = stacked[..., 3] >= 128 if transparent else None
+    results = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(numba_jit, "FORCE_COMPILED", compiled)
+        art = pixelate_frames(frames, config)
+        lab, coverage = reduce_mean(
+            np.ascontiguousarray(stacked[..., :3]), opaque, cell_edges(37, 9), cell_edges(29, 7)
+        )
+        results[compiled] = (art.indices, art.palette, lab, coverage)
+    for a, b in zip(results[True], results[False], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -160,3 +160,23 @@ def test_help_says_ordered_dithering_is_the_default_for_animations(capsys):
         main(["pixelate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "Bayer 4x4 for animations" in text and "stable across frames" in text
+
+
+def test_one_small_image_loads_no_numba_scipy_or_torch(tmp_path):
+    # Start-up is most of the command's time for a small image: numba (~0.5 s with its CPU target),
+    # scipy and torch & co. must not load on this path (small jobs run the kernels without numba).
+    import subprocess
+    import sys
+
+    source = _save_image(tmp_path / "in.png", size=(64, 64))
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['pixelgif', 'pixelate', {str(source)!r}, '-o', {str(tmp_path / 'out.png')!r}]\n"
+        "try:\n    runpy.run_module('pixelgif', run_name='__main__')\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "heavy = ('numba', 'scipy', 'torch', 'diffusers', 'transformers', 'gradio', 'sklearn')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == ""
+    assert (tmp_path / "out.png").exists()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..numba_jit import HAVE_NUMBA
+from ..numba_jit import compile_for
 from .kernels import diffuse_frame, nearest_two
 from .palette import nearest_indices
 
@@ -35,7 +35,7 @@ def two_nearest(points: np.ndarray, palette_lab: np.ndarray) -> tuple[np.ndarray
     """Return (nearest, second nearest) palette indices of each point."""
     first = np.empty(len(points), dtype=np.int32)
     second = np.empty(len(points), dtype=np.int32)
-    if HAVE_NUMBA:
+    if compile_for(len(points) * len(palette_lab), numpy_twin=True):  # the numpy path below gives the same indices
         nearest_two(np.ascontiguousarray(points), np.ascontiguousarray(palette_lab), first, second)
         return first, second
     d2 = ((points[:, None, :] - palette_lab[None, :, :]) ** 2).sum(-1)
@@ -87,8 +87,9 @@ def diffusion_indices(
     solid = np.ones(lab.shape[:3], dtype=np.bool_) if solid is None else np.ascontiguousarray(solid, dtype=np.bool_)
     out = np.zeros(lab.shape[:3], dtype=np.int32)
     kernel, max_carry = DIFFUSION_KERNELS[method], max_carried_error(palette)
+    work = out.size * len(palette)
     for frame in range(len(buffer)):
-        diffuse_frame(source[frame], buffer[frame], solid[frame], palette, kernel, max_carry, out[frame])
+        diffuse_frame.run(work, source[frame], buffer[frame], solid[frame], palette, kernel, max_carry, out[frame])
     return out
 
 

@@ -1,15 +1,16 @@
-"""Compiled inner loops (numba, compiled once and cached on disk): cell sums, nearest colours, error diffusion.
+"""Compiled inner loops (numba, compiled on first use and cached on disk): cell sums, nearest colours, error diffusion.
 
-Each kernel fills output arrays passed in by the caller. Without numba the same functions run as
-plain Python (correct, slow); callers use numpy paths instead where one exists (``HAVE_NUMBA``).
+Each kernel fills output arrays passed in by the caller. Small jobs, and runs without numba, use
+the same functions as plain Python (``.py_func``: same results, no numba to load) or numpy paths
+that give the same results (``compile_for``).
 """
 
 from __future__ import annotations
 
-from ..numba_jit import njit
+from ..numba_jit import lazy_njit
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit
 def box_sums(rgb, opaque, use_mask, x_cell, y_cell, lut, sums, mass):  # pragma: no cover - compiled
     """Add each pixel's linear-light colour (via ``lut``) into its cell of ``sums``; count into ``mass``."""
     n, h, w = rgb.shape[0], rgb.shape[1], rgb.shape[2]
@@ -26,7 +27,7 @@ def box_sums(rgb, opaque, use_mask, x_cell, y_cell, lut, sums, mass):  # pragma:
                 mass[f, cy, cx] += 1.0
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit
 def nearest_two(points, palette, first, second):  # pragma: no cover - compiled
     """Fill ``first`` and ``second`` with the nearest and second-nearest palette index of each point."""
     k = palette.shape[0]
@@ -44,7 +45,7 @@ def nearest_two(points, palette, first, second):  # pragma: no cover - compiled
         second[i] = runner if k > 1 else best
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit
 def diffuse_frame(source, lab, solid, palette, kernel, max_carry, out):  # pragma: no cover - compiled
     """Quantise one (h, w, 3) frame into ``out`` with serpentine error diffusion.
 

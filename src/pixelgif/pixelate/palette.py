@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..numba_jit import HAVE_NUMBA
+from ..numba_jit import compile_for
 from .color import oklab_to_srgb8, srgb8_to_oklab
 from .kernels import nearest_two
 
@@ -38,7 +38,7 @@ def nearest_indices(lab: np.ndarray, palette_lab: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(lab.reshape(-1, 3), dtype=np.float64)
     pal = np.ascontiguousarray(palette_lab, dtype=np.float64)
     out = np.empty(len(flat), dtype=np.int32)
-    if HAVE_NUMBA:
+    if compile_for(len(flat) * len(pal), numpy_twin=True):  # the numpy path below gives the same indices
         nearest_two(flat, pal, out, np.empty_like(out))
         return out.reshape(shape)
     for start in range(0, len(flat), _MAP_CHUNK):

@@ -108,6 +108,7 @@ def _code_counts(frames) -> list[int]:
     counts, previous = [], None
     for frame in frames:
         window = frame
+        box: tuple[slice, slice] = (slice(None), slice(None))
         if previous is not None:
             mask = frame != previous
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -119,6 +120,8 @@ def _code_counts(frames) -> list[int]:
         previous = frame
         # The code count does not depend on which number each colour has: renumber 0..k-1.
         values, symbols = np.unique(window, return_inverse=True)
+        if len(values) > 256:  # every colour changes: no room for the unchanged symbol, count it plain
+            values, symbols = np.unique(frame[box], return_inverse=True)
         bits = max(2, (len(values) - 1).bit_length())
         if not HAVE_NUMBA:  # pragma: no cover
             counts.append(max(1, window.size // 4))

@@ -7,6 +7,7 @@ Pillow's own GIF writer remaps palettes, adds a local palette to every delta fra
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -26,10 +27,8 @@ _CLEAR_MATTERS = 4096 - 258
 # What the LZW encoder does when its table is full, as (clear_when_full, adaptive_clear): clear at
 # once, never clear, or clear once strings get short (gifsicle's way). Big frames try all three.
 _CLEAR_POLICIES = ((True, False), (False, False), (False, True))
-
-
-class _NoSeeThroughIndex(Exception):
-    """A frame draws every colour the table holds, so none can stand in for transparency."""
+# Candidates that make runs of unchanged pixels see-through: any run, or two or more adjacent ones.
+_SEE_THROUGH_RUNS = (1, 2)
 
 
 def encode_gif(
@@ -55,11 +54,8 @@ def encode_gif(
     if compact:
         frames, palette, transparent = compact_palette(frames, palette, transparent)
         if transparent is not None:
-            # Transparency needs no entry of its own if each frame leaves some colour undrawn.
-            try:
-                return _encode(frames, palette, durations, loop, transparent, optimize, palette_bits(transparent, None))
-            except _NoSeeThroughIndex:
-                pass
+            # Transparency needs no entry of its own: it is a free index, or the one just past the table.
+            return _encode(frames, palette, durations, loop, transparent, optimize, palette_bits(transparent, None))
     return _encode(frames, palette, durations, loop, transparent, optimize, palette_bits(len(palette), transparent))
 
 
@@ -101,59 +97,96 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     as themselves: the LZW encoder treats them as wildcards and takes whichever continues its
     string. The marker can be any index that no changed pixel uses (a changed pixel is never
     transparent: that case was cleared by the previous disposal), and the smallest free one keeps
-    LZW codes short. Each marker is tried with every unchanged pixel see-through and with
-    wildcards, plus the plain rectangle, and (for frames that fill the LZW table) with each
-    ``_CLEAR_POLICIES``; the smallest wins. A ``transparent`` index outside the colour table
-    (``compact``) is replaced by a free one; _NoSeeThroughIndex if no candidate can do that.
+    LZW codes short. When the changed pixels draw every colour of the table, the marker is the
+    index just past it (as gifsicle does: the table stays, the code size grows by one bit; not
+    possible with 256 colours). Each marker is tried with every unchanged pixel see-through, with
+    wildcards, and with only runs of unchanged pixels see-through (``_see_through_runs``), plus
+    the plain rectangle; frames that fill the LZW table try each ``_CLEAR_POLICIES`` too (for the
+    run and past-the-table candidates, only the best of them); the smallest wins. A ``transparent``
+    index just past the colour table (``compact``) is replaced by a free one where the frame
+    leaves one.
     """
     x0, y0, x1, y1 = rect
     sub = frame[y0:y1, x0:x1]
     candidates = [(sub, None, transparent)]
+    extra: list[tuple[np.ndarray, np.ndarray | None, int | None]] = []  # their clear policies: only the best's
     if canvas is not None and optimize:
         unchanged = canvas[y0:y1, x0:x1] == sub
         # A transparent index outside the table becomes a free one anyway (``_outside_table``).
         markers = [_free_index(sub[~unchanged], 1 << table_bits)]
         markers += [transparent] if transparent is not None and transparent < 1 << table_bits else []
+        past_table = None
+        if not any(m is not None for m in markers) and table_bits < 8:
+            past_table = 1 << table_bits  # one more bit per code, far longer strings
+            markers.append(past_table)
         for marker in dict.fromkeys(m for m in markers if m is not None):
             symbols = np.where(unchanged, np.uint8(marker), sub)
             # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
             free = unchanged & ((sub != transparent) if marker != transparent else True)
-            candidates.append((symbols, None, marker))  # every unchanged pixel see-through
-            candidates.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
+            group = extra if marker == past_table else candidates
+            group.append((symbols, None, marker))  # every unchanged pixel see-through
+            group.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
+            must = unchanged & (sub == transparent) if marker != transparent else None
+            for min_runs in _SEE_THROUGH_RUNS:
+                see_through = _see_through_runs(sub, unchanged, min_runs)
+                if must is not None:
+                    see_through |= must
+                extra.append((np.where(see_through, np.uint8(marker), sub), None, marker))
     limit = 1 << table_bits
     if transparent is not None and transparent >= limit:
-        candidates = [c for c in (_outside_table(c, transparent, limit) for c in candidates) if c is not None]
-        if not candidates:
-            raise _NoSeeThroughIndex
+        candidates = [_outside_table(c, transparent, limit) for c in candidates]
+        extra = [_outside_table(c, transparent, limit) for c in extra]
     best: tuple[bytes, int, int | None] | None = None
-    for symbols, alternatives, marker in candidates:
-        for prefer_colour in (False, True) if alternatives is not None else (False,):
-            for k, clear in enumerate(_CLEAR_POLICIES if symbols.size >= _CLEAR_MATTERS else _CLEAR_POLICIES[:1]):
+    for group, all_policies in ((candidates, True), (extra, False)):
+        firsts = []  # (size, symbols, alternatives, prefer_colour, index) under the first policy
+        for symbols, alternatives, index in group:
+            for prefer_colour in (False, True) if alternatives is not None else (False,):
+                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *_CLEAR_POLICIES[0])
+                if best is None or len(data) < len(best[0]):
+                    best = (data, code_bits, index)
+                if symbols.size >= _CLEAR_MATTERS and _table_filled(data, code_bits):
+                    firsts.append((len(data), symbols, alternatives, prefer_colour, index))
+        # The other policies differ only once the table is full.
+        if firsts and not all_policies:
+            firsts = [min(firsts, key=lambda first: first[0])]
+        for _, symbols, alternatives, prefer_colour, index in firsts:
+            for clear in _CLEAR_POLICIES[1:]:
                 data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
                 if best is None or len(data) < len(best[0]):
-                    best = (data, code_bits, marker)
-                if k == 0 and not _table_filled(data, code_bits):
-                    break  # the policies differ only once the table is full
-    assert best is not None  # there is always at least one candidate
+                    best = (data, code_bits, index)
+    assert best is not None  # the plain rectangle is always a candidate
     return best
+
+
+def _see_through_runs(sub: np.ndarray, unchanged: np.ndarray, min_runs: int) -> np.ndarray:
+    """Return which pixels to write see-through: those of ``min_runs`` or more adjacent runs (in
+    scan order) of unchanged pixels, each run one colour (gifsicle's heuristic: a lone run is as
+    long in its own colour, but see-through joins runs of different colours into one)."""
+    flat, keep = sub.ravel(), unchanged.ravel()
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    lengths = np.diff(np.r_[starts, len(flat)])
+    whole = np.add.reduceat((~keep).astype(np.int32), starts) == 0  # every pixel of the run unchanged
+    # Number the stretches of consecutive whole runs and count the runs in each.
+    stretch = np.cumsum(np.r_[True, whole[1:] != whole[:-1]])
+    runs_in = np.bincount(stretch)[stretch]
+    return np.repeat(whole & (runs_in >= min_runs), lengths).reshape(sub.shape)
 
 
 def _table_filled(data: bytes, code_bits: int) -> bool:
     """Return False if LZW ``data`` (in sub-blocks) is too short to have filled the 4096-code table."""
-    return len(data) * 8 >= _FILL_BITS[code_bits]
+    return len(data) * 8 >= _fill_bits(code_bits)
 
 
-# Bits of LZW data it takes to fill the table: one code per new entry, each at least as wide as
-# the table is big at that moment (a lower bound: sub-block bytes and the clear code come on top).
-_FILL_BITS = {
-    bits: sum(max(bits + 1, min(12, (code - 1).bit_length())) for code in range((1 << bits) + 2, 4096))
-    for bits in range(2, 9)
-}
+@functools.cache
+def _fill_bits(bits: int) -> int:
+    """Return the bits of LZW data it takes to fill the table: one code per new entry, each at least as
+    wide as the table is big at that moment (a lower bound: sub-block bytes and the clear code come on top)."""
+    return sum(max(bits + 1, min(12, (code - 1).bit_length())) for code in range((1 << bits) + 2, 4096))
 
 
 def _outside_table(candidate, transparent, limit):
-    """Return ``candidate`` with the ``transparent`` index (not in the table) replaced by a free
-    one, or None if the frame draws every colour of the table."""
+    """Return ``candidate`` with the ``transparent`` index (just past the table) replaced by a free
+    one; unchanged if the frame draws every colour of the table."""
     symbols, alternatives, marker = candidate
     if marker != transparent:
         return candidate
@@ -165,7 +198,7 @@ def _outside_table(candidate, transparent, limit):
         drawn = np.concatenate([drawn, alternatives[alternatives >= 0].astype(np.uint8)])
     free = _free_index(np.append(drawn, np.uint8(transparent)), limit)
     if free is None:
-        return None
+        return candidate
     symbols = np.where(see_through, np.uint8(free), symbols)
     if alternatives is not None:
         alternatives = np.where(alternatives == transparent, np.int16(free), alternatives)
@@ -191,7 +224,7 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     """Return the rectangle to draw for ``frame`` and its disposal method."""
     height, width = frame.shape
     full = (0, 0, width, height)
-    rect = full if canvas is None or not deltas else (bbox(canvas != frame) or (0, 0, 1, 1))
+    rect = full if canvas is None or not deltas else bbox(canvas != frame) or (0, 0, 1, 1)
     if transparent is None:
         return rect, KEEP
     if not deltas:
@@ -199,9 +232,10 @@ def _plan(canvas, frame, nxt, transparent, deltas) -> tuple[Rect, int]:
     if nxt is not None:
         # Drawing can never turn a shown pixel transparent again, so a pixel that is opaque now
         # and transparent next must be cleared when this frame is disposed.
-        cleared = bbox((frame != transparent) & (nxt == transparent))
-        if cleared is not None:
-            return union(rect, cleared), CLEAR
+        cleared = (frame != transparent) & (nxt == transparent)
+        cleared_box = bbox(cleared)
+        if cleared_box is not None:
+            return union(rect, cleared_box), CLEAR
     return rect, KEEP
 
 

@@ -125,6 +125,7 @@ def _bad_gpl(tmp_path):
         (lambda d: [str(_save_image(d / "in.png")), "--palette", "vaporwave"], "pico-8, gameboy, nes"),
         (lambda d: [str(_save_image(d / "in.png")), "--grid", "64x64"], "larger than the image"),
         (lambda d: [str(_save_image(d / "in.png")), "--grid", "0x4"], "at least 1x1"),
+        (lambda d: [str(_save_image(d / "in.png")), "--pixel-size", "1000"], "larger than the"),
         (lambda d: [str(_save_image(d / "in.png")), "--pixel-size", "0"], "pixel size"),
         (lambda d: [str(_save_image(d / "in.png")), "--grid", "8x8", "--pixel-size", "2"], "conflicting"),
         (lambda d: [str(_save_image(d / "in.png")), "--reducer", "dominant", "--dither", "bayer4"], "conflicting"),

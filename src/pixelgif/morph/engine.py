@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +23,8 @@ import torch
 from PIL import Image
 
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
-from .interpolate import lerp, slerp
+from .interpolate import adain, lerp, slerp
+from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
@@ -33,6 +35,11 @@ __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphRe
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_BATCH_SIZE = 4
+# Image keyframes: the sampler their inverted noise is rendered with (unless one is chosen), the
+# text an image without a caption is inverted under, and fixed-point refinements per inversion step.
+IMAGE_SCHEDULER = "DDIM-exact"
+DEFAULT_CAPTION = ""
+INVERSION_REFINE = 3
 
 
 @dataclass
@@ -45,6 +52,21 @@ class FrameInputs:
 
 
 @dataclass
+class ImageBlend:
+    """How frames on a segment with an image keyframe are made (`MorphConfig.adain`, ``midway_guidance``).
+
+    At an image keyframe the negative text is the caption (guidance neutral, so inversion is
+    exact); ``negatives`` are each keyframe's own negative text, of which ``midway_guidance`` x
+    sin(pi t) is blended back in between, so in-betweens get some of the run's guidance.
+    """
+
+    indices: frozenset[int]
+    negatives: list[torch.Tensor] | None
+    adain: bool = True
+    midway_guidance: float = 0.0
+
+
+@dataclass
 class PreparedKeyframes:
     """Steps 1-3 of a morph: the resolved settings and each keyframe's text embeddings and noise."""
 
@@ -53,6 +75,8 @@ class PreparedKeyframes:
     prompt_embeds: list[torch.Tensor]
     negative_prompt_embeds: list[torch.Tensor] | None
     latents: list[torch.Tensor]
+    images: dict[int, Image.Image] = field(default_factory=dict)  # image keyframes, fitted to the render size
+    blend: ImageBlend | None = None  # how frames next to image keyframes are made (None: no image keyframes)
 
 
 @dataclass
@@ -142,6 +166,8 @@ class MorphPipeline:
             height=config.height or height,
             width=config.width or width,
             seeds=config.keyframe_seeds,
+            # Inverted noise reproduces an image under the DDIM sampler it was inverted for.
+            scheduler=config.scheduler or (IMAGE_SCHEDULER if config.image_keyframes else None),
         )
 
     def set_scheduler(self, name: str | None) -> None:
@@ -187,6 +213,100 @@ class MorphPipeline:
             for seed in seeds
         ]
 
+    # -- image keyframes -------------------------------------------------------------------------
+    @property
+    def pixel_space(self) -> bool:
+        """Return True when the backend denoises pixels (no VAE), as the bundled sprite model does."""
+        return getattr(self.pipe, "vae", None) is None
+
+    def fit_keyframe_images(self, config: MorphConfig) -> dict[int, Image.Image]:
+        """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
+        index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
+        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        return {
+            index: fit_image(keyframe.loaded, config.width, config.height, rgba)
+            for index, keyframe in config.image_keyframes.items()
+        }
+
+    @torch.no_grad()
+    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """Return the clean latents (B, C, h, w), CPU float32, of images at the render size: the VAE's
+        (scaled) mean for latent models, the pixels in [-1, 1] for pixel-space ones (transparent white)."""
+        arrays = []
+        for image in images:
+            array = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
+            if self.pixel_space:
+                see_through = array[..., 3] < 0.5  # as the bundled model's training data: binary alpha, white behind
+                array[see_through] = (1.0, 1.0, 1.0, 0.0)
+                array[..., 3] = np.where(see_through, 0.0, 1.0)
+            arrays.append(array[..., : self.pipe.unet.config.in_channels if self.pixel_space else 3])
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) * 2.0 - 1.0
+        if self.pixel_space:
+            return pixels.float()
+        vae = self.pipe.vae
+        encoded = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mean
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
+
+    def _predict_noise(self, sample: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
+        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``."""
+        if hasattr(self.pipe, "predict_noise"):
+            return self.pipe.predict_noise(sample, t, context)
+        unet = self.pipe.unet
+        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
+
+    @torch.no_grad()
+    def invert_images(
+        self,
+        images: list[Image.Image],
+        prompt_embeds: list[torch.Tensor],
+        negative_prompt_embeds: list[torch.Tensor] | None,
+        config: MorphConfig,
+        refine: int | None = None,
+    ) -> list[torch.Tensor]:
+        """Return, per image (at the render size), the noise that DDIM sampling under its text turns
+        back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
+        resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
+        prediction is taken at the step's end point, not its start). Latents come back on the CPU,
+        in the unit-variance convention of the engine's noise."""
+        from diffusers import DDIMScheduler
+
+        refine = INVERSION_REFINE if refine is None else refine
+        ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
+        ddim.set_timesteps(config.steps)
+        alphas = ddim.alphas_cumprod.double()
+        step = ddim.config.num_train_timesteps // ddim.num_inference_steps
+        do_cfg = config.guidance_scale > 1.0 and negative_prompt_embeds is not None
+        device, dtype = self.device, self.dtype
+        x = self.encode_images(images).double().to(device)
+        context = torch.cat(prompt_embeds)
+        if do_cfg:
+            context = torch.cat([torch.cat(negative_prompt_embeds), context])
+        context = context.to(device, dtype)
+
+        def noise(sample: torch.Tensor, t) -> torch.Tensor:
+            model_input = torch.cat([sample] * 2) if do_cfg else sample
+            eps = self._predict_noise(model_input.float(), t, context).double()
+            if do_cfg:
+                uncond, cond = eps.chunk(2)
+                eps = uncond + config.guidance_scale * (cond - uncond)
+            return eps
+
+        for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first
+            prev = t - step
+            a_t = alphas[t]
+            a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
+            a_t, a_prev = a_t.to(device), a_prev.to(device)
+            start = x
+            eps = noise(start, t)
+            for round_ in range(refine + 1):
+                # The DDIM step from t to prev, solved for its start: prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps.
+                x0 = (start - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+                x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+                if round_ < refine:
+                    eps = noise(x, t)
+        return [latent.float().cpu().unsqueeze(0) for latent in x]
+
     def interpolate_frames(
         self,
         plan: list[FramePlan],
@@ -194,22 +314,37 @@ class MorphPipeline:
         negative_prompt_embeds: list[torch.Tensor] | None,
         latents: list[torch.Tensor],
         text_interpolation: str = "linear",
+        blend: ImageBlend | None = None,
     ) -> list[FrameInputs]:
-        """Return the inputs of every frame: slerped noise and interpolated text between its keyframes."""
+        """Return the inputs of every frame: slerped noise and interpolated text between its keyframes.
+
+        ``blend``: on segments with an image keyframe, AdaIN on the slerped noise and part of the
+        run's guidance back midway (see `ImageBlend`).
+        """
 
         def text(pair: list[torch.Tensor], frame: FramePlan) -> torch.Tensor:
             if text_interpolation == "slerp":
                 return slerp(pair[frame.start], pair[frame.end], frame.t, dim=-1)  # per token
             return lerp(pair[frame.start], pair[frame.end], frame.t)
 
-        return [
-            FrameInputs(
+        frames = []
+        for frame in plan:
+            inputs = FrameInputs(
                 latents=slerp(latents[frame.start], latents[frame.end], frame.t),
                 prompt_embeds=text(prompt_embeds, frame),
                 negative_prompt_embeds=text(negative_prompt_embeds, frame) if negative_prompt_embeds else None,
             )
-            for frame in plan
-        ]
+            between = 0.0 < frame.t < 1.0
+            if blend is not None and between and {frame.start, frame.end} & blend.indices:
+                if blend.adain:
+                    inputs.latents = adain(inputs.latents, latents[frame.start], latents[frame.end], frame.t)
+                if blend.negatives and inputs.negative_prompt_embeds is not None and blend.midway_guidance > 0:
+                    share = blend.midway_guidance * math.sin(math.pi * frame.t)
+                    inputs.negative_prompt_embeds = lerp(
+                        inputs.negative_prompt_embeds, text(blend.negatives, frame), share
+                    )
+            frames.append(inputs)
+        return frames
 
     @torch.no_grad()
     def render(
@@ -277,11 +412,14 @@ class MorphPipeline:
             config = dataclasses.replace(config, pixel_size=max(1, min(8, width // 32)))
         return config
 
-    def pixelate(self, frames: list[Image.Image], config):
-        """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them."""
+    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None):
+        """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them.
+
+        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered.
+        """
         from ..pixelate import pixelate_frames
 
-        return pixelate_frames(frames, config)
+        return pixelate_frames(frames, config, exact=exact or ())
 
     def prepare_keyframes(self, config: MorphConfig, pixelate=None) -> PreparedKeyframes:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
@@ -289,9 +427,31 @@ class MorphPipeline:
         config = self.resolve(config)
         pixelate = self.resolve_pixelate(pixelate, config.width)
         self.set_scheduler(config.scheduler)
-        embeds, negative_embeds = self.encode_prompts(config.prompts, config.negative_prompt, config.guidance_scale)
+        texts = [DEFAULT_CAPTION if text is None else text for text in config.keyframe_texts]
+        embeds, negative_embeds = self.encode_prompts(texts, config.negative_prompt, config.guidance_scale)
         latents = self.prepare_keyframe_latents(config.seeds, config.height, config.width)
-        return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents)
+        images = self.fit_keyframe_images(config)
+        blend = None
+        if images:
+            own_negatives = list(negative_embeds) if negative_embeds else None
+            blend = ImageBlend(frozenset(images), own_negatives, config.adain, config.midway_guidance)
+        if images and negative_embeds:
+            # An image keyframe's negative text is its own caption: guidance is neutral there, so
+            # its noise inverts exactly (inversion under guidance drifts), and grows towards prompts.
+            negative_embeds = list(negative_embeds)
+            for index in images:
+                negative_embeds[index] = embeds[index].clone()
+        if images:
+            order = sorted(images)
+            inverted = self.invert_images(
+                [images[i] for i in order],
+                [embeds[i] for i in order],
+                [negative_embeds[i] for i in order] if negative_embeds else None,
+                config,
+            )
+            for index, latent in zip(order, inverted, strict=True):
+                latents[index] = latent
+        return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents, images, blend)
 
     # -- the whole morph ------------------------------------------------------------------------
     def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
@@ -321,17 +481,22 @@ class MorphPipeline:
         with RenderProgress(expected, callback, self.progress) as progress:
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
+                # An image keyframe is the image itself, never a render of its inverted noise.
+                wanted = [frame for frame in plan if _image_of(frame, keys.images) is None]
                 inputs = self.interpolate_frames(
-                    plan, keys.prompt_embeds, keys.negative_prompt_embeds, keys.latents, config.text_interpolation
-                )
-                return self.render(inputs, config, progress=progress)
+                    wanted, keys.prompt_embeds, keys.negative_prompt_embeds, keys.latents, config.text_interpolation,
+                    keys.blend,
+                )  # fmt: skip
+                rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
+                return [_image_of(frame, keys.images) or next(rendered) for frame in plan]
 
-            spaced = self.place_frames(config, render_plan, pixelate)
+            spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
         plan, frames = spaced.plan, spaced.images
         lap("render")
 
-        # 5. Pixelate every frame with one shared palette.
-        art = self.pixelate(frames, pixelate)
+        # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
+        exact = [frame.index for frame in plan if _image_of(frame, keys.images) is not None]
+        art = self.pixelate(frames, pixelate, exact)
         lap("pixelate")
 
         timings["total"] = round(sum(timings.values()), 3)
@@ -348,14 +513,16 @@ class MorphPipeline:
             renders=spaced.renders,
         )
 
-    def place_frames(self, config: MorphConfig, render_plan, pixelate) -> SpacedFrames:
+    def place_frames(self, config: MorphConfig, render_plan, pixelate, exact_images=()) -> SpacedFrames:
         """Return where the morph's frames sit and their images, rendered by ``render_plan``: evenly
-        in t (linear spacing), or re-placed so the ``pixelate``'d frames change evenly."""
+        in t (linear spacing), or re-placed so the ``pixelate``'d frames change evenly.
+        ``exact_images``: the image keyframes (kept exactly by the pixelation, so by the measure too)."""
         count = len(config.prompts)
         if config.spacing == "linear":
             plan = frame_schedule(count, config.frames, config.loop, config.easing)
             return SpacedFrames(plan, render_plan(plan), len(plan))
-        return even_frames(count, config.frames, config.loop, config.easing, render_plan, ViewerFeatures(pixelate))
+        features = ViewerFeatures(pixelate, exact_images)
+        return even_frames(count, config.frames, config.loop, config.easing, render_plan, features)
 
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
@@ -365,9 +532,11 @@ class MorphPipeline:
         inputs = [
             FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None)
             for i in range(len(config.prompts))
+            if i not in keys.images
         ]
-        frames = self.render(inputs, config, callback)
-        art = self.pixelate(frames, pixelate)
+        rendered = iter(self.render(inputs, config, callback) if inputs else [])
+        frames = [keys.images[i] if i in keys.images else next(rendered) for i in range(len(config.prompts))]
+        art = self.pixelate(frames, pixelate, sorted(keys.images))
         return MorphResult(
             frames=frames,
             pixel_frames=list(art.images),
@@ -379,6 +548,11 @@ class MorphPipeline:
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
         )
+
+
+def _image_of(frame: FramePlan, images: dict[int, Image.Image]) -> Image.Image | None:
+    """Return the image of an image keyframe when ``frame`` is exactly that keyframe, else None."""
+    return images.get(frame.start) if frame.is_keyframe else None
 
 
 def to_pil(images) -> list[Image.Image]:

@@ -18,6 +18,7 @@ whole factor with nearest neighbour (pixel art stays crisp), larger ones reduced
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ class Keyframe:
     """One keyframe of a morph: an ``image`` (path or PIL image) with an optional ``caption``.
 
     ``sha256``: the file's hash as a settings file recorded it; when given, a file that changed
-    since is an error (so ``--from`` never silently makes other frames). A keyframe made with only
+    since is an error (so ``--from`` never silently makes other frames). Filled in when the file is read. A keyframe made with only
     ``prompt`` is a prompt keyframe (`MorphConfig` stores it as the string).
     """
 
@@ -62,8 +63,8 @@ class Keyframe:
         if isinstance(self.image, Image.Image):
             self._loaded = check_image(self.image, "the image keyframe")
         elif isinstance(self.image, (str, os.PathLike)):
-            self.image = str(Path(self.image).expanduser().resolve()) if str(self.image) != IN_MEMORY else IN_MEMORY
-            self._loaded = read_keyframe_image(self.image, self.sha256)
+            self.image = str(Path(self.image).expanduser().resolve())
+            self._loaded, self.sha256 = _read(Path(self.image), self.sha256)
         else:
             raise ValueError(
                 f"an image keyframe's image must be a path or a PIL image, got {type(self.image).__name__}"
@@ -90,7 +91,7 @@ class Keyframe:
         if self.prompt is not None:
             return {"prompt": self.prompt}
         path = self.image if isinstance(self.image, str) else IN_MEMORY
-        digest = self.sha256 or (file_sha256(path) if path != IN_MEMORY else image_sha256(self.loaded))
+        digest = self.sha256 if path != IN_MEMORY else image_sha256(self.loaded)
         return {"image": path, "caption": self.caption, "sha256": digest}
 
     @classmethod
@@ -130,6 +131,8 @@ def parse_keyframe(text: str, caption: str | None = None) -> str | Keyframe:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         if path.is_file():
             return Keyframe(image=path, caption=caption)
+        if path.is_dir():
+            raise PixelgifError(f"keyframe {text!r} names a folder, not an image file")
         raise PixelgifError(
             f"keyframe {text!r} was read as an image file, but there is no such file; "
             f"write prompt:{text} to use it as a prompt"
@@ -146,19 +149,25 @@ def looks_like_image(text: str) -> bool:
 
 def read_keyframe_image(path: str | os.PathLike, sha256: str | None = None) -> Image.Image:
     """Return the image at ``path`` as RGBA (a GIF's or WebP's first frame); PixelgifError for bad input."""
-    path = Path(path)
+    return _read(Path(path), sha256)[0]
+
+
+def _read(path: Path, sha256: str | None = None) -> tuple[Image.Image, str]:
+    """Return (the image at ``path`` as RGBA, the sha256 of the bytes read)."""
     name = str(path)
     if not path.exists():
         raise PixelgifError(f"image keyframe not found: {name!r}")
     if not path.is_file():
         raise PixelgifError(f"image keyframe {name!r} is not a file")
-    if sha256 is not None and file_sha256(path) != sha256:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and digest != sha256:
         raise PixelgifError(
             f"image keyframe {name!r} has changed since the settings file was written (its sha256 differs); "
             "give the keyframes on the command line to use it as it is now"
         )
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             first = next(iter(ImageSequence.Iterator(image)), None)
             if first is None:
                 raise PixelgifError(f"image keyframe {name!r} has no frames")
@@ -166,10 +175,14 @@ def read_keyframe_image(path: str | os.PathLike, sha256: str | None = None) -> I
             has_alpha = first.mode in ("RGBA", "LA", "PA") or "transparency" in first.info
             rgba = first.convert("RGBA") if has_alpha else first.convert("RGB").convert("RGBA")
     except UnidentifiedImageError:
+        if data.startswith((b"\x89PNG", b"GIF8", b"\xff\xd8")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+            raise PixelgifError(
+                f"cannot read image keyframe {name!r}: it is empty (no frames or no pixels) or damaged"
+            ) from None
         raise PixelgifError(f"cannot read image keyframe {name!r}: not an image (use PNG, JPEG, WebP or GIF)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PixelgifError(f"cannot read image keyframe {name!r}: damaged or unsupported image ({exc})") from None
-    return check_image(rgba, f"image keyframe {name!r}")
+    return check_image(rgba, f"image keyframe {name!r}"), digest
 
 
 def check_image(image: Image.Image, what: str) -> Image.Image:
@@ -180,11 +193,6 @@ def check_image(image: Image.Image, what: str) -> Image.Image:
     if not np.asarray(rgba)[..., 3].any():
         raise PixelgifError(f"{what} is fully transparent: there is nothing to morph from")
     return rgba
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def image_sha256(image: Image.Image) -> str:

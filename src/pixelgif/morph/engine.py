@@ -276,11 +276,12 @@ class MorphPipeline:
         ddim.set_timesteps(config.steps)
         alphas = ddim.alphas_cumprod.double()
         step = ddim.config.num_train_timesteps // ddim.num_inference_steps
-        do_cfg = config.guidance_scale > 1.0 and negative_prompt_embeds is not None
+        guidance = float(config.guidance_scale or 0.0)
+        do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
         device, dtype = self.device, self.dtype
         x = self.encode_images(images).double().to(device)
         context = torch.cat(prompt_embeds)
-        if do_cfg:
+        if do_cfg and negative_prompt_embeds is not None:
             context = torch.cat([torch.cat(negative_prompt_embeds), context])
         context = context.to(device, dtype)
 
@@ -289,7 +290,7 @@ class MorphPipeline:
             eps = self._predict_noise(model_input.float(), t, context).double()
             if do_cfg:
                 uncond, cond = eps.chunk(2)
-                eps = uncond + config.guidance_scale * (cond - uncond)
+                eps = uncond + guidance * (cond - uncond)
             return eps
 
         for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first

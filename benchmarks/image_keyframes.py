@@ -9,8 +9,8 @@ Variants, each adding one thing to the one before:
 
 * plain: DDIM inversion (no refinement) + slerp of the inverted noise, guidance neutral throughout;
 * +refine: fixed-point refinement of every inversion step (`engine.INVERSION_REFINE`);
-* +adain: AdaIN of the in-between noise (`MorphConfig.adain`);
-* +midway: half the guidance back midway (`MorphConfig.midway_guidance`, the default: 0.5); it
+* +adain: AdaIN of the in-between noise (`MorphConfig.adain`, on by default);
+* +midway: half the guidance back midway (`MorphConfig.midway_guidance` 0.5; off by default); it
   changes nothing without captions or a negative prompt (the negative text is then the caption).
 
 Smoothness and max/mean are `pixelgif.morph.quality` on the final pixel-art frames (what --report
@@ -40,8 +40,8 @@ from pixelgif.morph.quality import measure_morph
 VARIANTS = {
     "plain": dict(refine=0, adain=False, midway_guidance=0.0),
     "+refine": dict(refine=3, adain=False, midway_guidance=0.0),
-    "+adain": dict(refine=3, adain=True, midway_guidance=0.0),
-    "+midway (default)": dict(refine=3, adain=True, midway_guidance=0.5),
+    "+adain (default)": dict(refine=3, adain=True, midway_guidance=0.0),
+    "+midway 0.5": dict(refine=3, adain=True, midway_guidance=0.5),
 }
 
 

@@ -159,7 +159,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         metavar="W",
         help="0-1: share of --guidance-scale that comes back midway between an image keyframe and the next "
-        "(guidance is neutral at an image keyframe so its inversion is exact; default 0.5)",
+        "(guidance is neutral at an image keyframe so its inversion is exact; default 0: off)",
     )
 
     model = parser.add_argument_group("model")

@@ -91,9 +91,10 @@ class MorphConfig:
     spacing: str = "even"  # "even": re-placed so every step changes the picture equally; "linear": plain t
     same_noise: bool = False  # every keyframe starts from the noise of ``seed``: only the text morphs
     # Segments with an image keyframe: AdaIN keeps the in-between noise's per-channel statistics on
-    # the path between the ends; midway_guidance (0-1) brings this share of the guidance back midway.
+    # the path between the ends; midway_guidance (0-1) brings this share of the guidance back midway
+    # (richer in-betweens with captions, but less even on average: off by default).
     adain: bool = True
-    midway_guidance: float = 0.5
+    midway_guidance: float = 0.0
 
     def __post_init__(self):
         self._check_prompts()

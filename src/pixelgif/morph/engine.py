@@ -278,6 +278,11 @@ class MorphPipeline:
         step = ddim.config.num_train_timesteps // ddim.num_inference_steps
         guidance = float(config.guidance_scale or 0.0)
         do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
+        if do_cfg and negative_prompt_embeds is not None:
+            # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
+            # guidance changes nothing: skip the unconditional half, half the work.
+            neutral = all(torch.equal(n, p) for n, p in zip(negative_prompt_embeds, prompt_embeds, strict=True))
+            do_cfg = not neutral
         device, dtype = self.device, self.dtype
         x = self.encode_images(images).double().to(device)
         context = torch.cat(prompt_embeds)

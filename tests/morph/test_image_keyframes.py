@@ -144,3 +144,11 @@ def test_cli_image_keyframes_and_from(tiny_sd, tmp_path, capsys):
     assert main(["morph", "--from", str(tmp_path / "m.json"), "-o", str(tmp_path / "third.gif")]) == 1
     assert "has changed since the settings file was written" in capsys.readouterr().err
     assert not (tmp_path / "third.gif").exists()
+
+
+def test_precomputed_inversions_skip_the_inversion(sd, monkeypatch):
+    config = MorphConfig(prompts=[caterpillar(), "a blue whale"], steps=2, frames=2, spacing="linear")
+    first = sd.prepare_keyframes(config)
+    monkeypatch.setattr(sd, "invert_images", lambda *args, **kwargs: pytest.fail("inverted again"))
+    again = sd.prepare_keyframes(config, inverted={0: first.latents[0]})
+    assert torch.equal(again.latents[0], first.latents[0]) and torch.equal(again.latents[1], first.latents[1])

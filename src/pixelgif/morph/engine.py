@@ -223,9 +223,10 @@ class MorphPipeline:
         """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
         index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
         rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        native_height, native_width = self.default_size()
+        width, height = config.width or native_width, config.height or native_height
         return {
-            index: fit_image(keyframe.loaded, config.width, config.height, rgba)
-            for index, keyframe in config.image_keyframes.items()
+            index: fit_image(keyframe.loaded, width, height, rgba) for index, keyframe in config.image_keyframes.items()
         }
 
     @torch.no_grad()
@@ -427,9 +428,15 @@ class MorphPipeline:
 
         return pixelate_frames(frames, config, exact=exact or ())
 
-    def prepare_keyframes(self, config: MorphConfig, pixelate=None) -> PreparedKeyframes:
+    def prepare_keyframes(
+        self, config: MorphConfig, pixelate=None, inverted: dict[int, torch.Tensor] | None = None
+    ) -> PreparedKeyframes:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
-        set), the pixelate settings for its size, and each keyframe's embeddings and noise."""
+        set), the pixelate settings for its size, and each keyframe's embeddings and noise.
+
+        Image keyframes are inverted (`invert_images`) unless ``inverted`` already has their noise,
+        by keyframe index (e.g. the ``latents`` of an earlier `PreparedKeyframes` of the same images,
+        caption, steps and guidance)."""
         config = self.resolve(config)
         pixelate = self.resolve_pixelate(pixelate, config.width)
         self.set_scheduler(config.scheduler)
@@ -447,16 +454,14 @@ class MorphPipeline:
             negative_embeds = list(negative_embeds)
             for index in images:
                 negative_embeds[index] = embeds[index].clone()
-        if images:
-            order = sorted(images)
-            inverted = self.invert_images(
-                [images[i] for i in order],
-                [embeds[i] for i in order],
-                [negative_embeds[i] for i in order] if negative_embeds else None,
-                config,
-            )
-            for index, latent in zip(order, inverted, strict=True):
-                latents[index] = latent
+        inverted = dict(inverted or {})
+        order = sorted(index for index in images if index not in inverted)
+        if order:
+            negatives = [negative_embeds[i] for i in order] if negative_embeds else None
+            noises = self.invert_images([images[i] for i in order], [embeds[i] for i in order], negatives, config)
+            inverted.update(zip(order, noises, strict=True))
+        for index in images:
+            latents[index] = inverted[index]
         return PreparedKeyframes(config, pixelate, embeds, negative_embeds, latents, images, blend)
 
     # -- the whole morph ------------------------------------------------------------------------
@@ -494,7 +499,8 @@ class MorphPipeline:
                     keys.blend,
                 )  # fmt: skip
                 rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
-                return [_image_of(frame, keys.images) or next(rendered) for frame in plan]
+                return [image if (image := _image_of(frame, keys.images)) is not None else next(rendered)
+                        for frame in plan]  # fmt: skip
 
             spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
         plan, frames = spaced.plan, spaced.images

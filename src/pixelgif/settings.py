@@ -114,7 +114,9 @@ def local_or_id(name: str | None) -> str | None:
 
 
 def _jsonable(value):
-    """Return ``value`` with tuples, numpy values and paths turned into JSON types."""
+    """Return ``value`` with tuples, numpy values, paths and keyframes turned into JSON types."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):  # an image keyframe
+        return _jsonable(value.to_dict())
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -45,7 +45,8 @@ class Job:
 
     @property
     def prompts(self) -> list[str]:
-        return self.request.morph.prompts
+        """Return the job's keyframes as text: prompts, and image keyframes by their file."""
+        return [k if isinstance(k, str) else f"image {k.image}" for k in self.request.morph.prompts]
 
     @property
     def format(self) -> str:

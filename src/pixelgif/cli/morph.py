@@ -1,4 +1,4 @@
-"""``pixelgif morph``: prompts in, a pixel-art animation that morphs between them out."""
+"""``pixelgif morph``: keyframes (prompts or images) in, a pixel-art animation that morphs between them out."""
 
 from __future__ import annotations
 
@@ -7,20 +7,33 @@ import argparse
 from .options import format_help, format_name, grid_size, one_line_error
 
 DESCRIPTION = """\
-Render one keyframe per PROMPT and morph between them: text embeddings and starting noise are
-interpolated frame by frame, every frame is turned into pixel art on one shared palette, and the
-frames are written as a GIF (or WebP, APNG, MP4 by the suffix of -o; a spritesheet with Aseprite
-JSON or a folder of PNGs with --format). Every setting is saved in a JSON file next to the output
+Morph between KEYFRAMEs, each a prompt or an image: a prompt is rendered, an image is inverted to
+the noise that makes it again; text embeddings and starting noise are interpolated frame by
+frame, every frame is turned into pixel art on one shared palette, and the frames are written as
+a GIF (or WebP, APNG, MP4 by the suffix of -o; a spritesheet with Aseprite JSON or a folder of
+PNGs with --format). Every setting is saved in a JSON file next to the output
 (same name, .json; NAME.settings.json for a spritesheet); --from that file makes the same frames again."""
 
 EPILOG = """\
-frames: --frames N counts a transition's start keyframe but not its end, so K prompts give
+frames: --frames N counts a transition's start keyframe but not its end, so K keyframes give
 (K-1)*N+1 frames, or K*N with --loop. Each keyframe has one seed (default: --seed + its index).
 spacing: "even" (default) renders a coarse pass, measures how much the pixel art changes from
 frame to frame and re-places the frames so every step changes it equally (at most 1.5x the renders
 of "linear", which steps evenly in t). --report prints the smoothness and plots every step.
 
+image keyframes: a KEYFRAME that names an existing .png, .jpg, .jpeg, .webp, .gif or .bmp file is
+an image, any other text a prompt; image:PATH forces an image, prompt:TEXT a prompt (a prompt that
+ends in ".png" but names no file is an error, not silently a prompt). Any image mode works; a GIF
+gives its first frame. The image is fitted inside the render frame with its aspect ratio kept and
+centred, the rest transparent (bundled model) or white (RGB models, which also get transparency
+composited on white); a smaller image is enlarged by the largest whole factor with nearest
+neighbour (a 16x16 sprite becomes 32x32 for the bundled model), a larger one is reduced by area
+averaging. It is inverted under its --caption (none: the empty text, which works well) and comes
+back in the output pixel for pixel after pixelation; a fitted palette keeps its colours exactly.
+
 examples:
+  pixelgif morph knight.png wizard.png --loop -o powerup.gif         # two sprites, bundled model
+  pixelgif morph knight.png "a wizard with a staff" --caption "a knight" -o k.gif
   pixelgif morph "snowy cabin in the woods" "ancient castle with a fire breathing dragon above" -o cabin.gif
   pixelgif morph "a red dragon" "a blue whale" "a green frog" --loop --frames 16 --seed 7 -o loop.gif
   pixelgif morph "a knight" "a wizard" --model ./my-sd-folder --scheduler DPM-Solver++ --steps 20 -o k.gif
@@ -33,7 +46,8 @@ examples:
   pixelgif morph --from cabin.json --seed 3 -o cabin3.gif   # the same settings, another seed"""
 
 MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "scheduler", "width", "height",
-               "easing", "text_interpolation", "batch_size", "spacing", "same_noise")  # fmt: skip
+               "easing", "text_interpolation", "batch_size", "spacing", "same_noise", "adain",
+               "midway_guidance")  # fmt: skip
 PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
 GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
@@ -49,7 +63,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "morph", help="morph between prompts as a pixel-art GIF", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="two or more prompts, one per keyframe, in order")
+    parser.add_argument(
+        "prompts",
+        nargs="*",
+        metavar="KEYFRAME",
+        help="two or more keyframes in order: a prompt, or an image file (see 'image keyframes' below)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -104,7 +123,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         metavar="G",
         help="classifier-free guidance, 0 or more; 1 or less turns it off (default: the model's, 7.5 for SD)",
     )
-    morph.add_argument("--scheduler", metavar="NAME", help=f"{', '.join(SCHEDULERS)} (default: the model's own)")
+    morph.add_argument(
+        "--scheduler",
+        metavar="NAME",
+        help=f"{', '.join(SCHEDULERS)} (default: the model's own; DDIM-exact with image keyframes)",
+    )
     morph.add_argument("--width", type=int, metavar="PX", help="render width, a multiple of 8 (default: the model's)")
     morph.add_argument("--height", type=int, metavar="PX", help="render height, a multiple of 8 (default: the model's)")
     morph.add_argument("--easing", choices=EASINGS, help="pacing within each transition (default linear)")
@@ -130,6 +153,28 @@ def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         default=None,
         help="every keyframe starts from the noise of --seed, so only the text morphs (steadier, "
         "less varied keyframes)",
+    )
+
+    images = parser.add_argument_group("image keyframes")
+    images.add_argument(
+        "--caption",
+        action="append",
+        metavar="TEXT",
+        help="caption of an image keyframe: give it once per image keyframe, in order (default: none)",
+    )
+    images.add_argument(
+        "--adain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="next to an image keyframe, match the in-between noise's per-channel statistics to its ends "
+        "(default on: smoother, keeps colour)",
+    )
+    images.add_argument(
+        "--midway-guidance",
+        type=float,
+        metavar="W",
+        help="0-1: share of --guidance-scale that comes back midway between an image keyframe and the next "
+        "(guidance is neutral at an image keyframe so its inversion is exact; default 0: off)",
     )
 
     model = parser.add_argument_group("model")
@@ -255,8 +300,13 @@ def build_request(args):
     """Return the validated `RunRequest` of a run: settings file first, then the flags given on top."""
     from ..settings import read_settings
 
+    if args.caption and not args.prompts:
+        raise ValueError("--caption names the image keyframes given on the command line; give them too")
+    options = {name: getattr(args, name) for name in OPTIONS}
+    if args.prompts:
+        options["prompts"] = parse_keyframes(args.prompts, args.caption or [])
     base = read_settings(args.from_settings) if args.from_settings else {}
-    settings = merge_settings(base, {name: getattr(args, name) for name in OPTIONS})
+    settings = merge_settings(base, options)
     if "prompts" not in settings["morph"]:
         raise ValueError("a morph needs at least two prompts, got 0 (or give --from SETTINGS.json)")
     if not settings["output"]:
@@ -327,6 +377,17 @@ def settings_request(settings: dict, report: bool = False, save_frames=None):
         report=report,
         save_frames=save_frames,
     )
+
+
+def parse_keyframes(arguments: list[str], captions: list[str]) -> list:
+    """Return the keyframes of the command line (prompts and image `Keyframe` s), captions given in order."""
+    from ..morph.keyframes import looks_like_image, parse_keyframe
+
+    images = sum(looks_like_image(text) for text in arguments)
+    if len(captions) > images:
+        raise ValueError(f"got {len(captions)} --caption for {images} image keyframe(s); give one per image, in order")
+    remaining = iter(captions)
+    return [parse_keyframe(text, next(remaining, None) if looks_like_image(text) else None) for text in arguments]
 
 
 def _same_kind(fmt: str | None, output: str) -> bool:

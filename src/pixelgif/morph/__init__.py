@@ -3,7 +3,7 @@
     from pixelgif.morph import MorphConfig, MorphPipeline, morph
     result = morph(["a red dragon", "a blue whale"], frames=8)
 
-``config`` (settings, scheduler names), ``schedule`` (where frames sit), ``spacing`` and ``quality``
+``config`` (settings, scheduler names), ``keyframes`` (image keyframes), ``schedule`` (where frames sit), ``spacing`` and ``quality``
 need no torch; ``engine`` (the pipeline) and ``interpolate`` (slerp) load torch, so the names
 from them are imported on first use and ``from pixelgif.morph.config import MorphConfig`` stays fast.
 """
@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .config import SCHEDULERS, MorphConfig
+from .keyframes import Keyframe
 
 if TYPE_CHECKING:
     from .engine import FrameInputs, MorphPipeline, MorphResult, morph
 
 _FROM_ENGINE = ("FrameInputs", "MorphPipeline", "MorphResult", "morph")
-__all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
+__all__ = ["SCHEDULERS", "FrameInputs", "Keyframe", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..checks import check_bool, check_choice, check_int, check_number
+from .keyframes import Keyframe, as_keyframe
 from .schedule import EASINGS, num_frames
 
 TEXT_INTERPOLATIONS = ("linear", "slerp")
@@ -38,6 +39,9 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
     "LCM": ("LCMScheduler", {}),
     "TCD": ("TCDScheduler", {}),
     "Euler-trailing": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),
+    # DDIM with no clipping or thresholding of its x0 estimate: exactly what DDIM inversion inverts,
+    # so image keyframes default to it (clipping breaks the round trip of pixel-space models).
+    "DDIM-exact": ("DDIMScheduler", {"clip_sample": False, "thresholding": False}),
 }
 _ALIASES = {"dpm++": "DPM-Solver++", "dpmpp": "DPM-Solver++", "dpm++karras": "DPM-Solver++-Karras",
             "eulerancestral": "Euler-a", "unipcmultistep": "UniPC", "lmsdiscrete": "LMS"}  # fmt: skip
@@ -71,9 +75,13 @@ def scheduler_spec(name: str) -> tuple[str, dict]:
 
 @dataclass
 class MorphConfig:
-    """Everything that decides the frames of a morph. None means "the model's default"."""
+    """Everything that decides the frames of a morph. None means "the model's default".
 
-    prompts: list[str]
+    ``prompts``: one entry per keyframe, a prompt (str) or an image `Keyframe` (a dict as a
+    settings file records it, or a PIL image, is turned into one).
+    """
+
+    prompts: list[str | Keyframe]
     frames: int = 12  # per transition, counting its start keyframe but not its end
     loop: bool = False
     seed: int = 0
@@ -89,6 +97,11 @@ class MorphConfig:
     batch_size: int | None = None  # frames per backend call; None: the model's suggestion
     spacing: str = "even"  # "even": re-placed so every step changes the picture equally; "linear": plain t
     same_noise: bool = False  # every keyframe starts from the noise of ``seed``: only the text morphs
+    # Segments with an image keyframe: AdaIN keeps the in-between noise's per-channel statistics on
+    # the path between the ends; midway_guidance (0-1) brings this share of the guidance back midway
+    # (richer in-betweens with captions, but less even on average: off by default).
+    adain: bool = True
+    midway_guidance: float = 0.0
 
     def __post_init__(self):
         self._check_prompts()
@@ -97,18 +110,24 @@ class MorphConfig:
         check_choice("easing", self.easing, tuple(EASINGS))
         check_choice("text interpolation", self.text_interpolation, TEXT_INTERPOLATIONS)
         check_choice("spacing", self.spacing, SPACINGS)
+        check_bool("adain", self.adain)
+        self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 
     def _check_prompts(self) -> None:
         if isinstance(self.prompts, str) or not isinstance(self.prompts, (list, tuple)):
-            raise ValueError("prompts must be a list of two or more strings")
-        self.prompts = list(self.prompts)
+            raise ValueError("prompts must be a list of two or more keyframes (prompts or images)")
+        self.prompts = [as_keyframe(prompt) for prompt in self.prompts]
         if len(self.prompts) < 2:
-            raise ValueError(f"a morph needs at least two prompts, got {len(self.prompts)}")
+            raise ValueError(
+                f"a morph needs at least two prompts, got {len(self.prompts)} (a keyframe is a prompt or an image)"
+            )
         for number, prompt in enumerate(self.prompts, 1):
+            if isinstance(prompt, Keyframe):
+                continue
             if not isinstance(prompt, str) or not prompt.strip():
-                raise ValueError(f"prompt {number} is empty; every keyframe needs a prompt")
+                raise ValueError(f"prompt {number} is empty; every keyframe needs a prompt or an image")
 
     def _check_numbers(self) -> None:
         self.frames = check_int("frames per transition", self.frames, 2)
@@ -147,13 +166,25 @@ class MorphConfig:
         return [self.seed + (0 if self.same_noise else i) for i in range(len(self.prompts))]
 
     @property
+    def image_keyframes(self) -> dict[int, Keyframe]:
+        """Return the image keyframes by their position among the keyframes."""
+        return {i: k for i, k in enumerate(self.prompts) if isinstance(k, Keyframe)}
+
+    @property
+    def keyframe_texts(self) -> list[str | None]:
+        """Return each keyframe's text: its prompt, an image's caption, or None for an image without one."""
+        return [k.caption if isinstance(k, Keyframe) else k for k in self.prompts]
+
+    @property
     def num_frames(self) -> int:
         """Return the number of frames this morph has (see `schedule.num_frames`)."""
         return num_frames(len(self.prompts), self.frames, self.loop)
 
     def to_dict(self) -> dict:
-        """Return the settings as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """Return the settings as a JSON-ready dict (image keyframes as path, caption and hash)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["prompts"] = [k.to_dict() if isinstance(k, Keyframe) else k for k in self.prompts]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> MorphConfig:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import PixelgifError
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
-from .interpolate import lerp, slerp
+from .interpolate import adain, lerp, slerp
+from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
@@ -37,6 +40,11 @@ __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphRe
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_BATCH_SIZE = 4
+# Image keyframes: the sampler their inverted noise is rendered with (unless one is chosen), the
+# text an image without a caption is inverted under, and fixed-point refinements per inversion step.
+IMAGE_SCHEDULER = "DDIM-exact"
+DEFAULT_CAPTION = ""
+INVERSION_REFINE = 3
 
 
 # One keyframe's text conditioning: `__call__` keyword -> tensor of batch 1, as the backend's
@@ -58,6 +66,21 @@ class FrameInputs:
 
 
 @dataclass
+class ImageBlend:
+    """How frames on a segment with an image keyframe are made (`MorphConfig.adain`, ``midway_guidance``).
+
+    At an image keyframe the negative text is the caption (guidance neutral, so inversion is
+    exact); ``negatives`` are each keyframe's own negative text, of which ``midway_guidance`` x
+    sin(pi t) is blended back in between, so in-betweens get some of the run's guidance.
+    """
+
+    indices: frozenset[int]
+    negatives: list[torch.Tensor] | None
+    adain: bool = True
+    midway_guidance: float = 0.0
+
+
+@dataclass
 class PreparedKeyframes:
     """Steps 1-3 of a morph: the resolved settings and each keyframe's text conditioning and noise."""
 
@@ -65,6 +88,8 @@ class PreparedKeyframes:
     pixelate: object  # pixelgif.pixelate.PixelateConfig
     conditionings: list[Conditioning]
     latents: list[torch.Tensor]
+    images: dict[int, Image.Image] = field(default_factory=dict)  # image keyframes, fitted to the render size
+    blend: ImageBlend | None = None  # how frames next to image keyframes are made (None: no image keyframes)
 
 
 @dataclass
@@ -157,6 +182,8 @@ class MorphPipeline:
             height=config.height or height,
             width=config.width or width,
             seeds=config.keyframe_seeds,
+            # Inverted noise reproduces an image under the DDIM sampler it was inverted for.
+            scheduler=config.scheduler or (IMAGE_SCHEDULER if config.image_keyframes else None),
         )
 
     def set_scheduler(self, name: str | None) -> None:
@@ -217,29 +244,145 @@ class MorphPipeline:
             for seed in seeds
         ]
 
+    # -- image keyframes -------------------------------------------------------------------------
+    @property
+    def pixel_space(self) -> bool:
+        """Return True when the backend denoises pixels (no VAE), as the bundled sprite model does."""
+        return getattr(self.pipe, "vae", None) is None
+
+    def fit_keyframe_images(self, config: MorphConfig) -> dict[int, Image.Image]:
+        """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
+        index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
+        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        native_height, native_width = self.default_size()
+        width, height = config.width or native_width, config.height or native_height
+        return {
+            index: fit_image(keyframe.loaded, width, height, rgba) for index, keyframe in config.image_keyframes.items()
+        }
+
+    @torch.no_grad()
+    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """Return the clean latents (B, C, h, w), CPU float32, of images at the render size: the VAE's
+        (scaled) mean for latent models, the pixels in [-1, 1] for pixel-space ones (transparent white)."""
+        arrays = []
+        for image in images:
+            array = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
+            if self.pixel_space:
+                see_through = array[..., 3] < 0.5  # as the bundled model's training data: binary alpha, white behind
+                array[see_through] = (1.0, 1.0, 1.0, 0.0)
+                array[..., 3] = np.where(see_through, 0.0, 1.0)
+            arrays.append(array[..., : self.pipe.unet.config.in_channels if self.pixel_space else 3])
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) * 2.0 - 1.0
+        if self.pixel_space:
+            return pixels.float()
+        vae = self.pipe.vae
+        encoded = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mean
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
+
+    def _predict_noise(self, sample: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
+        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``."""
+        if hasattr(self.pipe, "predict_noise"):
+            return self.pipe.predict_noise(sample, t, context)
+        unet = self.pipe.unet
+        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
+
+    @torch.no_grad()
+    def invert_images(
+        self,
+        images: list[Image.Image],
+        prompt_embeds: list[torch.Tensor],
+        negative_prompt_embeds: list[torch.Tensor] | None,
+        config: MorphConfig,
+        refine: int | None = None,
+    ) -> list[torch.Tensor]:
+        """Return, per image (at the render size), the noise that DDIM sampling under its text turns
+        back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
+        resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
+        prediction is taken at the step's end point, not its start). Latents come back on the CPU,
+        in the unit-variance convention of the engine's noise."""
+        from diffusers import DDIMScheduler
+
+        refine = INVERSION_REFINE if refine is None else refine
+        ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
+        ddim.set_timesteps(config.steps)
+        alphas = ddim.alphas_cumprod.double()
+        step = ddim.config.num_train_timesteps // ddim.num_inference_steps
+        guidance = float(config.guidance_scale or 0.0)
+        do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
+        if do_cfg and negative_prompt_embeds is not None:
+            # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
+            # guidance changes nothing: skip the unconditional half, half the work.
+            neutral = all(torch.equal(n, p) for n, p in zip(negative_prompt_embeds, prompt_embeds, strict=True))
+            do_cfg = not neutral
+        device, dtype = self.device, self.dtype
+        x = self.encode_images(images).double().to(device)
+        context = torch.cat(prompt_embeds)
+        if do_cfg and negative_prompt_embeds is not None:
+            context = torch.cat([torch.cat(negative_prompt_embeds), context])
+        context = context.to(device, dtype)
+
+        def noise(sample: torch.Tensor, t) -> torch.Tensor:
+            model_input = torch.cat([sample] * 2) if do_cfg else sample
+            eps = self._predict_noise(model_input.float(), t, context).double()
+            if do_cfg:
+                uncond, cond = eps.chunk(2)
+                eps = uncond + guidance * (cond - uncond)
+            return eps
+
+        for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first
+            prev = t - step
+            a_t = alphas[t]
+            a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
+            a_t, a_prev = a_t.to(device), a_prev.to(device)
+            start = x
+            eps = noise(start, t)
+            for round_ in range(refine + 1):
+                # The DDIM step from t to prev, solved for its start: prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps.
+                x0 = (start - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+                x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+                if round_ < refine:
+                    eps = noise(x, t)
+        return [latent.float().cpu().unsqueeze(0) for latent in x]
+
     def interpolate_frames(
         self,
         plan: list[FramePlan],
         conditionings: list[Conditioning],
         latents: list[torch.Tensor],
         text_interpolation: str = "linear",
+        blend: ImageBlend | None = None,
     ) -> list[FrameInputs]:
         """Return the inputs of every frame: slerped noise and, tensor by tensor, interpolated text
-        conditioning between its keyframes (slerp per token, or per vector for pooled embeddings)."""
+        conditioning between its keyframes (slerp per token, or per vector for pooled embeddings).
 
-        def blend(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+        ``blend``: on segments with an image keyframe, AdaIN on the slerped noise and part of the
+        run's guidance back midway (see `ImageBlend`).
+        """
+
+        def mix(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
             return slerp(a, b, t, dim=-1) if text_interpolation == "slerp" else lerp(a, b, t)
 
-        return [
-            FrameInputs(
+        frames = []
+        for frame in plan:
+            inputs = FrameInputs(
                 latents=slerp(latents[frame.start], latents[frame.end], frame.t),
                 conditioning={
-                    name: blend(start, conditionings[frame.end][name], frame.t)
+                    name: mix(start, conditionings[frame.end][name], frame.t)
                     for name, start in conditionings[frame.start].items()
                 },
             )
-            for frame in plan
-        ]
+            between = 0.0 < frame.t < 1.0
+            if blend is not None and between and {frame.start, frame.end} & blend.indices:
+                if blend.adain:
+                    inputs.latents = adain(inputs.latents, latents[frame.start], latents[frame.end], frame.t)
+                negative = inputs.conditioning.get("negative_prompt_embeds")
+                if blend.negatives and negative is not None and blend.midway_guidance > 0:
+                    share = blend.midway_guidance * math.sin(math.pi * frame.t)
+                    own = mix(blend.negatives[frame.start], blend.negatives[frame.end], frame.t)
+                    inputs.conditioning["negative_prompt_embeds"] = lerp(negative, own, share)
+            frames.append(inputs)
+        return frames
 
     @torch.no_grad()
     def render(
@@ -307,24 +450,61 @@ class MorphPipeline:
             config = dataclasses.replace(config, pixel_size=max(1, min(8, width // 32)))
         return config
 
-    def pixelate(self, frames: list[Image.Image], config):
-        """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them."""
+    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None):
+        """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them.
+
+        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered.
+        """
         from ..pixelate import pixelate_frames
 
-        return pixelate_frames(frames, config)
+        return pixelate_frames(frames, config, exact=exact or ())
 
-    def prepare_keyframes(self, config: MorphConfig, pixelate=None) -> PreparedKeyframes:
+    def prepare_keyframes(
+        self, config: MorphConfig, pixelate=None, inverted: dict[int, torch.Tensor] | None = None
+    ) -> PreparedKeyframes:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
-        set), the pixelate settings for its size, and each keyframe's embeddings and noise."""
+        set), the pixelate settings for its size, and each keyframe's embeddings and noise.
+
+        Image keyframes are inverted (`invert_images`) unless ``inverted`` already has their noise,
+        by keyframe index (e.g. the ``latents`` of an earlier `PreparedKeyframes` of the same images,
+        caption, steps and guidance)."""
         config = self.resolve(config)
         seeds, height, width, guidance = config.seeds, config.height, config.width, config.guidance_scale
         # resolve filled them in
         assert seeds is not None and height is not None and width is not None and guidance is not None
         pixelate = self.resolve_pixelate(pixelate, width)
         self.set_scheduler(config.scheduler)
-        conditionings = self.encode_prompts(config.prompts, config.negative_prompt, guidance)
+        texts = [DEFAULT_CAPTION if text is None else text for text in config.keyframe_texts]
+        conditionings = self.encode_prompts(texts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
-        return PreparedKeyframes(config, pixelate, conditionings, latents)
+        images = self.fit_keyframe_images(config)
+        if images and any(name not in ("prompt_embeds", "negative_prompt_embeds") for name in conditionings[0]):
+            raise PixelgifError(
+                "image keyframes work with the bundled model and SD 1.x/2.x models for now, not with "
+                f"{type(self.pipe).__name__}"
+            )
+        negatives = [c.get("negative_prompt_embeds") for c in conditionings]
+        has_negatives = all(n is not None for n in negatives)
+        blend = None
+        if images:
+            own = [n for n in negatives if n is not None] if has_negatives else None
+            blend = ImageBlend(frozenset(images), own, config.adain, config.midway_guidance)
+        if images and has_negatives:
+            # An image keyframe's negative text is its own caption: guidance is neutral there, so
+            # its noise inverts exactly (inversion under guidance drifts), and grows towards prompts.
+            conditionings = [dict(c) for c in conditionings]
+            for index in images:
+                conditionings[index]["negative_prompt_embeds"] = conditionings[index]["prompt_embeds"].clone()
+        inverted = dict(inverted or {})
+        order = sorted(index for index in images if index not in inverted)
+        if order:
+            embeds = [conditionings[i]["prompt_embeds"] for i in order]
+            negative = [conditionings[i]["negative_prompt_embeds"] for i in order] if has_negatives else None
+            noises = self.invert_images([images[i] for i in order], embeds, negative, config)
+            inverted.update(zip(order, noises, strict=True))
+        for index in images:
+            latents[index] = inverted[index]
+        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend)
 
     # -- the whole morph ------------------------------------------------------------------------
     def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
@@ -354,15 +534,22 @@ class MorphPipeline:
         with RenderProgress(expected, callback, self.progress) as progress:
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
-                inputs = self.interpolate_frames(plan, keys.conditionings, keys.latents, config.text_interpolation)
-                return self.render(inputs, config, progress=progress)
+                # An image keyframe is the image itself, never a render of its inverted noise.
+                wanted = [frame for frame in plan if _image_of(frame, keys.images) is None]
+                inputs = self.interpolate_frames(
+                    wanted, keys.conditionings, keys.latents, config.text_interpolation, keys.blend
+                )
+                rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
+                return [image if (image := _image_of(frame, keys.images)) is not None else next(rendered)
+                        for frame in plan]  # fmt: skip
 
-            spaced = self.place_frames(config, render_plan, pixelate)
+            spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
         plan, frames = spaced.plan, spaced.images
         lap("render")
 
-        # 5. Pixelate every frame with one shared palette.
-        art = self.pixelate(frames, pixelate)
+        # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
+        exact = [frame.index for frame in plan if _image_of(frame, keys.images) is not None]
+        art = self.pixelate(frames, pixelate, exact)
         lap("pixelate")
 
         timings["total"] = round(sum(timings.values()), 3)
@@ -379,23 +566,30 @@ class MorphPipeline:
             renders=spaced.renders,
         )
 
-    def place_frames(self, config: MorphConfig, render_plan, pixelate) -> SpacedFrames:
+    def place_frames(self, config: MorphConfig, render_plan, pixelate, exact_images=()) -> SpacedFrames:
         """Return where the morph's frames sit and their images, rendered by ``render_plan``: evenly
-        in t (linear spacing), or re-placed so the ``pixelate``'d frames change evenly."""
+        in t (linear spacing), or re-placed so the ``pixelate``'d frames change evenly.
+        ``exact_images``: the image keyframes (kept exactly by the pixelation, so by the measure too)."""
         count = len(config.prompts)
         if config.spacing == "linear":
             plan = frame_schedule(count, config.frames, config.loop, config.easing)
             return SpacedFrames(plan, render_plan(plan), len(plan))
-        return even_frames(count, config.frames, config.loop, config.easing, render_plan, ViewerFeatures(pixelate))
+        features = ViewerFeatures(pixelate, exact_images)
+        return even_frames(count, config.frames, config.loop, config.easing, render_plan, features)
 
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
         from the same noise and text as in the full morph, so seeds can be picked cheaply first."""
         keys = self.prepare_keyframes(config, pixelate)
         config, pixelate = keys.config, keys.pixelate
-        inputs = [FrameInputs(keys.latents[i], keys.conditionings[i]) for i in range(len(config.prompts))]
-        frames = self.render(inputs, config, callback)
-        art = self.pixelate(frames, pixelate)
+        inputs = [
+            FrameInputs(keys.latents[i], keys.conditionings[i])
+            for i in range(len(config.prompts))
+            if i not in keys.images
+        ]
+        rendered = iter(self.render(inputs, config, callback) if inputs else [])
+        frames = [keys.images[i] if i in keys.images else next(rendered) for i in range(len(config.prompts))]
+        art = self.pixelate(frames, pixelate, sorted(keys.images))
         return MorphResult(
             frames=frames,
             pixel_frames=list(art.images),
@@ -407,6 +601,11 @@ class MorphPipeline:
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
         )
+
+
+def _image_of(frame: FramePlan, images: dict[int, Image.Image]) -> Image.Image | None:
+    """Return the image of an image keyframe when ``frame`` is exactly that keyframe, else None."""
+    return images.get(frame.start) if frame.is_keyframe else None
 
 
 def to_pil(images) -> list[Image.Image]:

@@ -49,6 +49,20 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dim: int | None = None) ->
     return out.to(a.dtype)
 
 
+def adain(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Return ``x`` (B, C, H, W) with each channel's mean and std set to those of ``a`` and ``b`` lerped by ``t``.
+
+    Adaptive instance normalisation of an interpolated latent: inverted noise is not white noise
+    (it keeps the image's colour statistics), and its slerp drifts towards grey; matching the
+    statistics the two ends have keeps the in-betweens' colour and contrast on the path between them.
+    """
+    dims = (-2, -1)
+    mean = (1 - t) * a.mean(dims, keepdim=True) + t * b.mean(dims, keepdim=True)
+    std = (1 - t) * a.std(dims, keepdim=True) + t * b.std(dims, keepdim=True)
+    centred = x - x.mean(dims, keepdim=True)
+    return centred / x.std(dims, keepdim=True).clamp_min(1e-6) * std + mean
+
+
 def _slerp_rows(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Return slerp of each row of ``a`` towards the same row of ``b`` (2-D float64 inputs)."""
     norm_a = a.norm(dim=-1, keepdim=True)

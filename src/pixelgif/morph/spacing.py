@@ -352,15 +352,19 @@ class ViewerFeatures:
     the palette on the chosen frames exactly as the pipeline will.
     """
 
-    def __init__(self, pixelate_config):
+    def __init__(self, pixelate_config, exact_images: Sequence[Any] = ()):
         self.config = pixelate_config
         self.fixed = None
+        self.exact_images = list(exact_images)  # image keyframes: kept exactly, as `pixelate_frames(exact=)` does
+
+    def _exact(self, images: list[Any]) -> list[int]:
+        return [i for i, image in enumerate(images) if any(image is kept for kept in self.exact_images)]
 
     def refit(self, images: list[Any]) -> None:
         """Fit the palette on ``images`` (as `pixelate_frames` does) and measure with it from now on."""
         from ..pixelate import pixelate_frames
 
-        art = pixelate_frames(images, self.config)
+        art = pixelate_frames(images, self.config, exact=self._exact(images))
         palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
         self.fixed = dataclasses.replace(self.config, palette=np.asarray(palette), colors=None)
 
@@ -370,4 +374,4 @@ class ViewerFeatures:
 
         if self.fixed is None:
             self.refit(images)
-        return list(oklab_frames(pixelate_frames(images, self.fixed).images))
+        return list(oklab_frames(pixelate_frames(images, self.fixed, exact=self._exact(images)).images))

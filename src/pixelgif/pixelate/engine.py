@@ -120,8 +120,14 @@ def _fit_colors(rgb, opaque, lab, solid, config: PixelateConfig) -> np.ndarray:
     return oklab_to_srgb8(lab[solid])
 
 
-def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None) -> PixelArt:
-    """Return ``frames`` as pixel art that all share one palette (see ``PixelateConfig``)."""
+def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None, exact: Sequence[int] = ()) -> PixelArt:
+    """Return ``frames`` as pixel art that all share one palette (see ``PixelateConfig``).
+
+    ``exact``: indices of frames whose own cell colours the fitted palette keeps exactly (when
+    they have at most ``colors`` of them) and that are then mapped without dithering, so they come
+    back pixel for pixel (the keyframes a user drew). With a user palette they are mapped
+    without dithering onto it.
+    """
     config = config or PixelateConfig()
     rgb, opaque = frames_to_arrays(frames, config.alpha_threshold)
     x_edges, y_edges = _grid_edges(rgb, config)
@@ -131,12 +137,21 @@ def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None) -> P
     has_transparency = not solid.all()
     max_colors = MAX_PALETTE - 1 if has_transparency else MAX_PALETTE
 
-    palette = _choose_palette(_fit_colors(rgb, opaque, lab, solid, config), config, max_colors)
+    exact = sorted({int(i) for i in exact})
+    fit_colors = _fit_colors(rgb, opaque, lab, solid, config)
+    if exact and config.palette_rgb is None:
+        k = min(config.colors or DEFAULT_COLORS, max_colors)
+        own = _fit_colors(rgb[exact], None if opaque is None else opaque[exact], lab[exact], solid[exact], config)
+        palette = fit_palette(fit_colors, k, config.seed, config.fit_samples, fixed=own)
+    else:
+        palette = _choose_palette(fit_colors, config, max_colors)
     palette_lab = srgb8_to_oklab(palette)
     if config.reducer == "dominant":
         indices = _dominant_indices(rgb, opaque, x_edges, y_edges, palette_lab)
     else:
         indices = dither_indices(lab, palette_lab, config.dither_for(len(rgb)), config.dither_strength, solid)
+        if exact:
+            indices[exact] = nearest_indices(lab[exact], palette_lab)
 
     transparent_index = None
     if has_transparency:

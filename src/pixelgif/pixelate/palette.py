@@ -52,12 +52,19 @@ def _squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
 
 
-def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Return k initial centres chosen by greedy, weighted k-means++ (as in scikit-learn)."""
+def _kmeans_plus_plus(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, fixed: np.ndarray | None = None
+) -> np.ndarray:
+    """Return k initial centres chosen by greedy, weighted k-means++ (as in scikit-learn), after the
+    ``fixed`` centres (kept first) when given."""
     trials = 2 + int(np.log(k))
-    centers = [points[rng.choice(len(points), p=weights / weights.sum())]]
-    closest = _squared_distances(points, centers[0][None])[:, 0]
-    for _ in range(1, k):
+    if fixed is not None and len(fixed):
+        centers = list(fixed)
+        closest = _squared_distances(points, np.asarray(fixed)).min(axis=1)
+    else:
+        centers = [points[rng.choice(len(points), p=weights / weights.sum())]]
+        closest = _squared_distances(points, centers[0][None])[:, 0]
+    for _ in range(len(centers), k):
         potential = weights * closest
         total = potential.sum()
         if total <= 0:  # every point already is a centre
@@ -70,20 +77,29 @@ def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.r
     return np.array(centers)
 
 
-def kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int, max_iter: int = 50) -> np.ndarray:
-    """Return up to k cluster centres of weighted ``points`` (Lloyd's algorithm, fixed seed)."""
+def kmeans(
+    points: np.ndarray, weights: np.ndarray, k: int, seed: int, max_iter: int = 50, fixed: np.ndarray | None = None
+) -> np.ndarray:
+    """Return up to k cluster centres of weighted ``points`` (Lloyd's algorithm, fixed seed).
+
+    ``fixed``: centres that are part of the answer and never move (returned first); the others
+    are fitted around them.
+    """
     rng = np.random.default_rng(seed)
     points = points.astype(np.float32)
     weights = weights.astype(np.float64)
-    if len(points) <= k:
-        return points.copy()
-    centers = _kmeans_plus_plus(points, weights, k, rng).astype(np.float32)
+    pinned = 0 if fixed is None else len(fixed)
+    if len(points) <= k - pinned:
+        return points.copy() if not pinned else np.concatenate([np.asarray(fixed, np.float32), points])
+    centers = _kmeans_plus_plus(points, weights, k, rng, None if not pinned else np.asarray(fixed, np.float32))
+    centers = centers.astype(np.float32)
     k = len(centers)
     for _ in range(max_iter):
         labels = nearest_indices(points, centers)
         mass = np.bincount(labels, weights=weights, minlength=k)
         sums = np.stack([np.bincount(labels, weights=weights * points[:, c], minlength=k) for c in range(3)], 1)
         keep = mass > 0
+        keep[:pinned] = False
         new_centers = centers.copy()
         new_centers[keep] = (sums[keep] / mass[keep, None]).astype(np.float32)
         moved = float(np.abs(new_centers - centers).max())
@@ -100,14 +116,29 @@ def sort_palette(rgb8: np.ndarray) -> np.ndarray:
     return colors[np.lexsort((lab[:, 2], lab[:, 1], lab[:, 0]))]
 
 
-def fit_palette(rgb8: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384) -> np.ndarray:
+def fit_palette(
+    rgb8: np.ndarray, k: int, seed: int = 0, max_samples: int = 16384, fixed: np.ndarray | None = None
+) -> np.ndarray:
     """Return a uint8 palette (at most k x 3) fitted to the Nx3 uint8 colours ``rgb8``.
 
     A subsample of at most ``max_samples`` colours is deduplicated and clustered in OKLab with
     weighted k-means, so an input that already has k or fewer colours gets exactly those back.
+    ``fixed``: colours the palette must contain exactly (e.g. an input image's own); the other
+    entries are fitted around them. With more than k of them they are fitted like the rest.
     """
     rng = np.random.default_rng(seed)
     colors, counts = distinct_colors(subsample(np.asarray(rgb8).reshape(-1, 3), max_samples, rng))
+    pinned = distinct_colors(fixed)[0] if fixed is not None and len(fixed) else np.zeros((0, 3), np.uint8)
+    if len(pinned) > k:
+        return fit_palette(np.concatenate([np.asarray(rgb8).reshape(-1, 3), pinned]), k, seed, max_samples)
+    if len(pinned):
+        if len(distinct_colors(np.concatenate([colors, pinned]))[0]) <= k:
+            return sort_palette(np.concatenate([colors, pinned]))
+        if len(pinned) == k:
+            return sort_palette(pinned)
+        centers = oklab_to_srgb8(kmeans(srgb8_to_oklab(colors), counts, k, seed, fixed=srgb8_to_oklab(pinned)))
+        centers[: len(pinned)] = pinned  # exactly, whatever the OKLab round trip does
+        return sort_palette(centers)
     if len(colors) <= k:
         return sort_palette(colors)
     centers = kmeans(srgb8_to_oklab(colors), counts, k, seed)

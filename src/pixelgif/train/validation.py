@@ -19,8 +19,9 @@ def render_validation(pipe, prompts: list[str], folder: Path, name: str, *, seed
     from ..encode import EncodeConfig, write_animation
     from ..morph.config import MorphConfig
     from ..morph.engine import MorphPipeline
+    from ..morph.keyframes import Keyframe
 
-    keyframes = list(prompts) if len(prompts) > 1 else list(prompts) * 2  # one prompt: itself, another seed
+    keyframes: list[str | Keyframe] = list(prompts if len(prompts) > 1 else [*prompts, *prompts])  # 1: 2 seeds
     config = MorphConfig(prompts=keyframes, frames=frames, seed=seed, steps=steps, width=size, height=size)
     result = MorphPipeline(pipe, progress=False)(config)
     folder.mkdir(parents=True, exist_ok=True)

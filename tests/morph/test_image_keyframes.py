@@ -1,0 +1,154 @@
+"""Image keyframes through the engine, on the bundled sprite model and the tiny Stable Diffusion:
+inversion round trip, keyframes pixel-exact, mixed image + prompt chains with loop, determinism, --from."""
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelgif.cli import main
+from pixelgif.morph.engine import FrameInputs, MorphConfig, MorphPipeline
+from pixelgif.morph.keyframes import Keyframe
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_image_keyframe_example import butterfly, caterpillar
+
+# Round trip of the bundled model (float32, 12 DDIM steps, 3 fixed-point refinements): invert a
+# sprite, render it again from that noise; mean absolute error on the [-1, 1] RGBA scale. Measured
+# 0.008 (plain DDIM inversion without refinement: 0.15).
+BUNDLED_ROUND_TRIP = 0.02
+
+
+def same_pixels(a, b) -> bool:
+    """Return True when two images show the same: equal alpha, equal colour wherever visible."""
+    a, b = np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA"))
+    visible = a[..., 3] > 0
+    return np.array_equal(a[..., 3], b[..., 3]) and np.array_equal(a[visible, :3], b[visible, :3])
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from pixelgif.models.bundled import load_bundled_pipeline
+
+    return MorphPipeline(load_bundled_pipeline(), progress=False)
+
+
+@pytest.fixture(scope="module")
+def sd(tiny_sd):
+    return MorphPipeline.from_pretrained(str(tiny_sd), progress=False)
+
+
+def test_bundled_inversion_round_trip(bundled):
+    config = MorphConfig(prompts=[Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")])
+    keys = bundled.prepare_keyframes(config)
+    assert keys.config.scheduler == "DDIM-exact" and keys.config.steps == 12
+    negatives = keys.negative_prompt_embeds
+    frames = bundled.render(
+        [FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None) for i in (0, 1)],
+        keys.config,
+    )
+    targets = bundled.encode_images([keys.images[0], keys.images[1]])
+    for frame, target in zip(frames, targets, strict=True):
+        again = torch.from_numpy(np.asarray(frame, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+        assert (again - target).abs().mean() < BUNDLED_ROUND_TRIP
+        assert ((again[3] > 0) == (target[3] > 0)).float().mean() > 0.99  # the silhouette comes back
+
+
+def test_bundled_mixed_chain_with_loop_keeps_keyframes_exactly(bundled):
+    small = caterpillar().resize((16, 16), Image.Resampling.NEAREST)  # scaled x2 with nearest neighbour
+    config = MorphConfig(
+        prompts=[Keyframe(image=small), "a red apple", Keyframe(image=butterfly(), caption="a butterfly")],
+        frames=3, loop=True, steps=4, spacing="linear",
+    )  # fmt: skip
+    result = bundled(config)
+    assert len(result.pixel_frames) == 9 and result.keyframe_indices == [0, 3, 6]
+    # The input art itself, pixel for pixel: both sprites are pixel art on their own few colours.
+    assert same_pixels(result.pixel_frames[0], small.resize((32, 32), Image.Resampling.NEAREST))
+    assert same_pixels(result.pixel_frames[6], butterfly())
+    assert same_pixels(result.frames[6], butterfly())  # the raw frame is the image, not a render of it
+    assert not same_pixels(result.pixel_frames[1], result.pixel_frames[0])  # in-betweens are rendered
+    again = bundled(config)
+    assert all(same_pixels(a, b) for a, b in zip(result.pixel_frames, again.pixel_frames, strict=True))
+    assert result.config.to_dict()["prompts"][1] == "a red apple"
+
+
+def test_bundled_even_spacing_between_two_sprites(bundled):
+    result = bundled(MorphConfig(prompts=[caterpillar(), butterfly()], frames=3, steps=4))
+    assert result.keyframe_indices == [0, 3]
+    assert same_pixels(result.pixel_frames[0], caterpillar()) and same_pixels(result.pixel_frames[3], butterfly())
+
+
+def test_sd_inversion_is_exact_where_ddim_is_invertible(sd):
+    """With a UNet whose noise prediction does not depend on its input, DDIM inversion is exact:
+    this checks the timesteps, alphas, VAE scaling and guidance of the inversion, to float precision."""
+    engine = MorphPipeline(copy.copy(sd.pipe), progress=False)
+    engine.pipe.unet = copy.deepcopy(sd.pipe.unet)
+    with torch.no_grad():
+        engine.pipe.unet.conv_out.weight.zero_()
+        engine.pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
+    config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
+    keys = engine.prepare_keyframes(config)
+    regenerated = engine.pipe(
+        prompt_embeds=keys.prompt_embeds[0], negative_prompt_embeds=keys.negative_prompt_embeds[0],
+        latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale, output_type="latent",
+    ).images  # fmt: skip
+    clean = engine.encode_images([keys.images[0]])
+    assert (regenerated.float() - clean).abs().max() < 1e-4
+
+
+def test_sd_mixed_chain_with_loop_composites_on_white_and_keeps_keyframes(sd):
+    config = MorphConfig(prompts=["a red dragon", caterpillar()], frames=2, loop=True, steps=2, spacing="linear")
+    result = sd(config)
+    assert len(result.pixel_frames) == 4 and result.keyframe_indices == [0, 2]
+    on_white = Image.alpha_composite(Image.new("RGBA", (32, 32), "white"), caterpillar()).convert("RGB")
+    assert result.frames[2].mode == "RGB" and np.array_equal(np.asarray(result.frames[2]), np.asarray(on_white))
+    assert np.array_equal(np.asarray(result.pixel_frames[2].convert("RGB")), np.asarray(on_white))
+    again = sd(config)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(result.frames, again.frames, strict=True))
+    keys = sd.keyframes(config)
+    assert np.array_equal(np.asarray(keys.pixel_frames[1].convert("RGB")), np.asarray(on_white))
+
+
+def test_cli_image_keyframes_and_from(tiny_sd, tmp_path, capsys):
+    caterpillar().save(tmp_path / "cat.png")
+    out = tmp_path / "m.gif"
+    args = ["--model", tiny_sd, "--steps", "2", "--frames", "2", "--spacing", "linear", "--quiet"]
+    code = main(
+        [
+            "morph",
+            str(tmp_path / "cat.png"),
+            "a blue whale",
+            "--caption",
+            "a caterpillar",
+            *map(str, args),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "m.json").read_text())["morph"]
+    assert (
+        record["prompts"][0]["image"] == str(tmp_path / "cat.png")
+        and record["prompts"][0]["caption"] == "a caterpillar"
+    )
+    assert record["scheduler"] == "DDIM-exact"
+    assert main(["morph", "--from", str(tmp_path / "m.json"), "-o", str(tmp_path / "again.gif")]) == 0
+    assert (tmp_path / "again.gif").read_bytes() == out.read_bytes()
+    butterfly().save(tmp_path / "cat.png")
+    capsys.readouterr()
+    assert main(["morph", "--from", str(tmp_path / "m.json"), "-o", str(tmp_path / "third.gif")]) == 1
+    assert "has changed since the settings file was written" in capsys.readouterr().err
+    assert not (tmp_path / "third.gif").exists()
+
+
+def test_precomputed_inversions_skip_the_inversion(sd, monkeypatch):
+    config = MorphConfig(prompts=[caterpillar(), "a blue whale"], steps=2, frames=2, spacing="linear")
+    first = sd.prepare_keyframes(config)
+    monkeypatch.setattr(sd, "invert_images", lambda *args, **kwargs: pytest.fail("inverted again"))
+    again = sd.prepare_keyframes(config, inverted={0: first.latents[0]})
+    assert torch.equal(again.latents[0], first.latents[0]) and torch.equal(again.latents[1], first.latents[1])

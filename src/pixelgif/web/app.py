@@ -109,7 +109,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         swatch_inputs = [fields["palette"], palette_file]
         palette_file.upload(_check_upload(studio.limits), inputs=palette_file, queue=False, api_name="check_palette",
                             outputs=[palette_file, palette_status, swatches])  # fmt: skip
-        for trigger in (fields["palette"].change, palette_file.clear):
+        palette = fields["palette"]
+        assert isinstance(palette, gr.Dropdown)
+        for trigger in (palette.change, palette_file.clear):
             trigger(_swatches, inputs=swatch_inputs, outputs=swatches, queue=False, api_visibility="private")
 
         def request_of(values_in):
@@ -151,8 +153,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         # The page: never raises; a refusal is a message and a status line, the last result stays.
         status, history = out["status"], out["history_state"]
 
-        async def page_morph(request: gr.Request, progress=gr.Progress(), *values_in):
-            *values_in, earlier = values_in
+        async def page_morph(request: gr.Request, progress=gr.Progress(), *values_and_history):
+            *values_in, earlier = values_and_history
             try:
                 desc, work = morph_work(values_in, request)
                 morphed = await _run(work, progress, desc)
@@ -165,7 +167,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             frames = morphed.result.pixel_frames
             title = " → ".join(morphed.result.config.prompts)
             return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
-                    *_morph_outputs(morphed), _status(f"Done: {morphed.summary}", "done"),
+                    *_morph_outputs(morphed), _status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                     gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
         async def page_preview(request: gr.Request, progress=gr.Progress(), *values_in):

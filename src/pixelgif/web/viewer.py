@@ -24,7 +24,7 @@ CSS = """
   background-size: 16px 16px; background-position: 0 0, 0 8px, 8px -8px, -8px 0; }
 .pg-viewer { display: flex; flex-direction: column; gap: 6px; }
 .pg-stage { width: 100%; aspect-ratio: var(--pg-aspect, 1); display: flex; align-items: center; justify-content: center;
-  border-radius: 6px; overflow: hidden; }
+  max-height: 70vh; border-radius: 6px; overflow: hidden; }
 .pg-stage img.pg-frame { width: 100%; height: 100%; object-fit: contain; }
 .pg-stage:fullscreen { aspect-ratio: auto; }
 .pg-controls { display: flex; align-items: center; gap: 6px; }

@@ -402,8 +402,8 @@ def test_palette_uploads_are_checked(client, tmp_path):
     with pytest.raises(gradio_client.exceptions.AppError, match="not a palette"):
         predict(client, "/preview", **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale",
                                        "or a palette file (.gpl/.hex/.pal/.png)": gradio_client.handle_file(bad)})  # fmt: skip
-    kept, status = client.predict(gradio_client.handle_file(bad), api_name="/check_palette")
-    assert kept is None and "not a palette" in status
+    kept, status, swatches = client.predict(gradio_client.handle_file(bad), api_name="/check_palette")
+    assert kept is None and "not a palette" in status and 'class="pg-swatch"' not in swatches
     big = tmp_path / "big.hex"
     big.write_text("ff0000\n" * 1000)  # 7 KB, over --max-upload-size 2
     with pytest.raises(Exception, match=r"(?i)size|large|bytes"):

@@ -187,9 +187,10 @@ def test_studio_morph_writes_every_format_and_settings(studio, tiny_sd):
                 assert len(bundle.namelist()) > 1 and not bundle.testzip()
         else:
             assert path.is_file() and path.stat().st_size > 0
-    # A second run replaces the session's first one; the loaded model is reused.
+    # A second run keeps the first (the page compares the last few), named from the prompts; the model is reused.
     again = studio.morph(_request(tiny_sd), "session-a")
-    assert not morphed.files["gif"].exists() and again.files["gif"].exists() and len(studio.loads) == 1
+    assert morphed.files["gif"].exists() and again.files["gif"].exists() and len(studio.loads) == 1
+    assert again.files["gif"].name == "red-dragon-to-blue-whale.gif" and len(morphed.durations) == 3
     studio.close_session("session-a")
     assert not (studio.root / "session-a").exists()
     studio.close()
@@ -288,3 +289,52 @@ def test_uploaded_palette_is_kept_in_the_settings_file(studio, tiny_sd, tmp_path
     settings = read_settings(morphed.settings)
     pixelate = config_from_dict(PixelateConfig, settings["pixelate"], "pixelate")
     assert pixelate.palette_rgb.tolist() == [[26, 28, 44], [255, 205, 117]]
+
+
+def test_settings_file_fills_the_form_again(tmp_path):
+    from pixelgif.settings import build_settings, check_settings, config_to_dict
+    from pixelgif.web.form import settings_to_form
+
+    values = {**defaults(), "frames": 5, "palette": "pico-8", "colors": "6", "steps": "4", "scale": "3", "hold": 120}
+    request = parse_form(values, [sb.Keyframe("a", 7), sb.Keyframe("b", 3)])
+    data = build_settings(model=request.model, morph=request.morph, pixelate=request.pixelate,
+                          encode=request.encode, output="x.gif")  # fmt: skip
+    data = json.loads(json.dumps(data, default=str))
+    form, keyframes, notes = settings_to_form(check_settings(data, "x.json"))
+    assert [(k.prompt, k.seed, k.locked) for k in keyframes] == [("a", 7, True), ("b", 3, True)] and notes == []
+    again = parse_form(form, keyframes)
+    assert again.morph == request.morph and again.encode == request.encode and again.model == request.model
+    assert config_to_dict(again.pixelate) == config_to_dict(request.pixelate)
+    data["pixelate"]["palette"] = [[1, 2, 3], [4, 5, 6]]  # an uploaded palette, kept as its colours
+    form, _, _ = settings_to_form(data)
+    assert form["palette_colours"] == [[1, 2, 3], [4, 5, 6]]
+    with pytest.raises(ValueError, match="fewer than two prompts"):
+        settings_to_form({**data, "morph": {"prompts": ["a"]}})
+
+
+def test_viewer_and_swatches_html():
+    from pixelgif.web.form import palette_preview
+    from pixelgif.web.viewer import swatches_html, viewer_html
+
+    frames = [Image.new("RGBA", (8, 6), (i * 40, 0, 0, 255)) for i in range(4)]
+    page = viewer_html(frames, [100, 100, 100, 300], keyframes=[0, -1], title="a → b")
+    assert page.count('class="pg-key"') == 2 and page.count("data:image/png;base64,") == 5  # 4 thumbnails + stage
+    assert "--pg-aspect: 8 / 6" in page and "[100, 100, 100, 300]" in page and 'aria-label="Next frame"' in page
+    colours, note = palette_preview("pico-8")
+    assert len(colours) == 16 and "16 colours" in note
+    assert swatches_html(colours, note).count('class="pg-swatch"') == 16
+    assert palette_preview("fitted") == (None, "fitted: the colours are picked from the frames")
+
+
+def test_output_names_come_from_the_prompts_and_history_is_kept(tmp_path):
+    from pixelgif.web.studio import HISTORY, output_stem
+
+    assert output_stem(["a red apple", "The blue whale!"]) == "red-apple-to-blue-whale"
+    assert output_stem(["", "  "]) == "morph" and len(output_stem(["word " * 40, "b"])) <= 60
+    studio = Studio(root=tmp_path)
+    for _ in range(HISTORY + 2):
+        with studio.run_folder("s", "morph", keep=HISTORY) as folder:
+            (folder / "x.gif").write_bytes(b"x")
+    with studio.run_folder("s", "preview"):
+        pass
+    assert len(list(tmp_path.glob("s/morph-*"))) == HISTORY and len(list(tmp_path.glob("s/preview-*"))) == 1

@@ -6,10 +6,11 @@ import argparse
 
 DESCRIPTION = """\
 Serve a local studio page for morphs: a storyboard of keyframes (prompt and seed each, lock or
-re-roll seeds, preview just the keyframes), morph, pixel-art and output settings, a progress bar
-with Cancel, the animation shown crisp and downloads in every format plus its settings JSON (which
-`pixelgif morph --from` reads). One render at a time; the model loads on the first render and stays
-loaded. Needs gradio: pip install "pixelgif[web]"."""
+re-roll seeds, preview just the keyframes, load a settings JSON back), pixel-art, morph and output
+settings, a progress bar with Cancel, a viewer that zooms the frames crisp to fit (play, step,
+scrub), and downloads in every format plus its settings JSON (which `pixelgif morph --from` reads).
+One render at a time; the default model starts loading when the server starts and stays loaded.
+Needs gradio: pip install "pixelgif[web]"."""
 
 EPILOG = """\
 examples:

@@ -1,7 +1,10 @@
 """The gradio page of `pixelgif serve`: storyboard, options, result. Imported only with gradio installed.
 
 Layout and wiring only: values go through `form.parse_form` into the config dataclasses and one
-`Studio` call renders them; errors come back as one gradio message and the page stays usable.
+`Studio` call renders them. The page's handlers never raise: a refused run or edit comes back as
+one gradio message plus a status line, and everything already on the page stays as it was (raising
+would mark every output with an "Error" badge). The public API (``/morph``, ``/preview``) is wired
+to hidden triggers and raises `gr.Error`, so API clients get an AppError with the same message.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import asyncio
 import contextvars
 import html
 import inspect
+import json
 import logging
 import random
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -22,42 +27,92 @@ from ..encode import FORMATS
 from ..errors import PixelgifError
 from ..pixelate.palettes import PALETTE_SUFFIXES
 from . import storyboard as sb
-from .form import COLORS_HINT, choices, defaults, formats, keyframes_from_slots, parse_form
-from .studio import Job, Limits, Studio, check_palette_upload
+from . import viewer
+from .form import (
+    COLORS_HINT,
+    choices,
+    default_model,
+    defaults,
+    formats,
+    keyframes_from_slots,
+    palette_preview,
+    parse_form,
+    settings_to_form,
+)
+from .studio import HISTORY, Job, Limits, Morphed, Studio, check_palette_upload
 
 TITLE = "pixelgif studio"
-# Upscaled pixel art must not be smoothed by the browser.
-CSS = ".pixelated img { image-rendering: pixelated; }"
+PAGE_CSS = """
+#actions { position: fixed; bottom: 0; left: 0; right: 0; z-index: 50; margin: 0; gap: 12px;
+  padding: 8px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary);
+  border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
+.gradio-container { padding-bottom: 80px !important; }
+#status { min-height: 2.5em; }
+.kf-row { align-items: center; }
+.kf-row .kf-lock { flex: 0 0 132px !important; min-width: 132px !important; }
+.kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
+.pixelated img { image-rendering: pixelated; }
+#keyframes img, #history img { image-rendering: pixelated; object-fit: contain; }
+"""
+CSS = viewer.CSS + PAGE_CSS
+# Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
+BUTTON_LABELS = {"reroll": "Re-roll seed {n}", "up": "Move keyframe {n} up", "down": "Move keyframe {n} down",
+                 "remove": "Remove keyframe {n}"}  # fmt: skip
+LABELS_JS = """
+<script>
+(() => {
+  const labels = %s;
+  const apply = () => document.querySelectorAll("button[id^=kf-]").forEach((b) => {
+    const m = b.id.match(/^kf-(\\d+)-(\\w+)$/);
+    if (!m || !labels[m[2]] || b.dataset.labelled) return;
+    const text = labels[m[2]].replace("{n}", m[1]);
+    b.title = text; b.setAttribute("aria-label", text); b.dataset.labelled = "1";
+  });
+  new MutationObserver(apply).observe(document.documentElement, {childList: true, subtree: true});
+  document.addEventListener("DOMContentLoaded", apply);
+})();
+</script>
+"""
+HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS)
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
-# Button names; a format the encoder adds later shows under its own name.
+READY = "Ready. Write the prompts, **Preview** (or Enter in a prompt), then **Morph**."
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
     """Return the pixelgif page as a gradio Blocks app (not launched); ``app.studio`` runs the jobs."""
     studio = studio or Studio()
     values, options = defaults(), choices()
-    extra: dict[str, Any] = {"css": CSS} if "css" in inspect.signature(gr.Blocks.__init__).parameters else {}
+    extra: dict[str, Any] = {}
+    init = inspect.signature(gr.Blocks.__init__).parameters
+    if "css" in init:  # older gradio takes css and head here; newer takes them in launch()
+        extra.update(css=CSS, head=HEAD)
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600), **extra) as app:
         gr.Markdown("# pixelgif studio\nWrite the keyframes, preview them, lock the seeds you like, then morph.")
-        with gr.Row():
-            with gr.Column(scale=3):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=600):
                 board = _storyboard()
                 fields = _options(values, options)
                 palette_file, palette_status = fields.pop("palette_file"), fields.pop("palette_status")
+                swatches = fields.pop("swatches")
                 assert isinstance(palette_file, gr.File)
-                with gr.Row():
-                    preview_button = gr.Button("Preview keyframes")
-                    morph_button = gr.Button("Morph", variant="primary")
-                    cancel_button = gr.Button("Cancel", variant="stop")
-            with gr.Column(scale=2):
+                with gr.Row(elem_id="actions"):
+                    preview_button = gr.Button("Preview keyframes", elem_id="preview-button")
+                    morph_button = gr.Button("Morph", variant="primary", elem_id="morph-button")
+                    cancel_button = gr.Button("Cancel", variant="stop", interactive=False, elem_id="cancel-button")
+            with gr.Column(scale=2, min_width=420):
                 out = _results()
         names = list(fields)
         slot_inputs = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
         inputs = [*slot_inputs, *(fields[n] for n in names), palette_file]
-        _wire_storyboard(board)
-        palette_file.upload(_check_upload(studio.limits), inputs=palette_file, outputs=[palette_file, palette_status],
-                            queue=False, api_name="check_palette")  # fmt: skip
+        board_outputs = _wire_storyboard(board)
+        swatch_inputs = [fields["palette"], palette_file]
+        palette_file.upload(_check_upload(studio.limits), inputs=palette_file, queue=False, api_name="check_palette",
+                            outputs=[palette_file, palette_status, swatches])  # fmt: skip
+        palette = fields["palette"]
+        assert isinstance(palette, gr.Dropdown)
+        for trigger in (palette.change, palette_file.clear):
+            trigger(_swatches, inputs=swatch_inputs, outputs=swatches, queue=False, api_visibility="private")
 
         def request_of(values_in):
             count, rest = values_in[0], values_in[1:]
@@ -68,28 +123,108 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 check_palette_upload(palette_file, studio.limits)
             return parse_form(form_values, keyframes_from_slots(count, prompts, seeds, locks), palette_file)
 
+        def morph_work(values_in, request):
+            run = request_of(values_in)
+            desc = f"rendering {run.morph.num_frames} frames"
+            return desc, lambda job: studio.morph(run, _session(request), job)
+
+        def preview_work(values_in, request):
+            run = request_of(values_in)
+            desc = f"rendering {len(run.morph.prompts)} keyframes"
+            return desc, lambda job: studio.preview(run, _session(request), job)
+
+        # The public API: raises gr.Error, so a client gets one AppError with the message.
         async def on_morph(request: gr.Request, progress=gr.Progress(), *values_in):
-            morphed = await _run(lambda job: studio.morph(request_of(values_in), _session(request), job), progress)
-            downloads = [
-                gr.DownloadButton(value=str(morphed.files[f]), visible=True) if f in morphed.files else gr.DownloadButton(visible=False)
-                for f in formats()
-            ]  # fmt: skip
-            notes = "".join(f"\n\n{fmt.upper()} not written: {why}" for fmt, why in morphed.skipped.items())
-            shown = morphed.files.get("gif") or next(iter(morphed.files.values()))
-            report = gr.Image(value=str(morphed.report), visible=True) if morphed.report else gr.Image(visible=False)
-            return [str(shown), *downloads, gr.DownloadButton(value=str(morphed.settings), visible=True),
-                    morphed.summary + notes, report]  # fmt: skip
+            try:
+                desc, work = morph_work(values_in, request)
+            except Exception as exc:
+                raise user_error(exc) from None
+            morphed = await _run(work, progress, desc)
+            return [str(morphed.files.get("gif") or next(iter(morphed.files.values()))), *_morph_outputs(morphed)]
 
         async def on_preview(request: gr.Request, progress=gr.Progress(), *values_in):
-            shown = await _run(lambda job: studio.preview(request_of(values_in), _session(request), job), progress)
+            try:
+                desc, work = preview_work(values_in, request)
+            except Exception as exc:
+                raise user_error(exc) from None
+            shown = await _run(work, progress, desc)
             return [(str(path), caption) for path, caption in shown.images], shown.summary
 
+        # The page: never raises; a refusal is a message and a status line, the last result stays.
+        status, history = out["status"], out["history_state"]
+
+        async def page_morph(request: gr.Request, progress=gr.Progress(), *values_and_history):
+            *values_in, earlier = values_and_history
+            try:
+                desc, work = morph_work(values_in, request)
+                morphed = await _run(work, progress, desc)
+            except gr.Error as exc:
+                return _refused(exc.message, status, cancel_button)
+            except Exception as exc:
+                return _refused(user_error(exc).message, status, cancel_button)
+            shown = [*_history_item(morphed), *(earlier or [])]
+            kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
+            frames = morphed.result.pixel_frames
+            title = " → ".join(morphed.result.config.prompts)
+            return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
+                    *_morph_outputs(morphed), _status(f"Done: {morphed.summary.split(';')[0]}", "done"),
+                    gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
+
+        async def page_preview(request: gr.Request, progress=gr.Progress(), *values_in):
+            try:
+                desc, work = preview_work(values_in, request)
+                shown = await _run(work, progress, desc)
+            except gr.Error as exc:
+                return _refused(exc.message, status, cancel_button)
+            except Exception as exc:
+                return _refused(user_error(exc).message, status, cancel_button)
+            images = [(str(path), caption) for path, caption in shown.images]
+            return [gr.Gallery(value=images, visible=True), shown.summary, _status(f"Preview done: {shown.summary}", "done"),
+                    gr.Button(interactive=False)]  # fmt: skip
+
         render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
-        morph_event = morph_button.click(on_morph, inputs=inputs, api_name="morph", **render,
-                                         outputs=[out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]])  # fmt: skip
-        preview_event = preview_button.click(on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]],
-                                             api_name="preview", **render)  # fmt: skip
-        cancel_button.click(None, cancels=[morph_event, preview_event], api_name="cancel")
+        morph_outputs = [out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]]
+        api_morph, api_preview = gr.Button(visible=False), gr.Button(visible=False)
+        api_morph.click(on_morph, inputs=inputs, outputs=morph_outputs, api_name="morph", **render)
+        api_preview.click(on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]], api_name="preview",
+                          **render)  # fmt: skip
+
+        def started(what: str):
+            def start():
+                return _status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(interactive=True)
+
+            return start
+
+        page: dict[str, Any] = {
+            "api_visibility": "private",
+            "show_progress_on": [status],
+            "scroll_to_output": True,
+            **render,
+        }
+        morph_run = morph_button.click(started("Morphing"), outputs=[status, cancel_button], queue=False,
+                                       api_visibility="private").then(
+            page_morph, inputs=[*inputs, history], **page,
+            outputs=[out["viewer"], *out["downloads"], out["settings"], out["summary"], out["report"], status,
+                     out["history"], history, cancel_button])  # fmt: skip
+        preview_triggers = [preview_button.click, *(prompt.submit for prompt in board["prompts"])]
+        preview_run = gr.on(preview_triggers, started("Previewing"), outputs=[status, cancel_button], queue=False,
+                            api_visibility="private").then(
+            page_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"], status, cancel_button], **page)  # fmt: skip
+
+        def on_cancel():
+            return _status("Cancelled: the render stopped; the last result is still shown.", "cancelled"), gr.Button(
+                interactive=False
+            )
+
+        cancel_button.click(on_cancel, outputs=[status, cancel_button], cancels=[morph_run, preview_run], queue=False,
+                            api_visibility="private")  # fmt: skip
+
+        def on_load_settings(path, request: gr.Request):
+            return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+
+        board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
+                             outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
+                                      swatches])  # fmt: skip
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))
@@ -99,39 +234,128 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     return app
 
 
+def _status(text: str, kind: str = "info") -> str:
+    """Return the status line (Markdown); ``kind`` ends up as a data attribute the tests read."""
+    return f'<span data-status="{kind}">{html.escape(text, quote=False)}</span>'
+
+
+def _refused(message: str, status, cancel_button) -> dict:
+    """Return the page's answer to a refused or failed run: one message, a status line, nothing else changed."""
+    gr.Warning(message)
+    return {
+        status: _status(f"Not rendered: {html.unescape(message)}", "error"),
+        cancel_button: gr.Button(interactive=False),
+    }
+
+
+def _history_item(morphed: Morphed) -> list[tuple[str, str]]:
+    gif = morphed.files.get("gif") or next(iter(morphed.files.values()))
+    return [(str(gif), f"{' → '.join(morphed.result.config.prompts)}: {morphed.summary.split(';')[0]}")]
+
+
+def _morph_outputs(morphed: Morphed) -> list:
+    """Return the downloads, settings, summary and report outputs of ``morphed``."""
+    downloads = [
+        gr.DownloadButton(value=str(morphed.files[f]), visible=True) if f in morphed.files else gr.DownloadButton(visible=False)
+        for f in formats()
+    ]  # fmt: skip
+    notes = "".join(f"\n\n{fmt.upper()} not written: {why}" for fmt, why in morphed.skipped.items())
+    report = gr.Image(value=str(morphed.report), visible=True) if morphed.report else gr.Image(visible=False)
+    return [*downloads, gr.DownloadButton(value=str(morphed.settings), visible=True), morphed.summary + notes, report]
+
+
+def _swatches(name, palette_file) -> str:
+    colours, note = palette_preview(name, palette_file)
+    return viewer.swatches_html(colours, note)
+
+
+def _load_settings(path, studio: Studio, session: str, board: dict, fields: dict, names: list, palette_file, swatches):
+    """Return the page updates that put a settings JSON back into the form; a bad file is a message only."""
+    if not path:
+        return {}
+    from ..settings import read_settings
+
+    try:
+        data = read_settings(path)
+        values, keyframes, notes = settings_to_form(data)
+    except (PixelgifError, ValueError, TypeError) as exc:
+        message = " ".join(str(exc).replace(str(path), Path(path).name).split())
+        gr.Warning(html.escape(message, quote=False))
+        return {board["status"]: f"**Not loaded:** {html.escape(message, quote=False)}"}
+    updates: dict[Any, Any] = dict(zip(_board_outputs(board), _write_slots(keyframes), strict=True))
+    note = f"Loaded {Path(path).name}: {len(keyframes)} keyframes, seeds locked."
+    if notes:
+        note += " " + "; ".join(notes).capitalize() + "."
+    updates[board["status"]] = html.escape(note, quote=False)
+    for name in names:
+        if name in values:
+            updates[fields[name]] = values[name]
+    colours = values.get("palette_colours")
+    if colours:
+        folder = studio.root / "".join(c for c in session if c.isalnum() or c in "-_") / "loaded"
+        folder.mkdir(parents=True, exist_ok=True)
+        hex_file = folder / f"{Path(path).stem}-palette.hex"
+        hex_file.write_text("".join(f"{r:02x}{g:02x}{b:02x}\n" for r, g, b in colours))
+        updates[palette_file] = str(hex_file)
+        updates[swatches] = viewer.swatches_html(colours, f"{len(colours)} colours from the settings file")
+    else:
+        updates[palette_file] = None
+        updates[swatches] = _swatches(values["palette"], None)
+    return updates
+
+
 def _storyboard() -> dict:
     """Create the keyframe slots (prompt, seed, lock, buttons); the first ``count`` are shown."""
     initial = sb.initial_board()
     board: dict[str, Any] = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [],
                              "buttons": []}  # fmt: skip
-    gr.Markdown("### Storyboard")
+    gr.Markdown("### Storyboard\n↻ re-rolls a seed, ↑ ↓ move a keyframe, ✕ removes it; a locked seed stays on re-roll.")
     for i in range(sb.MAX_KEYFRAMES):
         start = initial[i] if i < len(initial) else sb.Keyframe()
-        with gr.Row(visible=i < len(initial), equal_height=True) as row:
-            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6,
-                                               placeholder="a red dragon"))  # fmt: skip
-            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2))
-            board["locks"].append(gr.Checkbox(label=f"Lock seed {i + 1}", value=start.locked, scale=1, min_width=120))
-            board["buttons"].append({name: gr.Button(text, size="sm", scale=0, min_width=40)
+        with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
+            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=200,
+                                               placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
+            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
+                                            min_width=110))  # fmt: skip
+            board["locks"].append(
+                gr.Checkbox(
+                    label=f"Lock seed {i + 1}", value=start.locked, scale=0, min_width=132, elem_classes="kf-lock"
+                )
+            )
+            board["buttons"].append({name: gr.Button(text, size="sm", scale=0, min_width=36, elem_id=f"kf-{i + 1}-{name}",
+                                                     elem_classes="kf-button",
+                                                     interactive=name != "remove" or len(initial) > sb.MIN_KEYFRAMES)
                                      for name, text in (("reroll", "↻"), ("up", "↑"), ("down", "↓"), ("remove", "✕"))})  # fmt: skip
         board["rows"].append(row)
     with gr.Row():
         board["add"] = gr.Button("Add keyframe", size="sm")
         board["reroll_all"] = gr.Button("Re-roll unlocked seeds", size="sm")
+        board["load"] = gr.UploadButton("Load settings JSON", file_types=[".json"], type="filepath", size="sm")
+    board["status"] = gr.Markdown(elem_id="board-status")
     return board
 
 
-def _wire_storyboard(board: dict) -> None:
-    """Connect the storyboard buttons: each edit reads every slot and writes them all back."""
+def _board_outputs(board: dict) -> list:
+    return [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["rows"], board["add"],
+            *(b["remove"] for b in board["buttons"]), board["status"]]  # fmt: skip
+
+
+def _wire_storyboard(board: dict) -> list:
+    """Connect the storyboard buttons: each edit reads every slot and writes them all back.
+
+    An edit that cannot be made (a third-from-last ✕, an eighth-plus keyframe) leaves the board as
+    it is and says why under it; the buttons for those edits are disabled anyway. No handler raises.
+    """
     slots = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
-    outputs = [*slots, *board["rows"]]
+    outputs = _board_outputs(board)
 
     def edit(change):
         def handler(count, *values):
+            current = _read_slots(count, values)
             try:
-                return _write_slots(change(_read_slots(count, values)))
+                return _write_slots(change(current))
             except ValueError as exc:
-                raise user_error(exc) from None
+                return _write_slots(current, f"**Not changed:** {html.escape(str(exc), quote=False)}")
 
         return handler
 
@@ -143,6 +367,7 @@ def _wire_storyboard(board: dict) -> None:
                    "down": lambda b, i=i: sb.move_keyframe(b, i, 1), "remove": lambda b, i=i: sb.remove_keyframe(b, i)}  # fmt: skip
         for name, button in buttons.items():
             button.click(edit(changes[name]), inputs=slots, outputs=outputs, **private)
+    return outputs
 
 
 def _read_slots(count, values) -> list[sb.Keyframe]:
@@ -159,19 +384,37 @@ def _read_slots(count, values) -> list[sb.Keyframe]:
     return board
 
 
-def _write_slots(board: list[sb.Keyframe]) -> list:
-    """Return new values of every slot and row for ``board``."""
+def _write_slots(board: list[sb.Keyframe], message: str = "") -> list:
+    """Return new values of every slot, row and limit-bound button for ``board``, and the board's status."""
     padded = board + [sb.Keyframe()] * (sb.MAX_KEYFRAMES - len(board))
+    can_remove = len(board) > sb.MIN_KEYFRAMES
     return [len(board), *(k.prompt for k in padded), *(k.seed for k in padded), *(k.locked for k in padded),
-            *(gr.Row(visible=i < len(board)) for i in range(sb.MAX_KEYFRAMES))]  # fmt: skip
+            *(gr.Row(visible=i < len(board)) for i in range(sb.MAX_KEYFRAMES)),
+            gr.Button(interactive=len(board) < sb.MAX_KEYFRAMES),
+            *(gr.Button(interactive=can_remove) for _ in range(sb.MAX_KEYFRAMES)), message]  # fmt: skip
 
 
 def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
-    """Create the option components, keyed by form field name."""
+    """Create the option components, keyed by form field name: pixel art first, then the diffusion."""
     f: dict[str, gr.components.Component] = {}
+    with gr.Accordion("Pixel art", open=True):
+        with gr.Row():
+            f["pixel_size"] = _optional("Pixel size", values["pixel_size"], "auto")
+            f["grid"] = gr.Textbox(label="or grid (e.g. 64 or 64x48)", value=values["grid"])
+            f["colors"] = _optional("Colours", values["colors"], COLORS_HINT)
+        with gr.Row():
+            f["palette"] = _dropdown("Palette (fitted or built-in)", "palette", values, options, custom=False)
+            f["dither"] = _dropdown("Dither (auto: Bayer for animations)", "dither", values, options, custom=False)
+            f["reducer"] = _dropdown("Cell reducer", "reducer", values, options, custom=False)
+        f["swatches"] = gr.HTML(_swatches(values["palette"], None), elem_id="swatches", js_on_load=None)
+        with gr.Row():
+            f["palette_file"] = gr.File(label=f"or a palette file ({'/'.join(PALETTE_SUFFIXES)})", type="filepath",
+                                        file_types=list(PALETTE_SUFFIXES), height=150, min_width=260)  # fmt: skip
+            f["palette_status"] = gr.Markdown()
     with gr.Accordion("Morph", open=True):
         with gr.Row():
-            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], precision=0, minimum=2)
+            # No rounding on the page: 2.5 frames is refused with a message, not rendered as 2 or 3.
+            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
             f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
             f["spacing"] = _dropdown("Spacing", "spacing", values, options, custom=False)
         with gr.Row():
@@ -193,22 +436,10 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
                 f["text_interpolation"] = _dropdown(
                     "Text interpolation", "text_interpolation", values, options, custom=False
                 )
-    with gr.Accordion("Pixel art", open=False):
-        with gr.Row():
-            f["pixel_size"] = _optional("Pixel size", values["pixel_size"], "auto")
-            f["grid"] = gr.Textbox(label="or grid (e.g. 64 or 64x48)", value=values["grid"])
-            f["colors"] = _optional("Colours", values["colors"], COLORS_HINT)
-        with gr.Row():
-            f["palette"] = _dropdown("Palette (fitted or built-in)", "palette", values, options, custom=False)
-            f["dither"] = _dropdown("Dither (auto: Bayer for animations)", "dither", values, options, custom=False)
-            f["reducer"] = _dropdown("Cell reducer", "reducer", values, options, custom=False)
-        with gr.Row():
-            f["palette_file"] = gr.File(label=f"or a palette file ({'/'.join(PALETTE_SUFFIXES)})", type="filepath",
-                                        file_types=list(PALETTE_SUFFIXES), height=90)  # fmt: skip
-            f["palette_status"] = gr.Markdown()
     with gr.Accordion("Output", open=False):
         with gr.Row():
-            f["scale"] = _dropdown("Upscale (auto: back to render size)", "scale", values, options, custom=False)
+            f["scale"] = _dropdown("Upscale of the files (auto: back to render size)", "scale", values, options,
+                                   custom=False)  # fmt: skip
             f["duration"] = gr.Number(label="Frame duration (ms)", value=values["duration"], precision=0)
             f["hold"] = gr.Number(label="Keyframe hold (extra ms)", value=values["hold"], precision=0)
         with gr.Row():
@@ -218,14 +449,20 @@ def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
 
 
 def _results() -> dict:
-    """Create the result area: the animation, the keyframe previews, downloads and a summary line."""
-    out: dict[str, Any] = {
-        "result": gr.Image(
-            label="Result", type="filepath", interactive=False, elem_id="result", elem_classes="pixelated"
-        )
-    }
+    """Create the result area: status, the viewer, the keyframe previews, downloads, report and history."""
+    out: dict[str, Any] = {"status": gr.Markdown(_status(READY), elem_id="status", sanitize_html=False)}
+    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub."),
+                            elem_id="viewer", js_on_load=None, label="Result")  # fmt: skip
+    # The API's result (a file path): not shown, the viewer draws the frames.
+    out["result"] = gr.Image(label="Result", type="filepath", interactive=False, visible=False, elem_id="result")
     out["keyframes"] = gr.Gallery(
-        label="Keyframes", columns=4, height="auto", elem_id="keyframes", elem_classes="pixelated"
+        label="Keyframes",
+        columns=4,
+        height="auto",
+        elem_id="keyframes",
+        visible=False,
+        elem_classes="pixelated",
+        object_fit="contain",
     )
     out["summary"] = gr.Markdown(elem_id="summary")
     with gr.Row():
@@ -233,6 +470,9 @@ def _results() -> dict:
                             for f in formats()]  # fmt: skip
         out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
     out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
+    out["history"] = gr.Gallery(label=f"This session's last {HISTORY} morphs (newest first)", columns=4, height="auto",
+                                visible=False, elem_id="history", object_fit="contain")  # fmt: skip
+    out["history_state"] = gr.State([])
     return out
 
 
@@ -249,22 +489,26 @@ def _dropdown(label: str, name: str, values: dict, options: dict, custom: bool =
 def _check_upload(limits: Limits):
     def on_upload(path):
         if not path:
-            return None, ""
+            return None, "", _swatches(None, None)
         try:
             check_palette_upload(path, limits)
         except PixelgifError as exc:
-            gr.Warning(html.escape(str(exc), quote=False))
-            return None, f"**Not used:** {exc}"
+            return None, f"**Not used:** {html.escape(str(exc), quote=False)}", _swatches(None, None)
         from ..pixelate.palettes import load_palette_file
 
-        return path, f"Palette file: {len(load_palette_file(path))} colours (replaces the palette drop-down)"
+        count = len(load_palette_file(path))
+        return path, f"Palette file: {count} colours (replaces the palette drop-down)", _swatches(None, path)
 
     return on_upload
 
 
-async def _run(work, progress):
-    """Return ``work(job)`` run in a thread; a cancelled event sets the job's flag so the render stops."""
-    job = Job(report=lambda done, total: progress((done, total), desc="rendering", unit="frames"))
+async def _run(work, progress, desc: str = "rendering"):
+    """Return ``work(job)`` run in a thread; a cancelled event sets the job's flag so the render stops.
+
+    Progress is shown as a fraction with the number of frames that come out in ``desc``: the engine
+    counts renders (even spacing renders extra in-between frames), which would read as "1.5/19 frames".
+    """
+    job = Job(report=lambda done, total: progress(min(1.0, done / max(total, 1)), desc=desc))
     # gradio finds the event of a progress report in context variables: the thread gets a copy.
     future = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, work, job)
     try:
@@ -290,16 +534,23 @@ def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "anonymous"
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, limits: Limits | None = None) -> None:
-    """Build the page and serve it until interrupted; session folders are removed on the way out."""
+def launch(
+    host: str = "127.0.0.1", port: int = 7860, share: bool = False, limits: Limits | None = None, preload: bool = True
+) -> None:
+    """Build the page and serve it until interrupted; session folders are removed on the way out.
+
+    ``preload``: start loading the default model in the background, so the first render does not wait for it.
+    """
     limits = limits or Limits()
     studio = Studio(limits)
     app = build_app(studio)
     kwargs = {"server_name": host, "server_port": port, "share": share, "allowed_paths": [str(studio.root)],
               "max_file_size": limits.max_upload_bytes}  # fmt: skip
     if "css" in inspect.signature(gr.Blocks.launch).parameters:
-        kwargs["css"] = CSS
+        kwargs.update(css=CSS, head=HEAD)
     previous = _stop_on_sigterm()
+    if preload:
+        studio.preload(default_model())
     try:
         app.queue(max_size=limits.queue_size).launch(**kwargs)
     finally:

@@ -17,7 +17,7 @@ from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, M
 from ..pixelate import PixelateConfig, builtin_names
 from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
 from ..run import RunRequest
-from .storyboard import Keyframe
+from .storyboard import MAX_KEYFRAMES, Keyframe
 
 AUTO = "auto"  # scale choice: back to the render size, like the CLI
 DEFAULT_SCHEDULER = "default"  # the model's own scheduler
@@ -182,3 +182,87 @@ def _grid(text) -> tuple[int, int] | None:
 
 def _grid_text(grid) -> str:
     return "" if grid is None else f"{grid[0]}x{grid[1]}"
+
+
+def default_model() -> dict[str, Any]:
+    """Return the model options of the page's default form (what `Studio.preload` loads at start)."""
+    values = defaults()
+    return parse_form(values, [Keyframe("a", 0), Keyframe("b", 1)]).model
+
+
+def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyframe], list[str]]:
+    """Return (form values, keyframes, notes) for a checked settings document (`read_settings`).
+
+    The values are what `parse_form` turns back into the same run; ``notes`` say what the page
+    could not take over as it was (a palette given as colours comes back as ``palette_colours``).
+    """
+    morph, pixel, enc, model = (data.get(s) or {} for s in ("morph", "pixelate", "encode", "model"))
+    values, notes = defaults(), []
+    prompts = [str(p) for p in morph.get("prompts") or []]
+    if len(prompts) < 2:
+        raise ValueError("the settings file has fewer than two prompts")
+    if len(prompts) > MAX_KEYFRAMES:
+        raise ValueError(f"the settings file has {len(prompts)} prompts; the page holds at most {MAX_KEYFRAMES}")
+    seed = int(morph.get("seed") or 0)
+    seeds = morph.get("seeds") or [seed + i for i in range(len(prompts))]
+    keyframes = [Keyframe(p, int(s), True) for p, s in zip(prompts, seeds, strict=False)]
+    text = lambda v: "" if v is None else str(v)  # noqa: E731
+    for name in ("frames", "loop", "spacing", "easing", "text_interpolation"):
+        if name in morph:
+            values[name] = morph[name]
+    for name in ("steps", "guidance_scale", "width", "height", "batch_size"):
+        if name in morph:
+            values[name] = text(morph[name])
+    if "scheduler" in morph:
+        values["scheduler"] = morph["scheduler"] or DEFAULT_SCHEDULER
+    values["negative_prompt"] = morph.get("negative_prompt") or ""
+    loras = model.get("lora")
+    if isinstance(loras, list):
+        if len(loras) > 1:
+            notes.append(f"the page takes one LoRA; {len(loras) - 1} more in the file were left out")
+        loras = loras[0] if loras else None
+    values["model"] = model.get("model") or BUNDLED
+    values["lora"] = loras or ""
+    if model.get("lora_scale") is not None:
+        values["lora_scale"] = model["lora_scale"]
+    for name in ("pixel_size", "colors"):
+        if name in pixel:
+            values[name] = text(pixel[name])
+    if "grid" in pixel:
+        values["grid"] = _grid_text(pixel["grid"])
+    for name in ("dither", "reducer"):
+        if pixel.get(name):
+            values[name] = pixel[name]
+    palette = pixel.get("palette")
+    values["palette"], values["palette_colours"] = FITTED, None
+    if isinstance(palette, list):
+        values["palette_colours"] = [[int(c) for c in colour[:3]] for colour in palette]
+    elif isinstance(palette, str) and palette in builtin_names():
+        values["palette"] = palette
+    elif palette:
+        notes.append(f"palette file {palette!r} is not on this server; upload it again")
+    for name, key in (("duration", "duration"), ("hold", "hold"), ("loop_count", "loop"), ("boomerang", "boomerang")):
+        if key in enc:
+            values[name] = enc[key]
+    if isinstance(values["duration"], list):
+        values["duration"] = int(values["duration"][0])
+        notes.append("per-frame durations: the page uses the first for every frame")
+    if enc.get("scale"):
+        values["scale"] = str(enc["scale"])
+    return values, keyframes, notes
+
+
+def palette_preview(name: str | None, palette_file: str | None = None) -> tuple[list[list[int]] | None, str]:
+    """Return (colours, note) of the palette the form picks: an upload, a built-in name or fitted."""
+    from ..pixelate.palettes import builtin_palette, load_palette_file
+
+    try:
+        if palette_file:
+            colours = load_palette_file(palette_file)
+            return colours.tolist(), f"{len(colours)} colours from the uploaded file"
+        if name and name != FITTED:
+            colours = builtin_palette(name)
+            return colours.tolist(), f"{name}: {len(colours)} colours"
+    except (ValueError, OSError) as exc:
+        return None, str(exc)
+    return None, "fitted: the colours are picked from the frames"

@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import importlib.util
 import itertools
+import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -27,6 +29,9 @@ from .limits import Limits
 
 if TYPE_CHECKING:
     from ..morph import MorphPipeline
+
+HISTORY = 4  # morphs of a session kept on disk to compare; older ones are removed
+LOG = logging.getLogger("pixelgif.web")
 
 
 class Cancelled(PixelgifError):
@@ -92,6 +97,7 @@ class Morphed:
     summary: str
     result: Any = None  # the MorphResult
     report: Path | None = None  # the smoothness plot, when matplotlib is there
+    durations: list[int] = field(default_factory=list)  # ms of each frame as written, holds included
 
 
 @dataclass
@@ -114,20 +120,37 @@ class Studio:
         self.root.mkdir(parents=True, exist_ok=True)
         self._runs = itertools.count(1)
 
+    def preload(self, model: dict[str, Any]) -> threading.Thread:
+        """Start loading the engine for ``model`` in the background (the first render then waits
+        for it, not for a fresh load); a failure is logged, and the first render reports it."""
+
+        def load() -> None:
+            try:
+                with self.engines.lock:
+                    self.engines.get(model)
+            except Exception as exc:  # e.g. no weights offline: the page still opens
+                LOG.warning("could not preload the model: %s", " ".join(str(exc).split()))
+
+        thread = threading.Thread(target=load, name="pixelgif-preload", daemon=True)
+        thread.start()
+        return thread
+
     @contextlib.contextmanager
-    def run_folder(self, session: str) -> Iterator[Path]:
-        """Yield a new empty folder for a run of ``session``. If the run succeeds, the session's earlier
-        runs are removed (the page has its own copies); if it fails, its own folder is, and they stay."""
-        run = self.root / _safe(session) / f"run-{next(self._runs)}"  # two runs a second still differ
+    def run_folder(self, session: str, kind: str = "run", keep: int = 1) -> Iterator[Path]:
+        """Yield a new empty folder for a ``kind`` run of ``session``. If the run succeeds, only the
+        last ``keep`` folders of that kind stay (this one included); if it fails, its own is removed."""
+        number = next(self._runs)  # two runs a second still differ
+        run = self.root / _safe(session) / f"{kind}-{number}"
         run.mkdir(parents=True)
         try:
             yield run
         except BaseException:
             shutil.rmtree(run, ignore_errors=True)
             raise
-        for earlier in run.parent.iterdir():
-            if earlier != run:
-                shutil.rmtree(earlier, ignore_errors=True)
+        earlier = sorted((p for p in run.parent.glob(f"{kind}-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]))  # fmt: skip
+        for old in earlier[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def close_session(self, session: str) -> None:
         """Remove the folder of ``session`` (its tab was closed)."""
@@ -152,11 +175,11 @@ class Studio:
         """
         self.limits.check_frames(request.morph.num_frames)
         started = time.perf_counter()
-        with self.run_folder(session) as folder:
+        with self.run_folder(session, "morph", keep=HISTORY) as folder:
             return self._morph_into(folder, request, job, started)
 
     def _morph_into(self, folder: Path, request: RunRequest, job: Job | None, started: float) -> Morphed:
-        stem = f"morph-{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = output_stem(request.morph.prompts)
         main_format, *other_formats = formats()
         main = dataclasses.replace(request, output=folder / f"{stem}{FORMATS[main_format].suffix}",
                                    report=importlib.util.find_spec("matplotlib") is not None)  # fmt: skip
@@ -181,7 +204,8 @@ class Studio:
             summary += f"; {written.quality.summary_lines()[0]}"
         if written.report_note:
             summary += f" ({written.report_note})"
-        return Morphed(files, written.settings, skipped, summary, result, written.report)
+        durations = written.encode.durations(len(result.pixel_frames), result.keyframe_indices)
+        return Morphed(files, written.settings, skipped, summary, result, written.report, durations)
 
     def preview(self, request: RunRequest, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""
@@ -191,7 +215,7 @@ class Studio:
             result = engine.keyframes(request.morph, pixelate=request.pixelate, callback=job)
         scale = encode_config(request, result, "apng").scale
         images = []
-        with self.run_folder(session) as folder:
+        with self.run_folder(session, "preview") as folder:
             for i, (image, prompt, seed) in enumerate(
                 zip(result.pixel_frames, result.config.prompts, result.config.seeds, strict=True)
             ):
@@ -217,6 +241,14 @@ def write_format(result, encode: EncodeConfig, folder: Path, stem: str) -> Path:
         for part in parts:
             bundle.write(part, part.relative_to(folder))
     return archive
+
+
+def output_stem(prompts: list[str], limit: int = 60) -> str:
+    """Return a file name stem from the prompts: "red-apple-to-blue-whale" (words, ASCII, short)."""
+    words = [[w for w in re.findall(r"[a-z0-9]+", p.lower()) if w not in ("a", "an", "the")] for p in prompts]
+    parts = ["-".join(w[:4]) for w in words if w]
+    stem = "-to-".join(parts)[:limit].strip("-")
+    return stem or "morph"
 
 
 def _safe(session: str) -> str:

@@ -46,7 +46,9 @@ class Job:
     @property
     def prompts(self) -> list[str]:
         """Return the job's keyframes as text: prompts, and image keyframes by their file."""
-        return [k if isinstance(k, str) else f"image {k.image}" for k in self.request.morph.prompts]
+        from ..morph.keyframes import keyframe_label
+
+        return [keyframe_label(k) for k in self.request.morph.prompts]
 
     @property
     def format(self) -> str:

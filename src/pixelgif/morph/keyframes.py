@@ -71,6 +71,15 @@ class Keyframe:
             )
 
     @property
+    def title(self) -> str:
+        """Return what to call this keyframe for people: its prompt, caption, or image file stem."""
+        if self.prompt is not None:
+            return self.prompt
+        if self.caption:
+            return self.caption
+        return Path(self.image).stem if isinstance(self.image, (str, os.PathLike)) else "image"
+
+    @property
     def is_image(self) -> bool:
         """Return True for an image keyframe."""
         return self.image is not None
@@ -240,3 +249,8 @@ def _area_resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     rgb = np.where(a > 1e-6, out[..., :3] / np.maximum(a, 1e-6), 1.0)
     result = np.concatenate([rgb, a], axis=-1)
     return Image.fromarray(np.round(np.clip(result, 0, 1) * 255).astype(np.uint8), mode="RGBA")
+
+
+def keyframe_label(keyframe: str | Keyframe) -> str:
+    """Return what to call a keyframe of `MorphConfig.prompts` for people (file names, galleries)."""
+    return keyframe if isinstance(keyframe, str) else keyframe.title

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..encode import FORMATS, EncodeConfig, write_animation
 from ..errors import PixelgifError
+from ..morph.keyframes import keyframe_label
 from ..outputs import atomic_output
 from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
 from ..run import RunRequest, encode_config, load_engine, run_morph
@@ -179,7 +180,7 @@ class Studio:
             return self._morph_into(folder, request, job, started)
 
     def _morph_into(self, folder: Path, request: RunRequest, job: Job | None, started: float) -> Morphed:
-        stem = output_stem(request.morph.prompts)
+        stem = output_stem([keyframe_label(k) for k in request.morph.prompts])
         main_format, *other_formats = formats()
         main = dataclasses.replace(request, output=folder / f"{stem}{FORMATS[main_format].suffix}",
                                    report=importlib.util.find_spec("matplotlib") is not None)  # fmt: skip

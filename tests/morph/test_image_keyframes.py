@@ -47,11 +47,7 @@ def test_bundled_inversion_round_trip(bundled):
     config = MorphConfig(prompts=[Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")])
     keys = bundled.prepare_keyframes(config)
     assert keys.config.scheduler == "DDIM-exact" and keys.config.steps == 12
-    negatives = keys.negative_prompt_embeds
-    frames = bundled.render(
-        [FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None) for i in (0, 1)],
-        keys.config,
-    )
+    frames = bundled.render([FrameInputs(keys.latents[i], keys.conditionings[i]) for i in (0, 1)], keys.config)
     targets = bundled.encode_images([keys.images[0], keys.images[1]])
     for frame, target in zip(frames, targets, strict=True):
         again = torch.from_numpy(np.asarray(frame, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
@@ -94,8 +90,7 @@ def test_sd_inversion_is_exact_where_ddim_is_invertible(sd):
     config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
     keys = engine.prepare_keyframes(config)
     regenerated = engine.pipe(
-        prompt_embeds=keys.prompt_embeds[0], negative_prompt_embeds=keys.negative_prompt_embeds[0],
-        latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale, output_type="latent",
+        **keys.conditionings[0], latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale, output_type="latent",
     ).images  # fmt: skip
     clean = engine.encode_images([keys.images[0]])
     assert (regenerated.float() - clean).abs().max() < 1e-4

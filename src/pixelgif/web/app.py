@@ -13,7 +13,6 @@ import asyncio
 import contextvars
 import html
 import inspect
-import json
 import logging
 import random
 import signal
@@ -23,60 +22,22 @@ from typing import Any
 
 import gradio as gr
 
-from ..encode import FORMATS
 from ..errors import PixelgifError
-from ..pixelate.palettes import PALETTE_SUFFIXES
+from . import layout, viewer
 from . import storyboard as sb
-from . import viewer
 from .form import (
-    COLORS_HINT,
     choices,
     default_model,
     defaults,
     formats,
     keyframes_from_slots,
-    palette_preview,
     parse_form,
     settings_to_form,
 )
 from .studio import HISTORY, Job, Limits, Morphed, Studio, check_palette_upload
 
-TITLE = "pixelgif studio"
-PAGE_CSS = """
-#actions { position: fixed; bottom: 0; left: 0; right: 0; z-index: 50; margin: 0; gap: 12px;
-  padding: 8px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary);
-  border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
-.gradio-container { padding-bottom: 80px !important; }
-#status { min-height: 2.5em; }
-.kf-row { align-items: center; }
-.kf-row .kf-lock { flex: 0 0 132px !important; min-width: 132px !important; }
-.kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
-.pixelated img { image-rendering: pixelated; }
-#keyframes img, #history img { image-rendering: pixelated; object-fit: contain; }
-"""
-CSS = viewer.CSS + PAGE_CSS
-# Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
-BUTTON_LABELS = {"reroll": "Re-roll seed {n}", "up": "Move keyframe {n} up", "down": "Move keyframe {n} down",
-                 "remove": "Remove keyframe {n}"}  # fmt: skip
-LABELS_JS = """
-<script>
-(() => {
-  const labels = %s;
-  const apply = () => document.querySelectorAll("button[id^=kf-]").forEach((b) => {
-    const m = b.id.match(/^kf-(\\d+)-(\\w+)$/);
-    if (!m || !labels[m[2]] || b.dataset.labelled) return;
-    const text = labels[m[2]].replace("{n}", m[1]);
-    b.title = text; b.setAttribute("aria-label", text); b.dataset.labelled = "1";
-  });
-  new MutationObserver(apply).observe(document.documentElement, {childList: true, subtree: true});
-  document.addEventListener("DOMContentLoaded", apply);
-})();
-</script>
-"""
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS)
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
-READY = "Ready. Write the prompts, **Preview** (or Enter in a prompt), then **Morph**."
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
@@ -86,13 +47,13 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     extra: dict[str, Any] = {}
     init = inspect.signature(gr.Blocks.__init__).parameters
     if "css" in init:  # older gradio takes css and head here; newer takes them in launch()
-        extra.update(css=CSS, head=HEAD)
-    with gr.Blocks(title=TITLE, delete_cache=(600, 3600), **extra) as app:
+        extra.update(css=layout.CSS, head=layout.HEAD)
+    with gr.Blocks(title=layout.TITLE, delete_cache=(600, 3600), **extra) as app:
         gr.Markdown("# pixelgif studio\nWrite the keyframes, preview them, lock the seeds you like, then morph.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=600):
-                board = _storyboard()
-                fields = _options(values, options)
+                board = layout.storyboard()
+                fields = layout.options(values, options)
                 palette_file, palette_status = fields.pop("palette_file"), fields.pop("palette_status")
                 swatches = fields.pop("swatches")
                 assert isinstance(palette_file, gr.File)
@@ -101,7 +62,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                     morph_button = gr.Button("Morph", variant="primary", elem_id="morph-button")
                     cancel_button = gr.Button("Cancel", variant="stop", interactive=False, elem_id="cancel-button")
             with gr.Column(scale=2, min_width=420):
-                out = _results()
+                out = layout.results()
         names = list(fields)
         slot_inputs = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
         inputs = [*slot_inputs, *(fields[n] for n in names), palette_file]
@@ -112,7 +73,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         palette = fields["palette"]
         assert isinstance(palette, gr.Dropdown)
         for trigger in (palette.change, palette_file.clear):
-            trigger(_swatches, inputs=swatch_inputs, outputs=swatches, queue=False, api_visibility="private")
+            trigger(layout.swatches, inputs=swatch_inputs, outputs=swatches, queue=False, api_visibility="private")
 
         def request_of(values_in):
             count, rest = values_in[0], values_in[1:]
@@ -167,7 +128,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             frames = morphed.result.pixel_frames
             title = " → ".join(morphed.result.config.prompts)
             return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
-                    *_morph_outputs(morphed), _status(f"Done: {morphed.summary.split(';')[0]}", "done"),
+                    *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                     gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
         async def page_preview(request: gr.Request, progress=gr.Progress(), *values_in):
@@ -179,7 +140,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             except Exception as exc:
                 return _refused(user_error(exc).message, status, cancel_button)
             images = [(str(path), caption) for path, caption in shown.images]
-            return [gr.Gallery(value=images, visible=True), shown.summary, _status(f"Preview done: {shown.summary}", "done"),
+            return [gr.Gallery(value=images, visible=True), shown.summary, layout.status(f"Preview done: {shown.summary}", "done"),
                     gr.Button(interactive=False)]  # fmt: skip
 
         render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
@@ -191,7 +152,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         def started(what: str):
             def start():
-                return _status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(interactive=True)
+                return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
+                    interactive=True
+                )
 
             return start
 
@@ -212,9 +175,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             page_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"], status, cancel_button], **page)  # fmt: skip
 
         def on_cancel():
-            return _status("Cancelled: the render stopped; the last result is still shown.", "cancelled"), gr.Button(
-                interactive=False
-            )
+            return layout.status(
+                "Cancelled: the render stopped; the last result is still shown.", "cancelled"
+            ), gr.Button(interactive=False)
 
         cancel_button.click(on_cancel, outputs=[status, cancel_button], cancels=[morph_run, preview_run], queue=False,
                             api_visibility="private")  # fmt: skip
@@ -234,16 +197,11 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     return app
 
 
-def _status(text: str, kind: str = "info") -> str:
-    """Return the status line (Markdown); ``kind`` ends up as a data attribute the tests read."""
-    return f'<span data-status="{kind}">{html.escape(text, quote=False)}</span>'
-
-
 def _refused(message: str, status, cancel_button) -> dict:
     """Return the page's answer to a refused or failed run: one message, a status line, nothing else changed."""
     gr.Warning(message)
     return {
-        status: _status(f"Not rendered: {html.unescape(message)}", "error"),
+        status: layout.status(f"Not rendered: {html.unescape(message)}", "error"),
         cancel_button: gr.Button(interactive=False),
     }
 
@@ -264,11 +222,6 @@ def _morph_outputs(morphed: Morphed) -> list:
     return [*downloads, gr.DownloadButton(value=str(morphed.settings), visible=True), morphed.summary + notes, report]
 
 
-def _swatches(name, palette_file) -> str:
-    colours, note = palette_preview(name, palette_file)
-    return viewer.swatches_html(colours, note)
-
-
 def _load_settings(path, studio: Studio, session: str, board: dict, fields: dict, names: list, palette_file, swatches):
     """Return the page updates that put a settings JSON back into the form; a bad file is a message only."""
     if not path:
@@ -282,7 +235,7 @@ def _load_settings(path, studio: Studio, session: str, board: dict, fields: dict
         message = " ".join(str(exc).replace(str(path), Path(path).name).split())
         gr.Warning(html.escape(message, quote=False))
         return {board["status"]: f"**Not loaded:** {html.escape(message, quote=False)}"}
-    updates: dict[Any, Any] = dict(zip(_board_outputs(board), _write_slots(keyframes), strict=True))
+    updates: dict[Any, Any] = dict(zip(layout.board_outputs(board), _write_slots(keyframes), strict=True))
     note = f"Loaded {Path(path).name}: {len(keyframes)} keyframes, seeds locked."
     if notes:
         note += " " + "; ".join(notes).capitalize() + "."
@@ -300,44 +253,8 @@ def _load_settings(path, studio: Studio, session: str, board: dict, fields: dict
         updates[swatches] = viewer.swatches_html(colours, f"{len(colours)} colours from the settings file")
     else:
         updates[palette_file] = None
-        updates[swatches] = _swatches(values["palette"], None)
+        updates[swatches] = layout.swatches(values["palette"], None)
     return updates
-
-
-def _storyboard() -> dict:
-    """Create the keyframe slots (prompt, seed, lock, buttons); the first ``count`` are shown."""
-    initial = sb.initial_board()
-    board: dict[str, Any] = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [],
-                             "buttons": []}  # fmt: skip
-    gr.Markdown("### Storyboard\n↻ re-rolls a seed, ↑ ↓ move a keyframe, ✕ removes it; a locked seed stays on re-roll.")
-    for i in range(sb.MAX_KEYFRAMES):
-        start = initial[i] if i < len(initial) else sb.Keyframe()
-        with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
-            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=200,
-                                               placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
-            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
-                                            min_width=110))  # fmt: skip
-            board["locks"].append(
-                gr.Checkbox(
-                    label=f"Lock seed {i + 1}", value=start.locked, scale=0, min_width=132, elem_classes="kf-lock"
-                )
-            )
-            board["buttons"].append({name: gr.Button(text, size="sm", scale=0, min_width=36, elem_id=f"kf-{i + 1}-{name}",
-                                                     elem_classes="kf-button",
-                                                     interactive=name != "remove" or len(initial) > sb.MIN_KEYFRAMES)
-                                     for name, text in (("reroll", "↻"), ("up", "↑"), ("down", "↓"), ("remove", "✕"))})  # fmt: skip
-        board["rows"].append(row)
-    with gr.Row():
-        board["add"] = gr.Button("Add keyframe", size="sm")
-        board["reroll_all"] = gr.Button("Re-roll unlocked seeds", size="sm")
-        board["load"] = gr.UploadButton("Load settings JSON", file_types=[".json"], type="filepath", size="sm")
-    board["status"] = gr.Markdown(elem_id="board-status")
-    return board
-
-
-def _board_outputs(board: dict) -> list:
-    return [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["rows"], board["add"],
-            *(b["remove"] for b in board["buttons"]), board["status"]]  # fmt: skip
 
 
 def _wire_storyboard(board: dict) -> list:
@@ -347,7 +264,7 @@ def _wire_storyboard(board: dict) -> list:
     it is and says why under it; the buttons for those edits are disabled anyway. No handler raises.
     """
     slots = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
-    outputs = _board_outputs(board)
+    outputs = layout.board_outputs(board)
 
     def edit(change):
         def handler(count, *values):
@@ -394,110 +311,18 @@ def _write_slots(board: list[sb.Keyframe], message: str = "") -> list:
             *(gr.Button(interactive=can_remove) for _ in range(sb.MAX_KEYFRAMES)), message]  # fmt: skip
 
 
-def _options(values: dict, options: dict) -> dict[str, gr.components.Component]:
-    """Create the option components, keyed by form field name: pixel art first, then the diffusion."""
-    f: dict[str, gr.components.Component] = {}
-    with gr.Accordion("Pixel art", open=True):
-        with gr.Row():
-            f["pixel_size"] = _optional("Pixel size", values["pixel_size"], "auto")
-            f["grid"] = gr.Textbox(label="or grid (e.g. 64 or 64x48)", value=values["grid"])
-            f["colors"] = _optional("Colours", values["colors"], COLORS_HINT)
-        with gr.Row():
-            f["palette"] = _dropdown("Palette (fitted or built-in)", "palette", values, options, custom=False)
-            f["dither"] = _dropdown("Dither (auto: Bayer for animations)", "dither", values, options, custom=False)
-            f["reducer"] = _dropdown("Cell reducer", "reducer", values, options, custom=False)
-        f["swatches"] = gr.HTML(_swatches(values["palette"], None), elem_id="swatches", js_on_load=None)
-        with gr.Row():
-            f["palette_file"] = gr.File(label=f"or a palette file ({'/'.join(PALETTE_SUFFIXES)})", type="filepath",
-                                        file_types=list(PALETTE_SUFFIXES), height=150, min_width=260)  # fmt: skip
-            f["palette_status"] = gr.Markdown()
-    with gr.Accordion("Morph", open=True):
-        with gr.Row():
-            # No rounding on the page: 2.5 frames is refused with a message, not rendered as 2 or 3.
-            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
-            f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
-            f["spacing"] = _dropdown("Spacing", "spacing", values, options, custom=False)
-        with gr.Row():
-            f["model"] = _dropdown("Model (bundled, a preset, a hub id or a local path)", "model", values, options)
-            f["lora"] = _dropdown("LoRA (preset, hub id or file)", "lora", values, options)
-            f["lora_scale"] = gr.Slider(0, 2, value=values["lora_scale"], step=0.05, label="LoRA scale")
-        with gr.Row():
-            f["steps"] = _optional("Steps", values["steps"])
-            f["guidance_scale"] = _optional("Guidance", values["guidance_scale"])
-            f["scheduler"] = _dropdown("Scheduler", "scheduler", values, options, custom=False)
-        with gr.Accordion("More morph settings", open=False):
-            f["negative_prompt"] = gr.Textbox(label="Negative prompt", value=values["negative_prompt"])
-            with gr.Row():
-                f["width"] = _optional("Width", values["width"])
-                f["height"] = _optional("Height", values["height"])
-                f["batch_size"] = _optional("Batch size", values["batch_size"])
-            with gr.Row():
-                f["easing"] = _dropdown("Easing", "easing", values, options, custom=False)
-                f["text_interpolation"] = _dropdown(
-                    "Text interpolation", "text_interpolation", values, options, custom=False
-                )
-    with gr.Accordion("Output", open=False):
-        with gr.Row():
-            f["scale"] = _dropdown("Upscale of the files (auto: back to render size)", "scale", values, options,
-                                   custom=False)  # fmt: skip
-            f["duration"] = gr.Number(label="Frame duration (ms)", value=values["duration"], precision=0)
-            f["hold"] = gr.Number(label="Keyframe hold (extra ms)", value=values["hold"], precision=0)
-        with gr.Row():
-            f["loop_count"] = gr.Number(label="Plays (0: forever)", value=values["loop_count"], precision=0)
-            f["boomerang"] = gr.Checkbox(label="Boomerang", value=values["boomerang"])
-    return f
-
-
-def _results() -> dict:
-    """Create the result area: status, the viewer, the keyframe previews, downloads, report and history."""
-    out: dict[str, Any] = {"status": gr.Markdown(_status(READY), elem_id="status", sanitize_html=False)}
-    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub."),
-                            elem_id="viewer", js_on_load=None, label="Result")  # fmt: skip
-    # The API's result (a file path): not shown, the viewer draws the frames.
-    out["result"] = gr.Image(label="Result", type="filepath", interactive=False, visible=False, elem_id="result")
-    out["keyframes"] = gr.Gallery(
-        label="Keyframes",
-        columns=4,
-        height="auto",
-        elem_id="keyframes",
-        visible=False,
-        elem_classes="pixelated",
-        object_fit="contain",
-    )
-    out["summary"] = gr.Markdown(elem_id="summary")
-    with gr.Row():
-        out["downloads"] = [gr.DownloadButton(f"Download {FORMATS[f].label}", visible=False, size="sm")
-                            for f in formats()]  # fmt: skip
-        out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
-    out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
-    out["history"] = gr.Gallery(label=f"This session's last {HISTORY} morphs (newest first)", columns=4, height="auto",
-                                visible=False, elem_id="history", object_fit="contain")  # fmt: skip
-    out["history_state"] = gr.State([])
-    return out
-
-
-def _optional(label: str, value, blank: str = "model default") -> gr.Textbox:
-    """Return a text field for a number that may be left blank (a number box cannot be empty)."""
-    return gr.Textbox(label=f"{label} (blank: {blank})", value="" if value is None else str(value), placeholder=blank)
-
-
-def _dropdown(label: str, name: str, values: dict, options: dict, custom: bool = True) -> gr.Dropdown:
-    """Return a drop-down of ``options[name]``; ``custom`` lets the user type another value."""
-    return gr.Dropdown(options[name], value=values[name], label=label, allow_custom_value=custom)
-
-
 def _check_upload(limits: Limits):
     def on_upload(path):
         if not path:
-            return None, "", _swatches(None, None)
+            return None, "", layout.swatches(None, None)
         try:
             check_palette_upload(path, limits)
         except PixelgifError as exc:
-            return None, f"**Not used:** {html.escape(str(exc), quote=False)}", _swatches(None, None)
+            return None, f"**Not used:** {html.escape(str(exc), quote=False)}", layout.swatches(None, None)
         from ..pixelate.palettes import load_palette_file
 
         count = len(load_palette_file(path))
-        return path, f"Palette file: {count} colours (replaces the palette drop-down)", _swatches(None, path)
+        return path, f"Palette file: {count} colours (replaces the palette drop-down)", layout.swatches(None, path)
 
     return on_upload
 
@@ -547,7 +372,7 @@ def launch(
     kwargs = {"server_name": host, "server_port": port, "share": share, "allowed_paths": [str(studio.root)],
               "max_file_size": limits.max_upload_bytes}  # fmt: skip
     if "css" in inspect.signature(gr.Blocks.launch).parameters:
-        kwargs.update(css=CSS, head=HEAD)
+        kwargs.update(css=layout.CSS, head=layout.HEAD)
     previous = _stop_on_sigterm()
     if preload:
         studio.preload(default_model())

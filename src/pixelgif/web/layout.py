@@ -1,0 +1,193 @@
+"""The studio page's components: storyboard slots, option fields, result area, styles. gradio only;
+`app` wires them to the `Studio`."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import gradio as gr
+
+from ..encode import FORMATS
+from ..pixelate.palettes import PALETTE_SUFFIXES
+from . import storyboard as sb
+from . import viewer
+from .form import COLORS_HINT, formats, palette_preview
+from .studio import HISTORY
+
+TITLE = "pixelgif studio"
+PAGE_CSS = """
+#actions { position: fixed; bottom: 0; left: 0; right: 0; z-index: 50; margin: 0; gap: 12px;
+  padding: 8px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary);
+  border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
+.gradio-container { padding-bottom: 80px !important; }
+#status { min-height: 2.5em; }
+.kf-row { align-items: center; }
+.kf-row .kf-lock { flex: 0 0 132px !important; min-width: 132px !important; }
+.kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
+.pixelated img { image-rendering: pixelated; }
+#keyframes img, #history img { image-rendering: pixelated; object-fit: contain; }
+"""
+CSS = viewer.CSS + PAGE_CSS
+# Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
+BUTTON_LABELS = {"reroll": "Re-roll seed {n}", "up": "Move keyframe {n} up", "down": "Move keyframe {n} down",
+                 "remove": "Remove keyframe {n}"}  # fmt: skip
+LABELS_JS = """
+<script>
+(() => {
+  const labels = %s;
+  const apply = () => document.querySelectorAll("button[id^=kf-]").forEach((b) => {
+    const m = b.id.match(/^kf-(\\d+)-(\\w+)$/);
+    if (!m || !labels[m[2]] || b.dataset.labelled) return;
+    const text = labels[m[2]].replace("{n}", m[1]);
+    b.title = text; b.setAttribute("aria-label", text); b.dataset.labelled = "1";
+  });
+  new MutationObserver(apply).observe(document.documentElement, {childList: true, subtree: true});
+  document.addEventListener("DOMContentLoaded", apply);
+})();
+</script>
+"""
+HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS)
+
+
+def storyboard() -> dict:
+    """Create the keyframe slots (prompt, seed, lock, buttons); the first ``count`` are shown."""
+    initial = sb.initial_board()
+    board: dict[str, Any] = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [],
+                             "buttons": []}  # fmt: skip
+    gr.Markdown("### Storyboard\n↻ re-rolls a seed, ↑ ↓ move a keyframe, ✕ removes it; a locked seed stays on re-roll.")
+    for i in range(sb.MAX_KEYFRAMES):
+        start = initial[i] if i < len(initial) else sb.Keyframe()
+        with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
+            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=200,
+                                               placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
+            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
+                                            min_width=110))  # fmt: skip
+            board["locks"].append(
+                gr.Checkbox(
+                    label=f"Lock seed {i + 1}", value=start.locked, scale=0, min_width=132, elem_classes="kf-lock"
+                )
+            )
+            board["buttons"].append({name: gr.Button(text, size="sm", scale=0, min_width=36, elem_id=f"kf-{i + 1}-{name}",
+                                                     elem_classes="kf-button",
+                                                     interactive=name != "remove" or len(initial) > sb.MIN_KEYFRAMES)
+                                     for name, text in (("reroll", "↻"), ("up", "↑"), ("down", "↓"), ("remove", "✕"))})  # fmt: skip
+        board["rows"].append(row)
+    with gr.Row():
+        board["add"] = gr.Button("Add keyframe", size="sm")
+        board["reroll_all"] = gr.Button("Re-roll unlocked seeds", size="sm")
+        board["load"] = gr.UploadButton("Load settings JSON", file_types=[".json"], type="filepath", size="sm")
+    board["status"] = gr.Markdown(elem_id="board-status")
+    return board
+
+
+def board_outputs(board: dict) -> list:
+    return [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["rows"], board["add"],
+            *(b["remove"] for b in board["buttons"]), board["status"]]  # fmt: skip
+
+
+def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
+    """Create the option components, keyed by form field name: pixel art first, then the diffusion."""
+    f: dict[str, gr.components.Component] = {}
+    with gr.Accordion("Pixel art", open=True):
+        with gr.Row():
+            f["pixel_size"] = optional("Pixel size", values["pixel_size"], "auto")
+            f["grid"] = gr.Textbox(label="or grid (e.g. 64 or 64x48)", value=values["grid"])
+            f["colors"] = optional("Colours", values["colors"], COLORS_HINT)
+        with gr.Row():
+            f["palette"] = dropdown("Palette (fitted or built-in)", "palette", values, options, custom=False)
+            f["dither"] = dropdown("Dither (auto: Bayer for animations)", "dither", values, options, custom=False)
+            f["reducer"] = dropdown("Cell reducer", "reducer", values, options, custom=False)
+        f["swatches"] = gr.HTML(swatches(values["palette"], None), elem_id="swatches", js_on_load=None)
+        with gr.Row():
+            f["palette_file"] = gr.File(label=f"or a palette file ({'/'.join(PALETTE_SUFFIXES)})", type="filepath",
+                                        file_types=list(PALETTE_SUFFIXES), height=150, min_width=260)  # fmt: skip
+            f["palette_status"] = gr.Markdown()
+    with gr.Accordion("Morph", open=True):
+        with gr.Row():
+            # No rounding on the page: 2.5 frames is refused with a message, not rendered as 2 or 3.
+            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
+            f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
+            f["spacing"] = dropdown("Spacing", "spacing", values, options, custom=False)
+        with gr.Row():
+            f["model"] = dropdown("Model (bundled, a preset, a hub id or a local path)", "model", values, options)
+            f["lora"] = dropdown("LoRA (preset, hub id or file)", "lora", values, options)
+            f["lora_scale"] = gr.Slider(0, 2, value=values["lora_scale"], step=0.05, label="LoRA scale")
+        with gr.Row():
+            f["steps"] = optional("Steps", values["steps"])
+            f["guidance_scale"] = optional("Guidance", values["guidance_scale"])
+            f["scheduler"] = dropdown("Scheduler", "scheduler", values, options, custom=False)
+        with gr.Accordion("More morph settings", open=False):
+            f["negative_prompt"] = gr.Textbox(label="Negative prompt", value=values["negative_prompt"])
+            with gr.Row():
+                f["width"] = optional("Width", values["width"])
+                f["height"] = optional("Height", values["height"])
+                f["batch_size"] = optional("Batch size", values["batch_size"])
+            with gr.Row():
+                f["easing"] = dropdown("Easing", "easing", values, options, custom=False)
+                f["text_interpolation"] = dropdown(
+                    "Text interpolation", "text_interpolation", values, options, custom=False
+                )
+    with gr.Accordion("Output", open=False):
+        with gr.Row():
+            f["scale"] = dropdown("Upscale of the files (auto: back to render size)", "scale", values, options,
+                                   custom=False)  # fmt: skip
+            f["duration"] = gr.Number(label="Frame duration (ms)", value=values["duration"], precision=0)
+            f["hold"] = gr.Number(label="Keyframe hold (extra ms)", value=values["hold"], precision=0)
+        with gr.Row():
+            f["loop_count"] = gr.Number(label="Plays (0: forever)", value=values["loop_count"], precision=0)
+            f["boomerang"] = gr.Checkbox(label="Boomerang", value=values["boomerang"])
+    return f
+
+
+def results() -> dict:
+    """Create the result area: status, the viewer, the keyframe previews, downloads, report and history."""
+    out: dict[str, Any] = {"status": gr.Markdown(status(READY), elem_id="status", sanitize_html=False)}
+    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub."),
+                            elem_id="viewer", js_on_load=None, label="Result")  # fmt: skip
+    # The API's result (a file path): not shown, the viewer draws the frames.
+    out["result"] = gr.Image(label="Result", type="filepath", interactive=False, visible=False, elem_id="result")
+    out["keyframes"] = gr.Gallery(
+        label="Keyframes",
+        columns=4,
+        height="auto",
+        elem_id="keyframes",
+        visible=False,
+        elem_classes="pixelated",
+        object_fit="contain",
+    )
+    out["summary"] = gr.Markdown(elem_id="summary")
+    with gr.Row():
+        out["downloads"] = [gr.DownloadButton(f"Download {FORMATS[f].label}", visible=False, size="sm")
+                            for f in formats()]  # fmt: skip
+        out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
+    out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
+    out["history"] = gr.Gallery(label=f"This session's last {HISTORY} morphs (newest first)", columns=4, height="auto",
+                                visible=False, elem_id="history", object_fit="contain")  # fmt: skip
+    out["history_state"] = gr.State([])
+    return out
+
+
+def optional(label: str, value, blank: str = "model default") -> gr.Textbox:
+    """Return a text field for a number that may be left blank (a number box cannot be empty)."""
+    return gr.Textbox(label=f"{label} (blank: {blank})", value="" if value is None else str(value), placeholder=blank)
+
+
+def dropdown(label: str, name: str, values: dict, options: dict, custom: bool = True) -> gr.Dropdown:
+    """Return a drop-down of ``options[name]``; ``custom`` lets the user type another value."""
+    return gr.Dropdown(options[name], value=values[name], label=label, allow_custom_value=custom)
+
+
+READY = "Ready. Write the prompts, **Preview** (or Enter in a prompt), then **Morph**."
+
+
+def status(text: str, kind: str = "info") -> str:
+    """Return the status line (Markdown); ``kind`` ends up as a data attribute the tests read."""
+    return f'<span data-status="{kind}">{html.escape(text, quote=False)}</span>'
+
+
+def swatches(name, palette_file) -> str:
+    """Return the swatches of a built-in palette name or an uploaded palette file (HTML)."""
+    colours, note = palette_preview(name, palette_file)
+    return viewer.swatches_html(colours, note)

@@ -16,7 +16,6 @@ import dataclasses
 import inspect
 import math
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,14 +24,15 @@ from PIL import Image
 
 from ..errors import PixelgifError
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
+from .images import DEFAULT_CAPTION, IMAGE_SCHEDULER, ImageBlend, ImageKeyframes, image_of
 from .interpolate import adain, lerp, slerp
-from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
+from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 
 if TYPE_CHECKING:
-    from ..pixelate import PixelateConfig
+    pass
 
 __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
 
@@ -40,97 +40,9 @@ __all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphRe
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_BATCH_SIZE = 4
-# Image keyframes: the sampler their inverted noise is rendered with (unless one is chosen), the
-# text an image without a caption is inverted under, and fixed-point refinements per inversion step.
-IMAGE_SCHEDULER = "DDIM-exact"
-DEFAULT_CAPTION = ""
-INVERSION_REFINE = 3
 
 
-# One keyframe's text conditioning: `__call__` keyword -> tensor of batch 1, as the backend's
-# `encode_prompt` returns them (prompt_embeds, negative_prompt_embeds, and for SDXL the pooled ones).
-Conditioning = dict[str, torch.Tensor]
-
-
-@dataclass
-class FrameInputs:
-    """What one frame is rendered from: its initial noise and its text conditioning, each batch size 1."""
-
-    latents: torch.Tensor
-    conditioning: Conditioning
-
-    @property
-    def prompt_embeds(self) -> torch.Tensor:
-        """Return the frame's text embeddings (every backend has them)."""
-        return self.conditioning["prompt_embeds"]
-
-
-@dataclass
-class ImageBlend:
-    """How frames on a segment with an image keyframe are made (`MorphConfig.adain`, ``midway_guidance``).
-
-    At an image keyframe the negative text is the caption (guidance neutral, so inversion is
-    exact); ``negatives`` are each keyframe's own negative text, of which ``midway_guidance`` x
-    sin(pi t) is blended back in between, so in-betweens get some of the run's guidance.
-    """
-
-    indices: frozenset[int]
-    negatives: list[torch.Tensor] | None
-    adain: bool = True
-    midway_guidance: float = 0.0
-
-
-@dataclass
-class PreparedKeyframes:
-    """Steps 1-3 of a morph: the resolved settings and each keyframe's text conditioning and noise."""
-
-    config: MorphConfig
-    pixelate: object  # pixelgif.pixelate.PixelateConfig
-    conditionings: list[Conditioning]
-    latents: list[torch.Tensor]
-    images: dict[int, Image.Image] = field(default_factory=dict)  # image keyframes, fitted to the render size
-    blend: ImageBlend | None = None  # how frames next to image keyframes are made (None: no image keyframes)
-
-
-@dataclass
-class MorphResult:
-    """A finished morph: raw and pixel-art frames, the shared palette, timings and resolved settings."""
-
-    frames: list[Image.Image]
-    pixel_frames: list[Image.Image]
-    palette: np.ndarray
-    transparent_index: int | None
-    keyframe_indices: list[int]
-    config: MorphConfig
-    pixelate_config: PixelateConfig
-    timings: dict[str, float] = field(default_factory=dict)
-    plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
-    renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
-
-    @property
-    def frame_t(self) -> list[float]:
-        """Return each frame's position between its two keyframes (0 = its start keyframe)."""
-        return [frame.t for frame in self.plan]
-
-    @property
-    def linear_renders(self) -> int:
-        """Return how many frames linear spacing renders for the same frame count."""
-        return len(self.frames)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Return (width, height) of the pixel-art frames."""
-        return self.pixel_frames[0].size
-
-    @property
-    def settings(self) -> dict:
-        """Return the resolved morph and pixelate settings as JSON-ready dicts."""
-        from ..settings import config_to_dict
-
-        return {"morph": self.config.to_dict(), "pixelate": config_to_dict(self.pixelate_config)}
-
-
-class MorphPipeline:
+class MorphPipeline(ImageKeyframes):
     """Morph engine over a backend diffusers pipeline ``pipe``; call it with a `MorphConfig`."""
 
     def __init__(self, pipe, progress: bool = True):
@@ -243,107 +155,6 @@ class MorphPipeline:
             torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
             for seed in seeds
         ]
-
-    # -- image keyframes -------------------------------------------------------------------------
-    @property
-    def pixel_space(self) -> bool:
-        """Return True when the backend denoises pixels (no VAE), as the bundled sprite model does."""
-        return getattr(self.pipe, "vae", None) is None
-
-    def fit_keyframe_images(self, config: MorphConfig) -> dict[int, Image.Image]:
-        """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
-        index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
-        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
-        native_height, native_width = self.default_size()
-        width, height = config.width or native_width, config.height or native_height
-        return {
-            index: fit_image(keyframe.loaded, width, height, rgba) for index, keyframe in config.image_keyframes.items()
-        }
-
-    @torch.no_grad()
-    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
-        """Return the clean latents (B, C, h, w), CPU float32, of images at the render size: the VAE's
-        (scaled) mean for latent models, the pixels in [-1, 1] for pixel-space ones (transparent white)."""
-        arrays = []
-        for image in images:
-            array = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
-            if self.pixel_space:
-                see_through = array[..., 3] < 0.5  # as the bundled model's training data: binary alpha, white behind
-                array[see_through] = (1.0, 1.0, 1.0, 0.0)
-                array[..., 3] = np.where(see_through, 0.0, 1.0)
-            arrays.append(array[..., : self.pipe.unet.config.in_channels if self.pixel_space else 3])
-        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) * 2.0 - 1.0
-        if self.pixel_space:
-            return pixels.float()
-        vae = self.pipe.vae
-        encoded = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mean
-        shift = getattr(vae.config, "shift_factor", None) or 0.0
-        return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
-
-    def _predict_noise(self, sample: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
-        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``."""
-        if hasattr(self.pipe, "predict_noise"):
-            return self.pipe.predict_noise(sample, t, context)
-        unet = self.pipe.unet
-        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
-
-    @torch.no_grad()
-    def invert_images(
-        self,
-        images: list[Image.Image],
-        prompt_embeds: list[torch.Tensor],
-        negative_prompt_embeds: list[torch.Tensor] | None,
-        config: MorphConfig,
-        refine: int | None = None,
-    ) -> list[torch.Tensor]:
-        """Return, per image (at the render size), the noise that DDIM sampling under its text turns
-        back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
-        resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
-        prediction is taken at the step's end point, not its start). Latents come back on the CPU,
-        in the unit-variance convention of the engine's noise."""
-        from diffusers import DDIMScheduler
-
-        refine = INVERSION_REFINE if refine is None else refine
-        ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
-        ddim.set_timesteps(config.steps)
-        alphas = ddim.alphas_cumprod.double()
-        step = ddim.config.num_train_timesteps // ddim.num_inference_steps
-        guidance = float(config.guidance_scale or 0.0)
-        do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
-        if do_cfg and negative_prompt_embeds is not None:
-            # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
-            # guidance changes nothing: skip the unconditional half, half the work.
-            neutral = all(torch.equal(n, p) for n, p in zip(negative_prompt_embeds, prompt_embeds, strict=True))
-            do_cfg = not neutral
-        device, dtype = self.device, self.dtype
-        x = self.encode_images(images).double().to(device)
-        context = torch.cat(prompt_embeds)
-        if do_cfg and negative_prompt_embeds is not None:
-            context = torch.cat([torch.cat(negative_prompt_embeds), context])
-        context = context.to(device, dtype)
-
-        def noise(sample: torch.Tensor, t) -> torch.Tensor:
-            model_input = torch.cat([sample] * 2) if do_cfg else sample
-            eps = self._predict_noise(model_input.float(), t, context).double()
-            if do_cfg:
-                uncond, cond = eps.chunk(2)
-                eps = uncond + guidance * (cond - uncond)
-            return eps
-
-        for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first
-            prev = t - step
-            a_t = alphas[t]
-            a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
-            a_t, a_prev = a_t.to(device), a_prev.to(device)
-            start = x
-            eps = noise(start, t)
-            for round_ in range(refine + 1):
-                # The DDIM step from t to prev, solved for its start: prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps.
-                x0 = (start - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
-                x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
-                if round_ < refine:
-                    eps = noise(x, t)
-        return [latent.float().cpu().unsqueeze(0) for latent in x]
 
     def interpolate_frames(
         self,
@@ -535,12 +346,12 @@ class MorphPipeline:
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
                 # An image keyframe is the image itself, never a render of its inverted noise.
-                wanted = [frame for frame in plan if _image_of(frame, keys.images) is None]
+                wanted = [frame for frame in plan if image_of(frame, keys.images) is None]
                 inputs = self.interpolate_frames(
                     wanted, keys.conditionings, keys.latents, config.text_interpolation, keys.blend
                 )
                 rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
-                return [image if (image := _image_of(frame, keys.images)) is not None else next(rendered)
+                return [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
                         for frame in plan]  # fmt: skip
 
             spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
@@ -548,7 +359,7 @@ class MorphPipeline:
         lap("render")
 
         # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
-        exact = [frame.index for frame in plan if _image_of(frame, keys.images) is not None]
+        exact = [frame.index for frame in plan if image_of(frame, keys.images) is not None]
         art = self.pixelate(frames, pixelate, exact)
         lap("pixelate")
 
@@ -601,11 +412,6 @@ class MorphPipeline:
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
         )
-
-
-def _image_of(frame: FramePlan, images: dict[int, Image.Image]) -> Image.Image | None:
-    """Return the image of an image keyframe when ``frame`` is exactly that keyframe, else None."""
-    return images.get(frame.start) if frame.is_keyframe else None
 
 
 def to_pil(images) -> list[Image.Image]:

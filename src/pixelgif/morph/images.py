@@ -1,0 +1,160 @@
+"""Image keyframes: fitting images to the render size, encoding them, and DDIM inversion to the
+noise that renders them again. `MorphPipeline` takes these stage methods from `ImageKeyframes`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .keyframes import fit_image
+from .schedule import FramePlan
+
+if TYPE_CHECKING:
+    from .config import MorphConfig
+
+# Image keyframes: the sampler their inverted noise is rendered with (unless one is chosen), the
+# text an image without a caption is inverted under, and fixed-point refinements per inversion step.
+IMAGE_SCHEDULER = "DDIM-exact"
+DEFAULT_CAPTION = ""
+INVERSION_REFINE = 3
+
+
+@dataclass
+class ImageBlend:
+    """How frames on a segment with an image keyframe are made (`MorphConfig.adain`, ``midway_guidance``).
+
+    At an image keyframe the negative text is the caption (guidance neutral, so inversion is
+    exact); ``negatives`` are each keyframe's own negative text, of which ``midway_guidance`` x
+    sin(pi t) is blended back in between, so in-betweens get some of the run's guidance.
+    """
+
+    indices: frozenset[int]
+    negatives: list[torch.Tensor] | None
+    adain: bool = True
+    midway_guidance: float = 0.0
+
+
+class ImageKeyframes:
+    """The image-keyframe stages of the morph engine (a mixin of `MorphPipeline`)."""
+
+    pipe: Any
+
+    @property
+    def device(self) -> torch.device:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> torch.dtype:
+        raise NotImplementedError
+
+    def default_size(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @property
+    def pixel_space(self) -> bool:
+        """Return True when the backend denoises pixels (no VAE), as the bundled sprite model does."""
+        return getattr(self.pipe, "vae", None) is None
+
+    def fit_keyframe_images(self, config: MorphConfig) -> dict[int, Image.Image]:
+        """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
+        index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
+        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        native_height, native_width = self.default_size()
+        width, height = config.width or native_width, config.height or native_height
+        return {
+            index: fit_image(keyframe.loaded, width, height, rgba) for index, keyframe in config.image_keyframes.items()
+        }
+
+    @torch.no_grad()
+    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """Return the clean latents (B, C, h, w), CPU float32, of images at the render size: the VAE's
+        (scaled) mean for latent models, the pixels in [-1, 1] for pixel-space ones (transparent white)."""
+        arrays = []
+        for image in images:
+            array = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
+            if self.pixel_space:
+                see_through = array[..., 3] < 0.5  # as the bundled model's training data: binary alpha, white behind
+                array[see_through] = (1.0, 1.0, 1.0, 0.0)
+                array[..., 3] = np.where(see_through, 0.0, 1.0)
+            arrays.append(array[..., : self.pipe.unet.config.in_channels if self.pixel_space else 3])
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) * 2.0 - 1.0
+        if self.pixel_space:
+            return pixels.float()
+        vae = self.pipe.vae
+        encoded = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mean
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
+
+    def _predict_noise(self, sample: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
+        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``."""
+        if hasattr(self.pipe, "predict_noise"):
+            return self.pipe.predict_noise(sample, t, context)
+        unet = self.pipe.unet
+        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
+
+    @torch.no_grad()
+    def invert_images(
+        self,
+        images: list[Image.Image],
+        prompt_embeds: list[torch.Tensor],
+        negative_prompt_embeds: list[torch.Tensor] | None,
+        config: MorphConfig,
+        refine: int | None = None,
+    ) -> list[torch.Tensor]:
+        """Return, per image (at the render size), the noise that DDIM sampling under its text turns
+        back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
+        resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
+        prediction is taken at the step's end point, not its start). Latents come back on the CPU,
+        in the unit-variance convention of the engine's noise."""
+        from diffusers import DDIMScheduler
+
+        refine = INVERSION_REFINE if refine is None else refine
+        ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
+        ddim.set_timesteps(config.steps)
+        alphas = ddim.alphas_cumprod.double()
+        step = ddim.config.num_train_timesteps // ddim.num_inference_steps
+        guidance = float(config.guidance_scale or 0.0)
+        do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
+        if do_cfg and negative_prompt_embeds is not None:
+            # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
+            # guidance changes nothing: skip the unconditional half, half the work.
+            neutral = all(torch.equal(n, p) for n, p in zip(negative_prompt_embeds, prompt_embeds, strict=True))
+            do_cfg = not neutral
+        device, dtype = self.device, self.dtype
+        x = self.encode_images(images).double().to(device)
+        context = torch.cat(prompt_embeds)
+        if do_cfg and negative_prompt_embeds is not None:
+            context = torch.cat([torch.cat(negative_prompt_embeds), context])
+        context = context.to(device, dtype)
+
+        def noise(sample: torch.Tensor, t) -> torch.Tensor:
+            model_input = torch.cat([sample] * 2) if do_cfg else sample
+            eps = self._predict_noise(model_input.float(), t, context).double()
+            if do_cfg:
+                uncond, cond = eps.chunk(2)
+                eps = uncond + guidance * (cond - uncond)
+            return eps
+
+        for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first
+            prev = t - step
+            a_t = alphas[t]
+            a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
+            a_t, a_prev = a_t.to(device), a_prev.to(device)
+            start = x
+            eps = noise(start, t)
+            for round_ in range(refine + 1):
+                # The DDIM step from t to prev, solved for its start: prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps.
+                x0 = (start - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+                x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+                if round_ < refine:
+                    eps = noise(x, t)
+        return [latent.float().cpu().unsqueeze(0) for latent in x]
+
+
+def image_of(frame: FramePlan, images: dict[int, Image.Image]) -> Image.Image | None:
+    """Return the image of an image keyframe when ``frame`` is exactly that keyframe, else None."""
+    return images.get(frame.start) if frame.is_keyframe else None

@@ -134,6 +134,7 @@ def run_morph(
     recorded_output: str | None = None,
     portable_palette: bool = False,
     source: str = "api",
+    started: float | None = None,
 ) -> RunOutput:
     """Render, write and record the morph of ``request``; return what was written.
 
@@ -141,8 +142,9 @@ def run_morph(
     progress reports, raising from it stops the run. ``recorded_output``: the output as the
     settings file names it (default: ``request.output``). ``portable_palette``: record a palette
     file's colours instead of its path (an uploaded file is gone by the time ``--from`` reads it).
+    ``started``: when the run began (`time.perf_counter`), if the caller loaded ``engine`` as part of it.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     fmt = check_run(request)
     engine = engine or load_engine(request.model, progress)
     loaded = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .options import format_help, format_name, grid_size, one_line_error
 
@@ -281,8 +282,9 @@ def run(args) -> int:
     request = build_request(args)
     check_run(request)
     _quiet_libraries()
+    started = time.perf_counter()
     engine = load_engine(request.model, progress=not args.quiet)
-    written = run_morph(request, engine, progress=not args.quiet, source="cli")
+    written = run_morph(request, engine, progress=not args.quiet, source="cli", started=started)
     result = written.result
     if written.quality is not None:
         for line in written.quality.summary_lines(result.renders, result.linear_renders):

@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import PixelgifError
+from ..morph.keyframes import keyframe_label
 from . import layout, viewer
 from . import storyboard as sb
 from .form import (
@@ -126,7 +127,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             shown = [*_history_item(morphed), *(earlier or [])]
             kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
             frames = morphed.result.pixel_frames
-            title = " → ".join(morphed.result.config.prompts)
+            title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
             return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
                     *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                     gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
@@ -208,7 +209,12 @@ def _refused(message: str, status, cancel_button) -> dict:
 
 def _history_item(morphed: Morphed) -> list[tuple[str, str]]:
     gif = morphed.files.get("gif") or next(iter(morphed.files.values()))
-    return [(str(gif), f"{' → '.join(morphed.result.config.prompts)}: {morphed.summary.split(';')[0]}")]
+    return [
+        (
+            str(gif),
+            f"{' → '.join(keyframe_label(k) for k in morphed.result.config.prompts)}: {morphed.summary.split(';')[0]}",
+        )
+    ]
 
 
 def _morph_outputs(morphed: Morphed) -> list:

@@ -222,7 +222,7 @@ class Studio:
             ):
                 path = folder / f"keyframe-{i + 1}.png"
                 write_animation([image], path, EncodeConfig(scale=scale, format="apng"))
-                images.append((path, f"{i + 1}: {prompt} (seed {seed})"))
+                images.append((path, f"{i + 1}: {keyframe_label(prompt)} (seed {seed})"))
         summary = f"{len(images)} keyframes in {time.perf_counter() - started:.1f} s"
         return Previewed(images, summary)
 

@@ -115,15 +115,21 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         # The page: never raises; a refusal is a message and a status line, the last result stays.
         status, history = out["status"], out["history_state"]
 
+        async def attempt(make_work, values_in, request, progress) -> tuple[Any, dict | None]:
+            """Return (what the run made, None), or (None, the page's answer to a refused or failed run)."""
+            try:
+                desc, work = make_work(values_in, request)
+                return await _run(work, progress, desc), None
+            except gr.Error as exc:
+                return None, _refused(exc.message, status, cancel_button)
+            except Exception as exc:
+                return None, _refused(user_error(exc).message, status, cancel_button)
+
         async def page_morph(request: gr.Request, progress=gr.Progress(), *values_and_history):
             *values_in, earlier = values_and_history
-            try:
-                desc, work = morph_work(values_in, request)
-                morphed = await _run(work, progress, desc)
-            except gr.Error as exc:
-                return _refused(exc.message, status, cancel_button)
-            except Exception as exc:
-                return _refused(user_error(exc).message, status, cancel_button)
+            morphed, refusal = await attempt(morph_work, values_in, request, progress)
+            if refusal is not None:
+                return refusal
             shown = [*_history_item(morphed), *(earlier or [])]
             kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
             frames = morphed.result.pixel_frames
@@ -133,13 +139,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                     gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
         async def page_preview(request: gr.Request, progress=gr.Progress(), *values_in):
-            try:
-                desc, work = preview_work(values_in, request)
-                shown = await _run(work, progress, desc)
-            except gr.Error as exc:
-                return _refused(exc.message, status, cancel_button)
-            except Exception as exc:
-                return _refused(user_error(exc).message, status, cancel_button)
+            shown, refusal = await attempt(preview_work, values_in, request, progress)
+            if refusal is not None:
+                return refusal
             images = [(str(path), caption) for path, caption in shown.images]
             return [gr.Gallery(value=images, visible=True), shown.summary, layout.status(f"Preview done: {shown.summary}", "done"),
                     gr.Button(interactive=False)]  # fmt: skip

@@ -35,10 +35,11 @@ from .form import (
     parse_form,
     settings_to_form,
 )
-from .studio import HISTORY, Job, Limits, Morphed, Studio, check_palette_upload
+from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_palette_upload
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
+CANCELLED = "Cancelled: the render stopped; the last result is still shown."
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
@@ -115,15 +116,27 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         # The page: never raises; a refusal is a message and a status line, the last result stays.
         status, history = out["status"], out["history_state"]
 
+        # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
+        # the render stops at its next step and returns normally. gradio's own `cancels=` would
+        # cancel the event task instead, and the page then sometimes shows "Error" badges.
+        page_jobs: dict[str, Job] = {}
+
         async def attempt(make_work, values_in, request, progress) -> tuple[Any, dict | None]:
-            """Return (what the run made, None), or (None, the page's answer to a refused or failed run)."""
+            """Return (what the run made, None), or (None, the page's answer to a refused, failed or cancelled run)."""
+            job = page_jobs.setdefault(_session(request), Job())
             try:
+                if job.cancel.is_set():  # cancelled while waiting in the queue
+                    raise Cancelled("cancelled")
                 desc, work = make_work(values_in, request)
-                return await _run(work, progress, desc), None
-            except gr.Error as exc:
-                return None, _refused(exc.message, status, cancel_button)
+                return await _run(work, progress, desc, job), None
             except Exception as exc:
-                return None, _refused(user_error(exc).message, status, cancel_button)
+                if job.cancel.is_set():
+                    return None, {
+                        status: layout.status(CANCELLED, "cancelled"),
+                        cancel_button: gr.Button(interactive=False),
+                    }
+                return None, _refused(exc.message if isinstance(exc, gr.Error) else user_error(exc).message, status,
+                                      cancel_button)  # fmt: skip
 
         async def page_morph(request: gr.Request, progress=gr.Progress(), *values_and_history):
             *values_in, earlier = values_and_history
@@ -154,7 +167,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                           **render)  # fmt: skip
 
         def started(what: str):
-            def start():
+            def start(request: gr.Request):
+                page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
                 return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
                     interactive=True
                 )
@@ -167,23 +181,24 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             "scroll_to_output": True,
             **render,
         }
-        morph_run = morph_button.click(started("Morphing"), outputs=[status, cancel_button], queue=False,
+        morph_button.click(started("Morphing"), outputs=[status, cancel_button], queue=False,
                                        api_visibility="private").then(
             page_morph, inputs=[*inputs, history], **page,
             outputs=[out["viewer"], *out["downloads"], out["settings"], out["summary"], out["report"], status,
                      out["history"], history, cancel_button])  # fmt: skip
         preview_triggers = [preview_button.click, *(prompt.submit for prompt in board["prompts"])]
-        preview_run = gr.on(preview_triggers, started("Previewing"), outputs=[status, cancel_button], queue=False,
+        gr.on(preview_triggers, started("Previewing"), outputs=[status, cancel_button], queue=False,
                             api_visibility="private").then(
             page_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"], status, cancel_button], **page)  # fmt: skip
 
-        def on_cancel():
-            return layout.status(
-                "Cancelled: the render stopped; the last result is still shown.", "cancelled"
-            ), gr.Button(interactive=False)
+        def on_cancel(request: gr.Request):
+            job = page_jobs.get(_session(request))
+            if job is not None:
+                job.cancel.set()
+            # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
+            return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
 
-        cancel_button.click(on_cancel, outputs=[status, cancel_button], cancels=[morph_run, preview_run], queue=False,
-                            api_visibility="private")  # fmt: skip
+        cancel_button.click(on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
 
         def on_load_settings(path, request: gr.Request):
             return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
@@ -194,6 +209,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))
+            page_jobs.pop(_session(request), None)
 
         app.unload(on_unload)
     app.studio = studio
@@ -335,13 +351,14 @@ def _check_upload(limits: Limits):
     return on_upload
 
 
-async def _run(work, progress, desc: str = "rendering"):
+async def _run(work, progress, desc: str = "rendering", job: Job | None = None):
     """Return ``work(job)`` run in a thread; a cancelled event sets the job's flag so the render stops.
 
     Progress is shown as a fraction with the number of frames that come out in ``desc``: the engine
     counts renders (even spacing renders extra in-between frames), which would read as "1.5/19 frames".
     """
-    job = Job(report=lambda done, total: progress(min(1.0, done / max(total, 1)), desc=desc))
+    job = job or Job()
+    job.report = lambda done, total: progress(min(1.0, done / max(total, 1)), desc=desc)
     # gradio finds the event of a progress report in context variables: the thread gets a copy.
     future = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, work, job)
     try:

@@ -104,6 +104,111 @@ def build_tiny_sdxl(folder):
     return folder
 
 
+def _tiny_clip(vocab_size: int, projection: bool):
+    """Return a tiny random CLIP text encoder (hidden size 32; with a projection: SDXL's and SD3's second kind)."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=32, hidden_act="gelu",
+        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+    )  # fmt: skip
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config)
+
+
+def _tiny_t5(d_model: int):
+    """Return a tiny random T5 encoder of width ``d_model`` and a T5 tokenizer over letters, built offline."""
+    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(c, -2.0) for c in "▁" + string.ascii_lowercase + string.digits + ".,!?-'"]
+    pieces += [("▁" + c, -1.0) for c in string.ascii_lowercase]
+    tokenizer = T5TokenizerFast(vocab=pieces, extra_ids=0)
+    config = T5Config(
+        vocab_size=len(pieces), d_model=d_model, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )  # fmt: skip
+    return T5EncoderModel(config), tokenizer
+
+
+def _tiny_flow_vae(latent_channels: int):
+    """Return a tiny random AutoencoderKL as SD3 and Flux use them (shifted latents, no quant convs)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=(16, 32),
+        layers_per_block=1, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=8, shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False,
+    )  # fmt: skip
+
+
+def build_tiny_sd3(folder):
+    """Save a tiny random StableDiffusion3Pipeline (32x32 images; two CLIPs and a T5) to ``folder``; return it."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTokenizer
+
+    torch.manual_seed(0)
+    vocab, merges, vocab_size = _write_tiny_vocab(folder / "_vocab")
+    t5, t5_tokenizer = _tiny_t5(d_model=64)
+    # The two CLIPs' token states (32 + 32) are padded to the T5 width (64), the joint attention width;
+    # their pooled vectors (32 + 32) are the pooled projection.
+    transformer = SD3Transformer2DModel(
+        sample_size=16, patch_size=1, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8,
+        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=64, pooled_projection_dim=64,
+    )  # fmt: skip
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=_tiny_flow_vae(4),
+        text_encoder=_tiny_clip(vocab_size, True), tokenizer=CLIPTokenizer(str(vocab), str(merges), model_max_length=77),
+        text_encoder_2=_tiny_clip(vocab_size, True), tokenizer_2=CLIPTokenizer(str(vocab), str(merges), model_max_length=77),
+        text_encoder_3=t5, tokenizer_3=t5_tokenizer,
+    )  # fmt: skip
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_flux(folder):
+    """Save a tiny random FluxPipeline (32x32 images, guidance-distilled like FLUX.1-dev) to ``folder``; return it."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTokenizer
+
+    torch.manual_seed(0)
+    vocab, merges, vocab_size = _write_tiny_vocab(folder / "_vocab")
+    t5, t5_tokenizer = _tiny_t5(d_model=32)
+    # 4 latent channels packed in 2x2 patches: 16 input channels; rotary axes add up to the head size.
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 4, 8),
+    )  # fmt: skip
+    pipe = FluxPipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=_tiny_flow_vae(4),
+        text_encoder=_tiny_clip(vocab_size, False), tokenizer=CLIPTokenizer(str(vocab), str(merges), model_max_length=77),
+        text_encoder_2=t5, tokenizer_2=t5_tokenizer,
+    )  # fmt: skip
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_transformer_lora(folder, path, seed=1, scale=4.0):
+    """Save a random peft LoRA for the transformer of the tiny SD3 or Flux pipeline at ``folder`` to ``path``."""
+    import diffusers
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    kind = json.loads((folder / "model_index.json").read_text())["_class_name"]
+    transformer_class = {"FluxPipeline": "FluxTransformer2DModel", "StableDiffusion3Pipeline": "SD3Transformer2DModel"}
+    transformer = getattr(diffusers, transformer_class[kind]).from_pretrained(folder / "transformer")
+    torch.manual_seed(seed)
+    transformer.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v"])
+    )
+    layers = {k: v * scale for k, v in get_peft_model_state_dict(transformer).items()}
+    getattr(diffusers, kind).save_lora_weights(path.parent, transformer_lora_layers=layers, weight_name=path.name)
+    return path
+
+
 def build_tiny_lora(sd_folder, path, rank=4, seed=1):
     """Save a random peft LoRA for the tiny SD UNet to ``path`` (.safetensors); return the path."""
     import torch
@@ -128,6 +233,18 @@ def build_tiny_lora(sd_folder, path, rank=4, seed=1):
 def tiny_sd(tmp_path_factory):
     """Return the folder of a tiny Stable Diffusion pipeline saved with save_pretrained."""
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3(tmp_path_factory):
+    """Return the folder of a tiny StableDiffusion3Pipeline saved with save_pretrained."""
+    return build_tiny_sd3(tmp_path_factory.mktemp("tiny-sd3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tmp_path_factory):
+    """Return the folder of a tiny FluxPipeline saved with save_pretrained."""
+    return build_tiny_flux(tmp_path_factory.mktemp("tiny-flux"))
 
 
 @pytest.fixture(scope="session")

@@ -107,9 +107,10 @@ def test_stacked_loras_are_named_adapters_at_their_weights(tiny_sd, tiny_lora, t
 
 def test_lora_preset_sets_scheduler_steps_and_guidance(tiny_sdxl):
     from pixelgif.models.loading import _apply_preset_defaults
+    from pixelgif.models.presets import LORA_PRESETS
 
     engine = MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
-    _apply_preset_defaults(engine.pipe, "lcm-sdxl")
+    _apply_preset_defaults(engine.pipe, LORA_PRESETS["lcm-sdxl"])
     engine = MorphPipeline(engine.pipe, progress=False)
     resolved = engine.resolve(MorphConfig(prompts=PROMPTS))
     assert (resolved.steps, resolved.guidance_scale) == (8, 1.5)

@@ -54,7 +54,9 @@ def test_lora_preset_names_its_hub_id_and_base_model():
         "jainr3/sd-diffusiondb-pixelart-v2-model-lora", "jainr3/sd-diffusiondb-pixelart-model-lora",
         "jainr3/sd-pixelart-model-lora", "jainr3/sd-nouns-model-lora", "nerijs/pixel-art-xl",
         "latent-consistency/lcm-lora-sdxl", "latent-consistency/lcm-lora-sdv1-5", "h1t/TCD-SD21-base-LoRA",
+        "nerijs/pixel-art-3.5L", "ByteDance/Hyper-SD",
     }  # fmt: skip
+    assert find_lora_preset("ByteDance/Hyper-SD") is None  # two presets' files: the short name says which
     assert find_lora_preset("pixel-art-xl").base_model == "stabilityai/stable-diffusion-xl-base-1.0"
     assert (find_lora_preset("lcm-sdxl").scheduler, find_lora_preset("lcm-sdxl").steps) == ("LCM", 8)
     # Offline, the preset fails on its base model first, and says what it looked for.
@@ -124,7 +126,7 @@ def test_bad_model_paths(tiny_sd, tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"no model_index\.json"):
         load_pipeline(str(tmp_path / "empty"))
     save_file({"foo": torch.zeros(2)}, str(tmp_path / "notsd.safetensors"))
-    with pytest.raises(PixelgifError, match="not a Stable Diffusion checkpoint"):
+    with pytest.raises(PixelgifError, match="not a Stable Diffusion, SD3 or Flux checkpoint"):
         load_pipeline(str(tmp_path / "notsd.safetensors"))
     (tmp_path / "model.ckpt").write_bytes(b"pickle")
     with pytest.raises(PixelgifError, match="only loads single-file checkpoints in safetensors"):

@@ -60,7 +60,7 @@ def listing() -> str:
     lines = ["Bundled model (the default; offline, CPU-friendly):"]
     lines.append(f"  {'bundled':<22}{_bundled_status()}")
     lines.append("")
-    lines.append("Stable Diffusion presets (--model NAME):")
+    lines.append("Model presets (--model NAME):")
     for preset in MODEL_PRESETS.values():
         lines.append(f"  {preset.name:<22}{preset.repo_id}  {preset.description}")
     for old, new in RENAMED_MODELS.items():

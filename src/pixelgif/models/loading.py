@@ -8,9 +8,13 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
+from ..morph.denoiser import FAMILIES
 from .lora import load_loras
 from .presets import (
     BUNDLED,
+    MODEL_PRESETS,
+    LoraPreset,
+    ModelPreset,
     check_names,
     effective_model,
     find_lora_preset,
@@ -120,8 +124,10 @@ def load_pipeline(
     loras = [_weighted(spec, lora_scale) for spec in lora_list(lora)]
     if loras:
         load_loras(pipe, loras, model_name=str(model))
-    for name, _ in loras:
-        _apply_preset_defaults(pipe, name)
+    presets = [MODEL_PRESETS.get(str(model)), *(find_lora_preset(name) for name, _ in loras)]
+    for preset in presets:
+        if preset is not None:
+            _apply_preset_defaults(pipe, preset)
     return pipe
 
 
@@ -134,11 +140,8 @@ def _weighted(spec: str, lora_scale: float) -> tuple[str, float]:
     return name, (preset.weight if preset is not None else 1.0) * lora_scale
 
 
-def _apply_preset_defaults(pipe, lora: str) -> None:
-    """Make the scheduler, steps and guidance that LoRA preset ``lora`` needs the pipeline's defaults."""
-    preset = find_lora_preset(lora)
-    if preset is None:
-        return
+def _apply_preset_defaults(pipe, preset: ModelPreset | LoraPreset) -> None:
+    """Make the scheduler, steps and guidance that ``preset`` (a model or LoRA) asks for the pipeline's defaults."""
     if preset.steps is not None:
         pipe.default_num_inference_steps = preset.steps
     if preset.guidance_scale is not None:
@@ -174,17 +177,19 @@ def load_vae(vae: str, dtype: torch.dtype):
     )
 
 
+# Transformer pipelines whose encode_prompt returns the tensors its __call__ takes back by the same
+# names (others, e.g. PixArt, return attention masks between them).
+TRANSFORMER_PIPELINES = ("StableDiffusion3Pipeline", "FluxPipeline")
+
+
 def check_pipeline(pipe, name: str) -> None:
     """Raise PixelgifError unless ``pipe`` has what the morph engine needs (see ARCHITECTURE.md)."""
     kind = type(pipe).__name__
-    if not hasattr(pipe, "unet"):  # SD3 and Flux denoise with a transformer and pack their latents
-        raise PixelgifError(
-            f"model {name!r} is a {kind}; pixelgif morphs with UNet models (SD 1.x, 2.x, SDXL and their "
-            "fine-tunes) for now"
-        )
-    missing = [a for a in ("encode_prompt", "unet", "vae_scale_factor") if not hasattr(pipe, a)]
-    if missing:
-        raise PixelgifError(f"model {name!r} is a {kind}, not a text-to-image pipeline pixelgif can morph with")
+    fits = all(hasattr(pipe, a) for a in ("encode_prompt", "vae_scale_factor")) and (
+        hasattr(pipe, "unet") or kind in TRANSFORMER_PIPELINES
+    )
+    if not fits:
+        raise PixelgifError(f"model {name!r} is a {kind}; pixelgif morphs with text-to-image models of {FAMILIES}")
 
 
 def _load_bundled(device: torch.device, dtype: torch.dtype):
@@ -243,13 +248,12 @@ def _load_diffusers(model: str, dtype: torch.dtype):
 
 
 def _load_single_file(path: Path, dtype: torch.dtype):
-    """Return a Stable Diffusion (1.x, 2.x or XL) pipeline from one ``.safetensors`` checkpoint file."""
+    """Return a Stable Diffusion (1.x, 2.x, XL, 3/3.5) or Flux pipeline from one ``.safetensors`` checkpoint file."""
     if path.suffix != ".safetensors":
         raise PixelgifError(
             f"model file {str(path)!r} is not .safetensors; pixelgif only loads single-file checkpoints in "
             "safetensors format (pickled .ckpt files can run code)"
         )
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from safetensors import safe_open
 
     try:
@@ -257,21 +261,35 @@ def _load_single_file(path: Path, dtype: torch.dtype):
             keys = list(f.keys())
     except Exception as exc:
         raise PixelgifError(f"model file {str(path)!r} is not a readable safetensors file: {exc}") from exc
-    # SDXL checkpoints hold a second text encoder under conditioner.embedders.1 (the original repo's layout).
-    family = StableDiffusionXLPipeline if any(k.startswith("conditioner.embedders.1") for k in keys) else None
-    if not any(k.startswith("model.diffusion_model.") for k in keys):
+    family = single_file_family(keys)
+    if family is None:
         raise PixelgifError(
-            f"model file {str(path)!r} is not a Stable Diffusion checkpoint (no model.diffusion_model.* weights); "
-            "a LoRA goes to --lora"
+            f"model file {str(path)!r} is not a Stable Diffusion, SD3 or Flux checkpoint (no model.diffusion_model.*, "
+            "joint_blocks or double_blocks weights); a LoRA goes to --lora"
         )
+    import diffusers
+
     return _wrap_load_errors(
         str(path),
-        lambda: (family or StableDiffusionPipeline).from_single_file(
+        lambda: getattr(diffusers, family).from_single_file(
             str(path), torch_dtype=dtype, local_files_only=hub_offline()
         ),
         hint="a single-file checkpoint needs its base model's config files, which diffusers downloads from the hub "
         "once: this needs network access (or the base model in the local cache, or give a diffusers folder)",
     )
+
+
+def single_file_family(keys: list[str]) -> str | None:
+    """Return the diffusers pipeline class name for a single-file checkpoint with tensors ``keys``, or None."""
+    if any(k.startswith(("double_blocks.", "model.diffusion_model.double_blocks.")) for k in keys):
+        return "FluxPipeline"  # the original Flux layout (transformer only, or under ComfyUI's prefix)
+    if any(k.startswith("model.diffusion_model.joint_blocks.") for k in keys):
+        return "StableDiffusion3Pipeline"
+    if any(k.startswith("conditioner.embedders.1") for k in keys):
+        return "StableDiffusionXLPipeline"  # SDXL's second text encoder, in the original repo's layout
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return "StableDiffusionPipeline"
+    return None
 
 
 def _wrap_load_errors(name: str, load, hint: str | None = None):

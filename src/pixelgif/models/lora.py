@@ -15,14 +15,16 @@ from .presets import LORA_PRESETS, find_lora_preset, hub_offline, is_hub_id
 ADAPTER_NAME = "pixelgif"  # adapters are pixelgif-0, pixelgif-1, ... in --lora order
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 _KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
-_COMPONENT_PREFIXES = ("unet.", "text_encoder.")
+_COMPONENT_PREFIXES = ("unet.", "transformer.", "text_encoder.", "text_encoder_2.")
 
 
 def read_lora(lora: str) -> dict[str, torch.Tensor]:
     """Return the state dict of ``lora``: a preset name, a file, a folder or a hub id."""
     preset = find_lora_preset(lora)
     if preset is not None:
-        return _read_hub_lora(preset.repo_id, [preset.weight_name], offline=hub_offline())
+        return _read_hub_lora(
+            preset.repo_id, [preset.weight_name] if preset.weight_name else None, offline=hub_offline()
+        )
     path = Path(lora).expanduser()
     if path.is_file():
         return read_lora_file(path)
@@ -65,7 +67,8 @@ def read_lora_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def normalize_lora(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return ``state_dict`` with every key under ``unet.`` or ``text_encoder.`` (kohya files as they are).
+    """Return ``state_dict`` with every key under a component (``unet.``, ``transformer.``, ``text_encoder.``);
+    kohya files as they are.
 
     Files saved by ``unet.save_attn_procs`` (diffusers < 0.17, e.g. the 2023 pixel-art LoRAs) name
     bare UNet layers; current diffusers silently skips such keys, loading nothing.
@@ -96,7 +99,7 @@ def load_loras(pipe, loras: list[tuple[str, float]], model_name: str = "the mode
         if name not in _loaded_adapters(pipe):
             raise PixelgifError(
                 f"LoRA {lora!r} does not fit model {model_name!r}: none of its {len(state_dict)} tensors name a "
-                "layer of the model's UNet or text encoder"
+                "layer of the model's UNet, transformer or text encoders"
             )
         names.append(name)
     if names:

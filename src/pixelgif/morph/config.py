@@ -39,6 +39,7 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
     "LCM": ("LCMScheduler", {}),
     "TCD": ("TCDScheduler", {}),
     "Euler-trailing": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),
+    "DDIM-trailing": ("DDIMScheduler", {"timestep_spacing": "trailing"}),  # Hyper-SD's LoRAs
     # DDIM with no clipping or thresholding of its x0 estimate: exactly what DDIM inversion inverts,
     # so image keyframes default to it (clipping breaks the round trip of pixel-space models).
     "DDIM-exact": ("DDIMScheduler", {"clip_sample": False, "thresholding": False}),

@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..errors import PixelgifError
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
+from .denoiser import Denoiser
 from .images import DEFAULT_CAPTION, IMAGE_SCHEDULER, ImageBlend, ImageKeyframes, image_of
 from .interpolate import adain, lerp, slerp
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
@@ -68,28 +69,31 @@ class MorphPipeline(ImageKeyframes):
         return getattr(self.pipe, "_execution_device", None) or self.pipe.device
 
     @property
+    def denoiser(self) -> Denoiser:
+        """Return the backend's UNet or transformer with its latent layout."""
+        return Denoiser.of(self.pipe)
+
+    @property
     def dtype(self) -> torch.dtype:
-        """Return the dtype of the backend's UNet."""
-        return self.pipe.unet.dtype
+        """Return the dtype of the backend's denoiser."""
+        return self.denoiser.dtype
 
     def default_size(self) -> tuple[int, int]:
         """Return the model's native (height, width) in pixels."""
-        size = self.pipe.unet.config.sample_size
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        scale = self.pipe.vae_scale_factor
-        return height * scale, width * scale
+        return self.denoiser.default_size()
 
     def resolve(self, config: MorphConfig) -> MorphConfig:
         """Return ``config`` with every model-dependent default (None) filled in."""
         height, width = self.default_size()
+        guidance = config.guidance_scale
+        if guidance is None:  # a preset's (may be 0), else the family's own
+            guidance = getattr(self.pipe, "default_guidance_scale", None)
+        if guidance is None:
+            guidance = self._call_default("guidance_scale")
         return dataclasses.replace(
             config,
             steps=config.steps or getattr(self.pipe, "default_num_inference_steps", DEFAULT_STEPS),
-            guidance_scale=(
-                config.guidance_scale
-                if config.guidance_scale is not None
-                else float(getattr(self.pipe, "default_guidance_scale", DEFAULT_GUIDANCE))
-            ),
+            guidance_scale=float(guidance),
             batch_size=config.batch_size or getattr(self.pipe, "default_batch_size", DEFAULT_BATCH_SIZE),
             height=config.height or height,
             width=config.width or width,
@@ -97,6 +101,14 @@ class MorphPipeline(ImageKeyframes):
             # Inverted noise reproduces an image under the DDIM sampler it was inverted for.
             scheduler=config.scheduler or (IMAGE_SCHEDULER if config.image_keyframes else None),
         )
+
+    def _call_default(self, name: str) -> Any:
+        """Return the default of the backend's ``__call__`` parameter ``name`` (each family has its own
+        guidance: 7.5 for SD, 5 for SDXL, 7 for SD3, 3.5 for Flux), else pixelgif's fallback."""
+        parameter = inspect.signature(self.pipe.__call__).parameters.get(name)
+        if parameter is None or not isinstance(parameter.default, (int, float)):
+            return {"guidance_scale": DEFAULT_GUIDANCE}.get(name)
+        return parameter.default
 
     def set_scheduler(self, name: str | None) -> None:
         """Use the scheduler called ``name`` (see `SCHEDULERS`); None: the model's own."""
@@ -129,6 +141,9 @@ class MorphPipeline(ImageKeyframes):
             options["do_classifier_free_guidance"] = do_cfg
         if "negative_prompt" in parameters:
             options["negative_prompt"] = negative_prompt
+        for name, parameter in parameters.items():  # SD3 requires prompt_2 and prompt_3: None is "the same prompt"
+            if name.startswith("prompt_") and not name.endswith("_embeds") and parameter.default is parameter.empty:
+                options[name] = None
         conditionings = []
         for prompt in prompts:
             outputs = self.pipe.encode_prompt(prompt, **options)
@@ -143,14 +158,9 @@ class MorphPipeline(ImageKeyframes):
 
     def prepare_keyframe_latents(self, seeds: list[int], height: int, width: int) -> list[torch.Tensor]:
         """Return one unit-normal latent per keyframe, drawn on CPU so a seed means the same noise anywhere."""
-        scale = self.pipe.vae_scale_factor
-        if height % scale or width % scale:
-            raise ValueError(f"width and height must be multiples of {scale} for this model, got {width}x{height}")
-        # Each UNet level halves the latent; below one cell at the bottom level it cannot run.
-        smallest = scale * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
-        if min(height, width) < smallest:
-            raise ValueError(f"width and height must be at least {smallest} for this model, got {width}x{height}")
-        shape = (1, self.pipe.unet.config.in_channels, height // scale, width // scale)
+        denoiser = self.denoiser
+        denoiser.check_size(height, width)
+        shape = denoiser.latent_shape(height, width)
         return [
             torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
             for seed in seeds
@@ -214,7 +224,8 @@ class MorphPipeline(ImageKeyframes):
         own = progress is None
         progress = progress if progress is not None else RenderProgress(len(frames), callback, self.progress)
         progress.expect(len(frames))
-        device, dtype = self.device, self.dtype
+        device, denoiser = self.device, self.denoiser
+        dtype = denoiser.dtype
         parameters = inspect.signature(self.pipe.__call__).parameters
         takes_generator = "generator" in parameters
         images: list[Image.Image] = []
@@ -226,7 +237,7 @@ class MorphPipeline(ImageKeyframes):
                         name: torch.cat([f.conditioning[name] for f in batch]).to(device, dtype)
                         for name in batch[0].conditioning
                     },
-                    latents=torch.cat([f.latents for f in batch]).to(device, dtype),
+                    latents=denoiser.to_pipeline(torch.cat([f.latents for f in batch])).to(device, dtype),
                     num_inference_steps=steps,
                     guidance_scale=config.guidance_scale,
                     height=config.height,

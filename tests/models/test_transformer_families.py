@@ -1,0 +1,200 @@
+"""SD3/3.5 and Flux: transformer denoisers (Flux with packed latents) driven by the same engine.
+
+As for SDXL, a keyframe must be what diffusers itself renders from the same prompt and initial noise,
+tensor for tensor; tiny random pipelines built from configs stand in for the real weights.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelgif.cli import main
+from pixelgif.errors import PixelgifError
+from pixelgif.models.loading import load_pipeline
+from pixelgif.morph.config import MorphConfig
+from pixelgif.morph.engine import MorphPipeline
+
+PROMPTS = ["a red dragon", "a blue whale"]
+FAMILIES = ["tiny_sd3", "tiny_flux"]
+CONDITIONING = {
+    "tiny_sd3": {"prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds"},
+    "tiny_flux": {"prompt_embeds", "pooled_prompt_embeds"},  # guidance-distilled: no negative prompt
+}
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request):
+    """Return (model folder, engine) of each transformer family."""
+    folder = request.getfixturevalue(request.param)
+    return request.param, folder, MorphPipeline.from_pretrained(str(folder), progress=False)
+
+
+def _config(**overrides):
+    options = dict(prompts=PROMPTS, seeds=[3, 4], frames=3, steps=2, guidance_scale=5.0, spacing="linear",
+                   height=32, width=32)  # fmt: skip
+    return MorphConfig(**{**options, **overrides})
+
+
+def _uint8(image) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _reference(folder):
+    """Return the diffusers pipeline saved in ``folder``, loaded by diffusers alone."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_conditioning_is_every_tensor_encode_prompt_returns(family):
+    name, _, engine = family
+    first, second = engine.encode_prompts(PROMPTS, None, 5.0)
+    assert set(first) == set(second) == CONDITIONING[name]
+    assert first["pooled_prompt_embeds"].ndim == 2 and first["prompt_embeds"].ndim == 3
+    assert not torch.equal(first["prompt_embeds"], second["prompt_embeds"])
+
+
+@pytest.mark.parametrize("keyframe", [0, 1])
+def test_keyframe_is_what_diffusers_renders(family, keyframe):
+    name, folder, engine = family
+    result = engine(_config(batch_size=1))  # one frame per call, as diffusers renders it below
+    noise = engine.prepare_keyframe_latents([[3, 4][keyframe]], 32, 32)[0]
+    assert noise.shape == (1, 4, 16, 16)  # drawn in the spatial layout for every family
+    reference = _reference(folder)
+    if name == "tiny_flux":  # Flux takes its latents packed into 2x2 patch tokens
+        noise = reference._pack_latents(noise, 1, 4, 16, 16)
+        assert noise.shape == (1, 64, 16)
+    expected = reference(
+        PROMPTS[keyframe], latents=noise, num_inference_steps=2, guidance_scale=5.0, height=32, width=32,
+        output_type="np",
+    ).images[0]  # fmt: skip
+    frame = np.asarray(result.frames[result.keyframe_indices[keyframe]])
+    assert np.array_equal(frame, _uint8(expected))
+    # In batches of several frames, float sums run in another order: at most one level off.
+    batched = np.asarray(engine(_config(batch_size=4)).frames[result.keyframe_indices[keyframe]])
+    assert np.abs(batched.astype(int) - frame).max() <= 1
+
+
+def test_in_betweens_move_between_the_keyframes(family):
+    _, _, engine = family
+    frames = [np.asarray(f, dtype=np.float64) for f in engine(_config(frames=4)).frames]
+    assert len(frames) == 5
+    to_start = [np.abs(f - frames[0]).mean() for f in frames]
+    to_end = [np.abs(f - frames[-1]).mean() for f in frames]
+    assert to_start[0] == 0 and to_end[-1] == 0
+    assert to_start[2] > 0 and to_end[2] > 0  # the middle frame is neither keyframe
+    assert to_start[1] < to_start[-1] and to_end[-2] < to_end[0]
+
+
+def test_each_family_has_its_own_guidance_default(family):
+    name, _, engine = family
+    resolved = engine.resolve(MorphConfig(prompts=PROMPTS))
+    assert resolved.guidance_scale == {"tiny_sd3": 7.0, "tiny_flux": 3.5}[name]  # as diffusers' __call__
+    assert (resolved.height, resolved.width) == engine.default_size()
+
+
+def test_sizes_the_latent_layout_cannot_take_are_one_line_errors(family):
+    name, _, engine = family
+    multiple = {"tiny_sd3": 2, "tiny_flux": 4}[name]  # VAE factor 2; Flux packs 2x2 latent cells
+    with pytest.raises(ValueError, match=f"multiples of {multiple} for this model, got 31x31"):
+        engine.prepare_keyframe_latents([1], 31, 31)
+    assert engine.prepare_keyframe_latents([1], 2 * multiple, 2 * multiple)[0].shape[-1] == multiple
+
+
+def test_stacked_transformer_loras_change_the_frames_at_their_weights(family, tmp_path):
+    from conftest import build_tiny_transformer_lora
+
+    _, folder, _ = family
+    first = build_tiny_transformer_lora(folder, tmp_path / "first.safetensors", seed=1)
+    second = build_tiny_transformer_lora(folder, tmp_path / "second.safetensors", seed=2)
+    config = _config(frames=2)
+
+    def first_frame(lora):
+        engine = MorphPipeline.from_pretrained(str(folder), lora=lora, progress=False)
+        return np.asarray(engine(config).frames[0]), engine.pipe
+
+    plain, _ = first_frame(None)
+    one, _ = first_frame(str(first))
+    both, pipe = first_frame([f"{first}:1.0", f"{second}:0.5"])
+    assert pipe.get_active_adapters() == ["pixelgif-0", "pixelgif-1"]
+    assert not np.array_equal(one, plain) and not np.array_equal(both, one)
+    off, _ = first_frame([f"{first}:0", f"{second}:0"])
+    assert np.array_equal(off, plain)  # weight 0 turns a LoRA off
+
+
+def test_a_lora_for_another_family_names_both(tiny_flux, tiny_lora):
+    with pytest.raises(PixelgifError) as error:
+        load_pipeline(str(tiny_flux), lora=str(tiny_lora), device="cpu")
+    message = str(error.value)
+    assert "\n" not in message and str(tiny_lora) in message and str(tiny_flux) in message
+
+
+def test_image_keyframes_are_refused_in_one_line(tiny_sd3):
+    from pixelgif.morph.keyframes import Keyframe
+
+    engine = MorphPipeline.from_pretrained(str(tiny_sd3), progress=False)
+    sprite = Keyframe(image=Image.new("RGB", (16, 16), (200, 30, 30)))
+    with pytest.raises(PixelgifError, match=r"image keyframes work with .* not with StableDiffusion3Pipeline"):
+        engine.prepare_keyframes(_config(prompts=[sprite, "a blue whale"]))
+
+
+@pytest.mark.parametrize(
+    ("keys", "family"),
+    [
+        (["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight"], "StableDiffusion3Pipeline"),
+        (["double_blocks.0.img_attn.qkv.weight", "single_blocks.0.linear1.weight"], "FluxPipeline"),
+        (["model.diffusion_model.double_blocks.0.img_attn.qkv.weight"], "FluxPipeline"),
+        (["conditioner.embedders.1.model.x", "model.diffusion_model.y"], "StableDiffusionXLPipeline"),
+        (["model.diffusion_model.input_blocks.0.0.weight"], "StableDiffusionPipeline"),
+        (["lora_unet_down_blocks_0.alpha"], None),
+    ],
+)
+def test_single_file_checkpoints_are_told_apart_by_their_keys(keys, family):
+    from pixelgif.models.loading import single_file_family
+
+    assert single_file_family(keys) == family
+
+
+def test_single_file_flux_checkpoint_offline_says_it_needs_the_network(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "flux1-dev.safetensors"
+    save_file({"double_blocks.0.img_attn.qkv.weight": torch.zeros(1)}, str(path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PixelgifError) as error:
+        load_pipeline(str(path), device="cpu")
+    message = str(error.value)
+    assert "\n" not in message and "network" in message and "not a Stable Diffusion" not in message
+
+
+def test_morph_command_with_a_flux_model(tiny_flux, tmp_path, capsys):
+    out = tmp_path / "dragon.gif"
+    code = main(["morph", *PROMPTS, "--model", str(tiny_flux), "--frames", "2", "--steps", "2", "--width", "32",
+                 "--height", "32", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with Image.open(out) as gif:
+        assert gif.n_frames == 3
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["model"]["model"] == str(tiny_flux) and settings["morph"]["guidance_scale"] == 3.5
+
+
+def test_model_and_lora_presets_set_their_sampling_defaults(tiny_flux, tiny_sdxl):
+    from pixelgif.models.loading import _apply_preset_defaults
+    from pixelgif.models.presets import LORA_PRESETS, MODEL_PRESETS
+
+    flux = MorphPipeline.from_pretrained(str(tiny_flux), progress=False)
+    _apply_preset_defaults(flux.pipe, MODEL_PRESETS["flux-schnell"])
+    resolved = flux.resolve(MorphConfig(prompts=PROMPTS))
+    assert (resolved.steps, resolved.guidance_scale) == (4, 0.0)
+    xl = MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
+    _apply_preset_defaults(xl.pipe, LORA_PRESETS["hyper-sdxl"])
+    assert xl.pipe.scheduler.config.timestep_spacing == "trailing"
+    assert type(xl.pipe.scheduler).__name__ == "DDIMScheduler"
+    assert LORA_PRESETS["pixel-art-3.5l"].base_model == MODEL_PRESETS["sd3.5-large"].repo_id

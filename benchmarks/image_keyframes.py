@@ -8,7 +8,7 @@ itself drew for two prompts (as a user's own sprites would be), morphed with 8 f
 Variants, each adding one thing to the one before:
 
 * plain: DDIM inversion (no refinement) + slerp of the inverted noise, guidance neutral throughout;
-* +refine: fixed-point refinement of every inversion step (`engine.INVERSION_REFINE`);
+* +refine: fixed-point refinement of every inversion step (`morph.images.INVERSION_REFINE`);
 * +adain: AdaIN of the in-between noise (`MorphConfig.adain`, on by default);
 * +midway: half the guidance back midway (`MorphConfig.midway_guidance` 0.5; off by default); it
   changes nothing without captions or a negative prompt (the negative text is then the caption).
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from make_image_keyframe_example import butterfly, caterpillar
 
 from pixelgif.models.bundled import load_bundled_pipeline
-from pixelgif.morph import engine as morph_engine
+from pixelgif.morph import images as morph_images
 from pixelgif.morph.config import MorphConfig
 from pixelgif.morph.engine import FrameInputs, MorphPipeline, to_pil
 from pixelgif.morph.keyframes import Keyframe
@@ -52,8 +52,7 @@ def model_sprite(pipe, prompt: str, seed: int):
 
 def round_trip(engine: MorphPipeline, config: MorphConfig) -> float:
     keys = engine.prepare_keyframes(config)
-    negatives = keys.negative_prompt_embeds
-    inputs = [FrameInputs(keys.latents[i], keys.prompt_embeds[i], negatives[i] if negatives else None) for i in (0, 1)]
+    inputs = [FrameInputs(keys.latents[i], keys.conditionings[i]) for i in (0, 1)]
     frames = engine.render(inputs, keys.config)
     targets = engine.encode_images([keys.images[0], keys.images[1]])
     again = torch.stack([torch.from_numpy(np.asarray(f, np.float32) / 127.5 - 1).permute(2, 0, 1) for f in frames])
@@ -90,7 +89,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, first, second in pairs:
         for variant, options in VARIANTS.items():
-            morph_engine.INVERSION_REFINE = options["refine"]
+            morph_images.INVERSION_REFINE = options["refine"]
             base = dict(prompts=[first, second], frames=8, adain=options["adain"],
                         midway_guidance=options["midway_guidance"])  # fmt: skip
             error = round_trip(engine, MorphConfig(**base))

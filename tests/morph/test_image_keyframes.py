@@ -147,3 +147,55 @@ def test_precomputed_inversions_skip_the_inversion(sd, monkeypatch):
     monkeypatch.setattr(sd, "invert_images", lambda *args, **kwargs: pytest.fail("inverted again"))
     again = sd.prepare_keyframes(config, inverted={0: first.latents[0]})
     assert torch.equal(again.latents[0], first.latents[0]) and torch.equal(again.latents[1], first.latents[1])
+
+
+@pytest.fixture(scope="module")
+def sdxl(tiny_sdxl):
+    return MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
+
+
+def test_sdxl_noise_prediction_has_the_pipelines_pooled_and_size_conditioning(sdxl):
+    """The inversion's UNet call gets the pooled text and size ids that SDXL's own pipeline gives it."""
+    (cond,) = sdxl.encode_prompts(["a caterpillar"], None, 1.0)
+    sample, t = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0)), 500
+    pipe = sdxl.pipe
+    time_ids = pipe._get_add_time_ids((32, 32), (0, 0), (32, 32), torch.float32,
+                                      pipe.text_encoder_2.config.projection_dim)  # fmt: skip
+    expected = pipe.unet(sample, t, encoder_hidden_states=cond["prompt_embeds"],
+                         added_cond_kwargs={"text_embeds": cond["pooled_prompt_embeds"], "time_ids": time_ids}).sample  # fmt: skip
+    assert torch.equal(sdxl._predict_noise(sample, t, cond), expected)
+    other = dict(cond, pooled_prompt_embeds=cond["pooled_prompt_embeds"] + 1)
+    assert not torch.equal(sdxl._predict_noise(sample, t, other), expected)  # the pooled text counts
+
+
+def test_sdxl_inversion_is_exact_where_ddim_is_invertible(sdxl):
+    engine = MorphPipeline(copy.copy(sdxl.pipe), progress=False)
+    engine.pipe.unet = copy.deepcopy(sdxl.pipe.unet)
+    with torch.no_grad():
+        engine.pipe.unet.conv_out.weight.zero_()
+        engine.pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
+    config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
+    keys = engine.prepare_keyframes(config)
+    assert set(keys.conditionings[0]) == {"prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
+                                          "negative_pooled_prompt_embeds"}  # fmt: skip
+    # Guidance is neutral at the image: its negative text is its caption, pooled one included.
+    assert torch.equal(
+        keys.conditionings[0]["negative_pooled_prompt_embeds"], keys.conditionings[0]["pooled_prompt_embeds"]
+    )
+    regenerated = engine.pipe(
+        **keys.conditionings[0], latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale,
+        output_type="latent",
+    ).images  # fmt: skip
+    clean = engine.encode_images([keys.images[0]])
+    assert (regenerated.float() - clean).abs().max() < 1e-4
+
+
+def test_sdxl_image_and_prompt_chain_keeps_the_image_keyframe(sdxl):
+    config = MorphConfig(
+        prompts=[caterpillar(), "a blue whale"], frames=2, steps=2, spacing="linear", midway_guidance=0.5
+    )
+    result = sdxl(config)
+    assert len(result.frames) == 3 and result.keyframe_indices == [0, 2]
+    on_white = Image.alpha_composite(Image.new("RGBA", (32, 32), "white"), caterpillar()).convert("RGB")
+    assert np.array_equal(np.asarray(result.pixel_frames[0].convert("RGB")), np.asarray(on_white))
+    assert not np.array_equal(np.asarray(result.frames[1]), np.asarray(result.frames[2]))

@@ -197,11 +197,11 @@ class MorphPipeline(ImageKeyframes):
             if blend is not None and between and {frame.start, frame.end} & blend.indices:
                 if blend.adain:
                     inputs.latents = adain(inputs.latents, latents[frame.start], latents[frame.end], frame.t)
-                negative = inputs.conditioning.get("negative_prompt_embeds")
-                if blend.negatives and negative is not None and blend.midway_guidance > 0:
+                if blend.negatives and blend.midway_guidance > 0:
                     share = blend.midway_guidance * math.sin(math.pi * frame.t)
-                    own = mix(blend.negatives[frame.start], blend.negatives[frame.end], frame.t)
-                    inputs.conditioning["negative_prompt_embeds"] = lerp(negative, own, share)
+                    for name, negative in blend.negatives[frame.start].items():
+                        own = mix(negative, blend.negatives[frame.end][name], frame.t)
+                        inputs.conditioning[name] = lerp(inputs.conditioning[name], own, share)
             frames.append(inputs)
         return frames
 
@@ -300,29 +300,28 @@ class MorphPipeline(ImageKeyframes):
         conditionings = self.encode_prompts(texts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
         images = self.fit_keyframe_images(config)
-        if images and any(name not in ("prompt_embeds", "negative_prompt_embeds") for name in conditionings[0]):
+        if images and not self.can_invert:
             raise PixelgifError(
-                "image keyframes work with the bundled model and SD 1.x/2.x models for now, not with "
+                "image keyframes work with the bundled model, SD 1.x/2.x and SDXL models for now, not with "
                 f"{type(self.pipe).__name__}"
             )
-        negatives = [c.get("negative_prompt_embeds") for c in conditionings]
-        has_negatives = all(n is not None for n in negatives)
+        negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
+        has_negatives = all(negatives)
         blend = None
         if images:
-            own = [n for n in negatives if n is not None] if has_negatives else None
-            blend = ImageBlend(frozenset(images), own, config.adain, config.midway_guidance)
+            blend = ImageBlend(frozenset(images), negatives if has_negatives else None, config.adain,
+                               config.midway_guidance)  # fmt: skip
         if images and has_negatives:
             # An image keyframe's negative text is its own caption: guidance is neutral there, so
             # its noise inverts exactly (inversion under guidance drifts), and grows towards prompts.
             conditionings = [dict(c) for c in conditionings]
             for index in images:
-                conditionings[index]["negative_prompt_embeds"] = conditionings[index]["prompt_embeds"].clone()
+                for name in negatives[index]:
+                    conditionings[index][name] = conditionings[index][name.removeprefix("negative_")].clone()
         inverted = dict(inverted or {})
         order = sorted(index for index in images if index not in inverted)
         if order:
-            embeds = [conditionings[i]["prompt_embeds"] for i in order]
-            negative = [conditionings[i]["negative_prompt_embeds"] for i in order] if has_negatives else None
-            noises = self.invert_images([images[i] for i in order], embeds, negative, config)
+            noises = self.invert_images([images[i] for i in order], [conditionings[i] for i in order], config)
             inverted.update(zip(order, noises, strict=True))
         for index in images:
             latents[index] = inverted[index]

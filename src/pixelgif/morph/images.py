@@ -15,6 +15,7 @@ from .schedule import FramePlan
 
 if TYPE_CHECKING:
     from .config import MorphConfig
+    from .results import Conditioning
 
 # Image keyframes: the sampler their inverted noise is rendered with (unless one is chosen), the
 # text an image without a caption is inverted under, and fixed-point refinements per inversion step.
@@ -33,7 +34,7 @@ class ImageBlend:
     """
 
     indices: frozenset[int]
-    negatives: list[torch.Tensor] | None
+    negatives: list[Conditioning] | None  # per keyframe, its negative_* tensors
     adain: bool = True
     midway_guidance: float = 0.0
 
@@ -53,6 +54,12 @@ class ImageKeyframes:
 
     def default_size(self) -> tuple[int, int]:
         raise NotImplementedError
+
+    @property
+    def can_invert(self) -> bool:
+        """Return True when image keyframes can be inverted on this backend: a UNet, with token
+        embeddings and, for SDXL, pooled ones (SD3 and Flux are transformers with flow sampling)."""
+        return getattr(self.pipe, "unet", None) is not None
 
     @property
     def pixel_space(self) -> bool:
@@ -89,24 +96,36 @@ class ImageKeyframes:
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
 
-    def _predict_noise(self, sample: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
-        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``."""
+    def _predict_noise(self, sample: torch.Tensor, t, conditioning: Conditioning) -> torch.Tensor:
+        """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``
+        under ``conditioning`` (batched like ``sample``)."""
+        context = conditioning["prompt_embeds"]
         if hasattr(self.pipe, "predict_noise"):
             return self.pipe.predict_noise(sample, t, context)
         unet = self.pipe.unet
-        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
+        extra = {}
+        pooled = conditioning.get("pooled_prompt_embeds")
+        if pooled is not None:
+            # SDXL's size conditioning, as its pipeline sets it by default: original and target
+            # size are the render size, no crop.
+            height, width = (side * self.pipe.vae_scale_factor for side in sample.shape[-2:])
+            time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=sample.device)
+            extra["added_cond_kwargs"] = {
+                "text_embeds": pooled.to(unet.dtype),
+                "time_ids": time_ids.to(unet.dtype).repeat(len(sample), 1),
+            }
+        return unet(sample.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype), **extra).sample.float()
 
     @torch.no_grad()
     def invert_images(
         self,
         images: list[Image.Image],
-        prompt_embeds: list[torch.Tensor],
-        negative_prompt_embeds: list[torch.Tensor] | None,
+        conditionings: list[Conditioning],
         config: MorphConfig,
         refine: int | None = None,
     ) -> list[torch.Tensor]:
-        """Return, per image (at the render size), the noise that DDIM sampling under its text turns
-        back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
+        """Return, per image (at the render size), the noise that DDIM sampling under its text
+        (``conditionings``, one per image, as `encode_prompts` returns them) turns back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
         resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
         prediction is taken at the step's end point, not its start). Latents come back on the CPU,
         in the unit-variance convention of the engine's noise."""
@@ -118,18 +137,20 @@ class ImageKeyframes:
         alphas = ddim.alphas_cumprod.double()
         step = ddim.config.num_train_timesteps // ddim.num_inference_steps
         guidance = float(config.guidance_scale or 0.0)
-        do_cfg = guidance > 1.0 and negative_prompt_embeds is not None
-        if do_cfg and negative_prompt_embeds is not None:
-            # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
-            # guidance changes nothing: skip the unconditional half, half the work.
-            neutral = all(torch.equal(n, p) for n, p in zip(negative_prompt_embeds, prompt_embeds, strict=True))
-            do_cfg = not neutral
+        names = [name for name in conditionings[0] if not name.startswith("negative_")]
+        negatives = all(f"negative_{name}" in c for c in conditionings for name in names)
+        # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
+        # guidance changes nothing: skip the unconditional half, half the work.
+        neutral = negatives and all(torch.equal(c[f"negative_{n}"], c[n]) for c in conditionings for n in names)
+        do_cfg = guidance > 1.0 and negatives and not neutral
         device, dtype = self.device, self.dtype
         x = self.encode_images(images).double().to(device)
-        context = torch.cat(prompt_embeds)
-        if do_cfg and negative_prompt_embeds is not None:
-            context = torch.cat([torch.cat(negative_prompt_embeds), context])
-        context = context.to(device, dtype)
+        context = {}
+        for name in names:
+            batch = torch.cat([c[name] for c in conditionings])
+            if do_cfg:
+                batch = torch.cat([torch.cat([c[f"negative_{name}"] for c in conditionings]), batch])
+            context[name] = batch.to(device, dtype)
 
         def noise(sample: torch.Tensor, t) -> torch.Tensor:
             model_input = torch.cat([sample] * 2) if do_cfg else sample

@@ -309,6 +309,24 @@ def test_browser_cancel_says_cancelled(page):
     _morph(page)  # the page still renders, once the cancelled render has stopped
 
 
+def test_browser_image_keyframe_moves_with_its_slot_and_morphs(page, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_image_keyframe_example import caterpillar
+
+    expect_ = expect()
+    sprite = tmp_path / "caterpillar.png"
+    caterpillar().save(sprite)
+    page.locator("#kf-1-image input[type=file]").set_input_files(str(sprite))
+    expect_(page.locator("#kf-1-image img")).to_have_count(1, timeout=30_000)
+    page.locator("#kf-1-down").click()  # the image travels with its keyframe
+    expect_(page.locator("#kf-2-image img")).to_have_count(1, timeout=30_000)
+    expect_(page.locator("#kf-1-image img")).to_have_count(0)
+    _fill(page, **{"Prompt 1": "a red apple", "Prompt 2": "", "Frames per transition": 2}, **FAST)
+    page.get_by_role("button", name="Morph", exact=True).click()
+    _status(page, "done", "3 frames")
+    _no_error_badges(page)
+
+
 def test_browser_loads_a_settings_json(page, client, tmp_path):
     expect_ = expect()
     *_, settings, _summary, _report = predict(client, "/morph", **{"Prompt 1": "a lighthouse", "Prompt 2": "a moon",
@@ -376,6 +394,26 @@ def test_api_morph_writes_every_format_and_settings(client, tmp_path):
     subprocess.run([sys.executable, "-m", "pixelgif", "morph", "--from", settings["value"], "-o", str(out), "-q"],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # fmt: skip
     assert all(np.array_equal(a, b) for a, b in zip(_frames(out), _frames(result), strict=True))
+
+
+def test_api_morph_from_an_uploaded_sprite(client, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_image_keyframe_example import caterpillar
+
+    sprite = tmp_path / "caterpillar.png"
+    caterpillar().save(sprite)
+    assert sprite.stat().st_size < 2000  # the test server takes uploads up to 2 KB
+    result, *_, settings, summary, _report = predict(client, "/morph", **{
+        "Image 1": gradio_client.handle_file(str(sprite)), "Prompt 1": "", "Prompt 2": "a blue whale",
+        "Frames per transition": 2}, **FAST)  # fmt: skip
+    assert "3 frames" in summary
+    first = _frames(result)[0]
+    first = first[:: first.shape[0] // 32, :: first.shape[1] // 32]  # written at the page's upscale
+    expected = np.asarray(caterpillar().convert("RGBA"))
+    visible = expected[..., 3] > 0
+    assert np.array_equal(first[..., 3] > 0, visible) and np.array_equal(first[visible, :3], expected[visible, :3])
+    recorded = json.loads(Path(settings["value"]).read_text())["morph"]["prompts"][0]
+    assert recorded["caption"] is None and Path(recorded["image"]).suffix == ".png"
 
 
 @pytest.mark.parametrize(

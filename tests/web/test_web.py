@@ -93,6 +93,31 @@ def test_slots_become_keyframes():
         keyframes_from_slots(2, ["a", "b"], [3, None], [False, False])
 
 
+def test_image_slots_become_image_keyframes_with_the_prompt_as_caption(tmp_path):
+    from pixelgif.morph.keyframes import Keyframe as MorphKeyframe
+    from pixelgif.settings import build_settings, check_settings
+    from pixelgif.web.form import settings_to_form
+
+    sprite = tmp_path / "knight.png"
+    Image.new("RGBA", (16, 16), (200, 30, 30, 255)).save(sprite)
+    board = keyframes_from_slots(2, ["a knight", "a wizard"], [1, 2], [False, False], [str(sprite), None])
+    assert board[0] == sb.Keyframe("a knight", 1, False, str(sprite)) and board[1].image is None
+    request = parse_form(defaults(), board)
+    first, second = request.morph.prompts
+    assert isinstance(first, MorphKeyframe) and first.image == str(sprite) and first.caption == "a knight"
+    assert second == "a wizard"
+    uncaptioned = parse_form(defaults(), [sb.Keyframe("", 1, False, str(sprite)), sb.Keyframe("b", 2)])
+    assert uncaptioned.morph.prompts[0].caption is None  # an image needs no prompt
+    data = build_settings(model=request.model, morph=request.morph, pixelate=request.pixelate,
+                          encode=request.encode, output="x.gif")  # fmt: skip
+    data = check_settings(json.loads(json.dumps(data, default=str)), "x.json")
+    _, keyframes, notes = settings_to_form(data)
+    assert keyframes[0] == sb.Keyframe("a knight", 1, True, str(sprite)) and notes == []
+    sprite.unlink()
+    _, keyframes, notes = settings_to_form(data)
+    assert keyframes[0].image is None and notes == ["the image of keyframe 1 is not on this server; upload it again"]
+
+
 def test_storyboard_edits():
     board = sb.initial_board()
     assert [k.seed for k in board] == MorphConfig(prompts=["a", "b"]).keyframe_seeds

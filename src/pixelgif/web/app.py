@@ -66,7 +66,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             with gr.Column(scale=2, min_width=420):
                 out = layout.results()
         names = list(fields)
-        slot_inputs = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
+        slot_inputs = [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["images"]]
         inputs = [*slot_inputs, *(fields[n] for n in names), palette_file]
         board_outputs = _wire_storyboard(board)
         swatch_inputs = [fields["palette"], palette_file]
@@ -80,11 +80,13 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         def request_of(values_in):
             count, rest = values_in[0], values_in[1:]
             k = sb.MAX_KEYFRAMES
-            prompts, seeds, locks, rest = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
+            prompts, seeds, locks, images = (rest[j * k : (j + 1) * k] for j in range(4))
+            rest = rest[4 * k :]
             form_values, palette_file = dict(zip(names, rest[:-1], strict=True)), rest[-1]
             if palette_file:
                 check_palette_upload(palette_file, studio.limits)
-            return parse_form(form_values, keyframes_from_slots(count, prompts, seeds, locks), palette_file)
+            keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
+            return parse_form(form_values, keyframes, palette_file)
 
         def morph_work(values_in, request):
             run = request_of(values_in)
@@ -287,7 +289,7 @@ def _wire_storyboard(board: dict) -> list:
     An edit that cannot be made (a third-from-last ✕, an eighth-plus keyframe) leaves the board as
     it is and says why under it; the buttons for those edits are disabled anyway. No handler raises.
     """
-    slots = [board["count"], *board["prompts"], *board["seeds"], *board["locks"]]
+    slots = [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["images"]]
     outputs = layout.board_outputs(board)
 
     def edit(change):
@@ -314,14 +316,14 @@ def _wire_storyboard(board: dict) -> list:
 def _read_slots(count, values) -> list[sb.Keyframe]:
     """Return the shown keyframes; a blank or odd seed in a slot becomes a random one."""
     k = sb.MAX_KEYFRAMES
-    prompts, seeds, locks = values[:k], values[k : 2 * k], values[2 * k :]
+    prompts, seeds, locks, images = values[:k], values[k : 2 * k], values[2 * k : 3 * k], values[3 * k :]
     board = []
     for i in range(int(count)):
         try:
             seed = int(seeds[i])
         except (TypeError, ValueError):
             seed = random.randrange(sb.REROLL_RANGE)
-        board.append(sb.Keyframe(str(prompts[i] or ""), seed, bool(locks[i])))
+        board.append(sb.Keyframe(str(prompts[i] or ""), seed, bool(locks[i]), images[i] or None))
     return board
 
 
@@ -330,6 +332,7 @@ def _write_slots(board: list[sb.Keyframe], message: str = "") -> list:
     padded = board + [sb.Keyframe()] * (sb.MAX_KEYFRAMES - len(board))
     can_remove = len(board) > sb.MIN_KEYFRAMES
     return [len(board), *(k.prompt for k in padded), *(k.seed for k in padded), *(k.locked for k in padded),
+            *(k.image for k in padded),
             *(gr.Row(visible=i < len(board)) for i in range(sb.MAX_KEYFRAMES)),
             gr.Button(interactive=len(board) < sb.MAX_KEYFRAMES),
             *(gr.Button(interactive=can_remove) for _ in range(sb.MAX_KEYFRAMES)), message]  # fmt: skip

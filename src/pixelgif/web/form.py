@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any, Literal, overload
 
 from ..encode import FORMATS, EncodeConfig
 from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
 from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, MorphConfig
+from ..morph.keyframes import Keyframe as MorphKeyframe
 from ..pixelate import PixelateConfig, builtin_names
 from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
 from ..run import RunRequest
@@ -84,15 +86,22 @@ def choices() -> dict[str, list[str]]:
     return options
 
 
-def keyframes_from_slots(count, prompts, seeds, locks) -> list[Keyframe]:
+def keyframes_from_slots(count, prompts, seeds, locks, images=None) -> list[Keyframe]:
     """Return the first ``count`` storyboard slots as keyframes; ValueError names a bad seed."""
     count = int(count)
-    return [
-        Keyframe(
-            str(prompts[i] or "").strip(), _whole(f"seed of keyframe {i + 1}", seeds[i], required=True), bool(locks[i])
-        )
-        for i in range(count)
-    ]
+    images = images or [None] * count
+    keyframes = []
+    for i in range(count):
+        seed = _whole(f"seed of keyframe {i + 1}", seeds[i], required=True)
+        keyframes.append(Keyframe(str(prompts[i] or "").strip(), seed, bool(locks[i]), images[i] or None))
+    return keyframes
+
+
+def _morph_keyframe(keyframe: Keyframe) -> str | MorphKeyframe:
+    """Return what `MorphConfig.prompts` takes for a storyboard keyframe: its prompt, or its image with the prompt as caption."""
+    if keyframe.image:
+        return MorphKeyframe(image=keyframe.image, caption=keyframe.prompt or None)
+    return keyframe.prompt
 
 
 def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> RunRequest:
@@ -101,7 +110,7 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
     ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down.
     """
     morph = MorphConfig(
-        prompts=[k.prompt for k in keyframes],
+        prompts=[_morph_keyframe(k) for k in keyframes],
         seed=keyframes[0].seed if keyframes else 0,
         seeds=[k.seed for k in keyframes] if len(keyframes) >= 2 else None,
         frames=_whole("frames", values["frames"], required=True),
@@ -198,14 +207,23 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
     """
     morph, pixel, enc, model = (data.get(s) or {} for s in ("morph", "pixelate", "encode", "model"))
     values, notes = defaults(), []
-    prompts = [str(p) for p in morph.get("prompts") or []]
+    prompts = list(morph.get("prompts") or [])
     if len(prompts) < 2:
         raise ValueError("the settings file has fewer than two prompts")
     if len(prompts) > MAX_KEYFRAMES:
         raise ValueError(f"the settings file has {len(prompts)} prompts; the page holds at most {MAX_KEYFRAMES}")
     seed = int(morph.get("seed") or 0)
     seeds = morph.get("seeds") or [seed + i for i in range(len(prompts))]
-    keyframes = [Keyframe(p, int(s), True) for p, s in zip(prompts, seeds, strict=False)]
+    keyframes = []
+    for index, (prompt, s) in enumerate(zip(prompts, seeds, strict=False)):
+        if isinstance(prompt, dict):  # an image keyframe: its file, if this server still has it
+            image, caption = prompt.get("image"), prompt.get("caption") or ""
+            if not (isinstance(image, str) and Path(image).is_file()):
+                notes.append(f"the image of keyframe {index + 1} is not on this server; upload it again")
+                image = None
+            keyframes.append(Keyframe(caption, int(s), True, image))
+        else:
+            keyframes.append(Keyframe(str(prompt), int(s), True))
     text = lambda v: "" if v is None else str(v)  # noqa: E731
     for name in ("frames", "loop", "spacing", "easing", "text_interpolation"):
         if name in morph:

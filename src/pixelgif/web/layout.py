@@ -23,7 +23,10 @@ PAGE_CSS = """
   border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
 .gradio-container { padding-bottom: 80px !important; }
 #status { min-height: 2.5em; }
-.kf-row { align-items: center; }
+.kf-row { align-items: center; flex-wrap: nowrap !important; gap: 6px !important; }
+.kf-row .kf-image { flex: 0 0 84px !important; min-width: 84px !important; }
+.kf-row .kf-image img { image-rendering: pixelated; object-fit: contain; }
+.kf-row .kf-image .wrap { font-size: 0.75em; }
 .kf-row .kf-lock { flex: 0 0 132px !important; min-width: 132px !important; }
 .kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
 .pixelated img { image-rendering: pixelated; }
@@ -55,12 +58,19 @@ def storyboard() -> dict:
     """Create the keyframe slots (prompt, seed, lock, buttons); the first ``count`` are shown."""
     initial = sb.initial_board()
     board: dict[str, Any] = {"count": gr.State(len(initial)), "rows": [], "prompts": [], "seeds": [], "locks": [],
-                             "buttons": []}  # fmt: skip
-    gr.Markdown("### Storyboard\n↻ re-rolls a seed, ↑ ↓ move a keyframe, ✕ removes it; a locked seed stays on re-roll.")
+                             "images": [], "buttons": []}  # fmt: skip
+    gr.Markdown(
+        "### Storyboard\nA keyframe is a prompt, or an image (your sprite; the prompt is then its optional "
+        "caption). ↻ re-rolls a seed, ↑ ↓ move a keyframe, ✕ removes it; a locked seed stays on re-roll."
+    )
     for i in range(sb.MAX_KEYFRAMES):
         start = initial[i] if i < len(initial) else sb.Keyframe()
         with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
-            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=200,
+            # PNG, not gradio's default WebP: a lossy copy would change the sprite's colours.
+            board["images"].append(gr.Image(label=f"Image {i + 1}", type="filepath", image_mode=None, format="png",
+                                            sources=["upload"], height=80, width=80, scale=0, min_width=84,
+                                            elem_id=f"kf-{i + 1}-image", elem_classes="kf-image", buttons=[]))  # fmt: skip
+            board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=140,
                                                placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
             board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
                                             min_width=110))  # fmt: skip
@@ -83,7 +93,7 @@ def storyboard() -> dict:
 
 
 def board_outputs(board: dict) -> list:
-    return [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["rows"], board["add"],
+    return [board["count"], *board["prompts"], *board["seeds"], *board["locks"], *board["images"], *board["rows"], board["add"],
             *(b["remove"] for b in board["buttons"]), board["status"]]  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""The storyboard: the keyframes of a morph (prompt, seed, locked) and the edits the page offers.
+"""The storyboard: the keyframes of a morph (prompt or image, seed, locked) and the edits the page offers.
 
 Pure functions over lists of `Keyframe`; the page keeps a fixed number of slots and shows the
 first ``len(board)``. No gradio here.
@@ -19,11 +19,13 @@ REROLL_RANGE = 2**32  # re-rolled seeds stay short enough to read and type
 
 @dataclass
 class Keyframe:
-    """One keyframe: its prompt, its seed, and whether re-rolling leaves the seed alone."""
+    """One keyframe: its prompt, its seed, whether re-rolling leaves the seed alone, and an image
+    (a path): with an image the keyframe is that picture and the prompt is its optional caption."""
 
     prompt: str = ""
     seed: int = 0
     locked: bool = False
+    image: str | None = None
 
 
 def initial_board(count: int = MIN_KEYFRAMES) -> list[Keyframe]:

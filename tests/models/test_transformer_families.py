@@ -6,6 +6,7 @@ tensor for tensor; tiny random pipelines built from configs stand in for the rea
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -136,13 +137,72 @@ def test_a_lora_for_another_family_names_both(tiny_flux, tiny_lora):
     assert "\n" not in message and str(tiny_lora) in message and str(tiny_flux) in message
 
 
-def test_image_keyframes_are_refused_in_one_line(tiny_sd3):
+def _constant_velocity(engine: MorphPipeline) -> MorphPipeline:
+    """Return a copy of ``engine`` whose transformer predicts the same velocity everywhere: Euler
+    sampling is then exactly invertible, so inversion must give back the image to float precision."""
+    pipe = copy.copy(engine.pipe)
+    pipe.transformer = copy.deepcopy(engine.pipe.transformer)
+    with torch.no_grad():
+        pipe.transformer.proj_out.weight.zero_()
+        pipe.transformer.proj_out.bias.copy_(torch.linspace(-0.5, 0.5, pipe.transformer.proj_out.bias.numel()))
+    return MorphPipeline(pipe, progress=False)
+
+
+def test_image_keyframe_inverts_exactly_where_euler_sampling_is_invertible(family):
     from pixelgif.morph.keyframes import Keyframe
 
-    engine = MorphPipeline.from_pretrained(str(tiny_sd3), progress=False)
-    sprite = Keyframe(image=Image.new("RGB", (16, 16), (200, 30, 30)))
-    with pytest.raises(PixelgifError, match=r"image keyframes work with .* not with StableDiffusion3Pipeline"):
-        engine.prepare_keyframes(_config(prompts=[sprite, "a blue whale"]))
+    _, _, engine = family
+    engine = _constant_velocity(engine)
+    sprite = Keyframe(image=Image.new("RGB", (16, 16), (200, 30, 30)), caption="a red square")
+    keys = engine.prepare_keyframes(_config(prompts=[sprite, "a blue whale"], steps=4))
+    assert keys.config.scheduler is None  # flow models keep their own sampler
+    positive = {k: v for k, v in keys.conditionings[0].items() if not k.startswith("negative_")}
+    latents = engine.denoiser.to_pipeline(keys.latents[0])
+    regenerated = engine.pipe(**positive, latents=latents, num_inference_steps=4, guidance_scale=1.0, height=32,
+                              width=32, output_type="latent").images  # fmt: skip
+    clean = engine.denoiser.to_pipeline(engine.encode_images([keys.images[0]]))
+    assert (regenerated.float() - clean).abs().max() < 1e-4
+
+
+def test_inversion_velocity_is_the_pipelines_own_step(family):
+    """One Euler step with pixelgif's velocity lands where the family's pipeline lands (its schedule,
+    guidance embedding, ids and packing), so inverting it walks the sampler's own path back."""
+    from pixelgif.morph import flow
+
+    name, _, engine = family
+    guidance = {"tiny_sd3": 1.0, "tiny_flux": 3.5}[name]  # SD3: no unconditional half; Flux: embedded guidance
+    cond = {
+        k: v for k, v in engine.encode_prompts(["a red square"], None, 1.0)[0].items() if not k.startswith("negative_")
+    }
+    noise = engine.prepare_keyframe_latents([5], 32, 32)[0]
+    sigmas, timesteps = flow.sampling_sigmas(engine.pipe, cond, engine.denoiser.to_pipeline(noise), 4, (32, 32))
+    seen = {}
+
+    def keep(pipe, step, timestep, kwargs):
+        seen.setdefault("latents", kwargs["latents"].clone())
+        return kwargs
+
+    engine.pipe(**cond, latents=engine.denoiser.to_pipeline(noise), num_inference_steps=4, guidance_scale=guidance,
+                height=32, width=32, output_type="latent", callback_on_step_end=keep)  # fmt: skip
+    with torch.no_grad():
+        v = flow.velocity(engine.pipe, engine.denoiser, noise, timesteps[0], cond, guidance)
+    ours = noise + float(sigmas[1] - sigmas[0]) * v
+    assert torch.allclose(engine.denoiser.to_pipeline(ours), seen["latents"], atol=1e-5)
+
+
+def test_image_and_prompt_morph_keeps_the_image(family):
+    _, _, engine = family
+    sprite = Image.new("RGB", (32, 32), (200, 30, 30))
+    result = engine(_config(prompts=[sprite, "a blue whale"], frames=2))
+    assert result.keyframe_indices == [0, 2]
+    assert np.array_equal(np.asarray(result.pixel_frames[0].convert("RGB")), np.asarray(sprite))
+    assert not np.array_equal(np.asarray(result.frames[1]), np.asarray(result.frames[0]))
+
+
+def test_unet_schedulers_are_refused_for_flow_models(family):
+    _, _, engine = family
+    with pytest.raises(ValueError, match="flow-matching scheduler"):
+        engine(_config(scheduler="DDIM"))
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import PixelgifError
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
 from .denoiser import Denoiser
 from .images import DEFAULT_CAPTION, IMAGE_SCHEDULER, ImageBlend, ImageKeyframes, image_of
@@ -99,7 +98,8 @@ class MorphPipeline(ImageKeyframes):
             width=config.width or width,
             seeds=config.keyframe_seeds,
             # Inverted noise reproduces an image under the DDIM sampler it was inverted for.
-            scheduler=config.scheduler or (IMAGE_SCHEDULER if config.image_keyframes else None),
+            scheduler=config.scheduler
+            or (IMAGE_SCHEDULER if config.image_keyframes and not self.flow_matching else None),
         )
 
     def _call_default(self, name: str) -> Any:
@@ -117,6 +117,11 @@ class MorphPipeline(ImageKeyframes):
             return
         import diffusers
 
+        if self.flow_matching:
+            raise ValueError(
+                f"scheduler {name!r} is for UNet models; {type(self.pipe).__name__} samples with its own flow-matching "
+                "scheduler (leave --scheduler out)"
+            )
         class_name, options = scheduler_spec(name)
         scheduler_class = getattr(diffusers, class_name)
         try:
@@ -300,11 +305,6 @@ class MorphPipeline(ImageKeyframes):
         conditionings = self.encode_prompts(texts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
         images = self.fit_keyframe_images(config)
-        if images and not self.can_invert:
-            raise PixelgifError(
-                "image keyframes work with the bundled model, SD 1.x/2.x and SDXL models for now, not with "
-                f"{type(self.pipe).__name__}"
-            )
         negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
         has_negatives = all(negatives)
         blend = None

@@ -56,10 +56,9 @@ class ImageKeyframes:
         raise NotImplementedError
 
     @property
-    def can_invert(self) -> bool:
-        """Return True when image keyframes can be inverted on this backend: a UNet, with token
-        embeddings and, for SDXL, pooled ones (SD3 and Flux are transformers with flow sampling)."""
-        return getattr(self.pipe, "unet", None) is not None
+    def flow_matching(self) -> bool:
+        """Return True for transformer backends that sample by flow matching (SD3, Flux)."""
+        return getattr(self.pipe, "unet", None) is None and getattr(self.pipe, "transformer", None) is not None
 
     @property
     def pixel_space(self) -> bool:
@@ -132,6 +131,8 @@ class ImageKeyframes:
         from diffusers import DDIMScheduler
 
         refine = INVERSION_REFINE if refine is None else refine
+        if self.flow_matching:
+            return self._invert_flow(images, conditionings, config, refine)
         ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
         ddim.set_timesteps(config.steps)
         alphas = ddim.alphas_cumprod.double()
@@ -174,6 +175,32 @@ class ImageKeyframes:
                 if round_ < refine:
                     eps = noise(x, t)
         return [latent.float().cpu().unsqueeze(0) for latent in x]
+
+    def _invert_flow(
+        self, images: list[Image.Image], conditionings: list[Conditioning], config: MorphConfig, refine: int
+    ) -> list[torch.Tensor]:
+        """Return `invert_images` for a flow-matching backend: Euler sampling inverted on the sampler's
+        own schedule, conditional velocity only (guidance is neutral at an image keyframe, and Flux's
+        is distilled into the model)."""
+        from . import flow
+        from .denoiser import Denoiser
+
+        assert config.steps is not None and config.height is not None and config.width is not None
+        denoiser = Denoiser.of(self.pipe)
+        device = self.device
+        clean = self.encode_images(images).to(device)
+        size = (config.height, config.width)
+        positive = {name: t for name, t in conditionings[0].items() if not name.startswith("negative_")}
+        probe = denoiser.to_pipeline(clean[:1]).to(device, denoiser.dtype)
+        sigmas, timesteps = flow.sampling_sigmas(self.pipe, positive, probe, config.steps, size)
+        batch = {name: torch.cat([c[name] for c in conditionings]) for name in positive}
+        guidance = float(config.guidance_scale or 0.0)
+
+        def predict(sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            return flow.velocity(self.pipe, denoiser, sample.float(), timestep, batch, guidance)
+
+        noise = flow.invert(clean, sigmas.to(device), timesteps, predict, refine)
+        return [latent.cpu().unsqueeze(0) for latent in noise]
 
 
 def image_of(frame: FramePlan, images: dict[int, Image.Image]) -> Image.Image | None:

@@ -215,6 +215,57 @@ def test_old_checkpoints_are_pruned_and_options_run(tiny_sd, sprites, tmp_path):
     assert (embeds(str(out)) - embeds()).abs().max() > 1e-4
 
 
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_min_snr_weighting_follows_the_paper(kind):
+    """Min-SNR-gamma: per-sample squared error times min(SNR, gamma) / SNR in epsilon terms."""
+    from diffusers import DDPMScheduler
+
+    from pixelgif.train.loop import diffusion_loss
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, prediction_type=kind)
+    clean = torch.randn(64, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    seen = {}
+
+    def forward(noisy, timesteps):
+        seen["t"] = timesteps
+        return torch.zeros_like(noisy)  # the error is then the target itself
+
+    plain = diffusion_loss(forward, scheduler, clean, torch.Generator().manual_seed(0))
+    weighted = diffusion_loss(forward, scheduler, clean, torch.Generator().manual_seed(0), snr_gamma=5.0)
+    alphas = scheduler.alphas_cumprod[seen["t"]]
+    snr = alphas / (1 - alphas)
+    # The paper's weights per target: epsilon min(SNR, 5) / SNR, velocity min(SNR, 5) / (SNR + 1), x0 min(SNR, 5).
+    clipped = torch.clamp(snr, max=5.0)
+    weights = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}[kind]
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.empty_like(clean).normal_(generator=generator)
+    targets = {"epsilon": noise, "sample": clean,
+               "v_prediction": scheduler.get_velocity(clean, noise, seen["t"])}[kind]  # fmt: skip
+    per_sample = targets.pow(2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(weighted, (per_sample * weights).mean())
+    torch.testing.assert_close(plain, per_sample.mean())
+    assert not torch.isclose(weighted, plain)
+    huge = diffusion_loss(forward, scheduler, clean, torch.Generator().manual_seed(0), snr_gamma=1e12)
+    if kind == "epsilon":  # a gamma above every SNR weights nothing: plain MSE
+        torch.testing.assert_close(huge, plain)
+
+
+def test_snr_gamma_flag_reaches_both_recipes_and_is_checked(tiny_sd, sprites, tmp_path, capsys):
+    from pixelgif.cli import build_parser
+    from pixelgif.cli.train import build_config
+
+    args = ["train", str(sprites), "--model", str(tiny_sd), "-o", str(tmp_path / "o"), "--snr-gamma", "5"]
+    assert build_config(build_parser().parse_args(args)).snr_gamma == 5.0
+    full = ["train", str(sprites), "--full", "-o", str(tmp_path / "f"), "--snr-gamma", "5"]
+    assert build_config(build_parser().parse_args(full)).snr_gamma == 5.0
+    code = main(["train", str(sprites), "--model", str(tiny_sd), "-o", str(tmp_path / "bad"), "--snr-gamma", "-1"])
+    err = capsys.readouterr().err
+    assert code != 0 and "snr_gamma must be 0 (off) or above 0" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+    result = train_lora(config(sprites, tiny_sd, tmp_path / "snr", steps=2, snr_gamma=5.0), progress=False, log=quiet)
+    assert all(math.isfinite(loss) for loss in result.losses)
+
+
 def test_v_prediction_models_train(tiny_sd, sprites, tmp_path):
     from pixelgif.train.data import find_examples
     from pixelgif.train.lora.trainer import LoraTrainer, load_base

@@ -193,6 +193,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         f"--full: {f['gradient_accumulation']})",
     )
     train.add_argument(
+        "--snr-gamma",
+        type=float,
+        metavar="G",
+        help="Min-SNR-gamma loss weighting, often faster to converge (5 is typical; default 0: plain MSE)",
+    )
+    train.add_argument(
         "--seed", type=int, default=d["seed"], metavar="SEED", help="seed of everything random (default 0)"
     )
     train.add_argument(
@@ -291,6 +297,7 @@ FULL_FLAGS = (
     "trigger_word",
     "caption_dropout",
     "steps",
+    "snr_gamma",
     "learning_rate",
     "lr_scheduler",
     "warmup_steps",
@@ -310,7 +317,7 @@ FULL_FLAGS = (
     "tensorboard",
 )
 CONFIG_FLAGS = ("data", "model", "output", "resolution", "resample", "crop", "flip", "caption_column", "image_column",
-                "trigger_word", "caption_dropout", "cache", "rank", "lora_alpha", "train_text_encoder", "steps",
+                "trigger_word", "caption_dropout", "cache", "rank", "lora_alpha", "train_text_encoder", "steps", "snr_gamma",
                 "learning_rate", "lr_scheduler", "warmup_steps", "batch_size", "gradient_accumulation", "seed",
                 "mixed_precision", "gradient_checkpointing", "device", "checkpoint_every", "keep_checkpoints", "resume",
                 "validate_every", "validation_prompts", "validation_frames", "validation_steps", "log_every", "tensorboard")  # fmt: skip

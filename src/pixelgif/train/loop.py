@@ -116,11 +116,15 @@ def drop_captions(count: int, probability: float, random) -> torch.Tensor:
     return torch.from_numpy(np.asarray(random(count)) < probability)
 
 
-def diffusion_loss(forward, noise_scheduler, clean: torch.Tensor, generator: torch.Generator | None = None):
+def diffusion_loss(
+    forward, noise_scheduler, clean: torch.Tensor, generator: torch.Generator | None = None, snr_gamma: float = 0.0
+):
     """Return the MSE of ``forward(noisy, timesteps)`` against the scheduler's target for ``clean`` samples.
 
     Noise, then timesteps, are drawn from ``generator`` (None: torch's global one) on the CPU. The target
     is the noise (epsilon), the velocity (v_prediction) or the clean sample, as the scheduler predicts.
+    ``snr_gamma`` > 0: each sample's error is weighted by Min-SNR-gamma (Hang et al., 2023), so
+    nearly clean timesteps, easy to predict, stop dominating the gradient (gamma 5 is the paper's).
     """
     # Like randn_like: the noise follows clean's memory layout (the bundled model's data is channels-last).
     noise = torch.empty_like(clean, device="cpu").normal_(generator=generator).to(clean.device)
@@ -137,7 +141,16 @@ def diffusion_loss(forward, noise_scheduler, clean: torch.Tensor, generator: tor
     else:
         raise PixelgifError(f"the model predicts {kind!r}, which training does not know")
     prediction = forward(noisy, timesteps)
-    return torch.nn.functional.mse_loss(prediction.float(), target.float())
+    if not snr_gamma:
+        return torch.nn.functional.mse_loss(prediction.float(), target.float())
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_scheduler, timesteps).float()
+    clipped = torch.clamp(snr, max=snr_gamma)
+    # min(SNR, gamma) / SNR in epsilon terms; the v and x0 targets scale the error by SNR + 1 and 1 / SNR.
+    weights = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}[kind]
+    errors = (prediction.float() - target.float()).pow(2).mean(dim=tuple(range(1, target.ndim)))
+    return (errors * weights).mean()
 
 
 class TrainLoop:

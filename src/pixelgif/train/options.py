@@ -25,6 +25,7 @@ def check_loop_options(config) -> None:
         raise ValueError(f"max_grad_norm must be above 0, got {config.max_grad_norm}")
     if not 0 <= config.caption_dropout < 1:
         raise ValueError(f"caption_dropout must be at least 0 and below 1, got {config.caption_dropout}")
+    check_snr_gamma(config.snr_gamma)
     check_choice("mixed_precision", config.mixed_precision, ("auto", *MIXED_PRECISION))
     check_choice("lr_scheduler", config.lr_scheduler, LR_SCHEDULES)
 
@@ -41,6 +42,12 @@ def resolve_mixed_precision(setting: str, device: str | None, auto_on_gpu: str) 
     import torch  # only here: `pixelgif --help` reads this module
 
     return auto_on_gpu if torch.cuda.is_available() else "no"
+
+
+def check_snr_gamma(value) -> None:
+    """Raise ValueError unless ``value`` is a Min-SNR gamma: 0 (off) or above 0 (typical: 5)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"snr_gamma must be 0 (off) or above 0 (typical: 5), got {value!r}")
 
 
 def check_int(name: str, value, minimum: int) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...models.bundled import WEIGHTS_DIR
+from ..options import check_snr_gamma
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrainConfig:
     decay_steps: int = 4000
     final_lr_fraction: float = 0.1
     caption_dropout: float = 0.1
+    snr_gamma: float = 0.0  # Min-SNR-gamma loss weighting (5 is typical); 0: plain MSE, as the shipped weights
     ema_decay: float = 0.999
     checkpoint_every: int = 200
     log_every: int = 50
@@ -40,6 +42,7 @@ class TrainConfig:
             raise ValueError("batch_size and steps must be at least 1")
         if not 0 <= self.caption_dropout < 1:
             raise ValueError("caption_dropout must be in [0, 1)")
+        check_snr_gamma(self.snr_gamma)
         if self.decay_start < 0 or self.decay_steps < 1 or not 0 < self.final_lr_fraction <= 1:
             raise ValueError("decay_start must be >= 0, decay_steps >= 1 and final_lr_fraction in (0, 1]")
 

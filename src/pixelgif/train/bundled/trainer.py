@@ -128,7 +128,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         def forward(noisy, timesteps):
             return model(noisy, timesteps, encoder_hidden_states=context).sample
 
-        return diffusion_loss(forward, noise_scheduler, clean)
+        return diffusion_loss(forward, noise_scheduler, clean, snr_gamma=config.snr_gamma)
 
     def save_checkpoint() -> None:
         _save_atomic({"unet": unet.state_dict(), "ema": ema.state_dict(),

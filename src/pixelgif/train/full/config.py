@@ -44,6 +44,7 @@ class FullTrainConfig:
     batch_size: int = 32
     gradient_accumulation: int = 1
     max_grad_norm: float = 1.0
+    snr_gamma: float = 0.0  # Min-SNR-gamma loss weighting; 0: plain MSE (the bundled recipe so far)
     ema_decay: float = 0.999  # 0: no EMA, the model is the last weights
     seed: int = 0
     mixed_precision: str = "auto"  # auto: float32 (bf16 autocast was slower on CPU here, measured)

@@ -132,7 +132,9 @@ class FullTrainer(ckpt.RunFiles):
         def forward(noisy, timesteps):
             return unet(noisy, timesteps, encoder_hidden_states=context).sample
 
-        return diffusion_loss(forward, self.noise_scheduler, clean.to(self.device), self.noise_generator)
+        return diffusion_loss(
+            forward, self.noise_scheduler, clean.to(self.device), self.noise_generator, self.config.snr_gamma
+        )
 
     # -- files --------------------------------------------------------------------------------
     def fingerprint(self) -> dict:

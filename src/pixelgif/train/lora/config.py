@@ -52,6 +52,7 @@ class LoraTrainConfig:
     batch_size: int = 4
     gradient_accumulation: int = 4
     max_grad_norm: float = 1.0
+    snr_gamma: float = 0.0  # Min-SNR-gamma loss weighting; 0: plain MSE (the seed recipe)
     seed: int = 0
     mixed_precision: str = "auto"  # auto: fp16 on a CUDA GPU, none on CPU
     gradient_checkpointing: bool = False

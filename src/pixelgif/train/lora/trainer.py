@@ -171,7 +171,7 @@ class LoraTrainer(ckpt.RunFiles):
             with self.loop.autocast():
                 return unet(noisy.to(self.unet.dtype), timesteps, encoder_hidden_states=context).sample
 
-        return diffusion_loss(forward, self.noise_scheduler, latents, self.noise_generator)
+        return diffusion_loss(forward, self.noise_scheduler, latents, self.noise_generator, self.config.snr_gamma)
 
     def encode_images(self, indices: list[int]) -> torch.Tensor:
         """Return scaled VAE latents of the images at ``indices`` (cropped and flipped as configured)."""

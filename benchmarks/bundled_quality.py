@@ -138,13 +138,30 @@ EVERYDAY = [
 ]  # fmt: skip
 
 
-def everyday_sheet(pipe, guidance: float, path: Path, captions: set[str], seeds: int = 2) -> None:
-    """Write a labelled contact sheet of the EVERYDAY prompts, ``seeds`` sprites each, and list them."""
+def everyday_sheet(
+    pipe, guidance: float, path: Path, captions: set[str], seeds: int = 2, library: bool = False
+) -> None:
+    """Write a labelled contact sheet of the EVERYDAY prompts, ``seeds`` sprites each, and list them.
+
+    ``library``: what a morph's keyframe shows by default: the sprite library's drawing where the
+    prompt names one (labelled "L"), else the model's render."""
     from PIL import ImageDraw
 
     training = [p for p in EVERYDAY if p in captions]
     print(f"everyday prompts: {len(EVERYDAY)}; training captions among them: {training or 'none'}")
     sprites = [render(pipe, EVERYDAY, guidance, seed=2000 * s) for s in range(seeds)]
+    found = [[None] * len(EVERYDAY) for _ in range(seeds)]
+    if library:
+        for s in range(seeds):
+            for i, prompt in enumerate(EVERYDAY):
+                hit = pipe.library_sprite(prompt, 2000 * s + i)
+                if hit is not None:
+                    sprites[s][i] = np.asarray(hit[0])
+                    found[s][i] = hit[1]
+        hits = sum(match is not None for match in found[0])
+        print(f"sprite library: {hits} of {len(EVERYDAY)} prompts matched a drawing")
+        for prompt, match in zip(EVERYDAY, found[0], strict=True):
+            print(f"  {prompt!r}: " + (match.describe() if match else "drawn by the model"))
     scale, label, columns = 3, 14, 4
     cell_w, cell_h = seeds * 32 * scale + 12, 32 * scale + label + 8
     rows = -(-len(EVERYDAY) // columns)
@@ -155,7 +172,8 @@ def everyday_sheet(pipe, guidance: float, path: Path, captions: set[str], seeds:
         for s in range(seeds):
             tile = Image.fromarray(sprites[s][i], "RGBA").resize((32 * scale, 32 * scale), Image.NEAREST)
             sheet.paste(tile, (x + s * 32 * scale, y), tile)
-        draw.text((x, y + 32 * scale + 1), f"{i + 1}. {prompt}", fill=(0, 0, 0))
+        mark = " (L)" if found[0][i] is not None else ""
+        draw.text((x, y + 32 * scale + 1), f"{i + 1}. {prompt}{mark}", fill=(0, 0, 0))
     sheet.save(path)
     print(
         f"wrote {path}: {len(EVERYDAY)} prompts x {seeds} seeds (seed {', '.join(str(2000 * s) for s in range(seeds))} + index), guidance {guidance}"
@@ -285,6 +303,11 @@ def main(argv=None) -> int:
         "--everyday", type=Path, default=None, help="only write the labelled contact sheet of 32 everyday prompts here"
     )
     parser.add_argument(
+        "--library",
+        action="store_true",
+        help="--everyday: show what a morph's keyframes show by default (sprite-library drawings where a prompt names one)",
+    )
+    parser.add_argument(
         "--colour",
         action="store_true",
         help="only measure colour words: 'a <colour> <object>' sprites in the named colour",
@@ -314,7 +337,8 @@ def main(argv=None) -> int:
 
         pipe = bundled.load_bundled_pipeline(dtype=resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True))
         captions = {c for m in meta for c in m["captions"]}
-        everyday_sheet(pipe, (args.guidance or [pipe.default_guidance_scale])[0], args.everyday, captions)
+        everyday_sheet(pipe, (args.guidance or [pipe.default_guidance_scale])[0], args.everyday, captions,
+                       library=args.library)  # fmt: skip
         return 0
     concepts = np.array([m["concept"] for m in meta])
     train_lab = on_white_oklab(pixels)

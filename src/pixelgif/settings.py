@@ -102,6 +102,7 @@ def check_settings(data, path: str | os.PathLike) -> dict:
         data.setdefault(section, {})
     if data["version"] < 2:
         data["morph"].setdefault("spacing", "linear")  # what they were made with, so --from stays byte-identical
+    data["morph"].setdefault("library", False)  # files from before the sprite library: the model drew every keyframe
     return data
 
 

@@ -59,7 +59,8 @@ def test_morph_endpoints_equal_single_prompt_renders(pipe):
     from pixelgif.morph.engine import MorphConfig, MorphPipeline, to_pil
 
     engine = MorphPipeline(pipe, progress=False)
-    config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=3, steps=4, seed=7, batch_size=1)
+    config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=3, steps=4, seed=7, batch_size=1,
+                         library=False)  # the model draws the keyframes  # fmt: skip
     result = engine(config)
     assert len(result.frames) == 4 and result.frames[0].mode == "RGBA"
     for frame, prompt, seed in ((result.frames[0], "a red apple", 7), (result.frames[-1], "a blue whale", 8)):

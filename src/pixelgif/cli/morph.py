@@ -48,7 +48,7 @@ examples:
 
 MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "scheduler", "width", "height",
                "easing", "text_interpolation", "batch_size", "spacing", "same_noise", "adain",
-               "midway_guidance")  # fmt: skip
+               "midway_guidance", "library")  # fmt: skip
 PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
 GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
 ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
@@ -154,6 +154,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         default=None,
         help="every keyframe starts from the noise of --seed, so only the text morphs (steadier, "
         "less varied keyframes)",
+    )
+
+    morph.add_argument(
+        "--library",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='bundled model: a prompt that names a drawing of its sprite library (e.g. "a big blue whale") '
+        "starts from that drawing, recoloured to the colour it names, and the model renders the frames "
+        "between; --no-library: the model draws every keyframe (default on)",
     )
 
     images = parser.add_argument_group("image keyframes")
@@ -290,6 +299,8 @@ def run(args) -> int:
         for line in written.quality.summary_lines(result.renders, result.linear_renders):
             print(line)
         print(f"wrote {written.report}")
+    for index, match in sorted(result.library.items()):
+        print(f"keyframe {index + 1} ({match.prompt!r}): the sprite library's {match.describe()}")
     width, height = (side * written.encode.scale for side in result.size)
     also = "".join(f" + {path.name}" for path in written.files[1:])
     print(

@@ -103,6 +103,9 @@ class MorphConfig:
     # (richer in-betweens with captions, but less even on average: off by default).
     adain: bool = True
     midway_guidance: float = 0.0
+    # A prompt that names a drawing in the model's sprite library (the bundled model has one) starts
+    # from that drawing, recoloured to the colour it names; False: the model draws every keyframe.
+    library: bool = True
 
     def __post_init__(self):
         self._check_prompts()
@@ -112,6 +115,7 @@ class MorphConfig:
         check_choice("text interpolation", self.text_interpolation, TEXT_INTERPOLATIONS)
         check_choice("spacing", self.spacing, SPACINGS)
         check_bool("adain", self.adain)
+        check_bool("library", self.library)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None

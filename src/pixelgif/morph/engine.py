@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from .config import SCHEDULERS, MorphConfig, scheduler_spec
 from .denoiser import Denoiser
 from .images import DEFAULT_CAPTION, IMAGE_SCHEDULER, ImageBlend, ImageKeyframes, image_of
 from .interpolate import adain, lerp, slerp
+from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices
@@ -81,8 +83,9 @@ class MorphPipeline(ImageKeyframes):
         """Return the model's native (height, width) in pixels."""
         return self.denoiser.default_size()
 
-    def resolve(self, config: MorphConfig) -> MorphConfig:
-        """Return ``config`` with every model-dependent default (None) filled in."""
+    def resolve(self, config: MorphConfig, library: bool = False) -> MorphConfig:
+        """Return ``config`` with every model-dependent default (None) filled in; ``library``: some
+        keyframes come from the sprite library (they are inverted like image keyframes)."""
         height, width = self.default_size()
         guidance = config.guidance_scale
         if guidance is None:  # a preset's (may be 0), else the family's own
@@ -99,7 +102,7 @@ class MorphPipeline(ImageKeyframes):
             seeds=config.keyframe_seeds,
             # Inverted noise reproduces an image under the DDIM sampler it was inverted for.
             scheduler=config.scheduler
-            or (IMAGE_SCHEDULER if config.image_keyframes and not self.flow_matching else None),
+            or (IMAGE_SCHEDULER if (config.image_keyframes or library) and not self.flow_matching else None),
         )
 
     def _call_default(self, name: str) -> Any:
@@ -287,15 +290,21 @@ class MorphPipeline(ImageKeyframes):
         return pixelate_frames(frames, config, exact=exact or ())
 
     def prepare_keyframes(
-        self, config: MorphConfig, pixelate=None, inverted: dict[int, torch.Tensor] | None = None
+        self,
+        config: MorphConfig,
+        pixelate=None,
+        inverted: dict[int, torch.Tensor] | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> PreparedKeyframes:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
         set), the pixelate settings for its size, and each keyframe's embeddings and noise.
 
         Image keyframes are inverted (`invert_images`) unless ``inverted`` already has their noise,
         by keyframe index (e.g. the ``latents`` of an earlier `PreparedKeyframes` of the same images,
-        caption, steps and guidance)."""
-        config = self.resolve(config)
+        caption, steps and guidance). ``on_step()`` is called at every model evaluation of the
+        inversion; raising from it stops the work."""
+        library = self.library_keyframes(config)
+        config = self.resolve(config, library=bool(library))
         seeds, height, width, guidance = config.seeds, config.height, config.width, config.guidance_scale
         # resolve filled them in
         assert seeds is not None and height is not None and width is not None and guidance is not None
@@ -305,6 +314,8 @@ class MorphPipeline(ImageKeyframes):
         conditionings = self.encode_prompts(texts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
         images = self.fit_keyframe_images(config)
+        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        images.update({index: fit_image(sprite, width, height, rgba) for index, (sprite, _) in library.items()})
         negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
         has_negatives = all(negatives)
         blend = None
@@ -321,11 +332,26 @@ class MorphPipeline(ImageKeyframes):
         inverted = dict(inverted or {})
         order = sorted(index for index in images if index not in inverted)
         if order:
-            noises = self.invert_images([images[i] for i in order], [conditionings[i] for i in order], config)
+            noises = self.invert_images(
+                [images[i] for i in order], [conditionings[i] for i in order], config, on_step=on_step
+            )
             inverted.update(zip(order, noises, strict=True))
         for index in images:
             latents[index] = inverted[index]
-        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend)
+        matches = {index: match for index, (_, match) in library.items()}
+        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches)
+
+    def library_keyframes(self, config: MorphConfig) -> dict[int, tuple[Image.Image, Any]]:
+        """Return, by keyframe index, (drawing, match) for the prompt keyframes that name a drawing of
+        the backend's sprite library (the bundled model's; none without ``config.library``)."""
+        find = getattr(self.pipe, "library_sprite", None)
+        if not config.library or find is None:
+            return {}
+        found = {}
+        for index, (keyframe, seed) in enumerate(zip(config.prompts, config.keyframe_seeds, strict=True)):
+            if isinstance(keyframe, str) and (hit := find(keyframe, seed)) is not None:
+                found[index] = hit
+        return found
 
     # -- the whole morph ------------------------------------------------------------------------
     def __call__(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
@@ -342,17 +368,19 @@ class MorphPipeline(ImageKeyframes):
             timings[name] = round(now - clock, 3)
             clock = now
 
-        # 1-3. Model defaults and scheduler; each keyframe prompt encoded once; one initial latent
-        #      per keyframe, shared by the two segments that meet there.
-        keys = self.prepare_keyframes(config, pixelate)
-        config, pixelate = keys.config, keys.pixelate
-        lap("encode")
-
-        # 4. Plan the frames (which two keyframes each one sits between, how far along), interpolate
-        #    noise and text for each, render in batches; even spacing measures and re-places them.
-        #    With even spacing each pass is one render call; one progress counts them all.
+        # One progress over the whole morph: alive while keyframes are inverted, then frames rendered.
         expected = config.num_frames if config.spacing == "linear" else render_budget(config.num_frames)
         with RenderProgress(expected, callback, self.progress) as progress:
+            # 1-3. Model defaults and scheduler; each keyframe prompt encoded once; one initial latent
+            #      per keyframe, shared by the two segments that meet there (image keyframes inverted).
+            keys = self.prepare_keyframes(config, pixelate, on_step=progress.waiting)
+            config, pixelate = keys.config, keys.pixelate
+            progress.skip(len(keys.images))
+            lap("encode")
+
+            # 4. Plan the frames (which two keyframes each one sits between, how far along), interpolate
+            #    noise and text for each, render in batches; even spacing measures and re-places them.
+            #    With even spacing each pass is one render call; one progress counts them all.
 
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
                 # An image keyframe is the image itself, never a render of its inverted noise.
@@ -369,7 +397,8 @@ class MorphPipeline(ImageKeyframes):
         lap("render")
 
         # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
-        exact = [frame.index for frame in plan if image_of(frame, keys.images) is not None]
+        kept = exact_keyframes(keys)
+        exact = [frame.index for frame in plan if image_of(frame, kept) is not None]
         art = self.pixelate(frames, pixelate, exact)
         lap("pixelate")
 
@@ -385,6 +414,7 @@ class MorphPipeline(ImageKeyframes):
             timings=timings,
             plan=plan,
             renders=spaced.renders,
+            library=keys.library,
         )
 
     def place_frames(self, config: MorphConfig, render_plan, pixelate, exact_images=()) -> SpacedFrames:
@@ -410,7 +440,7 @@ class MorphPipeline(ImageKeyframes):
         ]
         rendered = iter(self.render(inputs, config, callback) if inputs else [])
         frames = [keys.images[i] if i in keys.images else next(rendered) for i in range(len(config.prompts))]
-        art = self.pixelate(frames, pixelate, sorted(keys.images))
+        art = self.pixelate(frames, pixelate, sorted(exact_keyframes(keys)))
         return MorphResult(
             frames=frames,
             pixel_frames=list(art.images),
@@ -421,6 +451,7 @@ class MorphPipeline(ImageKeyframes):
             pixelate_config=pixelate,
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
+            library=keys.library,
         )
 
 
@@ -444,3 +475,10 @@ def morph(
         model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, progress=progress
     )
     return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)
+
+
+def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:
+    """Return the keyframe images that the pixelation keeps pixel for pixel: the user's images, and
+    the sprite library's drawings unless the user gave images (then their art is what must come back)."""
+    user = keys.config.image_keyframes
+    return {i: image for i, image in keys.images.items() if i not in keys.library or not user}

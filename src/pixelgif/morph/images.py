@@ -3,6 +3,7 @@ noise that renders them again. `MorphPipeline` takes these stage methods from `I
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,7 @@ class ImageKeyframes:
         conditionings: list[Conditioning],
         config: MorphConfig,
         refine: int | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> list[torch.Tensor]:
         """Return, per image (at the render size), the noise that DDIM sampling under its text
         (``conditionings``, one per image, as `encode_prompts` returns them) turns back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
@@ -131,8 +133,9 @@ class ImageKeyframes:
         from diffusers import DDIMScheduler
 
         refine = INVERSION_REFINE if refine is None else refine
+        on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
         if self.flow_matching:
-            return self._invert_flow(images, conditionings, config, refine)
+            return self._invert_flow(images, conditionings, config, refine, on_step)
         ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
         ddim.set_timesteps(config.steps)
         alphas = ddim.alphas_cumprod.double()
@@ -154,6 +157,7 @@ class ImageKeyframes:
             context[name] = batch.to(device, dtype)
 
         def noise(sample: torch.Tensor, t) -> torch.Tensor:
+            on_step()
             model_input = torch.cat([sample] * 2) if do_cfg else sample
             eps = self._predict_noise(model_input.float(), t, context).double()
             if do_cfg:
@@ -177,7 +181,12 @@ class ImageKeyframes:
         return [latent.float().cpu().unsqueeze(0) for latent in x]
 
     def _invert_flow(
-        self, images: list[Image.Image], conditionings: list[Conditioning], config: MorphConfig, refine: int
+        self,
+        images: list[Image.Image],
+        conditionings: list[Conditioning],
+        config: MorphConfig,
+        refine: int,
+        on_step: Callable[[], None],
     ) -> list[torch.Tensor]:
         """Return `invert_images` for a flow-matching backend: Euler sampling inverted on the sampler's
         own schedule, conditional velocity only (guidance is neutral at an image keyframe, and Flux's
@@ -197,6 +206,7 @@ class ImageKeyframes:
         guidance = float(config.guidance_scale or 0.0)
 
         def predict(sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            on_step()
             return flow.velocity(self.pipe, denoiser, sample.float(), timestep, batch, guidance)
 
         noise = flow.invert(clean, sigmas.to(device), timesteps, predict, refine)

@@ -45,6 +45,17 @@ class RenderProgress:
         start = self.done
         return lambda fraction: callback(start + size * min(max(fraction, 0.0), 1.0), self.bar.total)
 
+    def skip(self, count: int) -> None:
+        """Expect ``count`` fewer renders (keyframes that are images, never rendered)."""
+        self.bar.total = max(self.done, self.bar.total - count)
+        self.bar.refresh()
+
+    def waiting(self) -> None:
+        """Report the frames done so far while work before the renders runs (inverting keyframes):
+        the page sees the run is alive, and a callback that raises (a cancel) stops it there too."""
+        if self.callback is not None:
+            self.callback(self.done, self.bar.total)
+
     def advance(self, count: int) -> None:
         """Count ``count`` more frames as rendered."""
         self.done += count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ class PreparedKeyframes:
     latents: list[torch.Tensor]
     images: dict[int, Image.Image] = field(default_factory=dict)  # image keyframes, fitted to the render size
     blend: ImageBlend | None = None  # how frames next to image keyframes are made (None: no image keyframes)
+    library: dict[int, Any] = field(default_factory=dict)  # keyframes drawn from the sprite library: their match
 
 
 @dataclass
@@ -60,6 +61,7 @@ class MorphResult:
     timings: dict[str, float] = field(default_factory=dict)
     plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
     renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
+    library: dict[int, Any] = field(default_factory=dict)  # keyframe number -> its sprite-library match
 
     @property
     def frame_t(self) -> list[float]:

@@ -45,6 +45,7 @@ def defaults() -> dict[str, Any]:
     values = {
         "frames": morph["frames"],
         "loop": morph["loop"],
+        "library": morph["library"],
         "model": BUNDLED,
         "lora": "",
         "lora_scale": inspect.signature(load_pipeline).parameters["lora_scale"].default,
@@ -115,6 +116,7 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
         seeds=[k.seed for k in keyframes] if len(keyframes) >= 2 else None,
         frames=_whole("frames", values["frames"], required=True),
         loop=bool(values["loop"]),
+        library=bool(values.get("library", True)),
         steps=_whole("steps", values.get("steps"), blank_zero=True),
         guidance_scale=_number("guidance", values.get("guidance_scale")),
         width=_whole("width", values.get("width"), blank_zero=True),
@@ -225,7 +227,7 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
         else:
             keyframes.append(Keyframe(str(prompt), int(s), True))
     text = lambda v: "" if v is None else str(v)  # noqa: E731
-    for name in ("frames", "loop", "spacing", "easing", "text_interpolation"):
+    for name in ("frames", "loop", "library", "spacing", "easing", "text_interpolation"):
         if name in morph:
             values[name] = morph[name]
     for name in ("steps", "guidance_scale", "width", "height", "batch_size"):

@@ -120,6 +120,7 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
             f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
             f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
             f["spacing"] = dropdown("Spacing", "spacing", values, options, custom=False)
+            f["library"] = gr.Checkbox(label="Sprite library keyframes (bundled model)", value=values["library"])
         with gr.Row():
             f["model"] = dropdown("Model (bundled, a preset, a hub id or a local path)", "model", values, options)
             f["lora"] = dropdown("LoRA (preset, hub id or file)", "lora", values, options)

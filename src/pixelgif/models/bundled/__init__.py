@@ -50,4 +50,8 @@ def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = No
     noise_scheduler = DPMSolverMultistepScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
     pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=noise_scheduler)
     pipe.set_progress_bar_config(disable=True)
+    if weights_dir is None:  # the library belongs to the shipped weights, not to a model trained on other sprites
+        from .library import bundled_library
+
+        pipe.library = bundled_library()
     return pipe.to(device or "cpu")

@@ -32,6 +32,22 @@ class PixelSpritePipeline(DiffusionPipeline):
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
         # Pixel space: one latent pixel per image pixel.
         self.vae_scale_factor = 1
+        self.library = None  # the bundled weights come with their sprite library (`library.SpriteLibrary`)
+
+    def library_sprite(self, prompt: str, seed: int):
+        """Return (RGBA PIL sprite, `library.LibraryMatch`) of the library drawing ``prompt`` names, or None."""
+        if self.library is None:
+            return None
+        from PIL import Image
+
+        from .text import sentence_embeddings
+
+        found = self.library.find(prompt, lambda texts: sentence_embeddings(self.tokenizer, self.text_encoder, texts),
+                                  seed)  # fmt: skip
+        if found is None:
+            return None
+        sprite, match = found
+        return Image.fromarray(sprite, "RGBA"), match
 
     # -- 1. text ---------------------------------------------------------------------------------
     @torch.no_grad()

@@ -32,3 +32,20 @@ def load_text_encoder(dtype=None):
     encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
     encoder.eval().requires_grad_(False)
     return tokenizer, encoder
+
+
+def sentence_embeddings(tokenizer, encoder, texts: list[str]):
+    """Return MiniLM's sentence embeddings of ``texts`` (mean of token states over the real tokens,
+    unit length; float32 numpy, one row per text): what all-MiniLM-L6-v2 was trained to compare."""
+    import torch
+
+    rows = []
+    for start in range(0, len(texts), 256):
+        tokens = tokenizer(texts[start : start + 256], padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            states = encoder(
+                input_ids=tokens.input_ids.to(encoder.device), attention_mask=tokens.attention_mask.to(encoder.device)
+            ).last_hidden_state.float()
+        mask = tokens.attention_mask.to(states.device).unsqueeze(-1).float()
+        rows.append(torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1).cpu())
+    return torch.cat(rows).numpy()

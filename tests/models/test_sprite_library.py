@@ -1,0 +1,143 @@
+"""The sprite library: prompts that name a known sprite start from a real drawing of it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelgif.cli import main
+from pixelgif.models.bundled import load_bundled_pipeline
+from pixelgif.models.bundled.colours import dominant_hue
+from pixelgif.models.bundled.library import MIN_SIMILARITY, SpriteLibrary, bundled_library
+from pixelgif.morph.engine import MorphConfig, MorphPipeline
+
+
+def _sprite(rgb) -> np.ndarray:
+    sprite = np.zeros((32, 32, 4), np.uint8)
+    sprite[8:24, 8:24] = (*rgb, 255)
+    return sprite
+
+
+def _library() -> SpriteLibrary:
+    """Two concepts: a red balloon in two drawings, a green leaf in one; captions on two axes."""
+    pixels = np.stack([_sprite((220, 30, 30)), _sprite((200, 20, 40)), _sprite((40, 180, 60))])
+    embeddings = np.asarray([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    return SpriteLibrary(pixels, np.asarray([0, 0, 1]), embeddings, np.asarray([0, 1]), ["a balloon", "a leaf"])
+
+
+def _embed_as(vectors: dict[str, list[float]]):
+    def embed(texts):
+        return np.asarray([vectors[t] for t in texts], np.float32)
+
+    return embed
+
+
+def test_a_close_prompt_finds_its_drawing_and_the_seed_picks_which():
+    library = _library()
+    embed = _embed_as({"a party balloon": [0.8, 0.6]})
+    first, match = library.find("a party balloon", embed, seed=0)
+    second, _ = library.find("a party balloon", embed, seed=1)
+    assert np.array_equal(first, library.pixels[0]) and np.array_equal(second, library.pixels[1])
+    assert match.caption == "a balloon" and match.score == pytest.approx(0.8)
+    assert (match.drawing, match.drawings, match.colour) == (0, 2, None)
+    assert np.array_equal(library.find("a party balloon", embed, seed=2)[0], first)  # seed modulo the drawings
+
+
+def test_a_far_prompt_is_left_to_the_model():
+    far = [MIN_SIMILARITY - 0.05, (1 - (MIN_SIMILARITY - 0.05) ** 2) ** 0.5 * 0]
+    assert _library().find("a castle", _embed_as({"a castle": far}), seed=0) is None
+
+
+def test_a_colour_word_recolours_the_drawing_and_is_left_out_of_the_match():
+    library = _library()
+    embed = _embed_as({"a balloon": [1.0, 0.0], "an orange": [0.0, 1.0]})
+    blue, match = library.find("a blue balloon", embed, seed=0)
+    assert match.colour == "blue" and dominant_hue(blue).family == "blue" and "recoloured blue" in match.describe()
+    red, match = library.find("a red balloon", embed, seed=0)
+    assert match.colour is None and np.array_equal(red, library.pixels[0])  # already red: the drawing as it is
+    # A colour word at the end is the noun: "an orange" is matched as it is and recolours nothing.
+    _, match = library.find("an orange", embed, seed=0)
+    assert match.caption == "a leaf" and match.colour is None
+
+
+def test_the_shipped_library_matches_everyday_prompts():
+    library = bundled_library()
+    assert library is not None
+    count = len(library.pixels)
+    assert library.pixels.shape == (count, 32, 32, 4) and library.sprite_concepts.shape == (count,)
+    assert len(library.captions) == len(library.embeddings) == len(library.caption_concepts)
+    pipe = load_bundled_pipeline()
+    whale, match = pipe.library_sprite("a big blue whale", seed=0)
+    assert "whale" in match.caption and whale.size == (32, 32) and whale.mode == "RGBA"
+    assert pipe.library_sprite("asdf qwer zxcv", seed=0) is None
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return MorphPipeline(load_bundled_pipeline(), progress=False)
+
+
+def test_library_keyframes_are_the_drawings_pixel_for_pixel(engine):
+    config = MorphConfig(prompts=["a big blue whale", "asdf qwer zxcv"], frames=2, steps=4, spacing="linear")
+    result = engine(config)
+    assert set(result.library) == {0}  # the nonsense prompt is the model's to draw
+    drawing, _ = engine.pipe.library_sprite("a big blue whale", seed=0)
+    shown = np.asarray(result.pixel_frames[0].convert("RGBA"))
+    expected = np.asarray(drawing)
+    visible = expected[..., 3] >= 128
+    assert np.array_equal(shown[..., 3] > 0, visible) and np.array_equal(shown[visible, :3], expected[visible, :3])
+    plain = engine(MorphConfig(prompts=config.prompts, frames=2, steps=4, spacing="linear", library=False))
+    assert plain.library == {} and not np.array_equal(np.asarray(plain.frames[0]), np.asarray(result.frames[0]))
+    other_seed = engine(MorphConfig(prompts=config.prompts, frames=2, steps=4, spacing="linear", seed=1))
+    assert other_seed.library[0].drawing != result.library[0].drawing
+
+
+def test_command_line_says_which_keyframes_came_from_the_library(tmp_path, capsys):
+    out = tmp_path / "whale.gif"
+    assert (
+        main(["morph", "a big blue whale", "a red apple", "--frames", "2", "--steps", "4", "-q", "-o", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "keyframe 1 ('a big blue whale'): the sprite library's" in printed and "keyframe 2" in printed
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["morph"]["library"] is True
+    again = tmp_path / "plain.gif"
+    assert main(["morph", "a big blue whale", "a red apple", "--frames", "2", "--steps", "4", "-q", "--no-library",
+                 "-o", str(again)]) == 0  # fmt: skip
+    assert "sprite library" not in capsys.readouterr().out
+    assert json.loads(again.with_suffix(".json").read_text())["morph"]["library"] is False
+    with Image.open(out) as a, Image.open(again) as b:
+        assert np.asarray(a.convert("RGBA")).tobytes() != np.asarray(b.convert("RGBA")).tobytes()
+
+
+def test_settings_files_from_before_the_library_replay_without_it(tmp_path):
+    from pixelgif.settings import read_settings
+
+    old = tmp_path / "old.json"
+    old.write_text(
+        json.dumps(
+            {"format": "pixelgif-settings", "version": 2, "morph": {"prompts": ["a big blue whale", "a red apple"]}}
+        )
+    )
+    assert read_settings(old)["morph"]["library"] is False
+
+
+def test_library_builder_keeps_drawings_and_their_captions():
+    from pixelgif.train.bundled.library import CAPTIONS_PER_CONCEPT, library_arrays
+
+    pixels = np.stack([_sprite((220, 30, 30)), _sprite((30, 30, 220)), _sprite((200, 20, 40)), _sprite((40, 180, 60))])
+    captions = ["balloon", "a balloon", "pixel art of a balloon", "a red balloon", "a party balloon", "balloons"]
+    meta = [
+        {"captions": captions, "concept": "1F388", "source": "twemoji"},
+        {"captions": ["a blue balloon"], "concept": "1F388", "source": "hue:blue"},  # a colour copy: left out
+        {"captions": ["balloon"], "concept": "1F388", "source": "noto"},
+        {"captions": ["a leaf"], "concept": "1F343", "source": "noto"},
+    ]
+    arrays, kept, concepts, sources = library_arrays(pixels, meta)
+    assert concepts == ["1F388", "1F343"] and dict(sources) == {"twemoji": 1, "noto": 2}
+    assert np.array_equal(arrays["pixels"], pixels[[0, 2, 3]]) and arrays["sprite_concepts"].tolist() == [0, 0, 1]
+    assert kept[:CAPTIONS_PER_CONCEPT] == ["balloon", "a balloon", "a red balloon", "a party balloon"]
+    assert kept[CAPTIONS_PER_CONCEPT:] == ["a leaf"] and arrays["caption_concepts"].tolist() == [0, 0, 0, 0, 1]

@@ -180,19 +180,25 @@ def everyday_sheet(
     )
 
 
-def colour_accuracy(pipe, guidance: float, seeds: int = 2) -> None:
-    """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels."""
+def colour_accuracy(pipe, guidance: float, seeds: int = 2, library: bool = False) -> None:
+    """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels.
+
+    ``library``: keyframes as a morph makes them by default (the sprite library's recoloured drawing
+    where the object is known, else the model's render)."""
     from pixelgif.train.bundled.colour_captions import COLOURS, dominant_hue
 
     prompts = [(c, o) for o in COLOUR_OBJECTS for c in COLOURS]
     start = time.perf_counter()
-    families = [
-        [
-            dominant_hue(sprite).family
-            for sprite in render(pipe, [f"a {c} {o}" for c, o in prompts], guidance, seed=1000 * s)
-        ]
-        for s in range(seeds)
-    ]
+    texts = [f"a {c} {o}" for c, o in prompts]
+    families = []
+    for s in range(seeds):
+        sprites = render(pipe, texts, guidance, seed=1000 * s)
+        if library:
+            for i, text in enumerate(texts):
+                hit = pipe.library_sprite(text, 1000 * s + i)
+                if hit is not None:
+                    sprites[i] = np.asarray(hit[0])
+        families.append([dominant_hue(sprite).family for sprite in sprites])
     seconds = time.perf_counter() - start
     rows = [(c, o, f) for fams in families for (c, o), f in zip(prompts, fams, strict=True)]
     hits = {c: np.mean([f == c for cc, _, f in rows if cc == c]) for c in COLOURS}
@@ -305,7 +311,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--library",
         action="store_true",
-        help="--everyday: show what a morph's keyframes show by default (sprite-library drawings where a prompt names one)",
+        help="--everyday, --colour: keyframes as a morph makes them by default (sprite-library drawings where a "
+        "prompt names one)",
     )
     parser.add_argument(
         "--colour",
@@ -327,7 +334,7 @@ def main(argv=None) -> int:
 
         pipe = bundled.load_bundled_pipeline(dtype=resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True))
         for guidance in args.guidance or (pipe.default_guidance_scale,):
-            colour_accuracy(pipe, guidance)
+            colour_accuracy(pipe, guidance, library=args.library)
         return 0
     pixels, meta = load_dataset(args.data)
     if args.everyday:

@@ -79,18 +79,26 @@ def test_bundled_even_spacing_between_two_sprites(bundled):
     assert same_pixels(result.pixel_frames[0], caterpillar()) and same_pixels(result.pixel_frames[3], butterfly())
 
 
-def test_sd_inversion_is_exact_where_ddim_is_invertible(sd):
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_inversion_is_exact_where_ddim_is_invertible(family, request):
     """With a UNet whose noise prediction does not depend on its input, DDIM inversion is exact:
     this checks the timesteps, alphas, VAE scaling and guidance of the inversion, to float precision."""
-    engine = MorphPipeline(copy.copy(sd.pipe), progress=False)
-    engine.pipe.unet = copy.deepcopy(sd.pipe.unet)
+    model = request.getfixturevalue(family)
+    engine = MorphPipeline(copy.copy(model.pipe), progress=False)
+    engine.pipe.unet = copy.deepcopy(model.pipe.unet)
     with torch.no_grad():
         engine.pipe.unet.conv_out.weight.zero_()
         engine.pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
     config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
     keys = engine.prepare_keyframes(config)
+    # Guidance is neutral at the image: each negative tensor is its caption's (SDXL's pooled one too).
+    cond = keys.conditionings[0]
+    names = {"prompt_embeds"} | ({"pooled_prompt_embeds"} if family == "sdxl" else set())
+    assert set(cond) == names | {f"negative_{name}" for name in names}
+    assert all(torch.equal(cond[f"negative_{name}"], cond[name]) for name in names)
     regenerated = engine.pipe(
-        **keys.conditionings[0], latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale, output_type="latent",
+        **cond, latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale,
+        output_type="latent",
     ).images  # fmt: skip
     clean = engine.encode_images([keys.images[0]])
     assert (regenerated.float() - clean).abs().max() < 1e-4
@@ -166,28 +174,6 @@ def test_sdxl_noise_prediction_has_the_pipelines_pooled_and_size_conditioning(sd
     assert torch.equal(sdxl._predict_noise(sample, t, cond), expected)
     other = dict(cond, pooled_prompt_embeds=cond["pooled_prompt_embeds"] + 1)
     assert not torch.equal(sdxl._predict_noise(sample, t, other), expected)  # the pooled text counts
-
-
-def test_sdxl_inversion_is_exact_where_ddim_is_invertible(sdxl):
-    engine = MorphPipeline(copy.copy(sdxl.pipe), progress=False)
-    engine.pipe.unet = copy.deepcopy(sdxl.pipe.unet)
-    with torch.no_grad():
-        engine.pipe.unet.conv_out.weight.zero_()
-        engine.pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
-    config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
-    keys = engine.prepare_keyframes(config)
-    assert set(keys.conditionings[0]) == {"prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
-                                          "negative_pooled_prompt_embeds"}  # fmt: skip
-    # Guidance is neutral at the image: its negative text is its caption, pooled one included.
-    assert torch.equal(
-        keys.conditionings[0]["negative_pooled_prompt_embeds"], keys.conditionings[0]["pooled_prompt_embeds"]
-    )
-    regenerated = engine.pipe(
-        **keys.conditionings[0], latents=keys.latents[0], num_inference_steps=5, guidance_scale=keys.config.guidance_scale,
-        output_type="latent",
-    ).images  # fmt: skip
-    clean = engine.encode_images([keys.images[0]])
-    assert (regenerated.float() - clean).abs().max() < 1e-4
 
 
 def test_sdxl_image_and_prompt_chain_keeps_the_image_keyframe(sdxl):

@@ -451,7 +451,7 @@ def test_palette_uploads_are_checked(client, tmp_path):
     good.write_text("1a1c2c\nffcd75\n")
     gallery, summary = predict(client, "/preview", **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", **FAST,
                                                       "or a palette file (.gpl/.hex/.pal/.png)": gradio_client.handle_file(good)})  # fmt: skip
-    assert len(gallery) == 2 and "2 keyframes" in summary
+    assert len(gallery) == 2 and "2 keyframes" in summary and "from the sprite library" in summary
     for item in gallery:
         colours = {tuple(c) for c in np.asarray(Image.open(item["image"]).convert("RGBA")).reshape(-1, 4) if c[3]}
         assert colours <= {(0x1A, 0x1C, 0x2C, 255), (0xFF, 0xCD, 0x75, 255)}

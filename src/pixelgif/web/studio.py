@@ -205,6 +205,7 @@ class Studio:
             summary += f"; {written.quality.summary_lines()[0]}"
         if written.report_note:
             summary += f" ({written.report_note})"
+        summary += library_note(result)
         durations = written.encode.durations(len(result.pixel_frames), result.keyframe_indices)
         return Morphed(files, written.settings, skipped, summary, result, written.report, durations)
 
@@ -222,9 +223,17 @@ class Studio:
             ):
                 path = folder / f"keyframe-{i + 1}.png"
                 write_animation([image], path, EncodeConfig(scale=scale, format="apng"))
-                images.append((path, f"{i + 1}: {keyframe_label(prompt)} (seed {seed})"))
-        summary = f"{len(images)} keyframes in {time.perf_counter() - started:.1f} s"
+                source = " from the sprite library" if i in result.library else ""
+                images.append((path, f"{i + 1}: {keyframe_label(prompt)} (seed {seed}{source})"))
+        summary = f"{len(images)} keyframes in {time.perf_counter() - started:.1f} s" + library_note(result)
         return Previewed(images, summary)
+
+
+def library_note(result) -> str:
+    """Return "; keyframe 1 from the sprite library: 'a dragon' (...)" for each library keyframe of ``result``."""
+    return "".join(
+        f"; keyframe {i + 1} from the sprite library: {match.describe()}" for i, match in sorted(result.library.items())
+    )
 
 
 def write_format(result, encode: EncodeConfig, folder: Path, stem: str) -> Path:

@@ -25,6 +25,8 @@ if [ "${DATA_V2:-0}" = 1 ]; then
   [ -f data/pypi/arcade-3.3.3-py3-none-any.whl ] || pip download --no-deps --quiet -d data/pypi arcade==3.3.3
   [ -f data/emoji32_v2.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules --sources all \
     --colour-copies 2 --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
+  # The sprite library shipped with the weights: data v2's drawings and their caption embeddings.
+  python -m pixelgif.train.bundled.library --data data/emoji32_v2.npz
 fi
 [ -f data/emoji32.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules -o data/emoji32.npz
 python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes "$minutes" \

@@ -180,6 +180,25 @@ def everyday_sheet(
     )
 
 
+def library_matches(pipe) -> None:
+    """Print how often the sprite library finds the right concept for the new phrasings, and what it
+    finds for the everyday prompts (no concept list: judge the captions)."""
+    right = found = 0
+    for prompt, wanted in NEW_PHRASINGS.items():
+        hit = pipe.library_sprite(prompt, 0)
+        found += hit is not None
+        right += hit is not None and hit[1].concept in wanted
+        if hit is None or hit[1].concept not in wanted:
+            print(
+                f"  {prompt!r}: "
+                + (f"{hit[1].caption!r} ({hit[1].concept}, {hit[1].score:.2f})" if hit else "no match")
+            )
+    print(f"new phrasings: {found} of {len(NEW_PHRASINGS)} matched a drawing, {right} the wanted concept "
+          f"({right / len(NEW_PHRASINGS):.2f})")  # fmt: skip
+    everyday = sum(pipe.library_sprite(prompt, 0) is not None for prompt in EVERYDAY)
+    print(f"everyday prompts: {everyday} of {len(EVERYDAY)} matched a drawing (see --everyday --library)")
+
+
 def colour_accuracy(pipe, guidance: float, seeds: int = 2, library: bool = False) -> None:
     """Print how often "a <colour> <object>" sprites come out that colour (per colour, overall) and chance levels.
 
@@ -335,6 +354,10 @@ def main(argv=None) -> int:
         pipe = bundled.load_bundled_pipeline(dtype=resolve_dtype(torch.device("cpu"), args.dtype, sprite_model=True))
         for guidance in args.guidance or (pipe.default_guidance_scale,):
             colour_accuracy(pipe, guidance, library=args.library)
+        return 0
+    if args.library and not args.everyday:
+        pipe = bundled.load_bundled_pipeline()
+        library_matches(pipe)
         return 0
     pixels, meta = load_dataset(args.data)
     if args.everyday:

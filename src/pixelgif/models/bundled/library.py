@@ -35,6 +35,7 @@ class LibraryMatch:
 
     prompt: str
     caption: str
+    concept: str  # the data set's concept id (an emoji's code points, or name:...)
     score: float
     drawing: int  # which of the concept's drawings (the keyframe's seed picks it)
     drawings: int
@@ -50,12 +51,13 @@ class SpriteLibrary:
     """Drawings by concept, with caption embeddings to find them by prompt."""
 
     def __init__(self, pixels: np.ndarray, sprite_concepts: np.ndarray, embeddings: np.ndarray,
-                 caption_concepts: np.ndarray, captions: list[str]):  # fmt: skip
+                 caption_concepts: np.ndarray, captions: list[str], concepts: list[str] | None = None):  # fmt: skip
         self.pixels = pixels  # (N, 32, 32, 4) uint8
         self.sprite_concepts = sprite_concepts  # (N,) concept index of each drawing
         self.embeddings = embeddings  # (C, D) float32, unit rows
         self.caption_concepts = caption_concepts  # (C,) concept index of each caption
         self.captions = captions
+        self.concepts = concepts or [str(i) for i in range(int(caption_concepts.max(initial=-1)) + 1)]
 
     @classmethod
     def load(cls, folder: Path = LIBRARY_DIR) -> SpriteLibrary | None:
@@ -66,9 +68,10 @@ class SpriteLibrary:
             pixels, sprite_concepts = data["pixels"], data["sprite_concepts"]
             embeddings = data["embeddings"].astype(np.float32) / 127.0  # stored as int8
             caption_concepts = data["caption_concepts"]
-        captions = json.loads((folder / INDEX_FILE).read_text())["captions"]
+        index = json.loads((folder / INDEX_FILE).read_text())
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        return cls(pixels, sprite_concepts, embeddings / np.maximum(norms, 1e-6), caption_concepts, captions)
+        unit = embeddings / np.maximum(norms, 1e-6)
+        return cls(pixels, sprite_concepts, unit, caption_concepts, index["captions"], index["concepts"])
 
     def find(self, prompt: str, embed, seed: int) -> tuple[np.ndarray, LibraryMatch] | None:
         """Return (RGBA drawing, match) for ``prompt``, or None when nothing is close enough.
@@ -87,14 +90,16 @@ class SpriteLibrary:
         best = int(scores.argmax())
         if scores[best] < MIN_SIMILARITY:
             return None
-        drawings = np.flatnonzero(self.sprite_concepts == self.caption_concepts[best])
+        concept = int(self.caption_concepts[best])
+        drawings = np.flatnonzero(self.sprite_concepts == concept)
         pick = seed % len(drawings)
         sprite = self.pixels[drawings[pick]]
         turned = None
         info = dominant_hue(sprite)
         if colour is not None and info.family is not None and info.family != colour:
             sprite, turned = rotate_to(sprite, info, colour), colour
-        match = LibraryMatch(prompt, self.captions[best], float(scores[best]), pick, len(drawings), turned)
+        match = LibraryMatch(prompt, self.captions[best], self.concepts[concept], float(scores[best]), pick,
+                             len(drawings), turned)  # fmt: skip
         return sprite, match
 
 

@@ -57,9 +57,10 @@ def test_default_form_gives_default_configs():
 def test_form_values_reach_the_configs():
     values = {**defaults(), "frames": 5.0, "loop": True, "grid": "48x32", "colors": "8", "palette": "pico-8",
               "dither": "none", "steps": "", "guidance_scale": "0", "scale": "3", "loop_count": 2,
-              "lora": "pixelart", "lora_scale": 0.5}  # fmt: skip
+              "lora": "pixelart", "lora_scale": 0.5, "library": False}  # fmt: skip
     request = parse_form(values, [sb.Keyframe("a", 7), sb.Keyframe("b", 3)])
     assert (request.morph.seeds, request.morph.frames, request.morph.loop) == ([7, 3], 5, True)
+    assert request.morph.library is False and parse_form(defaults(), [sb.Keyframe("a"), sb.Keyframe("b")]).morph.library
     assert request.morph.steps is None and request.morph.guidance_scale == 0.0
     assert request.pixelate.grid == (48, 32) and request.pixelate.colors == 8 and request.pixelate.palette == "pico-8"
     assert request.encode.scale == 3 and request.encode.loop == 2 and not request.auto_scale

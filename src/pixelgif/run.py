@@ -72,7 +72,7 @@ class RunOutput:
 def check_run(request: RunRequest) -> str:
     """Return the output format after checking everything that needs no model: the output and its
     settings file are writable, the model and LoRA names make sense, the report can be plotted."""
-    from .models.presets import check_names
+    from .models.presets import check_lora_weights, check_names
 
     fmt = check_output(request.output, request.encode)
     settings_file = FORMATS[fmt].settings_path(request.output)
@@ -82,6 +82,7 @@ def check_run(request: RunRequest) -> str:
         )
     check_writable(settings_file)
     check_names(request.model["model"], request.model["lora"])
+    check_lora_weights(request.model["lora"], request.model["lora_scale"])
     if request.report:
         from .morph.quality import REPORT_HINT, report_path
 

@@ -145,3 +145,20 @@ def test_vae_flag_replaces_the_models_vae(tiny_sdxl, tiny_sd, tmp_path):
         load_pipeline(str(tiny_sdxl), vae=str(tmp_path), device="cpu")
     with pytest.raises(PixelgifError, match="bundled sprite model has none"):
         load_pipeline(None, vae=str(tiny_sdxl / "vae"), device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lora", "pixel-art-xl:9"], "LoRA weight 9 of LoRA 'pixel-art-xl' is out of range: use -4 to 4"),
+        (["--lora", "pixel-art-xl:nan"], "LoRA weight nan of LoRA 'pixel-art-xl' is out of range"),
+        (["--lora", "pixel-art-xl", "--lora-scale", "-7"], "LoRA weight -7 --lora-scale is out of range"),
+    ],
+)
+def test_lora_weights_out_of_range_are_one_line_errors(argv, message, tmp_path, capsys):
+    from pixelgif.cli import main
+
+    out = tmp_path / "x.gif"
+    assert main(["morph", "a", "b", *argv, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()

@@ -6,6 +6,7 @@ No torch here: `pixelgif models` lists these without loading anything.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -267,6 +268,19 @@ def hub_offline() -> bool:
 def is_hub_id(name: str) -> bool:
     """Return True when ``name`` has the shape of a hub id (``owner/name``, not a file name)."""
     return bool(_HUB_ID.match(name)) and not name.startswith(".") and not name.endswith(WEIGHT_SUFFIXES)
+
+
+# LoRA weights beyond this only break the picture (cards recommend 0.1-1.5); negative ones subtract a style.
+MAX_LORA_WEIGHT = 4.0
+
+
+def check_lora_weights(lora: str | list[str] | None, lora_scale: float = 1.0) -> None:
+    """Raise ValueError, naming it, when a LoRA's weight (``NAME:WEIGHT``) or ``lora_scale`` is out of range."""
+    checks = [("--lora-scale", lora_scale)] + [(f"of LoRA {name!r}", w) for name, w in map(parse_lora, lora_list(lora))]
+    for what, weight in checks:
+        if not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
+            raise ValueError(f"LoRA weight {weight:g} {what} is out of range: use -{MAX_LORA_WEIGHT:g} to "
+                             f"{MAX_LORA_WEIGHT:g} (cards recommend about 0.1-1.5)")  # fmt: skip
 
 
 def check_names(model: str | None, lora: str | list[str] | None = None) -> None:

@@ -53,11 +53,15 @@ class RenderProgress:
     def waiting(self) -> None:
         """Report the frames done so far while work before the renders runs (inverting keyframes):
         the page sees the run is alive, and a callback that raises (a cancel) stops it there too."""
+        if not getattr(self.bar, "postfix", None):  # a disabled bar has none
+            self.bar.set_postfix_str("inverting keyframes")
         if self.callback is not None:
             self.callback(self.done, self.bar.total)
 
     def advance(self, count: int) -> None:
         """Count ``count`` more frames as rendered."""
+        if getattr(self.bar, "postfix", None):
+            self.bar.set_postfix_str("", refresh=False)
         self.done += count
         self.bar.update(count)
 

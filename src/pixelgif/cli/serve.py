@@ -51,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=_kilobytes,
         default=limits.max_upload_bytes,
         metavar="KB",
-        help=f"largest palette upload in KB (default {limits.max_upload_bytes // 1000})",
+        help=f"largest upload (a palette or a keyframe image) in KB (default {limits.max_upload_bytes // 1000})",
     )
     group.add_argument(
         "--queue-size",

@@ -13,7 +13,7 @@ class Limits:
 
     max_frames: int = 200  # frames of one morph
     max_resolution: int = 1024  # render width and height, in pixels
-    max_upload_bytes: int = 1_000_000  # an uploaded palette file
+    max_upload_bytes: int = 1_000_000  # an uploaded palette file or keyframe image
     queue_size: int = 8  # jobs waiting behind the one that renders
 
     def __post_init__(self) -> None:

@@ -209,6 +209,26 @@ def build_tiny_transformer_lora(folder, path, seed=1, scale=4.0):
     return path
 
 
+def check_stacked_loras(folder, first, second, config) -> None:
+    """Assert that two LoRAs of the model at ``folder`` load as named adapters at their weights: each
+    changes the first frame of ``config``'s morph, and weight 0 turns them off."""
+    import numpy as np
+
+    from pixelgif.morph.engine import MorphPipeline
+
+    def first_frame(lora):
+        engine = MorphPipeline.from_pretrained(str(folder), lora=lora, progress=False)
+        return np.asarray(engine(config).frames[0]), engine.pipe
+
+    plain, _ = first_frame(None)
+    one, _ = first_frame(str(first))
+    both, pipe = first_frame([f"{first}:1.0", f"{second}:0.5"])
+    assert pipe.get_active_adapters() == ["pixelgif-0", "pixelgif-1"]
+    assert not np.array_equal(one, plain) and not np.array_equal(both, one)
+    off, _ = first_frame([f"{first}:0", f"{second}:0"])
+    assert np.array_equal(off, plain)  # weight 0 turns a LoRA off
+
+
 def build_tiny_lora(sd_folder, path, rank=4, seed=1):
     """Save a random peft LoRA for the tiny SD UNet to ``path`` (.safetensors); return the path."""
     import torch

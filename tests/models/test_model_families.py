@@ -87,22 +87,10 @@ def test_single_file_sdxl_checkpoint_is_recognised(tmp_path, monkeypatch):
 
 
 def test_stacked_loras_are_named_adapters_at_their_weights(tiny_sd, tiny_lora, tmp_path):
-    from conftest import build_tiny_lora
+    from conftest import build_tiny_lora, check_stacked_loras
 
     other = build_tiny_lora(tiny_sd, tmp_path / "other.safetensors", seed=2)
-    config = MorphConfig(prompts=PROMPTS, frames=2, steps=2, spacing="linear")
-
-    def first_frame(lora):
-        engine = MorphPipeline.from_pretrained(str(tiny_sd), lora=lora, progress=False)
-        return np.asarray(engine(config).frames[0]), engine.pipe
-
-    plain, _ = first_frame(None)
-    one, _ = first_frame(str(tiny_lora))
-    both, pipe = first_frame([f"{tiny_lora}:1.0", f"{other}:0.5"])
-    assert pipe.get_active_adapters() == ["pixelgif-0", "pixelgif-1"]
-    assert not np.array_equal(one, plain) and not np.array_equal(both, one)
-    off, _ = first_frame([f"{tiny_lora}:0", f"{other}:0"])
-    assert np.array_equal(off, plain)  # weight 0 turns a LoRA off
+    check_stacked_loras(tiny_sd, tiny_lora, other, MorphConfig(prompts=PROMPTS, frames=2, steps=2, spacing="linear"))
 
 
 def test_lora_preset_sets_scheduler_steps_and_guidance(tiny_sdxl):

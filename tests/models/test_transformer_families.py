@@ -110,24 +110,12 @@ def test_sizes_the_latent_layout_cannot_take_are_one_line_errors(family):
 
 
 def test_stacked_transformer_loras_change_the_frames_at_their_weights(family, tmp_path):
-    from conftest import build_tiny_transformer_lora
+    from conftest import build_tiny_transformer_lora, check_stacked_loras
 
     _, folder, _ = family
     first = build_tiny_transformer_lora(folder, tmp_path / "first.safetensors", seed=1)
     second = build_tiny_transformer_lora(folder, tmp_path / "second.safetensors", seed=2)
-    config = _config(frames=2)
-
-    def first_frame(lora):
-        engine = MorphPipeline.from_pretrained(str(folder), lora=lora, progress=False)
-        return np.asarray(engine(config).frames[0]), engine.pipe
-
-    plain, _ = first_frame(None)
-    one, _ = first_frame(str(first))
-    both, pipe = first_frame([f"{first}:1.0", f"{second}:0.5"])
-    assert pipe.get_active_adapters() == ["pixelgif-0", "pixelgif-1"]
-    assert not np.array_equal(one, plain) and not np.array_equal(both, one)
-    off, _ = first_frame([f"{first}:0", f"{second}:0"])
-    assert np.array_equal(off, plain)  # weight 0 turns a LoRA off
+    check_stacked_loras(folder, first, second, _config(frames=2))
 
 
 def test_a_lora_for_another_family_names_both(tiny_flux, tiny_lora):

@@ -290,7 +290,7 @@ def run(args) -> int:
     # Everything that can be checked without torch is checked first: bad input fails in a blink.
     request = build_request(args)
     check_run(request)
-    _quiet_libraries()
+    _quiet_libraries(request.model)
     started = time.perf_counter()
     engine = load_engine(request.model, progress=not args.quiet)
     written = run_morph(request, engine, progress=not args.quiet, source="cli", started=started)
@@ -426,8 +426,19 @@ def _seeds(text: str) -> list[int]:
         ) from None
 
 
-def _quiet_libraries() -> None:
-    """Silence library warnings and progress bars: the user sees our bar and one summary line."""
+def _quiet_libraries(model: dict | None = None) -> None:
+    """Silence library warnings and progress bars: the user sees our bar and one summary line.
+
+    ``model`` (`RunRequest.model`): for the bundled sprite model (or a folder of its architecture),
+    which loads without transformers and diffusers, neither is imported here (that took seconds of
+    a cold start); the environment quiets them should they load after all.
+    """
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    if model is not None and _sprite_model(model):
+        return
     import transformers  # before diffusers, whose imports otherwise warn through transformers
 
     transformers.utils.logging.set_verbosity_error()
@@ -436,3 +447,14 @@ def _quiet_libraries() -> None:
 
     diffusers.utils.logging.set_verbosity_error()
     diffusers.utils.logging.disable_progress_bar()
+
+
+def _sprite_model(model: dict) -> bool:
+    """Return True when ``model`` (`RunRequest.model`) is the bundled sprite model or a folder of its architecture."""
+    from pathlib import Path
+
+    from ..models.bundled import is_sprite_model_folder
+    from ..models.presets import BUNDLED, effective_model
+
+    name = effective_model(model.get("model"), model.get("lora"))
+    return name == BUNDLED or (Path(name).expanduser().is_dir() and is_sprite_model_folder(name))

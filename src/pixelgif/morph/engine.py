@@ -118,14 +118,19 @@ class MorphPipeline(ImageKeyframes):
         if name is None:
             self.pipe.scheduler = self._model_scheduler
             return
-        import diffusers
-
         if self.flow_matching:
             raise ValueError(
                 f"scheduler {name!r} is for UNet models; {type(self.pipe).__name__} samples with its own flow-matching "
                 "scheduler (leave --scheduler out)"
             )
         class_name, options = scheduler_spec(name)
+        # The bundled pipeline has its own DDIM and DPM-Solver++ (no diffusers import in a cold start).
+        own = getattr(self.pipe, "scheduler_for", None)
+        if own is not None and (scheduler := own(class_name, self._model_scheduler.config, **options)) is not None:
+            self.pipe.scheduler = scheduler
+            return
+        import diffusers
+
         scheduler_class = getattr(diffusers, class_name)
         try:
             self.pipe.scheduler = scheduler_class.from_config(self._model_scheduler.config, **options)

@@ -130,13 +130,16 @@ class ImageKeyframes:
         resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
         prediction is taken at the step's end point, not its start). Latents come back on the CPU,
         in the unit-variance convention of the engine's noise."""
-        from diffusers import DDIMScheduler
-
         refine = INVERSION_REFINE if refine is None else refine
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
         if self.flow_matching:
             return self._invert_flow(images, conditionings, config, refine, on_step)
-        ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
+        own = getattr(self.pipe, "scheduler_for", None)  # the bundled pipeline's DDIM: no diffusers import
+        ddim = own("DDIMScheduler", self.pipe.scheduler.config) if own is not None else None
+        if ddim is None:
+            from diffusers import DDIMScheduler
+
+            ddim = DDIMScheduler.from_config(self.pipe.scheduler.config)
         ddim.set_timesteps(config.steps)
         alphas = ddim.alphas_cumprod.double()
         step = ddim.config.num_train_timesteps // ddim.num_inference_steps

@@ -31,10 +31,13 @@ def bundled_model_available() -> bool:
 def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = None):
     """Return the bundled ``PixelSpritePipeline`` on ``device`` (default CPU, float32).
 
-    ``weights_dir``: another folder of the same layout (a model made by ``pixelgif train --full``).
+    ``weights_dir``: another folder of the same layout (a model made by ``pixelgif train --full``,
+    or a distilled student of the bundled model). Its UNet, sampler and text encoder load as the
+    torch-only modules `sprite_unet`, `samplers` and `minilm` (no diffusers, transformers or peft
+    import: those took most of a cold start); a UNet config or sampler setting they do not
+    implement loads through diffusers instead.
     """
     import torch
-    from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
 
     from .pipeline import PixelSpritePipeline
     from .text import load_text_encoder
@@ -43,15 +46,40 @@ def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = No
         raise ModelNotFoundError(f"bundled model weights are missing from {WEIGHTS_DIR}; reinstall pixelgif")
     folder = Path(weights_dir).expanduser() if weights_dir is not None else WEIGHTS_DIR
     dtype = dtype or torch.float32
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype, local_files_only=True)
+    unet = load_unet(folder / "unet", dtype)
     # The text encoder runs once per prompt: float32 on CPU costs nothing and keeps the prompts exact.
     on_cpu = torch.device(device or "cpu").type == "cpu"
     tokenizer, text_encoder = load_text_encoder(dtype=torch.float32 if on_cpu else dtype)
-    noise_scheduler = DPMSolverMultistepScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
-    pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=noise_scheduler)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer,
+                               scheduler=load_sampler(folder / "scheduler"))  # fmt: skip
     if weights_dir is None:  # the library belongs to the shipped weights, not to a model trained on other sprites
         from .library import bundled_library
 
         pipe.library = bundled_library()
     return pipe.to(device or "cpu")
+
+
+def load_unet(folder: Path, dtype):
+    """Return the UNet in ``folder``: a `sprite_unet.SpriteUNet`, or diffusers' UNet for a config it does not implement."""
+    from .sprite_unet import load_sprite_unet, read_config, unsupported
+
+    if unsupported(read_config(folder)) is None:
+        return load_sprite_unet(folder, dtype)
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+
+
+def load_sampler(folder: Path):
+    """Return the sampler in ``folder`` (scheduler_config.json): one of `samplers`, or diffusers' for other settings."""
+    import json
+
+    from .samplers import scheduler_for
+
+    config = json.loads((folder / "scheduler_config.json").read_text())
+    sampler = scheduler_for(config.get("_class_name", ""), config)
+    if sampler is not None:
+        return sampler
+    import diffusers
+
+    return getattr(diffusers, config["_class_name"]).from_pretrained(folder, local_files_only=True)

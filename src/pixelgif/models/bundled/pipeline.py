@@ -1,25 +1,36 @@
-"""PixelSpritePipeline: text -> 32x32 RGBA sprite, a diffusers pipeline with no VAE.
+"""PixelSpritePipeline: text -> 32x32 RGBA sprite, a diffusion pipeline with no VAE.
 
 It has the interface the morph engine expects of Stable Diffusion: ``encode_prompt`` once per
 prompt, and ``__call__`` from ``prompt_embeds``/``negative_prompt_embeds`` and initial ``latents``.
+It is not a diffusers ``DiffusionPipeline`` (importing diffusers costs seconds on a small CPU):
+the bundled model loads as torch-only modules (`sprite_unet`, `minilm`, `samplers`), and the
+pipeline runs as well over diffusers' UNet, a transformers text encoder and diffusers' schedulers
+(training validates with those).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
 
 from .cpu_shards import run_sharded
 from .text import MAX_TOKENS
 
 
-class PixelSpritePipeline(DiffusionPipeline):
+@dataclass
+class SpriteOutput:
+    """The rendered sprites (diffusers' ``ImagePipelineOutput``)."""
+
+    images: Any
+
+
+class PixelSpritePipeline:
     """Pixel-space text-to-sprite diffusion: UNet + MiniLM text encoder + scheduler."""
 
-    model_cpu_offload_seq = "text_encoder->unet"
     # Sample suggestions: the morph engine uses these when the user leaves them unset.
     default_num_inference_steps = 12
     default_guidance_scale = 7.0
@@ -28,11 +39,40 @@ class PixelSpritePipeline(DiffusionPipeline):
     default_batch_size = 16
 
     def __init__(self, unet, text_encoder, tokenizer, scheduler):
-        super().__init__()
-        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+        self.unet, self.text_encoder, self.tokenizer, self.scheduler = unet, text_encoder, tokenizer, scheduler
         # Pixel space: one latent pixel per image pixel.
         self.vae_scale_factor = 1
         self.library = None  # the bundled weights come with their sprite library (`library.SpriteLibrary`)
+
+    # -- what the engine and the loaders use of a diffusers pipeline ------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def _execution_device(self) -> torch.device:
+        return self.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    def to(self, *args, **kwargs) -> PixelSpritePipeline:
+        """Move the UNet and text encoder to a device and/or dtype, as ``DiffusionPipeline.to`` does."""
+        for module in (self.unet, self.text_encoder):
+            module.to(*args, **kwargs)
+        return self
+
+    def set_progress_bar_config(self, **kwargs) -> None:
+        """Accepted for diffusers compatibility: this pipeline shows no progress bar (the engine shows one)."""
+
+    @staticmethod
+    def scheduler_for(class_name: str, config, **options):
+        """Return diffusers' ``class_name.from_config(config, **options)`` as a sampler of `samplers`
+        (no diffusers import), or None when it is not one of those (the engine then uses diffusers)."""
+        from .samplers import scheduler_for
+
+        return scheduler_for(class_name, dict(config), **options)
 
     def library_sprite(self, prompt: str, seed: int):
         """Return (RGBA PIL sprite, `library.LibraryMatch`) of the library drawing ``prompt`` names, or None."""
@@ -168,17 +208,21 @@ class PixelSpritePipeline(DiffusionPipeline):
             result = images.permute(0, 2, 3, 1).cpu().numpy()
             if output_type == "pil":
                 result = self.numpy_to_pil(result)
-        self.maybe_free_model_hooks()
         if not return_dict:
             return (result,)
-        return ImagePipelineOutput(images=result)
+        return SpriteOutput(images=result)
 
     def predict_noise(self, sample: torch.Tensor, timestep, context: torch.Tensor) -> torch.Tensor:
         """Return the UNet's noise prediction for ``sample``; on CPU, slices of the batch run in parallel threads."""
         sample, context = sample.to(self.unet.dtype), context.to(self.unet.dtype)
+
+        def forward(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            out = self.unet(x, timestep, encoder_hidden_states=c)
+            return out if isinstance(out, torch.Tensor) else out.sample  # diffusers' UNet returns an output object
+
         if sample.device.type != "cpu":
-            return self.unet(sample, timestep, encoder_hidden_states=context).sample.float()
-        return run_sharded(lambda x, c: self.unet(x, timestep, encoder_hidden_states=c).sample, sample, context).float()
+            return forward(sample, context).float()
+        return run_sharded(forward, sample, context).float()
 
     @staticmethod
     def numpy_to_pil(images: np.ndarray):

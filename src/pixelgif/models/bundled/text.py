@@ -24,14 +24,13 @@ def text_encoder_path() -> Path:
 
 
 def load_text_encoder(dtype=None):
-    """Return ``(tokenizer, text_encoder)`` loaded from site-packages with no network."""
-    from transformers import AutoModel, AutoTokenizer
+    """Return ``(tokenizer, text_encoder)`` loaded from site-packages with no network: `minilm`'s
+    torch-only BERT and tokenizer, which give transformers' tokens and states without importing it."""
+    import torch
 
-    path = text_encoder_path()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
-    encoder.eval().requires_grad_(False)
-    return tokenizer, encoder
+    from .minilm import load_minilm
+
+    return load_minilm(text_encoder_path(), dtype=dtype or torch.float32)
 
 
 def sentence_embeddings(tokenizer, encoder, texts: list[str]):

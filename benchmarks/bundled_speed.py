@@ -1,109 +1,141 @@
-"""How fast is a default morph from the bundled model on this machine? Target: a 16-frame GIF in 10 s.
+"""How fast is the default morph from the bundled model here, and against an earlier version of the code?
 
-Prints the wall time of the real command (cold start: Python, imports, model load, everything)
-for three prompt pairs against the 10 s target, the split by stage (load, text, denoise,
-pixelate, encode) from the Python API, the denoise stage with the batch split across CPU
-threads vs one batch on all threads and with the UNet in bfloat16 vs float32 (side by side,
-alternating), and the effect of --batch-size.
+Side by side in one run, alternating (so that other load on the machine hits both alike), for
+this checkout ("new") and a baseline commit ("old", default ``main``, checked out in a temporary
+git worktree):
 
-    python benchmarks/bundled_speed.py [--repeats 3]
+* cold: the real command, ``pixelgif morph "a red dragon" "a blue whale" --frames 15`` in a fresh
+  Python process (start to file written), and whether both versions wrote the same bytes;
+* the split of one fresh process through the Python API: import (torch and pixelgif), load (the
+  model, with whatever libraries it imports on the way), render (prompts, keyframe inversion,
+  denoising, pixelation), encode (the GIF); then warm: the same morph again in that process;
+  with the CPU seconds of each stage (less disturbed than wall time by other processes);
+* which heavy libraries each version imported.
+
+Every figure is the best of ``--repeats``; ratios are old / new.
+
+    python benchmarks/bundled_speed.py [--baseline main] [--repeats 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
+ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["a red dragon", "a blue whale"]
-OTHER_PAIRS = [["a red apple", "a green tree"], ["a yellow star", "a pink heart"]]
 FRAMES = 15  # two prompts: 15 + 1 = 16 frames
-TARGET_SECONDS = 10.0
+HEAVY = ("diffusers", "transformers", "peft", "accelerate")
+
+# Runs in a fresh process with PYTHONPATH set to one version's src/; prints one JSON line.
+PROBE = """
+import json, sys, time
+clock, cpu = time.perf_counter(), time.process_time()
+out = {}
+def lap(name):
+    global clock, cpu
+    now, now_cpu = time.perf_counter(), time.process_time()
+    out[name], out[name + "_cpu"] = now - clock, now_cpu - cpu
+    clock, cpu = now, now_cpu
+import torch
+from pixelgif.encode import EncodeConfig, write_animation
+from pixelgif.morph.config import MorphConfig
+from pixelgif.morph.engine import MorphPipeline
+lap("import")
+engine = MorphPipeline.from_pretrained(progress=False)
+lap("load")
+config = MorphConfig(prompts=PROMPTS, frames=FRAMES)
+result = engine(config)
+lap("render")
+write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
+lap("encode")
+result = engine(config)
+write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
+lap("warm")
+out["timings"] = result.timings
+out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
+out["dtype"] = str(engine.dtype).removeprefix("torch.")
+print("PROBE " + json.dumps(out))
+"""
 
 
-def cli_wall_time(out: Path, prompts: list[str] = PROMPTS) -> float:
-    """Return seconds for one cold `pixelgif morph` run (a fresh Python process)."""
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1")
+    return env
+
+
+def cold_command(src: Path, out: Path) -> float:
+    """Return the seconds of one cold `pixelgif morph` (a fresh Python process) of the code in ``src``."""
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pixelgif", "morph", *prompts, "--frames", str(FRAMES), "-q", "-o", str(out)],
-        check=True,
-        capture_output=True,
-    )
+        [sys.executable, "-m", "pixelgif", "morph", *PROMPTS, "--frames", str(FRAMES), "-q", "-o", str(out)],
+        check=True, capture_output=True, env={**environment(), "PYTHONPATH": str(src)},
+    )  # fmt: skip
     return time.perf_counter() - start
 
 
-def stage_split(out: Path, batch_size: int | None = None, shards: bool = True, dtype: str = "auto") -> dict[str, float]:
-    """Return seconds per stage for one morph through the Python API."""
-    from pixelgif.encode import EncodeConfig, write_animation
-    from pixelgif.models.bundled import cpu_shards
-    from pixelgif.morph.config import MorphConfig
-    from pixelgif.morph.engine import MorphPipeline
+def probe(src: Path, out: Path) -> dict:
+    """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
+    code = f"PROMPTS, FRAMES, HEAVY, OUT = {PROMPTS!r}, {FRAMES}, {HEAVY!r}, {str(out)!r}\n" + PROBE
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                          env={**environment(), "PYTHONPATH": str(src)})  # fmt: skip
+    line = next(line for line in done.stdout.splitlines() if line.startswith("PROBE "))
+    return json.loads(line.removeprefix("PROBE "))
 
-    start = time.perf_counter()
-    engine = MorphPipeline.from_pretrained(progress=False, dtype=dtype)
-    load = time.perf_counter() - start
-    options = {"batch_size": batch_size} if batch_size else {}
-    default_shards, cpu_shards.MAX_SHARDS = cpu_shards.MAX_SHARDS, cpu_shards.MAX_SHARDS if shards else 1
+
+def cpu_name() -> str:
     try:
-        result = engine(MorphConfig(prompts=PROMPTS, frames=FRAMES, **options))
-    finally:
-        cpu_shards.MAX_SHARDS = default_shards
-    start = time.perf_counter()
-    write_animation(result.pixel_frames, out, EncodeConfig(scale=4), keyframes=result.keyframe_indices)
-    encode = time.perf_counter() - start
-    t = result.timings
-    return {"load": load, "text": t["encode"], "denoise": t["render"], "pixelate": t["pixelate"], "encode": encode}
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", default="main", help="git commit or branch to compare with (default: main)")
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
-    import torch
-
-    from pixelgif.models.loading import resolve_dtype
-
-    auto = str(resolve_dtype(torch.device("cpu"), "auto", sprite_model=True)).removeprefix("torch.")
-    print(f"the bundled model's UNet runs in {auto} here by default (--dtype auto)")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "morph.gif"
-        walls = [cli_wall_time(out) for _ in range(args.repeats)]
-        best = min(walls)
-        print(
-            f"pixelgif morph (16 frames, defaults, cold start): best {best:.2f} s of {args.repeats}, "
-            f"target {TARGET_SECONDS:.0f} s -> {best / TARGET_SECONDS:.2f}x of the budget"
-        )
-        for prompts in OTHER_PAIRS:
-            other = min(cli_wall_time(out, prompts) for _ in range(args.repeats))
-            print(f"  {' -> '.join(prompts)}: best {other:.2f} s ({other / TARGET_SECONDS:.2f}x of the budget)")
-        split = stage_split(out)
-        print("split (API, seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
-        sliced, whole = [], []
-        for _ in range(args.repeats):  # alternating, so that other load on the machine hits both alike
-            sliced.append(stage_split(out)["denoise"])
-            whole.append(stage_split(out, shards=False)["denoise"])
-        print(
-            f"denoise, batch split across CPU threads: {min(sliced):.2f} s; one batch on all threads: "
-            f"{min(whole):.2f} s -> {min(whole) / min(sliced):.2f}x faster split"
-        )
-        half, full = [], []
-        for _ in range(args.repeats):
-            half.append(stage_split(out, dtype="bfloat16")["denoise"])
-            full.append(stage_split(out, dtype="float32")["denoise"])
-        print(
-            f"denoise, UNet in bfloat16: {min(half):.2f} s; float32: {min(full):.2f} s -> "
-            f"{min(full) / min(half):.2f}x faster in bfloat16 (auto picks it on CPUs with bf16 hardware)"
-        )
-        for batch in (1, 4, 8, 16):
-            denoise = min(stage_split(out, batch)["denoise"] for _ in range(2))
-            print(f"batch size {batch:>2}: denoise {denoise:.2f} s")
+        old_tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_tree), args.baseline],
+                       check=True)  # fmt: skip
+        try:
+            versions = {"old": old_tree / "src", "new": ROOT / "src"}
+            cold: dict[str, list[float]] = {name: [] for name in versions}
+            splits: dict[str, list[dict]] = {name: [] for name in versions}
+            same_bytes = True
+            for _ in range(args.repeats):
+                for name, src in versions.items():  # alternating
+                    cold[name].append(cold_command(src, Path(tmp) / f"{name}.gif"))
+                same_bytes &= (Path(tmp) / "old.gif").read_bytes() == (Path(tmp) / "new.gif").read_bytes()
+                for name, src in versions.items():
+                    splits[name].append(probe(src, Path(tmp) / f"{name}-api.gif"))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)], check=False)
+    dtype = splits["new"][0]["dtype"]
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs, {dtype}; baseline {args.baseline}; best of {args.repeats}")
+    print(f"default morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
+    old, new = min(cold["old"]), min(cold["new"])
+    print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")
+    print(f"{'stage':<8} {'old s':>7} {'new s':>7} {'ratio':>6}   {'old cpu s':>9} {'new cpu s':>9}")
+    for stage in ("import", "load", "render", "encode", "warm"):
+        o, n = (min(s[stage] for s in splits[name]) for name in ("old", "new"))
+        oc, nc = (min(s[stage + "_cpu"] for s in splits[name]) for name in ("old", "new"))
+        print(f"{stage:<8} {o:7.2f} {n:7.2f} {o / n:5.2f}x   {oc:9.2f} {nc:9.2f}")
+    for name in ("old", "new"):
+        print(f"{name}: engine timings of the warm morph {splits[name][-1]['timings']}; "
+              f"imported {', '.join(splits[name][-1]['heavy']) or 'none of ' + ', '.join(HEAVY)}")  # fmt: skip
     return 0
 
 

@@ -104,3 +104,24 @@ def test_cli_morph_on_the_bundled_model_imports_no_diffusers_transformers_or_pef
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY []" in done.stdout
     assert out.is_file()
+
+
+def test_a_distilled_student_folder_loads_with_its_step_count_and_sampler(tmp_path):
+    """A student of the bundled model (same architecture; `distill.json` with its steps; DPM-Solver++ of
+    order 1 on the trailing grid) loads through the torch-only modules with its own defaults."""
+    import shutil
+
+    from pixelgif.models.bundled.samplers import DPMSolver
+
+    shutil.copytree(WEIGHTS_DIR / "unet", tmp_path / "unet")
+    (tmp_path / "scheduler").mkdir()
+    config = json.loads((WEIGHTS_DIR / "scheduler" / "scheduler_config.json").read_text())
+    config.update(solver_order=1, timestep_spacing="trailing")
+    (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(config))
+    (tmp_path / "distill.json").write_text(json.dumps({"steps": 3, "round": 2}))
+    pipe = load_bundled_pipeline(weights_dir=tmp_path)
+    assert isinstance(pipe.unet, SpriteUNet) and isinstance(pipe.scheduler, DPMSolver)
+    assert pipe.default_num_inference_steps == 3 and pipe.scheduler.order == 1
+    pipe.scheduler.set_timesteps(3)
+    assert pipe.scheduler.timesteps.tolist() == [999, 666, 332]
+    assert pipe.library is None  # the library belongs to the shipped weights

@@ -13,6 +13,7 @@ BUNDLED_DESCRIPTION = "pixelgif sprite model: 32x32 RGBA, trained on Twemoji + N
 # folder is a bundled-architecture sprite model (unet/ + scheduler/, no model_index.json).
 SPRITE_MODEL_FILE = "pixelgif_model.json"
 SPRITE_MODEL_FORMAT = "pixelgif-sprite-model-1"
+DISTILL_FILE = "distill.json"  # a distilled student's folder: its step count (see `sampling_steps`)
 
 
 def is_sprite_model_folder(path) -> bool:
@@ -52,11 +53,26 @@ def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = No
     tokenizer, text_encoder = load_text_encoder(dtype=torch.float32 if on_cpu else dtype)
     pipe = PixelSpritePipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer,
                                scheduler=load_sampler(folder / "scheduler"))  # fmt: skip
+    steps = sampling_steps(folder)
+    if steps is not None:  # a few-step student of the bundled model says how many steps it was distilled for
+        pipe.default_num_inference_steps = steps
     if weights_dir is None:  # the library belongs to the shipped weights, not to a model trained on other sprites
         from .library import bundled_library
 
         pipe.library = bundled_library()
     return pipe.to(device or "cpu")
+
+
+def sampling_steps(folder: Path) -> int | None:
+    """Return the sampling steps a weights folder asks for (``distill.json``'s ``steps``, written by
+    ``python -m pixelgif.train.bundled.distill --export``), or None for the pipeline's default."""
+    import json
+
+    try:
+        steps = json.loads((Path(folder) / DISTILL_FILE).read_text()).get("steps")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return steps if isinstance(steps, int) and steps > 0 else None
 
 
 def load_unet(folder: Path, dtype):

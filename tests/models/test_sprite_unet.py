@@ -90,13 +90,15 @@ def test_bundled_pipeline_uses_the_torch_only_modules():
 
 
 def test_cli_morph_on_the_bundled_model_imports_no_diffusers_transformers_or_peft(tmp_path):
-    """The whole command in a fresh process: renders (tiny) and writes, and never imports the heavy libraries."""
+    """The whole command in a fresh process: renders (tiny) and writes, and never imports the heavy libraries
+    (nor torch._dynamo, which building modules on the meta device would import)."""
     out = tmp_path / "m.gif"
     code = (
         "import sys\n"
         "from pixelgif.cli import main\n"
         f"code = main(['morph', 'a red dragon', 'a blue whale', '--frames', '2', '--steps', '2', '-q', '-o', {str(out)!r}])\n"
-        "heavy = sorted(m for m in ('diffusers', 'transformers', 'peft', 'accelerate') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('diffusers', 'transformers', 'peft', 'accelerate', 'torch._dynamo')\n"
+        "               if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(code)\n"
     )

@@ -189,7 +189,9 @@ def load_minilm(folder: Path, dtype: torch.dtype = torch.float32) -> tuple[MiniL
 
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
-    with torch.device("meta"):
+    from .sprite_unet import no_init
+
+    with no_init():
         model = MiniLM(config)
     wanted = set(model.state_dict())
     with safe_open(str(folder / "model.safetensors"), framework="pt") as f:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -299,9 +301,7 @@ class SpriteUNet(nn.Module):
         self.up: list[Block]
         self.conv_norm_out = nn.GroupNorm(groups, channels[0], eps=eps)
         self.conv_out = nn.Conv2d(channels[0], c["out_channels"], 3, padding=1)
-        half = channels[0] // 2
-        exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - c["freq_shift"])
-        self.register_buffer("frequencies", torch.exp(exponent), persistent=False)
+        self.register_buffer("frequencies", _frequencies(channels[0] // 2, c["freq_shift"]), persistent=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -357,6 +357,31 @@ class SpriteUNet(nn.Module):
         return self.conv_out(F.silu(self.conv_norm_out(h)))
 
 
+def _frequencies(half: int, shift: float) -> torch.Tensor:
+    """Return the sinusoidal time embedding's frequencies, computed as diffusers computes them."""
+    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - shift)
+    return torch.exp(exponent)
+
+
+@contextmanager
+def no_init() -> Iterator[None]:
+    """Build modules without initialising their parameters (the weights file replaces every one).
+
+    Random initialisation took half of the bundled model's load; the meta device would avoid it
+    too, but initialising meta tensors goes through torch's reference implementations, whose first
+    use imports torch._dynamo (seconds of a cold start). Not thread-safe: for loading only.
+    """
+    names = ("kaiming_uniform_", "uniform_", "normal_", "zeros_", "ones_", "trunc_normal_")
+    saved = {name: getattr(nn.init, name) for name in names}
+    for name in names:
+        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
 def read_config(folder: Path) -> dict:
     """Return the UNet config.json in ``folder``."""
     return json.loads((Path(folder) / "config.json").read_text())
@@ -370,7 +395,7 @@ def load_sprite_unet(folder: Path, dtype: torch.dtype = torch.float32) -> Sprite
     from safetensors.torch import load_file
 
     config = {k: v for k, v in read_config(folder).items() if not k.startswith("_")}
-    with torch.device("meta"):
+    with no_init():
         unet = SpriteUNet(**config)
     weights = load_file(str(Path(folder) / WEIGHTS_FILE))
     state = {k: v.to(dtype) for k, v in weights.items()}
@@ -380,7 +405,4 @@ def load_sprite_unet(folder: Path, dtype: torch.dtype = torch.float32) -> Sprite
             f"UNet weights in {folder} do not fit its config: {len(missing)} missing (e.g. {missing[:2]}), "
             f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
         )
-    half = unet.time_dim // 2
-    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - unet.config.freq_shift)
-    unet.frequencies = torch.exp(exponent)
     return unet.eval().requires_grad_(False)

@@ -49,7 +49,11 @@ from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.morph.config import MorphConfig
 from pixelgif.morph.engine import MorphPipeline
 lap("import")
-engine = MorphPipeline.from_pretrained(progress=False)
+if hasattr(MorphPipeline, "from_pretrained"):
+    engine = MorphPipeline.from_pretrained(progress=False)
+else:  # later versions load through pixelgif.run
+    from pixelgif.run import load_engine
+    engine = load_engine(progress=False)
 lap("load")
 config = MorphConfig(prompts=PROMPTS, frames=FRAMES)
 result = engine(config)
@@ -61,7 +65,7 @@ write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=resul
 lap("warm")
 out["timings"] = result.timings
 out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
-out["dtype"] = str(engine.dtype).removeprefix("torch.")
+out["dtype"] = str(getattr(engine, "dtype", "?")).removeprefix("torch.")
 print("PROBE " + json.dumps(out))
 """
 
@@ -85,8 +89,10 @@ def cold_command(src: Path, out: Path) -> float:
 def probe(src: Path, out: Path) -> dict:
     """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
     code = f"PROMPTS, FRAMES, HEAVY, OUT = {PROMPTS!r}, {FRAMES}, {HEAVY!r}, {str(out)!r}\n" + PROBE
-    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**environment(), "PYTHONPATH": str(src)})  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the probe failed on {src}:\n{done.stderr[-3000:]}")
     line = next(line for line in done.stdout.splitlines() if line.startswith("PROBE "))
     return json.loads(line.removeprefix("PROBE "))
 

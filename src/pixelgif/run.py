@@ -2,7 +2,8 @@
 
 ``pixelgif morph`` and the web studio both build a `RunRequest` and call `check_run` (before any
 model loads, so bad input fails in a blink) and then `run_morph`; the same request gives the same
-files from either. No torch at import: the engine loads inside `load_engine`.
+files from either. No torch at import: the engine loads inside `load_engine`, which is also the
+Python API's way to get an engine (``load_engine()``: the bundled model).
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from .encode import FORMATS, EncodeConfig, auto_scale, check_output, write_animation
 from .errors import PixelgifError
+from .models.presets import LORA_SCALE
 from .morph.config import MorphConfig
 from .outputs import atomic_output, check_writable
 from .pixelate import PixelateConfig
 from .settings import build_settings, local_or_id, write_settings
 
 if TYPE_CHECKING:
+    import torch
+
     from .morph.engine import MorphPipeline, MorphResult
     from .morph.quality import MorphQuality
 
-MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype", "vae")  # MorphPipeline.from_pretrained's
+MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype", "vae")  # load_engine's
 
 
 @dataclass
@@ -37,7 +41,7 @@ class RunRequest:
     morph: MorphConfig
     pixelate: PixelateConfig = field(default_factory=PixelateConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    model: dict[str, Any] = field(default_factory=dict)  # MorphPipeline.from_pretrained keywords
+    model: dict[str, Any] = field(default_factory=dict)  # load_engine keywords
     output: Path = Path("morph.gif")
     auto_scale: bool = True  # scale the output for viewing (encode.scale is then ignored)
     report: bool = False  # measure smoothness and plot it next to the output
@@ -50,7 +54,7 @@ class RunRequest:
             raise ValueError(f"unknown model option(s): {', '.join(unknown)}; use {', '.join(MODEL_OPTIONS)}")
         self.model = {name: self.model.get(name) for name in MODEL_OPTIONS}
         if self.model["lora_scale"] is None:
-            self.model["lora_scale"] = 1.0
+            self.model["lora_scale"] = LORA_SCALE
 
 
 @dataclass
@@ -92,11 +96,31 @@ def check_run(request: RunRequest) -> str:
     return fmt
 
 
-def load_engine(model: dict[str, Any], progress: bool = True) -> MorphPipeline:
-    """Return the morph engine for ``model`` (`RunRequest.model`)."""
+def load_engine(
+    model: str | None = None,
+    lora: str | list[str] | None = None,
+    lora_scale: float = LORA_SCALE,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    vae: str | None = None,
+    progress: bool = True,
+) -> MorphPipeline:
+    """Return the morph engine over ``model`` (None: the bundled model; a preset name, hub id, folder
+    or .safetensors file) with the LoRAs ``lora``; see `pixelgif.models.load_backend`. A
+    `RunRequest.model` dict goes in as keywords: ``load_engine(**request.model)``."""
+    from .models.loading import load_backend
     from .morph.engine import MorphPipeline
 
-    return MorphPipeline.from_pretrained(**model, progress=progress)
+    backend = load_backend(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+    return MorphPipeline(backend, progress)
+
+
+def morph(prompts, *, pixelate: PixelateConfig | None = None, progress: bool = True, **options) -> MorphResult:
+    """Return the `MorphResult` of morphing through ``prompts``; ``options`` are `load_engine`'s
+    keywords (model, lora, ...) and `MorphConfig` fields."""
+    model = {name: options.pop(name) for name in MODEL_OPTIONS if name in options}
+    engine = load_engine(**model, progress=progress)
+    return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)
 
 
 def encode_config(request: RunRequest, result: MorphResult, fmt: str) -> EncodeConfig:
@@ -147,7 +171,7 @@ def run_morph(
     """
     started = time.perf_counter() if started is None else started
     fmt = check_run(request)
-    engine = engine or load_engine(request.model, progress)
+    engine = engine or load_engine(**request.model, progress=progress)
     loaded = time.perf_counter()
     result = engine(request.morph, pixelate=request.pixelate, callback=callback)
     encode = encode_config(request, result, fmt)

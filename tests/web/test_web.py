@@ -180,10 +180,10 @@ def studio(tiny_sd, tmp_path):
     loads = []
 
     def factory(**model):
-        from pixelgif.morph.engine import MorphPipeline
+        from pixelgif.run import load_engine
 
         loads.append(model)
-        return MorphPipeline.from_pretrained(**model, progress=False)
+        return load_engine(**model, progress=False)
 
     studio = Studio(Limits(max_frames=12, max_resolution=48), EngineCache(factory), root=tmp_path / "serve")
     studio.loads = loads

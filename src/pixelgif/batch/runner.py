@@ -94,7 +94,7 @@ class EngineCache:
             if self.device is not None and options.get("device") in (None, "auto"):
                 options["device"] = self.device  # the settings file still records the model options as given
             try:
-                self._engine = load_engine(options, progress=False)
+                self._engine = load_engine(**options, progress=False)
             except Exception as exc:
                 self._errors[key] = exc
                 raise

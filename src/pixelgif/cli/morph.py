@@ -292,7 +292,7 @@ def run(args) -> int:
     check_run(request)
     _quiet_libraries()
     started = time.perf_counter()
-    engine = load_engine(request.model, progress=not args.quiet)
+    engine = load_engine(**request.model, progress=not args.quiet)
     written = run_morph(request, engine, progress=not args.quiet, source="cli", started=started)
     result = written.result
     if written.quality is not None:

@@ -60,13 +60,13 @@ class EngineCache:
     """Keeps the last loaded engine, since loading a model takes far longer than a morph."""
 
     def __init__(self, factory: Callable[..., Any] | None = None):
-        self._factory = factory or (lambda **model: load_engine(model, progress=False))
+        self._factory = factory or (lambda **model: load_engine(**model, progress=False))
         self._key: tuple | None = None
         self._engine: MorphPipeline | None = None
         self.lock = threading.Lock()  # one render at a time: they share the model and the device
 
     def get(self, model: dict[str, Any]):
-        """Return the engine for ``model`` (from_pretrained keyword arguments), loading it if new."""
+        """Return the engine for ``model`` (`load_engine` keyword arguments), loading it if new."""
         key = tuple(sorted(model.items()))
         if key != self._key:
             self._engine, self._key = None, None  # free the old model before loading the next

@@ -21,6 +21,7 @@ from .encode import FORMATS, EncodeConfig, auto_scale, check_output, write_anima
 from .errors import PixelgifError
 from .models.presets import LORA_SCALE
 from .morph.config import MorphConfig
+from .options import MODEL_OPTIONS
 from .outputs import atomic_output, check_writable
 from .pixelate import PixelateConfig
 from .settings import build_settings, local_or_id, write_settings
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
     from .morph.engine import MorphPipeline, MorphResult
     from .morph.quality import MorphQuality
-
-MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype", "vae")  # load_engine's
 
 
 @dataclass
@@ -71,6 +70,23 @@ class RunOutput:
     quality: MorphQuality | None = None
     report: Path | None = None  # the smoothness plot
     report_note: str | None = None  # why there is no plot (e.g. no matplotlib), when asked for one
+
+
+def settings_request(settings: dict, report: bool = False, save_frames: Path | None = None) -> RunRequest:
+    """Return the validated `RunRequest` of a settings document (`pixelgif.options.merge_settings`'s)."""
+    from .settings import config_from_dict
+
+    encode, model = settings["encode"], settings["model"]
+    return RunRequest(
+        morph=config_from_dict(MorphConfig, settings["morph"], "morph"),
+        pixelate=config_from_dict(PixelateConfig, settings["pixelate"], "pixelate"),
+        encode=config_from_dict(EncodeConfig, encode, "encode"),
+        model={name: model.get(name) for name in MODEL_OPTIONS},
+        output=settings["output"],
+        auto_scale="scale" not in encode,
+        report=report,
+        save_frames=save_frames,
+    )
 
 
 def check_run(request: RunRequest) -> str:

@@ -67,6 +67,16 @@ def test_form_values_reach_the_configs():
     assert request.model["lora"] == "pixelart" and request.model["lora_scale"] == 0.5
 
 
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_a_blank_lora_scale_means_the_default_not_zero(blank):
+    from pixelgif.models import LORA_SCALE
+
+    values = {**defaults(), "lora": "pixelart", "lora_scale": blank}
+    assert defaults()["lora_scale"] == LORA_SCALE == 1.0
+    assert parse_form(values, BOARD).model["lora_scale"] == LORA_SCALE  # 0 would switch the LoRA off
+    assert parse_form({**values, "lora_scale": "0"}, BOARD).model["lora_scale"] == 0.0  # a real 0 stays 0
+
+
 @pytest.mark.parametrize(
     "changes,board,match",
     [

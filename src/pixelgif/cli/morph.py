@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..options import OPTIONS, merge_settings, parse_seeds
 from .options import format_help, format_name, grid_size, one_line_error
 
 DESCRIPTION = """\
@@ -45,18 +46,6 @@ examples:
   pixelgif morph "a knight" "a wizard" -o knight_frames/    # a folder of PNGs, one per frame
   pixelgif morph --from cabin.json                          # the same frames again
   pixelgif morph --from cabin.json --seed 3 -o cabin3.gif   # the same settings, another seed"""
-
-MORPH_FLAGS = ("frames", "loop", "negative_prompt", "steps", "guidance_scale", "scheduler", "width", "height",
-               "easing", "text_interpolation", "batch_size", "spacing", "same_noise", "adain",
-               "midway_guidance", "library")  # fmt: skip
-PIXELATE_FLAGS = ("pixel_size", "grid", "colors", "palette", "dither", "reducer")
-GRID_FLAGS = ("pixel_size", "grid", "detect_grid")  # mutually exclusive in PixelateConfig
-ENCODE_FLAGS = {"duration": "duration", "hold": "hold", "loop_count": "loop", "boomerang": "boomerang",
-                "scale": "scale", "format": "format", "optimize": "optimize",
-                "keep_palette_order": "keep_palette_order"}  # fmt: skip
-# Every option `merge_settings` takes: prompts, seeds, output, each section's flags, run.MODEL_OPTIONS.
-OPTIONS = ("prompts", "seed", "output", *MORPH_FLAGS, *PIXELATE_FLAGS, *ENCODE_FLAGS,
-           "model", "lora", "lora_scale", "device", "dtype", "vae")  # fmt: skip
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -311,6 +300,7 @@ def run(args) -> int:
 
 def build_request(args):
     """Return the validated `RunRequest` of a run: settings file first, then the flags given on top."""
+    from ..run import settings_request
     from ..settings import read_settings
 
     if args.caption and not args.prompts:
@@ -327,71 +317,6 @@ def build_request(args):
     return settings_request(settings, report=args.report, save_frames=args.save_frames)
 
 
-def merge_settings(base: dict, options: dict) -> dict:
-    """Return the settings of ``base`` (a settings document, or {}) with ``options`` on top.
-
-    ``options`` are flag values by their `OPTIONS` names, None (or no prompts) meaning not given:
-    ``prompts`` a list, ``seed`` a list of one seed or one per prompt, ``output`` a path. Used by
-    `build_request` (``--from FILE`` + flags) and by ``pixelgif batch`` (flags + each job's options).
-    """
-    from ..run import MODEL_OPTIONS
-
-    options = {name: value for name, value in options.items() if value is not None}
-    morph = dict(base.get("morph", {}))
-    prompts = options.get("prompts")
-    if prompts:
-        if len(prompts) != len(morph.get("prompts", prompts)):
-            morph.pop("seeds", None)  # per-keyframe seeds no longer line up
-        morph["prompts"] = list(prompts)
-    seed = options.get("seed")
-    if seed is not None:
-        morph["seed"], morph["seeds"] = seed[0], (list(seed) if len(seed) > 1 else None)
-    same_noise = options.get("same_noise")
-    if same_noise is not None and same_noise != morph.get("same_noise", False) and seed is None:
-        morph.pop("seeds", None)  # the saved per-keyframe seeds followed the old choice
-    morph.update(_given(options, MORPH_FLAGS))
-
-    pixelate = dict(base.get("pixelate", {}))
-    given = _given(options, PIXELATE_FLAGS)
-    if any(name in given for name in GRID_FLAGS):
-        for name in GRID_FLAGS:
-            pixelate.pop(name, None)  # a new grid choice replaces the saved one
-    pixelate.update(given)
-
-    encode = dict(base.get("encode", {}))
-    output = options.get("output")
-    if output and "format" not in options and not _same_kind(encode.get("format"), str(output)):
-        encode.pop("format", None)  # a new -o decides the format by its suffix
-    encode.update({ENCODE_FLAGS[k]: v for k, v in _given(options, ENCODE_FLAGS).items()})
-
-    model = {**base.get("model", {}), **_given(options, MODEL_OPTIONS)}
-    if isinstance(model.get("lora"), list) and len(model["lora"]) == 1:
-        model["lora"] = model["lora"][0]  # one LoRA is recorded as a name, as before stacking
-    return {"model": model, "morph": morph, "pixelate": pixelate, "encode": encode,
-            "output": output or base.get("output")}  # fmt: skip
-
-
-def settings_request(settings: dict, report: bool = False, save_frames=None):
-    """Return the validated `RunRequest` of merged ``settings`` (see `merge_settings`)."""
-    from ..encode import EncodeConfig
-    from ..morph.config import MorphConfig
-    from ..pixelate import PixelateConfig
-    from ..run import MODEL_OPTIONS, RunRequest
-    from ..settings import config_from_dict
-
-    encode, model = settings["encode"], settings["model"]
-    return RunRequest(
-        morph=config_from_dict(MorphConfig, settings["morph"], "morph"),
-        pixelate=config_from_dict(PixelateConfig, settings["pixelate"], "pixelate"),
-        encode=config_from_dict(EncodeConfig, encode, "encode"),
-        model={name: model.get(name) for name in MODEL_OPTIONS},
-        output=settings["output"],
-        auto_scale="scale" not in encode,
-        report=report,
-        save_frames=save_frames,
-    )
-
-
 def parse_keyframes(arguments: list[str], captions: list[str]) -> list:
     """Return the keyframes of the command line (prompts and image `Keyframe` s), captions given in order."""
     from ..morph.keyframes import looks_like_image, parse_keyframe
@@ -403,27 +328,11 @@ def parse_keyframes(arguments: list[str], captions: list[str]) -> list:
     return [parse_keyframe(text, next(remaining, None) if looks_like_image(text) else None) for text in arguments]
 
 
-def _same_kind(fmt: str | None, output: str) -> bool:
-    """Return True if a saved ``fmt`` that its suffix does not name still fits a new output path
-    (a spritesheet's .png)."""
-    from ..encode import FORMATS
-
-    known = FORMATS.get(fmt or "")
-    return known is not None and not known.detect and any(output.lower().endswith(s) for s in known.suffixes if s)
-
-
-def _given(options: dict, names) -> dict:
-    """Return the options among ``names`` that were given (not None)."""
-    return {name: options[name] for name in names if options.get(name) is not None}
-
-
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number or comma-separated whole numbers, got {text!r}"
-        ) from None
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _quiet_libraries() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 
@@ -25,11 +24,13 @@ def format_help() -> str:
 
 
 def grid_size(text: str) -> tuple[int, int]:
-    """Return (width, height) of "64x48" or "64" (an argparse type)."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
-    return int(match.group(1)), int(match.group(2) or match.group(1))
+    """Return (width, height) of "64x48" or "64" (an argparse type over `pixelgif.options.parse_grid`)."""
+    from ..options import parse_grid
+
+    try:
+        return parse_grid(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def one_line_error(parser):

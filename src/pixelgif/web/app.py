@@ -22,7 +22,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import PixelgifError
+from ..errors import PixelgifError, format_error
 from ..morph.keyframes import keyframe_label
 from . import layout, viewer
 from . import storyboard as sb
@@ -375,12 +375,9 @@ async def _run(work, progress, desc: str = "rendering", job: Job | None = None):
 
 def user_error(exc: BaseException) -> gr.Error:
     """Return the one-line gradio message for ``exc``; unexpected errors are also logged with their traceback."""
-    from ..cli import format_error
-
     if not isinstance(exc, (PixelgifError, ValueError)):
         LOG.error("render failed", exc_info=exc)
-    message = " ".join(format_error(exc).split())  # the CLI's wording, on one line
-    return gr.Error(html.escape(message, quote=False), print_exception=False)
+    return gr.Error(html.escape(format_error(exc), quote=False), print_exception=False)  # the CLI's wording
 
 
 def _session(request: gr.Request | None) -> str:

@@ -1,24 +1,26 @@
 """The web form without gradio: defaults read from the config dataclasses, form values -> configs.
 
 Every default shown on the page comes from `MorphConfig`, `PixelateConfig`, `EncodeConfig` or
-`pixelgif.models.load_pipeline`, and every list of choices from the module that defines it, so the
-CLI, the settings file and the page cannot drift apart. No torch and no gradio here.
+`pixelgif.models.LORA_SCALE`, and every list of choices from the module that defines it; the form's
+values become a run through `pixelgif.options.merge_settings` and `pixelgif.run.settings_request`,
+as the CLI's flags do, so the CLI, the settings file and the page cannot drift apart. No torch and
+no gradio here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from pathlib import Path
 from typing import Any, Literal, overload
 
 from ..encode import FORMATS, EncodeConfig
-from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
+from ..models import BUNDLED, LORA_PRESETS, LORA_SCALE, MODEL_PRESETS
 from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, MorphConfig
 from ..morph.keyframes import Keyframe as MorphKeyframe
+from ..options import merge_settings, parse_grid
 from ..pixelate import PixelateConfig, builtin_names
 from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
-from ..run import RunRequest
+from ..run import RunRequest, settings_request
 from .storyboard import MAX_KEYFRAMES, Keyframe
 
 AUTO = "auto"  # scale choice: back to the render size, like the CLI
@@ -48,7 +50,7 @@ def defaults() -> dict[str, Any]:
         "library": morph["library"],
         "model": BUNDLED,
         "lora": "",
-        "lora_scale": inspect.signature(load_pipeline).parameters["lora_scale"].default,
+        "lora_scale": LORA_SCALE,
         "steps": morph["steps"],
         "guidance_scale": morph["guidance_scale"],
         "scheduler": morph["scheduler"] or DEFAULT_SCHEDULER,
@@ -108,47 +110,44 @@ def _morph_keyframe(keyframe: Keyframe) -> str | MorphKeyframe:
 def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> RunRequest:
     """Return the run that form ``values`` and the storyboard describe; ValueError names a bad field.
 
-    ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down.
+    ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down. A blank
+    field means the default, as a flag left out does.
     """
-    morph = MorphConfig(
-        prompts=[_morph_keyframe(k) for k in keyframes],
-        seed=keyframes[0].seed if keyframes else 0,
-        seeds=[k.seed for k in keyframes] if len(keyframes) >= 2 else None,
-        frames=_whole("frames", values["frames"], required=True),
-        loop=bool(values["loop"]),
-        library=bool(values.get("library", True)),
-        steps=_whole("steps", values.get("steps"), blank_zero=True),
-        guidance_scale=_number("guidance", values.get("guidance_scale")),
-        width=_whole("width", values.get("width"), blank_zero=True),
-        height=_whole("height", values.get("height"), blank_zero=True),
-        scheduler=values.get("scheduler") or None,
-        **{name: values[name] for name in MORPH_CHOICES if name in values},
-        negative_prompt=(values.get("negative_prompt") or "").strip() or None,
-        batch_size=_whole("batch size", values.get("batch_size"), blank_zero=True),
-    )
     palette = (values.get("palette") or "").strip()
-    pixelate = PixelateConfig(
-        pixel_size=_whole("pixel size", values.get("pixel_size"), blank_zero=True),
-        grid=_grid(values.get("grid")),
-        colors=_whole("colours", values.get("colors"), blank_zero=True),
-        palette=palette_file or (None if palette in ("", FITTED) else palette),
-        dither=values["dither"],
-        reducer=values["reducer"],
-    )
     scale = str(values.get("scale") or AUTO)
-    encode = EncodeConfig(
-        duration=_whole("duration", values["duration"], required=True),
-        hold=_whole("hold", values["hold"], required=True),
-        loop=_whole("loop count", values.get("loop_count"), required=True),
-        boomerang=bool(values["boomerang"]),
-        scale=1 if scale == AUTO else _whole("scale", scale, required=True),
-    )
-    model = {
+    lora_scale = _number("LoRA scale", values.get("lora_scale"))
+    options = {
+        "prompts": [_morph_keyframe(k) for k in keyframes],
+        "seed": [k.seed for k in keyframes] or None,
+        "frames": _whole("frames", values["frames"], required=True),
+        "loop": bool(values["loop"]),
+        "library": bool(values.get("library", True)),
+        "steps": _whole("steps", values.get("steps"), blank_zero=True),
+        "guidance_scale": _number("guidance", values.get("guidance_scale")),
+        "width": _whole("width", values.get("width"), blank_zero=True),
+        "height": _whole("height", values.get("height"), blank_zero=True),
+        "scheduler": values.get("scheduler") or None,
+        **{name: values[name] for name in MORPH_CHOICES if name in values},
+        "negative_prompt": (values.get("negative_prompt") or "").strip() or None,
+        "batch_size": _whole("batch size", values.get("batch_size"), blank_zero=True),
+        "pixel_size": _whole("pixel size", values.get("pixel_size"), blank_zero=True),
+        "grid": _grid(values.get("grid")),
+        "colors": _whole("colours", values.get("colors"), blank_zero=True),
+        "palette": palette_file or (None if palette in ("", FITTED) else palette),
+        "dither": values["dither"],
+        "reducer": values["reducer"],
+        "duration": _whole("duration", values["duration"], required=True),
+        "hold": _whole("hold", values["hold"], required=True),
+        "loop_count": _whole("loop count", values.get("loop_count"), required=True),
+        "boomerang": bool(values["boomerang"]),
+        "scale": None if scale == AUTO else _whole("scale", scale, required=True),
         "model": (values.get("model") or "").strip() or None,
         "lora": (values.get("lora") or "").strip() or None,
-        "lora_scale": float(_number("LoRA scale", values.get("lora_scale")) or 0.0),
+        "lora_scale": lora_scale,
     }
-    return RunRequest(morph, pixelate, encode, model, auto_scale=scale == AUTO)
+    settings = merge_settings({}, options)
+    settings["output"] = RunRequest.output  # the studio picks the output file; the settings need one
+    return settings_request(settings)
 
 
 @overload
@@ -182,13 +181,8 @@ def _number(name: str, value) -> float | None:
 
 def _grid(text) -> tuple[int, int] | None:
     """Return the (width, height) of "64", "64x48" or None for blank (size from the render)."""
-    text = str(text or "").strip().lower().replace("×", "x")
-    if not text:
-        return None
-    parts = text.split("x")
-    if len(parts) > 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"grid must look like 64 or 64x48, got {text!r}")
-    return int(parts[0]), int(parts[-1])
+    text = str(text or "").strip()
+    return parse_grid(text) if text else None
 
 
 def _grid_text(grid) -> str:

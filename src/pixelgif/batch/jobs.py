@@ -27,8 +27,9 @@ from ..options import (
     MORPH_FLAGS,
     OPTIONS,
     PIXELATE_FLAGS,
+    SCHEMA,
+    TEXT_OPTIONS,
     merge_settings,
-    parse_grid,
 )
 from ..run import RunRequest, settings_request
 from ..settings import FORMAT_NAME, SECTIONS, check_settings, config_to_dict
@@ -38,8 +39,6 @@ GALLERY = "index.html"
 RESERVED = {STATE_DIR, GALLERY}
 ALIASES = {"hold_ms": "hold", "prompt": "prompts"}  # the --hold-ms flag; "prompt" for one cell of prompts
 DOCUMENT_KEYS = {"format", "version", "versions", "run"}  # of a saved settings file: not options
-STRING_OPTIONS = {"prompts", "negative_prompt", "scheduler", "easing", "text_interpolation", "spacing", "palette",
-                  "dither", "reducer", "format", "model", "lora", "device", "dtype", "output"}  # fmt: skip
 NAME_CHARS = 48  # of the prompts, in a generated output name
 
 
@@ -153,7 +152,7 @@ def csv_rows(text: str) -> list[tuple[int, dict | BadLine]]:
         row = {}
         for name, cell in zip(columns, cells, strict=False):
             if cell.strip():
-                row[name] = cell.strip() if name in STRING_OPTIONS else _cell_value(cell.strip())
+                row[name] = cell.strip() if name in TEXT_OPTIONS else _cell_value(cell.strip())
         rows.append((number, row))
     return rows
 
@@ -243,14 +242,11 @@ def _option_value(name: str, value: Any) -> Any:
     """Return a job's ``value`` for option ``name`` as the flag's parser would give it."""
     if name == "prompts" and isinstance(value, str):
         return [part.strip() for part in value.split("|")]
+    option = SCHEMA.get(name)
+    if isinstance(value, str) and option is not None and option.type not in (None, int, float):
+        value = option.type(value)  # the flag's own parser: "64x48", "3,5", ".gif"
     if name == "seed":
-        if isinstance(value, str):
-            value = [int(part) for part in value.split(",")]
         return list(value) if isinstance(value, (list, tuple)) else [value]
-    if name == "grid" and isinstance(value, str):
-        return parse_grid(value)
-    if name == "format" and isinstance(value, str):
-        return lookup(value).name
     return value
 
 

@@ -1,25 +1,24 @@
 """The web form without gradio: defaults read from the config dataclasses, form values -> configs.
 
-Every default shown on the page comes from `MorphConfig`, `PixelateConfig`, `EncodeConfig` or
-`pixelgif.models.LORA_SCALE`, and every list of choices from the module that defines it; the form's
-values become a run through `pixelgif.options.merge_settings` and `pixelgif.run.settings_request`,
-as the CLI's flags do, so the CLI, the settings file and the page cannot drift apart. No torch and
-no gradio here.
+Every field is an option of `pixelgif.options.SCHEMA`: its default and choices come from there
+(other lists from the module that defines them), the form's values become a run through
+`pixelgif.options.merge_settings` and `pixelgif.run.settings_request` as the CLI's flags do, and a
+settings file fills the form by the schema's sections and keys, so the CLI, the settings file and
+the page cannot drift apart. No torch and no gradio here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ..encode import FORMATS, EncodeConfig
-from ..models import BUNDLED, LORA_PRESETS, LORA_SCALE, MODEL_PRESETS
-from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, MorphConfig
+from ..encode import FORMATS
+from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS
+from ..morph.config import SCHEDULERS
 from ..morph.keyframes import Keyframe as MorphKeyframe
-from ..options import merge_settings, parse_grid
-from ..pixelate import PixelateConfig, builtin_names
-from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
+from ..options import SCHEMA, merge_settings, parse_grid
+from ..pixelate import builtin_names
+from ..pixelate.config import DEFAULT_COLORS, DITHERS
 from ..run import RunRequest, settings_request
 from .storyboard import MAX_KEYFRAMES, Keyframe
 
@@ -27,13 +26,17 @@ AUTO = "auto"  # scale choice: back to the render size, like the CLI
 DEFAULT_SCHEDULER = "default"  # the model's own scheduler
 FITTED = "fitted"  # palette choice: fit colours to the frames
 COLORS_HINT = f"{DEFAULT_COLORS}, or every colour of the palette"
+# The options of `pixelgif.options.SCHEMA` the page has a field for (the storyboard holds prompts and seeds).
+FORM_OPTIONS = ("frames", "loop", "library", "model", "lora", "lora_scale", "steps", "guidance_scale", "scheduler",
+                "width", "height", "negative_prompt", "easing", "text_interpolation", "spacing", "batch_size",
+                "pixel_size", "grid", "colors", "palette", "dither", "reducer", "duration", "hold", "loop_count",
+                "boomerang", "scale")  # fmt: skip
+# Page values for "not given" (the schema's None), and the scale choice the page starts with.
+BLANKS = {"model": BUNDLED, "lora": "", "scheduler": DEFAULT_SCHEDULER, "negative_prompt": "", "palette": FITTED}
+# Text boxes (blank: the model's default); the form shows their numbers as text.
+TEXT_FIELDS = ("steps", "guidance_scale", "width", "height", "batch_size", "pixel_size", "colors")
 # MorphConfig fields with a fixed set of values, and the values.
-MORPH_CHOICES = {"easing": EASINGS, "text_interpolation": TEXT_INTERPOLATIONS, "spacing": SPACINGS}
-
-
-def field_defaults(cls) -> dict[str, Any]:
-    """Return {field name: default} of a config dataclass (fields without a default are left out)."""
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+MORPH_CHOICES = {o.name: o.choices for o in SCHEMA.values() if o.section == "morph" and o.choices}
 
 
 def formats() -> list[str]:
@@ -42,50 +45,25 @@ def formats() -> list[str]:
 
 
 def defaults() -> dict[str, Any]:
-    """Return the initial value of every form field (keyframes are the storyboard's)."""
-    morph, pixel, encode = field_defaults(MorphConfig), field_defaults(PixelateConfig), field_defaults(EncodeConfig)
-    values = {
-        "frames": morph["frames"],
-        "loop": morph["loop"],
-        "library": morph["library"],
-        "model": BUNDLED,
-        "lora": "",
-        "lora_scale": LORA_SCALE,
-        "steps": morph["steps"],
-        "guidance_scale": morph["guidance_scale"],
-        "scheduler": morph["scheduler"] or DEFAULT_SCHEDULER,
-        "width": morph["width"],
-        "height": morph["height"],
-        "negative_prompt": morph["negative_prompt"] or "",
-        **{name: morph[name] for name in MORPH_CHOICES},
-        "batch_size": morph["batch_size"],
-        "pixel_size": pixel["pixel_size"],
-        "grid": _grid_text(pixel["grid"]),
-        "colors": pixel["colors"],
-        "palette": pixel["palette"] or FITTED,
-        "dither": pixel["dither"],
-        "reducer": pixel["reducer"],
-        "duration": encode["duration"],
-        "hold": encode["hold"],
-        "loop_count": encode["loop"],
-        "boomerang": encode["boomerang"],
-        "scale": AUTO,
-    }
+    """Return the initial value of every form field (keyframes are the storyboard's): the schema's defaults."""
+    values = {name: SCHEMA[name].default for name in FORM_OPTIONS}
+    values.update({name: blank for name, blank in BLANKS.items() if values[name] is None})
+    values["grid"] = _grid_text(values["grid"])
+    values["scale"] = AUTO  # back to the render size, as the CLI does
     return values
 
 
 def choices() -> dict[str, list[str]]:
-    """Return the options of each drop-down field."""
-    options = {
+    """Return the options of each drop-down field: the schema's choices, and lists read from their modules."""
+    options = {name: list(choices) for name in FORM_OPTIONS if (choices := SCHEMA[name].choices)}
+    options.update({
         "model": [BUNDLED, *MODEL_PRESETS],
         "lora": ["", *LORA_PRESETS],
         "scheduler": [DEFAULT_SCHEDULER, *SCHEDULERS],
-        **{name: list(values) for name, values in MORPH_CHOICES.items()},
         "palette": [FITTED, *builtin_names()],
         "dither": list(DITHERS),
-        "reducer": list(REDUCERS),
         "scale": [AUTO, *(str(n) for n in range(1, 17))],
-    }
+    })  # fmt: skip
     return options
 
 
@@ -220,15 +198,12 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
             keyframes.append(Keyframe(caption, int(s), True, image))
         else:
             keyframes.append(Keyframe(str(prompt), int(s), True))
-    text = lambda v: "" if v is None else str(v)  # noqa: E731
-    for name in ("frames", "loop", "library", "spacing", "easing", "text_interpolation"):
-        if name in morph:
-            values[name] = morph[name]
-    for name in ("steps", "guidance_scale", "width", "height", "batch_size"):
-        if name in morph:
-            values[name] = text(morph[name])
-    if "scheduler" in morph:
-        values["scheduler"] = morph["scheduler"] or DEFAULT_SCHEDULER
+    for name in FORM_OPTIONS:  # what the file sets, by the schema's section and key
+        option = SCHEMA[name]
+        section = data.get(option.section) or {}
+        value = section.get(option.field)
+        if name not in OWN_READING and option.field in section and (value is not None or name in NULLABLE):
+            values[name] = _form_value(name, value)
     values["negative_prompt"] = morph.get("negative_prompt") or ""
     loras = model.get("lora")
     if isinstance(loras, list):
@@ -237,16 +212,6 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
         loras = loras[0] if loras else None
     values["model"] = model.get("model") or BUNDLED
     values["lora"] = loras or ""
-    if model.get("lora_scale") is not None:
-        values["lora_scale"] = model["lora_scale"]
-    for name in ("pixel_size", "colors"):
-        if name in pixel:
-            values[name] = text(pixel[name])
-    if "grid" in pixel:
-        values["grid"] = _grid_text(pixel["grid"])
-    for name in ("dither", "reducer"):
-        if pixel.get(name):
-            values[name] = pixel[name]
     palette = pixel.get("palette")
     values["palette"], values["palette_colours"] = FITTED, None
     if isinstance(palette, list):
@@ -255,15 +220,28 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
         values["palette"] = palette
     elif palette:
         notes.append(f"palette file {palette!r} is not on this server; upload it again")
-    for name, key in (("duration", "duration"), ("hold", "hold"), ("loop_count", "loop"), ("boomerang", "boomerang")):
-        if key in enc:
-            values[name] = enc[key]
     if isinstance(values["duration"], list):
         values["duration"] = int(values["duration"][0])
         notes.append("per-frame durations: the page uses the first for every frame")
     if enc.get("scale"):
         values["scale"] = str(enc["scale"])
     return values, keyframes, notes
+
+
+# Form fields that `settings_to_form` fills in its own way, and those a null in the file clears.
+OWN_READING = ("model", "lora", "negative_prompt", "palette", "scale")
+NULLABLE = (*TEXT_FIELDS, "grid", "scheduler")
+
+
+def _form_value(name: str, value: Any) -> Any:
+    """Return a settings file's ``value`` of option ``name`` as the form field shows it."""
+    if name in TEXT_FIELDS:
+        return "" if value is None else str(value)
+    if name == "grid":
+        return _grid_text(value)
+    if name == "scheduler":
+        return value or DEFAULT_SCHEDULER
+    return value
 
 
 def palette_preview(name: str | None, palette_file: str | None = None) -> tuple[list[list[int]] | None, str]:

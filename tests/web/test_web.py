@@ -3,6 +3,7 @@ Studio runs over the tiny Stable Diffusion, the serve command's flags and the in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
@@ -303,6 +304,33 @@ def test_build_app_without_a_server(tmp_path):
     assert {"morph", "preview", "check_palette"} <= api
     morph = next(fn for fn in app.fns.values() if fn.api_name == "morph")
     assert morph.concurrency_limit == 1 and morph.concurrency_id == "render"
+
+
+def test_the_page_controller_works_without_a_browser(tmp_path):
+    pytest.importorskip("gradio")
+    from pixelgif.web import build_app
+    from pixelgif.web.app import CANCELLED
+
+    controller = build_app(Studio(root=tmp_path / "serve")).controller
+    values, k = defaults(), sb.MAX_KEYFRAMES
+
+    def slots(*items):
+        return [*items, *[None] * (k - len(items))]
+
+    page = [2, *slots("a red dragon", "a blue whale"), *slots(0, 1), *slots(False, False), *slots(None, None)]
+    page += [*(values[name] for name in controller.names), None]
+    assert controller.request_of(page) == parse_form(values, BOARD)  # the page's inputs, in order, as the form
+    controller.started("Morphing")(None)  # a fresh cancel flag for the session
+    controller.on_cancel(None)
+    assert controller.page_jobs["anonymous"].cancel.is_set()
+
+    def work(values_in, request):
+        raise AssertionError("a cancelled run must not start")
+
+    made, answer = asyncio.run(controller.attempt(work, page, None, None))
+    assert made is None and CANCELLED in str(answer[controller.status])
+    controller.on_unload(None)
+    assert "anonymous" not in controller.page_jobs
 
 
 def test_studio_morph_reports_smoothness(studio, tiny_sd):

@@ -211,6 +211,41 @@ def run_morph(
                      quality, plot, note)  # fmt: skip
 
 
+def write_format(request: RunRequest, result: MorphResult, fmt: str, folder: Path, stem: str) -> Path:
+    """Write the frames of ``result`` (the run of ``request``) again as ``fmt``, into a new ``folder``
+    as ``stem`` + suffix; return the one file to hand out: the animation, or a zip when the format
+    writes several files (spritesheet + JSON, frames)."""
+    import zipfile
+
+    encode = dataclasses.replace(encode_config(request, result, fmt), format=fmt)
+    folder.mkdir(parents=True)
+    written = write_animation(result.pixel_frames, folder / f"{stem}{FORMATS[fmt].suffix}", encode,
+                              keyframes=result.keyframe_indices)  # fmt: skip
+    parts = sorted(p for p in folder.rglob("*") if p.is_file())
+    if written.is_file() and parts == [written]:
+        return written
+    archive = folder.parent / f"{stem}-{fmt}.zip"
+    with atomic_output(archive) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for part in parts:
+            bundle.write(part, part.relative_to(folder))
+    return archive
+
+
+def preview_keyframes(
+    request: RunRequest, engine: MorphPipeline, folder: Path, callback: Callable[[float, int], None] | None = None
+) -> tuple[MorphResult, list[Path]]:
+    """Render only the keyframes of ``request`` (`MorphPipeline.keyframes`: the same noise and text
+    as in the full morph, so seeds can be picked cheaply first) and write each as a PNG in
+    ``folder``, scaled as the run would be; return the result and the files."""
+    result = engine.keyframes(request.morph, pixelate=request.pixelate, callback=callback)
+    scale = encode_config(request, result, "apng").scale
+    paths = []
+    for index, image in enumerate(result.pixel_frames):
+        paths.append(Path(write_animation([image], folder / f"keyframe-{index + 1}.png",
+                                          EncodeConfig(scale=scale, format="apng"))))  # fmt: skip
+    return result, paths
+
+
 def smoothness_report(result: MorphResult, output: Path) -> tuple[MorphQuality, Path | None, str | None]:
     """Return the smoothness of ``result``, its plot next to ``output`` and, when there is no plot, why."""
     from .morph.quality import measure_morph, plot_quality, report_path

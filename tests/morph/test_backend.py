@@ -91,3 +91,11 @@ def test_the_engine_takes_a_backend_and_the_backend_checks_itself(tiny_sd):
         dataclasses.replace(backend, rgba=True)
     with pytest.raises(ValueError, match="steps"):
         Backend(backend.pipe, "sd", backend.denoiser, backend.device, steps=0)
+
+
+def test_a_runs_presets_are_its_models_then_its_loras():
+    from pixelgif.models.loading import presets_of
+
+    assert presets_of("sd-turbo") == [MODEL_PRESETS["sd-turbo"]] and presets_of("./my-folder") == [None]
+    loras = ["lcm-sdxl", "pixel-art-xl:1.2"]
+    assert presets_of(None, loras) == [None, LORA_PRESETS["lcm-sdxl"], LORA_PRESETS["pixel-art-xl"]]

@@ -16,6 +16,8 @@ from .presets import (
     BUNDLED,
     LORA_SCALE,
     MODEL_PRESETS,
+    LoraPreset,
+    ModelPreset,
     check_names,
     effective_model,
     find_lora_preset,
@@ -97,9 +99,14 @@ def load_backend(
     """Return the morph engine's `Backend`: `load_pipeline`'s pipeline, described by `backend_of`
     with the sampling defaults of the model's and its LoRAs' presets (LCM, TCD, turbo models)."""
     pipe = load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
-    base = effective_model(model, lora)
-    presets = [MODEL_PRESETS.get(str(base)), *(find_lora_preset(name) for name, _ in map(parse_lora, lora_list(lora)))]
-    return backend_of(pipe, presets)
+    return backend_of(pipe, presets_of(model, lora))
+
+
+def presets_of(model: str | None, lora: str | list[str] | None = None) -> list[ModelPreset | LoraPreset | None]:
+    """Return the presets of a run's model (a LoRA preset's base when none is given) and its LoRAs, in
+    that order (None where a name is no preset): what `backend_of` takes the sampling defaults from."""
+    base = MODEL_PRESETS.get(str(effective_model(model, lora)))
+    return [base, *(find_lora_preset(name) for name, _ in map(parse_lora, lora_list(lora)))]
 
 
 def load_pipeline(

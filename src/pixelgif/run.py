@@ -76,6 +76,8 @@ def settings_request(settings: dict, report: bool = False, save_frames: Path | N
     """Return the validated `RunRequest` of a settings document (`pixelgif.options.merge_settings`'s)."""
     from .settings import config_from_dict
 
+    if not settings["morph"].get("prompts"):  # MorphConfig's own check, before its missing-argument TypeError
+        raise ValueError("a morph needs at least two prompts, got 0")
     encode, model = settings["encode"], settings["model"]
     return RunRequest(
         morph=config_from_dict(MorphConfig, settings["morph"], "morph"),

@@ -82,6 +82,7 @@ def test_a_blank_lora_scale_means_the_default_not_zero(blank):
     "changes,board,match",
     [
         ({}, BOARD[:1], "at least two prompts"),
+        ({}, [], "at least two prompts"),
         ({}, [BOARD[0], sb.Keyframe("  ", 1)], "prompt 2 is empty"),
         ({"grid": "big"}, BOARD, "grid"),
         ({"colors": "1"}, BOARD, "colo"),

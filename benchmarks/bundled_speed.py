@@ -44,10 +44,10 @@ def stage_split(out: Path, batch_size: int | None = None, shards: bool = True, d
     from pixelgif.encode import EncodeConfig, write_animation
     from pixelgif.models.bundled import cpu_shards
     from pixelgif.morph.config import MorphConfig
-    from pixelgif.morph.engine import MorphPipeline
+    from pixelgif.run import load_engine
 
     start = time.perf_counter()
-    engine = MorphPipeline.from_pretrained(progress=False, dtype=dtype)
+    engine = load_engine(progress=False, dtype=dtype)
     load = time.perf_counter() - start
     options = {"batch_size": batch_size} if batch_size else {}
     default_shards, cpu_shards.MAX_SHARDS = cpu_shards.MAX_SHARDS, cpu_shards.MAX_SHARDS if shards else 1

@@ -406,9 +406,12 @@ def main(argv=None) -> int:
         print(f"contact sheet: {args.sheet}")
     if args.no_morph:
         return 0
+    from pixelgif.models import backend_of
     from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
-    result = MorphPipeline(pipe, progress=False)(MorphConfig(prompts=["a red apple", "a blue whale"], frames=15))
+    result = MorphPipeline(backend_of(pipe), progress=False)(
+        MorphConfig(prompts=["a red apple", "a blue whale"], frames=15)
+    )
     frames = np.stack([np.asarray(frame.convert("RGBA")) for frame in result.frames])
     frames[..., 3] = np.where(frames[..., 3] >= 128, 255, 0)
     mean, peak = morph_smoothness(frames)

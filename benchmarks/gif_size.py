@@ -59,7 +59,7 @@ DURATION = 100
 
 def morph_frames() -> list[Image.Image]:
     """Return the pixel-art frames of a looping 3-prompt morph from the bundled model."""
-    from pixelgif.morph.engine import morph
+    from pixelgif.run import morph
 
     result = morph(["a red apple", "a green dragon", "a blue whale"], frames=16, loop=True, seed=3, progress=False)
     return result.pixel_frames

@@ -115,10 +115,11 @@ BUILDERS = {"sd2.1": build_sd21, "sdxl": build_sdxl}
 
 def time_morph(pipe, frames: int, steps: int, batch: int, scheduler: str | None, device: torch.device) -> dict:
     """Return seconds, seconds per frame and peak memory (GiB, CUDA only) of one two-prompt morph."""
+    from pixelgif.models import backend_of
     from pixelgif.morph.config import MorphConfig
     from pixelgif.morph.engine import MorphPipeline
 
-    engine = MorphPipeline(pipe, progress=False)
+    engine = MorphPipeline(backend_of(pipe), progress=False)
     config = MorphConfig(prompts=PROMPTS, frames=frames - 1, steps=steps, batch_size=batch, spacing="linear",
                          scheduler=scheduler)  # fmt: skip
     if device.type == "cuda":

@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from make_image_keyframe_example import butterfly, caterpillar
 
+from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.morph import images as morph_images
 from pixelgif.morph.config import MorphConfig
@@ -67,7 +68,7 @@ def main() -> None:
     captions = parser.parse_args().captions
     torch.set_num_threads(2)
     pipe = load_bundled_pipeline()
-    engine = MorphPipeline(pipe, progress=False)
+    engine = MorphPipeline(backend_of(pipe), progress=False)
     pairs = [
         ("caterpillar -> butterfly (drawn)", caterpillar(), butterfly()),
         (

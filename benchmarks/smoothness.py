@@ -77,9 +77,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     args = parser.parse_args(argv)
 
-    from pixelgif.morph.engine import MorphPipeline
+    from pixelgif.run import load_engine
 
-    engine = MorphPipeline.from_pretrained(progress=False)
+    engine = load_engine(progress=False)
     modes = [("linear", False), ("even", False)] + ([("linear", True), ("even", True)] if args.same_noise else [])
     names = {("linear", False): "linear", ("even", False): "even", ("linear", True): "linear+same-noise",
              ("even", True): "even+same-noise"}  # fmt: skip

@@ -214,10 +214,10 @@ def check_stacked_loras(folder, first, second, config) -> None:
     changes the first frame of ``config``'s morph, and weight 0 turns them off."""
     import numpy as np
 
-    from pixelgif.morph.engine import MorphPipeline
+    from pixelgif.run import load_engine
 
     def first_frame(lora):
-        engine = MorphPipeline.from_pretrained(str(folder), lora=lora, progress=False)
+        engine = load_engine(str(folder), lora=lora, progress=False)
         return np.asarray(engine(config).frames[0]), engine.pipe
 
     plain, _ = first_frame(None)

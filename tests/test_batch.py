@@ -16,8 +16,7 @@ import pytest
 
 from pixelgif.batch import read_jobs
 from pixelgif.cli import main
-from pixelgif.cli.morph import OPTIONS
-from pixelgif.run import MODEL_OPTIONS
+from pixelgif.options import MODEL_OPTIONS, OPTIONS
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]

@@ -165,3 +165,41 @@ def test_no_import_cycles_in_checked_packages():
     graph = import_graph()
     bad = [component for component in cycles(graph) if any(_checked(m) for m in component)]
     assert not bad, "import cycles:\n" + "\n".join(_cycle_path(c, graph) for c in bad)
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_engine_imports_nothing_from_the_models():
+    """``morph/`` drives a `Backend` that ``models/`` builds: the dependency goes models -> morph only."""
+    graph = import_graph()
+    bad = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if _under(module, "pixelgif.morph")
+        for target in targets
+        if _under(target, "pixelgif.models")
+    )
+    assert not bad, "morph/ imports models/:\n" + "\n".join(bad)
+
+
+def test_only_the_command_line_imports_the_command_line():
+    """batch/, web/ and run.py share settings, options and error messages through modules below ``cli/``."""
+    graph = import_graph()
+    bad = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if not _under(module, "pixelgif.cli") and module != "pixelgif.__main__"  # the entry point runs the CLI
+        for target in targets
+        if _under(target, "pixelgif.cli")
+    )
+    assert not bad, "modules outside cli/ import cli/:\n" + "\n".join(bad)
+
+
+def test_the_layer_checks_see_a_violation():
+    graph = {"pixelgif.morph.engine": {"pixelgif.models.loading"}, "pixelgif.batch.jobs": {"pixelgif.cli.morph"}}
+    assert [
+        (m, t) for m, ts in graph.items() for t in ts if _under(m, "pixelgif.morph") and _under(t, "pixelgif.models")
+    ]
+    assert not _under("pixelgif.morphing", "pixelgif.morph")

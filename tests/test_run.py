@@ -70,3 +70,28 @@ def test_bad_requests_fail_before_any_model_loads(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         check_run(request)
     assert not (tmp_path / "missing").exists()
+
+
+def test_preview_keyframes_are_the_keyframes_of_the_full_morph(tmp_path):
+    """The page's Preview goes through run.py too: its PNGs are the full morph's keyframes, scaled as the run is."""
+    import numpy as np
+    from PIL import Image
+
+    from pixelgif.run import load_engine, preview_keyframes, write_format
+
+    engine = load_engine(dtype="float32", progress=False)  # bfloat16 would blur "the same render" more
+    request = RunRequest(MorphConfig(prompts=PROMPTS, frames=3, steps=2, seed=4, spacing="linear"),
+                         output=tmp_path / "m.gif")  # fmt: skip
+    result, paths = preview_keyframes(request, engine, tmp_path)
+    assert [p.name for p in paths] == ["keyframe-1.png", "keyframe-2.png"]
+    full = run_morph(request, engine, progress=False).result
+    for i, (path, index) in enumerate(zip(paths, full.keyframe_indices, strict=True)):
+        with Image.open(path) as png:
+            assert png.size == tuple(side * 8 for side in result.size)  # the run's automatic scale: back to 256 px
+            shown = png.convert("RGBA").resize(result.size, Image.NEAREST)
+        assert np.array_equal(np.asarray(shown), np.asarray(result.pixel_frames[i].convert("RGBA")))
+        # Same noise and text as the full morph (up to float noise of another batch split).
+        raw = np.asarray(result.frames[i], dtype=int) - np.asarray(full.frames[index], dtype=int)
+        assert np.abs(raw).max() <= 2
+    sheet = write_format(request, full, "spritesheet", tmp_path / "sheet", "m")
+    assert sheet.suffix == ".zip" and sorted(zipfile.ZipFile(sheet).namelist()) == ["m.json", "m.png"]

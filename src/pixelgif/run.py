@@ -2,7 +2,8 @@
 
 ``pixelgif morph`` and the web studio both build a `RunRequest` and call `check_run` (before any
 model loads, so bad input fails in a blink) and then `run_morph`; the same request gives the same
-files from either. No torch at import: the engine loads inside `load_engine`.
+files from either. No torch at import: the engine loads inside `load_engine`, which is also the
+Python API's way to get an engine (``load_engine()``: the bundled model).
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from .encode import FORMATS, EncodeConfig, auto_scale, check_output, write_animation
 from .errors import PixelgifError
+from .models.presets import LORA_SCALE
 from .morph.config import MorphConfig
+from .options import MODEL_OPTIONS
 from .outputs import atomic_output, check_writable
 from .pixelate import PixelateConfig
 from .settings import build_settings, local_or_id, write_settings
 
 if TYPE_CHECKING:
+    import torch
+
     from .morph.engine import MorphPipeline, MorphResult
     from .morph.quality import MorphQuality
-
-MODEL_OPTIONS = ("model", "lora", "lora_scale", "device", "dtype", "vae")  # MorphPipeline.from_pretrained's
 
 
 @dataclass
@@ -37,7 +40,7 @@ class RunRequest:
     morph: MorphConfig
     pixelate: PixelateConfig = field(default_factory=PixelateConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    model: dict[str, Any] = field(default_factory=dict)  # MorphPipeline.from_pretrained keywords
+    model: dict[str, Any] = field(default_factory=dict)  # load_engine keywords
     output: Path = Path("morph.gif")
     auto_scale: bool = True  # scale the output for viewing (encode.scale is then ignored)
     report: bool = False  # measure smoothness and plot it next to the output
@@ -50,7 +53,7 @@ class RunRequest:
             raise ValueError(f"unknown model option(s): {', '.join(unknown)}; use {', '.join(MODEL_OPTIONS)}")
         self.model = {name: self.model.get(name) for name in MODEL_OPTIONS}
         if self.model["lora_scale"] is None:
-            self.model["lora_scale"] = 1.0
+            self.model["lora_scale"] = LORA_SCALE
 
 
 @dataclass
@@ -67,6 +70,25 @@ class RunOutput:
     quality: MorphQuality | None = None
     report: Path | None = None  # the smoothness plot
     report_note: str | None = None  # why there is no plot (e.g. no matplotlib), when asked for one
+
+
+def settings_request(settings: dict, report: bool = False, save_frames: Path | None = None) -> RunRequest:
+    """Return the validated `RunRequest` of a settings document (`pixelgif.options.merge_settings`'s)."""
+    from .settings import config_from_dict
+
+    if not settings["morph"].get("prompts"):  # MorphConfig's own check, before its missing-argument TypeError
+        raise ValueError("a morph needs at least two prompts, got 0")
+    encode, model = settings["encode"], settings["model"]
+    return RunRequest(
+        morph=config_from_dict(MorphConfig, settings["morph"], "morph"),
+        pixelate=config_from_dict(PixelateConfig, settings["pixelate"], "pixelate"),
+        encode=config_from_dict(EncodeConfig, encode, "encode"),
+        model={name: model.get(name) for name in MODEL_OPTIONS},
+        output=settings["output"],
+        auto_scale="scale" not in encode,
+        report=report,
+        save_frames=save_frames,
+    )
 
 
 def check_run(request: RunRequest) -> str:
@@ -92,11 +114,31 @@ def check_run(request: RunRequest) -> str:
     return fmt
 
 
-def load_engine(model: dict[str, Any], progress: bool = True) -> MorphPipeline:
-    """Return the morph engine for ``model`` (`RunRequest.model`)."""
+def load_engine(
+    model: str | None = None,
+    lora: str | list[str] | None = None,
+    lora_scale: float = LORA_SCALE,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    vae: str | None = None,
+    progress: bool = True,
+) -> MorphPipeline:
+    """Return the morph engine over ``model`` (None: the bundled model; a preset name, hub id, folder
+    or .safetensors file) with the LoRAs ``lora``; see `pixelgif.models.load_backend`. A
+    `RunRequest.model` dict goes in as keywords: ``load_engine(**request.model)``."""
+    from .models.loading import load_backend
     from .morph.engine import MorphPipeline
 
-    return MorphPipeline.from_pretrained(**model, progress=progress)
+    backend = load_backend(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+    return MorphPipeline(backend, progress)
+
+
+def morph(prompts, *, pixelate: PixelateConfig | None = None, progress: bool = True, **options) -> MorphResult:
+    """Return the `MorphResult` of morphing through ``prompts``; ``options`` are `load_engine`'s
+    keywords (model, lora, ...) and `MorphConfig` fields."""
+    model = {name: options.pop(name) for name in MODEL_OPTIONS if name in options}
+    engine = load_engine(**model, progress=progress)
+    return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)
 
 
 def encode_config(request: RunRequest, result: MorphResult, fmt: str) -> EncodeConfig:
@@ -147,7 +189,7 @@ def run_morph(
     """
     started = time.perf_counter() if started is None else started
     fmt = check_run(request)
-    engine = engine or load_engine(request.model, progress)
+    engine = engine or load_engine(**request.model, progress=progress)
     loaded = time.perf_counter()
     result = engine(request.morph, pixelate=request.pixelate, callback=callback)
     encode = encode_config(request, result, fmt)
@@ -169,6 +211,41 @@ def run_morph(
     settings_file = write_settings(FORMATS[fmt].settings_path(request.output), settings)
     return RunOutput(result, request.output, fmt, FORMATS[fmt].paths(request.output), settings_file, encode, seconds,
                      quality, plot, note)  # fmt: skip
+
+
+def write_format(request: RunRequest, result: MorphResult, fmt: str, folder: Path, stem: str) -> Path:
+    """Write the frames of ``result`` (the run of ``request``) again as ``fmt``, into a new ``folder``
+    as ``stem`` + suffix; return the one file to hand out: the animation, or a zip when the format
+    writes several files (spritesheet + JSON, frames)."""
+    import zipfile
+
+    encode = dataclasses.replace(encode_config(request, result, fmt), format=fmt)
+    folder.mkdir(parents=True)
+    written = write_animation(result.pixel_frames, folder / f"{stem}{FORMATS[fmt].suffix}", encode,
+                              keyframes=result.keyframe_indices)  # fmt: skip
+    parts = sorted(p for p in folder.rglob("*") if p.is_file())
+    if written.is_file() and parts == [written]:
+        return written
+    archive = folder.parent / f"{stem}-{fmt}.zip"
+    with atomic_output(archive) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for part in parts:
+            bundle.write(part, part.relative_to(folder))
+    return archive
+
+
+def preview_keyframes(
+    request: RunRequest, engine: MorphPipeline, folder: Path, callback: Callable[[float, int], None] | None = None
+) -> tuple[MorphResult, list[Path]]:
+    """Render only the keyframes of ``request`` (`MorphPipeline.keyframes`: the same noise and text
+    as in the full morph, so seeds can be picked cheaply first) and write each as a PNG in
+    ``folder``, scaled as the run would be; return the result and the files."""
+    result = engine.keyframes(request.morph, pixelate=request.pixelate, callback=callback)
+    scale = encode_config(request, result, "apng").scale
+    paths = []
+    for index, image in enumerate(result.pixel_frames):
+        paths.append(Path(write_animation([image], folder / f"keyframe-{index + 1}.png",
+                                          EncodeConfig(scale=scale, format="apng"))))  # fmt: skip
+    return result, paths
 
 
 def smoothness_report(result: MorphResult, output: Path) -> tuple[MorphQuality, Path | None, str | None]:

@@ -56,9 +56,10 @@ def test_precomputed_embeddings_skip_the_text_stage(pipe):
 
 
 def test_morph_endpoints_equal_single_prompt_renders(pipe):
+    from pixelgif.models import backend_of
     from pixelgif.morph.engine import MorphConfig, MorphPipeline, to_pil
 
-    engine = MorphPipeline(pipe, progress=False)
+    engine = MorphPipeline(backend_of(pipe), progress=False)
     config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=3, steps=4, seed=7, batch_size=1,
                          library=False)  # the model draws the keyframes  # fmt: skip
     result = engine(config)

@@ -67,10 +67,11 @@ def test_config_works_with_diffusers_from_config():
 
 
 def test_engine_picks_the_own_ddim_for_image_keyframes():
+    from pixelgif.models import backend_of
     from pixelgif.models.bundled import load_bundled_pipeline
     from pixelgif.morph.engine import MorphPipeline
 
-    engine = MorphPipeline(load_bundled_pipeline(), progress=False)
+    engine = MorphPipeline(backend_of(load_bundled_pipeline()), progress=False)
     engine.set_scheduler("DDIM-exact")
     assert isinstance(engine.pipe.scheduler, DDIM) and not engine.pipe.scheduler.config.clip_sample
     engine.set_scheduler("UniPC")

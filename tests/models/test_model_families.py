@@ -11,16 +11,18 @@ import pytest
 import torch
 
 from pixelgif.errors import PixelgifError
+from pixelgif.models import backend_of
 from pixelgif.models.loading import load_pipeline
 from pixelgif.morph.config import SCHEDULERS, MorphConfig
 from pixelgif.morph.engine import MorphPipeline
+from pixelgif.run import load_engine
 
 PROMPTS = ["a red dragon", "a blue whale"]
 
 
 @pytest.fixture(scope="module")
 def sdxl(tiny_sdxl):
-    return MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
+    return load_engine(str(tiny_sdxl), progress=False)
 
 
 def _config(**overrides):
@@ -94,12 +96,10 @@ def test_stacked_loras_are_named_adapters_at_their_weights(tiny_sd, tiny_lora, t
 
 
 def test_lora_preset_sets_scheduler_steps_and_guidance(tiny_sdxl):
-    from pixelgif.models.loading import _apply_preset_defaults
     from pixelgif.models.presets import LORA_PRESETS
 
-    engine = MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
-    _apply_preset_defaults(engine.pipe, LORA_PRESETS["lcm-sdxl"])
-    engine = MorphPipeline(engine.pipe, progress=False)
+    engine = load_engine(str(tiny_sdxl), progress=False)
+    engine = MorphPipeline(backend_of(engine.pipe, [LORA_PRESETS["lcm-sdxl"]]), progress=False)
     resolved = engine.resolve(MorphConfig(prompts=PROMPTS))
     assert (resolved.steps, resolved.guidance_scale) == (8, 1.5)
     assert type(engine.pipe.scheduler).__name__ == "LCMScheduler"
@@ -124,9 +124,9 @@ def test_lora_weights_parse_from_the_command_line(tmp_path):
 
 def test_vae_flag_replaces_the_models_vae(tiny_sdxl, tiny_sd, tmp_path):
     config = _config(frames=2)
-    plain = np.asarray(MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)(config).frames[0])
-    same = MorphPipeline.from_pretrained(str(tiny_sdxl), vae=str(tiny_sdxl / "vae"), progress=False)
-    other = MorphPipeline.from_pretrained(str(tiny_sdxl), vae=str(tiny_sd), progress=False)  # its vae/ subfolder
+    plain = np.asarray(load_engine(str(tiny_sdxl), progress=False)(config).frames[0])
+    same = load_engine(str(tiny_sdxl), vae=str(tiny_sdxl / "vae"), progress=False)
+    other = load_engine(str(tiny_sdxl), vae=str(tiny_sd), progress=False)  # its vae/ subfolder
     assert np.array_equal(np.asarray(same(config).frames[0]), plain)
     assert not np.array_equal(np.asarray(other(config).frames[0]), plain)
     with pytest.raises(PixelgifError, match=r"no config\.json"):

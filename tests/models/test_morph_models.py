@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from pixelgif.cli import main
 from pixelgif.errors import ModelNotFoundError, PixelgifError
-from pixelgif.models import LORA_PRESETS, SD21, load_pipeline
+from pixelgif.models import LORA_PRESETS, SD21, backend_of, load_pipeline
 from pixelgif.models.loading import resolve_device, resolve_dtype
 from pixelgif.models.lora import convert_lora_file, normalize_lora, read_lora_file
 from pixelgif.models.presets import effective_model, find_lora_preset, is_hub_id, resolve_model_name
@@ -19,7 +19,7 @@ from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
 def _frames(pipe):
     config = MorphConfig(prompts=["a red dragon", "a blue whale"], frames=2, steps=2)
-    return [np.asarray(f) for f in MorphPipeline(pipe, progress=False)(config).frames]
+    return [np.asarray(f) for f in MorphPipeline(backend_of(pipe), progress=False)(config).frames]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from pixelgif.cli import main
+from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.models.bundled.colours import dominant_hue
 from pixelgif.models.bundled.library import MIN_SIMILARITY, SpriteLibrary, bundled_library
@@ -78,7 +79,7 @@ def test_the_shipped_library_matches_everyday_prompts():
 
 @pytest.fixture(scope="module")
 def engine():
-    return MorphPipeline(load_bundled_pipeline(), progress=False)
+    return MorphPipeline(backend_of(load_bundled_pipeline()), progress=False)
 
 
 def test_library_keyframes_are_the_drawings_pixel_for_pixel(engine):

@@ -16,9 +16,11 @@ from PIL import Image
 
 from pixelgif.cli import main
 from pixelgif.errors import PixelgifError
+from pixelgif.models import backend_of
 from pixelgif.models.loading import load_pipeline
 from pixelgif.morph.config import MorphConfig
 from pixelgif.morph.engine import MorphPipeline
+from pixelgif.run import load_engine
 
 PROMPTS = ["a red dragon", "a blue whale"]
 FAMILIES = ["tiny_sd3", "tiny_flux"]
@@ -32,7 +34,7 @@ CONDITIONING = {
 def family(request):
     """Return (model folder, engine) of each transformer family."""
     folder = request.getfixturevalue(request.param)
-    return request.param, folder, MorphPipeline.from_pretrained(str(folder), progress=False)
+    return request.param, folder, load_engine(str(folder), progress=False)
 
 
 def _config(**overrides):
@@ -133,7 +135,7 @@ def _constant_velocity(engine: MorphPipeline) -> MorphPipeline:
     with torch.no_grad():
         pipe.transformer.proj_out.weight.zero_()
         pipe.transformer.proj_out.bias.copy_(torch.linspace(-0.5, 0.5, pipe.transformer.proj_out.bias.numel()))
-    return MorphPipeline(pipe, progress=False)
+    return MorphPipeline(backend_of(pipe), progress=False)
 
 
 def test_image_keyframe_inverts_exactly_where_euler_sampling_is_invertible(family):
@@ -234,15 +236,16 @@ def test_morph_command_with_a_flux_model(tiny_flux, tmp_path, capsys):
 
 
 def test_model_and_lora_presets_set_their_sampling_defaults(tiny_flux, tiny_sdxl):
-    from pixelgif.models.loading import _apply_preset_defaults
     from pixelgif.models.presets import LORA_PRESETS, MODEL_PRESETS
 
-    flux = MorphPipeline.from_pretrained(str(tiny_flux), progress=False)
-    _apply_preset_defaults(flux.pipe, MODEL_PRESETS["flux-schnell"])
+    flux = load_engine(str(tiny_flux), progress=False)
+    own = flux.resolve(MorphConfig(prompts=PROMPTS))
+    flux = MorphPipeline(backend_of(flux.pipe, [MODEL_PRESETS["flux-schnell"]]), progress=False)
     resolved = flux.resolve(MorphConfig(prompts=PROMPTS))
-    assert (resolved.steps, resolved.guidance_scale) == (4, 0.0)
-    xl = MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
-    _apply_preset_defaults(xl.pipe, LORA_PRESETS["hyper-sdxl"])
+    assert (resolved.steps, resolved.guidance_scale) == (4, 0.0) != (own.steps, own.guidance_scale)
+    xl = load_engine(str(tiny_sdxl), progress=False)
+    xl = MorphPipeline(backend_of(xl.pipe, [LORA_PRESETS["hyper-sdxl"]]), progress=False)
+    assert xl.backend.scheduler == LORA_PRESETS["hyper-sdxl"].scheduler
     assert xl.pipe.scheduler.config.timestep_spacing == "trailing"
     assert type(xl.pipe.scheduler).__name__ == "DDIMScheduler"
     assert LORA_PRESETS["pixel-art-3.5l"].base_model == MODEL_PRESETS["sd3.5-large"].repo_id

@@ -12,8 +12,10 @@ import torch
 from PIL import Image
 
 from pixelgif.cli import main
+from pixelgif.models import backend_of
 from pixelgif.morph.engine import FrameInputs, MorphConfig, MorphPipeline
 from pixelgif.morph.keyframes import Keyframe
+from pixelgif.run import load_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from make_image_keyframe_example import butterfly, caterpillar
@@ -35,12 +37,12 @@ def same_pixels(a, b) -> bool:
 def bundled():
     from pixelgif.models.bundled import load_bundled_pipeline
 
-    return MorphPipeline(load_bundled_pipeline(), progress=False)
+    return MorphPipeline(backend_of(load_bundled_pipeline()), progress=False)
 
 
 @pytest.fixture(scope="module")
 def sd(tiny_sd):
-    return MorphPipeline.from_pretrained(str(tiny_sd), progress=False)
+    return load_engine(str(tiny_sd), progress=False)
 
 
 def test_bundled_inversion_round_trip(bundled):
@@ -84,11 +86,12 @@ def test_inversion_is_exact_where_ddim_is_invertible(family, request):
     """With a UNet whose noise prediction does not depend on its input, DDIM inversion is exact:
     this checks the timesteps, alphas, VAE scaling and guidance of the inversion, to float precision."""
     model = request.getfixturevalue(family)
-    engine = MorphPipeline(copy.copy(model.pipe), progress=False)
-    engine.pipe.unet = copy.deepcopy(model.pipe.unet)
+    pipe = copy.copy(model.pipe)
+    pipe.unet = copy.deepcopy(model.pipe.unet)
     with torch.no_grad():
-        engine.pipe.unet.conv_out.weight.zero_()
-        engine.pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
+        pipe.unet.conv_out.weight.zero_()
+        pipe.unet.conv_out.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.1]))
+    engine = MorphPipeline(backend_of(pipe), progress=False)
     config = MorphConfig(prompts=[Keyframe(image=caterpillar(), caption="a caterpillar"), "a blue whale"], steps=5)
     keys = engine.prepare_keyframes(config)
     # Guidance is neutral at the image: each negative tensor is its caption's (SDXL's pooled one too).
@@ -159,7 +162,7 @@ def test_precomputed_inversions_skip_the_inversion(sd, monkeypatch):
 
 @pytest.fixture(scope="module")
 def sdxl(tiny_sdxl):
-    return MorphPipeline.from_pretrained(str(tiny_sdxl), progress=False)
+    return load_engine(str(tiny_sdxl), progress=False)
 
 
 def test_sdxl_noise_prediction_has_the_pipelines_pooled_and_size_conditioning(sdxl):

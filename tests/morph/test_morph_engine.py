@@ -4,17 +4,19 @@ import numpy as np
 import pytest
 import torch
 
+from pixelgif.models import backend_of
 from pixelgif.morph.config import SCHEDULERS
 from pixelgif.morph.engine import MorphConfig, MorphPipeline, MorphResult
 from pixelgif.morph.schedule import frame_schedule
 from pixelgif.pixelate import PixelateConfig
+from pixelgif.run import load_engine
 
 PROMPTS = ["a red dragon", "a blue whale", "a green frog"]
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_sd):
-    return MorphPipeline.from_pretrained(str(tiny_sd), progress=False)
+    return load_engine(str(tiny_sd), progress=False)
 
 
 def _config(**kwargs):
@@ -133,7 +135,7 @@ def test_rgba_backend(tiny_sd):
         unet=unet, text_encoder=CLIPTextModel.from_pretrained(tiny_sd / "text_encoder"),
         tokenizer=CLIPTokenizer.from_pretrained(tiny_sd / "tokenizer"), scheduler=DPMSolverMultistepScheduler(),
     )  # fmt: skip
-    engine = MorphPipeline(pipe, progress=False)
+    engine = MorphPipeline(backend_of(pipe), progress=False)
     assert engine.default_size() == (16, 16)
     result = engine(MorphConfig(prompts=PROMPTS[:2], frames=2, steps=2, loop=True))
     assert len(result.frames) == 4

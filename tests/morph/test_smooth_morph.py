@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from pixelgif.cli import main
-from pixelgif.morph.engine import MorphConfig, MorphPipeline
+from pixelgif.morph.engine import MorphConfig
 from pixelgif.morph.spacing import render_budget
+from pixelgif.run import load_engine
 
 PROMPTS = ["a red dragon", "a blue whale", "a green frog"]
 FAST = ["--steps", "2", "--frames", "4", "--quiet"]
@@ -18,7 +19,7 @@ FAST = ["--steps", "2", "--frames", "4", "--quiet"]
 
 @pytest.fixture(scope="module")
 def engine(tiny_sd):
-    return MorphPipeline.from_pretrained(str(tiny_sd), progress=False)
+    return load_engine(str(tiny_sd), progress=False)
 
 
 def _arrays(images):
@@ -133,7 +134,7 @@ def test_report_without_matplotlib_is_one_line_before_rendering(tiny_sd, tmp_pat
 def test_bundled_model_even_loop(tmp_path):
     from pixelgif.morph.quality import measure_morph
 
-    bundled = MorphPipeline.from_pretrained(progress=False)
+    bundled = load_engine(progress=False)
     config = MorphConfig(prompts=["a red apple", "a blue whale"], frames=6, steps=3, loop=True)
     result = bundled(config)
     assert len(result.frames) == 12 and result.keyframe_indices == [0, 6]

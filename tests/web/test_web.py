@@ -3,6 +3,7 @@ Studio runs over the tiny Stable Diffusion, the serve command's flags and the in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
@@ -67,10 +68,21 @@ def test_form_values_reach_the_configs():
     assert request.model["lora"] == "pixelart" and request.model["lora_scale"] == 0.5
 
 
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_a_blank_lora_scale_means_the_default_not_zero(blank):
+    from pixelgif.models import LORA_SCALE
+
+    values = {**defaults(), "lora": "pixelart", "lora_scale": blank}
+    assert defaults()["lora_scale"] == LORA_SCALE == 1.0
+    assert parse_form(values, BOARD).model["lora_scale"] == LORA_SCALE  # 0 would switch the LoRA off
+    assert parse_form({**values, "lora_scale": "0"}, BOARD).model["lora_scale"] == 0.0  # a real 0 stays 0
+
+
 @pytest.mark.parametrize(
     "changes,board,match",
     [
         ({}, BOARD[:1], "at least two prompts"),
+        ({}, [], "at least two prompts"),
         ({}, [BOARD[0], sb.Keyframe("  ", 1)], "prompt 2 is empty"),
         ({"grid": "big"}, BOARD, "grid"),
         ({"colors": "1"}, BOARD, "colo"),
@@ -180,10 +192,10 @@ def studio(tiny_sd, tmp_path):
     loads = []
 
     def factory(**model):
-        from pixelgif.morph.engine import MorphPipeline
+        from pixelgif.run import load_engine
 
         loads.append(model)
-        return MorphPipeline.from_pretrained(**model, progress=False)
+        return load_engine(**model, progress=False)
 
     studio = Studio(Limits(max_frames=12, max_resolution=48), EngineCache(factory), root=tmp_path / "serve")
     studio.loads = loads
@@ -293,6 +305,33 @@ def test_build_app_without_a_server(tmp_path):
     assert {"morph", "preview", "check_palette"} <= api
     morph = next(fn for fn in app.fns.values() if fn.api_name == "morph")
     assert morph.concurrency_limit == 1 and morph.concurrency_id == "render"
+
+
+def test_the_page_controller_works_without_a_browser(tmp_path):
+    pytest.importorskip("gradio")
+    from pixelgif.web import build_app
+    from pixelgif.web.app import CANCELLED
+
+    controller = build_app(Studio(root=tmp_path / "serve")).controller
+    values, k = defaults(), sb.MAX_KEYFRAMES
+
+    def slots(*items):
+        return [*items, *[None] * (k - len(items))]
+
+    page = [2, *slots("a red dragon", "a blue whale"), *slots(0, 1), *slots(False, False), *slots(None, None)]
+    page += [*(values[name] for name in controller.names), None]
+    assert controller.request_of(page) == parse_form(values, BOARD)  # the page's inputs, in order, as the form
+    controller.started("Morphing")(None)  # a fresh cancel flag for the session
+    controller.on_cancel(None)
+    assert controller.page_jobs["anonymous"].cancel.is_set()
+
+    def work(values_in, request):
+        raise AssertionError("a cancelled run must not start")
+
+    made, answer = asyncio.run(controller.attempt(work, page, None, None))
+    assert made is None and CANCELLED in str(answer[controller.status])
+    controller.on_unload(None)
+    assert "anonymous" not in controller.page_jobs
 
 
 def test_studio_morph_reports_smoothness(studio, tiny_sd):

@@ -3,7 +3,7 @@
 A job is a settings object of the schema ``pixelgif morph --from`` reads (so a saved settings file,
 on one line, is a job), or just ``prompts`` plus options named like ``pixelgif morph``'s flags
 (``{"prompts": ["a cat", "a dog"], "seed": 3, "pixel_size": 4}``), or both. The batch's own flags
-are defaults: a job's settings win over them. The merge is `pixelgif.cli.morph.merge_settings`, the
+are defaults: a job's settings win over them. The merge is `pixelgif.options.merge_settings`, the
 one ``pixelgif morph --from FILE --flags`` uses, so a job gives the same request as that command.
 No torch here: a whole file is checked in a blink, before any model loads.
 """
@@ -18,10 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..cli.morph import ENCODE_FLAGS, GRID_FLAGS, MORPH_FLAGS, OPTIONS, PIXELATE_FLAGS, merge_settings, settings_request
-from ..cli.options import grid_size
 from ..encode import FORMATS, lookup
-from ..run import MODEL_OPTIONS, RunRequest
+from ..errors import format_error
+from ..options import (
+    ENCODE_FLAGS,
+    GRID_FLAGS,
+    MODEL_OPTIONS,
+    MORPH_FLAGS,
+    OPTIONS,
+    PIXELATE_FLAGS,
+    SCHEMA,
+    TEXT_OPTIONS,
+    merge_settings,
+)
+from ..run import RunRequest, settings_request
 from ..settings import FORMAT_NAME, SECTIONS, check_settings, config_to_dict
 
 STATE_DIR = ".pixelgif-batch"  # done records, inside the output folder
@@ -29,8 +39,6 @@ GALLERY = "index.html"
 RESERVED = {STATE_DIR, GALLERY}
 ALIASES = {"hold_ms": "hold", "prompt": "prompts"}  # the --hold-ms flag; "prompt" for one cell of prompts
 DOCUMENT_KEYS = {"format", "version", "versions", "run"}  # of a saved settings file: not options
-STRING_OPTIONS = {"prompts", "negative_prompt", "scheduler", "easing", "text_interpolation", "spacing", "palette",
-                  "dither", "reducer", "format", "model", "lora", "device", "dtype", "output"}  # fmt: skip
 NAME_CHARS = 48  # of the prompts, in a generated output name
 
 
@@ -74,7 +82,7 @@ class BadLine:
 def read_jobs(path: str | Path, outdir: str | Path, defaults: dict | None = None) -> tuple[list[Job], list[BadLine]]:
     """Return the jobs of job file ``path`` (CSV by its suffix, else JSON Lines) and its bad lines.
 
-    ``defaults``: options (`pixelgif.cli.morph.OPTIONS` names) for every job, under each job's own.
+    ``defaults``: options (`pixelgif.options.OPTIONS` names) for every job, under each job's own.
     Outputs go into ``outdir``; two jobs that would write the same file make the second one bad.
     """
     path = Path(path)
@@ -95,7 +103,7 @@ def read_jobs(path: str | Path, outdir: str | Path, defaults: dict | None = None
             if taken:
                 raise ValueError(f"output {job.name!r} would overwrite a file of line {taken[0]}; give another output")
         except Exception as exc:  # every reason, as one line: the file goes on
-            bad.append(BadLine(line, _reason(exc)))
+            bad.append(BadLine(line, format_error(exc)))
             continue
         owners.update((p, line) for p in job.paths())
         jobs.append(job)
@@ -144,7 +152,7 @@ def csv_rows(text: str) -> list[tuple[int, dict | BadLine]]:
         row = {}
         for name, cell in zip(columns, cells, strict=False):
             if cell.strip():
-                row[name] = cell.strip() if name in STRING_OPTIONS else _cell_value(cell.strip())
+                row[name] = cell.strip() if name in TEXT_OPTIONS else _cell_value(cell.strip())
         rows.append((number, row))
     return rows
 
@@ -234,14 +242,11 @@ def _option_value(name: str, value: Any) -> Any:
     """Return a job's ``value`` for option ``name`` as the flag's parser would give it."""
     if name == "prompts" and isinstance(value, str):
         return [part.strip() for part in value.split("|")]
+    option = SCHEMA.get(name)
+    if isinstance(value, str) and option is not None and option.type not in (None, int, float):
+        value = option.type(value)  # the flag's own parser: "64x48", "3,5", ".gif"
     if name == "seed":
-        if isinstance(value, str):
-            value = [int(part) for part in value.split(",")]
         return list(value) if isinstance(value, (list, tuple)) else [value]
-    if name == "grid" and isinstance(value, str):
-        return grid_size(value)
-    if name == "format" and isinstance(value, str):
-        return lookup(value).name
     return value
 
 
@@ -262,9 +267,3 @@ def _cell_value(cell: str) -> Any:
         return json.loads(cell)
     except json.JSONDecodeError:
         return cell
-
-
-def _reason(exc: BaseException) -> str:
-    from ..cli import format_error
-
-    return " ".join(format_error(exc).split())

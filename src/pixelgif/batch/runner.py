@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..errors import format_error
 from ..run import load_engine, run_morph
 from .gallery import Entry, write_gallery
 from .jobs import BadLine, Job
@@ -94,7 +95,7 @@ class EngineCache:
             if self.device is not None and options.get("device") in (None, "auto"):
                 options["device"] = self.device  # the settings file still records the model options as given
             try:
-                self._engine = load_engine(options, progress=False)
+                self._engine = load_engine(**options, progress=False)
             except Exception as exc:
                 self._errors[key] = exc
                 raise
@@ -244,12 +245,10 @@ def run_job(job: Job, outdir: Path, engines: EngineCache, process: int = 0) -> O
 
 def failure_reason(exc: BaseException) -> str:
     """Return why a job failed, as one line."""
-    from ..cli import format_error
-
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "out of memory" in text.lower() and not isinstance(exc, MemoryError):
         return f"out of memory: {text} (try a smaller batch_size, width/height or fewer frames)"
-    return " ".join(format_error(exc).split())
+    return format_error(exc)
 
 
 def free_memory() -> None:

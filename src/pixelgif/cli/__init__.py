@@ -14,6 +14,9 @@ import os
 import sys
 
 from .. import __version__
+from ..errors import format_error
+
+__all__ = ["COMMANDS", "build_parser", "entry", "format_error", "main"]
 
 # Subcommand name -> module under pixelgif.cli. Order is the order shown in --help.
 COMMANDS = {
@@ -53,26 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_error(exc: BaseException) -> str:
-    """Return a one-line, user-facing message for ``exc``."""
-    from ..errors import PixelgifError
-
-    if isinstance(exc, PixelgifError):
-        return str(exc)
-    if isinstance(exc, ValueError):
-        return str(exc)
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        return f"{exc.strerror or exc}{name}"
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {exc.filename or exc}"
-    if isinstance(exc, MemoryError):
-        return "out of memory: try a smaller --batch-size, width/height, or fewer frames"
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-
-
 def main(argv: list[str] | None = None) -> int:
     _prepare_environment()
     parser = build_parser()
@@ -88,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug or os.environ.get("PIXELGIF_DEBUG"):
             raise
-        message = " ".join(format_error(exc).split())  # one line, always
-        print(f"pixelgif: error: {message}", file=sys.stderr)
+        print(f"pixelgif: error: {format_error(exc)}", file=sys.stderr)
         return 1
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .morph import OPTIONS, _quiet_libraries, add_run_options
+from ..options import OPTIONS
+from .morph import _quiet_libraries, add_run_options
 from .options import one_line_error
 
 DESCRIPTION = """\

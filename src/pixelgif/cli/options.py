@@ -1,10 +1,14 @@
-"""Argument types and error handling shared by the commands."""
+"""Argument types, schema options as flags, and error handling shared by the commands."""
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..options import Option
 
 
 def format_name(text: str) -> str:
@@ -24,14 +28,6 @@ def format_help() -> str:
     return "; ".join(f"{f.name}: {f.description}" for f in FORMATS.values()) + " (default: from -o)"
 
 
-def grid_size(text: str) -> tuple[int, int]:
-    """Return (width, height) of "64x48" or "64" (an argparse type)."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 64x48, got {text!r}")
-    return int(match.group(1)), int(match.group(2) or match.group(1))
-
-
 def one_line_error(parser):
     """Return an argparse ``error`` that prints one line and exits 2, as every other error is one line."""
 
@@ -40,3 +36,47 @@ def one_line_error(parser):
         sys.exit(2)
 
     return error
+
+
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Return ``parse`` as an argparse type: its ValueError message becomes the one-line error
+    (int and float keep argparse's own "invalid int value" wording)."""
+    if parse in (int, float):
+        return parse
+
+    def parse_argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse_argument.__name__ = parse.__name__
+    return parse_argument
+
+
+def add_option(group, option: Option, default: Any = None) -> None:
+    """Add the flag of schema ``option`` to ``group`` (None default: "not given", so a settings file's
+    value or the config's default applies)."""
+    kwargs: dict[str, Any] = {"dest": option.name, "default": default, "help": option.help_text()}
+    if option.kind == "switch":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        if option.kind == "list":
+            kwargs["action"] = "append"
+        if option.type is not None:
+            kwargs["type"] = argument_type(option.type)
+        if option.choices is not None:
+            kwargs["choices"] = option.choices
+        else:
+            kwargs["metavar"] = option.metavar
+    group.add_argument(*option.flags, **kwargs)
+
+
+def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> dict[str, argparse._ArgumentGroup]:
+    """Add ``options`` (schema entries) to ``parser`` in their --help groups; return the groups by title."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in options:
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        add_option(groups[option.group], option)
+    return groups

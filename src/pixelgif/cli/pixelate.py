@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .options import format_help, format_name, grid_size, one_line_error
+from ..options import SCHEMA
+from .options import add_option, format_help, format_name, one_line_error
 
 DESCRIPTION = """\
 Turn images into true pixel art: a real pixel grid, one small palette shared by every frame (no
@@ -46,41 +47,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="output file (.png, .gif, .webp, .apng, .mp4) or folder (one PNG per frame)",
     )
     grid = parser.add_argument_group("pixel grid (give at most one; default: --pixel-size 8)")
-    grid.add_argument("--pixel-size", type=int, metavar="N", help="source pixels per art pixel")
-    grid.add_argument("--grid", type=grid_size, metavar="WxH", help="output size in art pixels, e.g. 64x64")
+    add_option(grid, SCHEMA["pixel_size"])
+    add_option(grid, SCHEMA["grid"])
     grid.add_argument(
         "--detect-grid",
         action="store_true",
         help="find the grid of input that is already pixel art, upscaled or blurred, and restore 1:1 pixels",
     )
-    grid.add_argument(
-        "--reducer",
-        choices=("mean", "median", "dominant", "edge"),
-        default="mean",
-        help="how a cell becomes one colour: mean (in linear light, default), median, dominant "
-        "(most common palette colour: crisp, no in-between colours), edge (keeps thin dark outlines)",
-    )
+    add_option(grid, SCHEMA["reducer"], SCHEMA["reducer"].default)
     colours = parser.add_argument_group("palette")
-    colours.add_argument(
-        "--colors",
-        type=int,
-        metavar="K",
-        help="palette size 2-256, fitted on all frames together (default 16); with --palette, "
-        "the best K colours of that palette",
-    )
-    colours.add_argument(
-        "--palette",
-        metavar="NAME|FILE",
-        help="built-in palette (pico-8, gameboy, nes, cga, c64, endesga-32, sweetie-16, aap-64, 1-bit) "
-        "or a .gpl, .hex, .pal or .png swatch file",
-    )
-    colours.add_argument(
-        "--dither",
-        default="auto",
-        choices=("auto", "none", "bayer2", "bayer4", "bayer8", "floyd-steinberg", "atkinson"),
-        help="auto (default): Floyd-Steinberg for one image, Bayer 4x4 for animations, "
-        "since ordered dithering is stable across frames",
-    )
+    for name in ("colors", "palette", "dither"):  # the same flags as pixelgif morph's
+        add_option(colours, SCHEMA[name], SCHEMA[name].default)
     colours.add_argument(
         "--dither-strength",
         type=float,

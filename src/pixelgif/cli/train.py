@@ -55,8 +55,6 @@ a 2-core CPU bf16 autocast was 11-17 % slower than float32 for the bundled UNet
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..train.full import FullTrainConfig
     from ..train.lora import LoraTrainConfig
-    from ..train.options import LR_SCHEDULES, MIXED_PRECISION
-    from ..train.preprocess import CROPS, RESAMPLE
 
     d: dict[str, Any] = {name: f.default for name, f in LoraTrainConfig.__dataclass_fields__.items()}
     f: dict[str, Any] = {name: f.default for name, f in FullTrainConfig.__dataclass_fields__.items()}
@@ -78,6 +76,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    _add_full_options(parser, f)
+    _add_data_options(parser, d, f)
+    _add_lora_options(parser, d)
+    _add_training_options(parser, d, f)
+    _add_run_options(parser, d, f)
+
+    parser.error = _one_line_error(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_full_options(parser, f: dict[str, Any]) -> None:
+    """Add the full training (--full): --full, --init, --ema-decay flags (defaults: ``d`` LoRA, ``f`` full training)."""
     full = parser.add_argument_group("full training (--full)")
     full.add_argument(
         "--full",
@@ -96,6 +107,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="D",
         help=f"--full: the model is an average of the weights with this decay; 0: none (default {f['ema_decay']})",
     )
+
+
+def _add_data_options(parser, d: dict[str, Any], f: dict[str, Any]) -> None:
+    """Add the data: reading, captions, resizing, augmentation flags (defaults: ``d`` LoRA, ``f`` full training)."""
+    from ..train.preprocess import CROPS, RESAMPLE
 
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -142,6 +158,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="encode every image and caption again each time (less memory for big data sets)",
     )
 
+
+def _add_lora_options(parser, d: dict[str, Any]) -> None:
+    """Add the LoRA: rank, alpha, targets flags (defaults: ``d`` LoRA, ``f`` full training)."""
     lora = parser.add_argument_group("LoRA")
     lora.add_argument("--rank", type=int, metavar="R", help=f"LoRA rank (default {d['rank']})")
     lora.add_argument(
@@ -156,6 +175,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=f"UNet layers that get a LoRA, comma-separated (default {','.join(d['target_modules'])})",
     )
     lora.add_argument("--train-text-encoder", action="store_true", help="also put a LoRA on the text encoder")
+
+
+def _add_training_options(parser, d: dict[str, Any], f: dict[str, Any]) -> None:
+    """Add the training: steps, optimizer, precision flags (defaults: ``d`` LoRA, ``f`` full training)."""
+    from ..train.options import LR_SCHEDULES, MIXED_PRECISION
 
     train = parser.add_argument_group("training")
     train.add_argument(
@@ -212,6 +236,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     train.add_argument("--device", metavar="DEV", help="auto (default: CUDA if there is one), cpu or cuda")
 
+
+def _add_run_options(parser, d: dict[str, Any], f: dict[str, Any]) -> None:
+    """Add the checkpoints and validation flags (defaults: ``d`` LoRA, ``f`` full training)."""
     runs = parser.add_argument_group("checkpoints and validation")
     runs.add_argument(
         "--checkpoint-every",
@@ -266,10 +293,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_false",
         help="no TensorBoard logs (written to OUT/tensorboard when tensorboard is installed)",
     )
-
-    parser.error = _one_line_error(parser)
-    parser.set_defaults(run=run)
-    return parser
 
 
 # Flags that only mean something for one kind of training; given for the other, they are refused.

@@ -1,18 +1,37 @@
 """Backend models: loading diffusers pipelines and LoRAs, presets, and the bundled sprite model.
 
-Importing this package is cheap; torch and diffusers load on the first call to `load_pipeline`.
+Importing this package is cheap; torch and diffusers load on the first call to `load_pipeline`
+or `load_backend`. `load_backend` (and `backend_of` for a pipeline loaded otherwise) return the
+`pixelgif.morph.backend.Backend` the morph engine drives.
 """
 
 from __future__ import annotations
 
-from .presets import BUNDLED, LORA_PRESETS, MODEL_PRESETS, RENAMED_MODELS, SD21
+from typing import Any
+
+from .presets import BUNDLED, LORA_PRESETS, LORA_SCALE, MODEL_PRESETS, RENAMED_MODELS, SD21
 
 
-def load_pipeline(model=None, lora=None, lora_scale=1.0, device=None, dtype=None, vae=None):
-    """Return a pipeline for the morph engine; see `pixelgif.models.loading.load_pipeline`."""
+def load_pipeline(model=None, lora=None, lora_scale=LORA_SCALE, device=None, dtype=None, vae=None):
+    """Return the diffusers pipeline alone; see `pixelgif.models.loading.load_pipeline`."""
     from .loading import load_pipeline as _load
 
     return _load(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
 
 
-__all__ = ["BUNDLED", "LORA_PRESETS", "MODEL_PRESETS", "RENAMED_MODELS", "SD21", "load_pipeline"]
+def load_backend(model=None, lora=None, lora_scale=LORA_SCALE, device=None, dtype=None, vae=None):
+    """Return the morph engine's backend; see `pixelgif.models.loading.load_backend`."""
+    from .loading import load_backend as _load
+
+    return _load(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+
+
+def backend_of(pipe: Any, presets=()):
+    """Return the backend of a loaded pipeline; see `pixelgif.models.backend.backend_of`."""
+    from .backend import backend_of as _describe
+
+    return _describe(pipe, presets)
+
+
+__all__ = ["BUNDLED", "LORA_PRESETS", "LORA_SCALE", "MODEL_PRESETS", "RENAMED_MODELS", "SD21", "backend_of",
+           "load_backend", "load_pipeline"]  # fmt: skip

@@ -8,10 +8,13 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelNotFoundError, PixelgifError
+from ..morph.backend import Backend
 from ..morph.denoiser import FAMILIES
+from .backend import backend_of
 from .lora import load_loras
 from .presets import (
     BUNDLED,
+    LORA_SCALE,
     MODEL_PRESETS,
     LoraPreset,
     ModelPreset,
@@ -85,10 +88,31 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+def load_backend(
+    model: str | None = None,
+    lora: str | list[str] | None = None,
+    lora_scale: float = LORA_SCALE,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    vae: str | None = None,
+) -> Backend:
+    """Return the morph engine's `Backend`: `load_pipeline`'s pipeline, described by `backend_of`
+    with the sampling defaults of the model's and its LoRAs' presets (LCM, TCD, turbo models)."""
+    pipe = load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
+    return backend_of(pipe, presets_of(model, lora))
+
+
+def presets_of(model: str | None, lora: str | list[str] | None = None) -> list[ModelPreset | LoraPreset | None]:
+    """Return the presets of a run's model (a LoRA preset's base when none is given) and its LoRAs, in
+    that order (None where a name is no preset): what `backend_of` takes the sampling defaults from."""
+    base = MODEL_PRESETS.get(str(effective_model(model, lora)))
+    return [base, *(find_lora_preset(name) for name, _ in map(parse_lora, lora_list(lora)))]
+
+
 def load_pipeline(
     model: str | None = None,
     lora: str | list[str] | None = None,
-    lora_scale: float = 1.0,
+    lora_scale: float = LORA_SCALE,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     vae: str | None = None,
@@ -98,8 +122,8 @@ def load_pipeline(
     ``model`` is a preset name, a hub id, a local diffusers folder or a single-file
     ``.safetensors`` checkpoint; None means the bundled model, or a LoRA preset's base model.
     ``lora`` is one ``NAME[:WEIGHT]`` or a list of them, stacked as named adapters; a LoRA without a
-    weight gets its preset's recommended weight times ``lora_scale`` (1 for others). A preset that
-    asks for a scheduler, steps or guidance (LCM, TCD) makes them the model's defaults. ``vae``
+    weight gets its preset's recommended weight times ``lora_scale`` (1 for others). The sampling
+    defaults presets ask for are the backend's (`load_backend`), not the pipeline's. ``vae``
     replaces the model's VAE (a folder, hub id or single ``.safetensors`` file), e.g. the fp16-fix
     SDXL VAE ``madebyollin/sdxl-vae-fp16-fix``.
     """
@@ -124,10 +148,6 @@ def load_pipeline(
     loras = [_weighted(spec, lora_scale) for spec in lora_list(lora)]
     if loras:
         load_loras(pipe, loras, model_name=str(model))
-    presets = [MODEL_PRESETS.get(str(model)), *(find_lora_preset(name) for name, _ in loras)]
-    for preset in presets:
-        if preset is not None:
-            _apply_preset_defaults(pipe, preset)
     return pipe
 
 
@@ -137,22 +157,7 @@ def _weighted(spec: str, lora_scale: float) -> tuple[str, float]:
     if weight == weight:  # given explicitly (not NaN)
         return name, weight
     preset = find_lora_preset(name)
-    return name, (preset.weight if preset is not None else 1.0) * lora_scale
-
-
-def _apply_preset_defaults(pipe, preset: ModelPreset | LoraPreset) -> None:
-    """Make the scheduler, steps and guidance that ``preset`` (a model or LoRA) asks for the pipeline's defaults."""
-    if preset.steps is not None:
-        pipe.default_num_inference_steps = preset.steps
-    if preset.guidance_scale is not None:
-        pipe.default_guidance_scale = preset.guidance_scale
-    if preset.scheduler is not None:
-        import diffusers
-
-        from ..morph.config import scheduler_spec
-
-        class_name, options = scheduler_spec(preset.scheduler)
-        pipe.scheduler = getattr(diffusers, class_name).from_config(pipe.scheduler.config, **options)
+    return name, (preset.weight if preset is not None else 1.0) * lora_scale  # 1.0: a LoRA's own weight
 
 
 def load_vae(vae: str, dtype: torch.dtype):

@@ -270,11 +270,13 @@ def is_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name)) and not name.startswith(".") and not name.endswith(WEIGHT_SUFFIXES)
 
 
+# The --lora-scale default, the one place it is set: LoRAs at their card's recommended weight (1 for others).
+LORA_SCALE = 1.0
 # LoRA weights beyond this only break the picture (cards recommend 0.1-1.5); negative ones subtract a style.
 MAX_LORA_WEIGHT = 4.0
 
 
-def check_lora_weights(lora: str | list[str] | None, lora_scale: float = 1.0) -> None:
+def check_lora_weights(lora: str | list[str] | None, lora_scale: float = LORA_SCALE) -> None:
     """Raise ValueError, naming it, when a LoRA's weight (``NAME:WEIGHT``) or ``lora_scale`` is out of range."""
     checks = [("--lora-scale", lora_scale)] + [(f"of LoRA {name!r}", w) for name, w in map(parse_lora, lora_list(lora))]
     for what, weight in checks:

@@ -1,7 +1,11 @@
 """Morph stage: keyframe prompts -> interpolated frames -> pixel art, over any diffusers pipeline.
 
-    from pixelgif.morph import MorphConfig, MorphPipeline, morph
+    from pixelgif.morph import MorphConfig
+    from pixelgif.run import load_engine, morph
     result = morph(["a red dragon", "a blue whale"], frames=8)
+
+The engine drives a `Backend` (``backend.py``: the pipeline, its defaults and abilities) that
+`pixelgif.models` builds; nothing here imports ``pixelgif.models``.
 
 ``config`` (settings, scheduler names), ``keyframes`` (image keyframes), ``schedule`` (where frames sit), ``spacing`` and ``quality``
 need no torch; ``engine`` (the pipeline) and ``interpolate`` (slerp) load torch, so the names
@@ -16,10 +20,13 @@ from .config import SCHEDULERS, MorphConfig
 from .keyframes import Keyframe
 
 if TYPE_CHECKING:
-    from .engine import FrameInputs, MorphPipeline, MorphResult, morph
+    from .backend import Backend, LibraryMatch
+    from .engine import FrameInputs, MorphPipeline, MorphResult
 
-_FROM_ENGINE = ("FrameInputs", "MorphPipeline", "MorphResult", "morph")
-__all__ = ["SCHEDULERS", "FrameInputs", "Keyframe", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
+_FROM_ENGINE = ("FrameInputs", "MorphPipeline", "MorphResult")
+_FROM_BACKEND = ("Backend", "LibraryMatch")
+__all__ = ["SCHEDULERS", "Backend", "FrameInputs", "Keyframe", "LibraryMatch", "MorphConfig", "MorphPipeline",
+           "MorphResult"]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from . import engine
 
         return getattr(engine, name)
+    if name in _FROM_BACKEND:
+        from . import backend
+
+        return getattr(backend, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

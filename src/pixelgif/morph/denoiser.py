@@ -19,7 +19,7 @@ FAMILIES = "SD 1.x, SD 2.x, SDXL, SD3/3.5, Flux and their fine-tunes"
 
 @dataclass(frozen=True)
 class Denoiser:
-    """The backend's denoising network and its latent layout."""
+    """The backend's denoising network and its latent layout (`pixelgif.models.backend.denoiser_of` reads it)."""
 
     module: Any  # the UNet or transformer (a torch module with a diffusers config)
     channels: int  # latent channels in the spatial layout
@@ -28,27 +28,6 @@ class Denoiser:
     smallest: int  # ... and at least this
     native_cells: int | tuple[int, int]  # the model's own size, in latent cells
     pack: Callable[..., torch.Tensor] | None = None  # the pipeline's own packing into patch tokens (Flux)
-
-    @classmethod
-    def of(cls, pipe) -> Denoiser:
-        """Return the denoiser of diffusers pipeline ``pipe``; ValueError when it has neither a UNet nor a transformer."""
-        scale = int(pipe.vae_scale_factor)
-        unet = getattr(pipe, "unet", None)
-        if unet is not None:
-            config = unet.config
-            # Each UNet level halves the latent; below one cell at the bottom level it cannot run.
-            smallest = scale * 2 ** (len(config.block_out_channels) - 1)
-            return cls(unet, config.in_channels, scale, scale, smallest, config.sample_size)
-        transformer = getattr(pipe, "transformer", None)
-        if transformer is None:
-            raise ValueError(f"{type(pipe).__name__} has neither a UNet nor a transformer")
-        config = transformer.config
-        native = getattr(pipe, "default_sample_size", None) or config.get("sample_size") or 128
-        pack = getattr(pipe, "_pack_latents", None)
-        if pack is not None:  # Flux: in_channels counts a 2x2 patch of latent cells
-            return cls(transformer, config.in_channels // 4, scale, scale * 2, scale * 2, native, pack)
-        patch = int(config.get("patch_size") or 1)
-        return cls(transformer, config.in_channels, scale, scale * patch, scale * patch, native)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -1,11 +1,12 @@
 """The morph engine: keyframe prompts -> interpolated frames -> pixel art, over any diffusers pipeline.
 
-The backend only has to meet the contract in docs/ARCHITECTURE.md (``encode_prompt``, ``__call__``
-with embeddings and latents, ``vae_scale_factor``, ``unet.config``); the engine never asks which
-model it drives. Python API::
+The engine drives a `Backend` (``morph/backend.py``): a pipeline that meets the contract in
+docs/ARCHITECTURE.md plus everything that differs between models, filled in by `pixelgif.models`;
+the engine never asks the pipeline which model it is. Python API::
 
-    from pixelgif.morph import MorphConfig, MorphPipeline
-    engine = MorphPipeline.from_pretrained("path/to/diffusers-folder")
+    from pixelgif.morph import MorphConfig
+    from pixelgif.run import load_engine
+    engine = load_engine("path/to/diffusers-folder")
     result = engine(MorphConfig(prompts=["a red dragon", "a blue whale"], frames=8, loop=True))
     result.pixel_frames[0].save("first.png")
 """
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .backend import Backend
 from .config import SCHEDULERS, MorphConfig, scheduler_spec
 from .denoiser import Denoiser
 from .images import DEFAULT_CAPTION, IMAGE_SCHEDULER, ImageBlend, ImageKeyframes, image_of
@@ -34,45 +36,45 @@ from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 
 if TYPE_CHECKING:
-    pass
+    from .backend import LibrarySprite
 
-__all__ = ["SCHEDULERS", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult", "morph"]
-
-# Used when the backend pipeline suggests nothing (Stable Diffusion's usual values).
-DEFAULT_STEPS = 25
-DEFAULT_GUIDANCE = 7.5
-DEFAULT_BATCH_SIZE = 4
+__all__ = ["SCHEDULERS", "Backend", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult"]
 
 
 class MorphPipeline(ImageKeyframes):
-    """Morph engine over a backend diffusers pipeline ``pipe``; call it with a `MorphConfig`."""
+    """Morph engine over a `Backend` (`pixelgif.run.load_engine` loads one); call it with a `MorphConfig`."""
 
-    def __init__(self, pipe, progress: bool = True):
-        self.pipe = pipe
+    def __init__(self, backend: Backend, progress: bool = True):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"MorphPipeline takes a pixelgif.morph.backend.Backend, got {type(backend).__name__}; "
+                "wrap a loaded pipeline with pixelgif.models.backend_of(pipe), or load one with pixelgif.run.load_engine"
+            )
+        self.backend = backend
         self.progress = progress
-        # Kept so that scheduler=None always means the model's own, even after another was used.
+        pipe = backend.pipe
+        # Kept so that scheduler=None always means the model's own (a preset's, if it names one),
+        # even after another was used.
         self._model_scheduler = pipe.scheduler
-
-    @classmethod
-    def from_pretrained(
-        cls, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, progress=True, vae=None
-    ) -> MorphPipeline:
-        """Return an engine over `pixelgif.models.load_pipeline` (None: the bundled model)."""
-        from ..models.loading import load_pipeline
-
-        pipe = load_pipeline(model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, vae=vae)
-        return cls(pipe, progress)
+        if backend.scheduler is not None:
+            self._model_scheduler = self._make_scheduler(backend.scheduler)
+            pipe.scheduler = self._model_scheduler
 
     # -- properties of the backend -------------------------------------------------------------
     @property
+    def pipe(self) -> Any:
+        """Return the backend's diffusers pipeline."""
+        return self.backend.pipe
+
+    @property
     def device(self) -> torch.device:
         """Return the device the backend computes on."""
-        return getattr(self.pipe, "_execution_device", None) or self.pipe.device
+        return self.backend.device
 
     @property
     def denoiser(self) -> Denoiser:
         """Return the backend's UNet or transformer with its latent layout."""
-        return Denoiser.of(self.pipe)
+        return self.backend.denoiser
 
     @property
     def dtype(self) -> torch.dtype:
@@ -87,16 +89,13 @@ class MorphPipeline(ImageKeyframes):
         """Return ``config`` with every model-dependent default (None) filled in; ``library``: some
         keyframes come from the sprite library (they are inverted like image keyframes)."""
         height, width = self.default_size()
-        guidance = config.guidance_scale
-        if guidance is None:  # a preset's (may be 0), else the family's own
-            guidance = getattr(self.pipe, "default_guidance_scale", None)
-        if guidance is None:
-            guidance = self._call_default("guidance_scale")
+        backend = self.backend
+        guidance = backend.guidance_scale if config.guidance_scale is None else config.guidance_scale
         return dataclasses.replace(
             config,
-            steps=config.steps or getattr(self.pipe, "default_num_inference_steps", DEFAULT_STEPS),
+            steps=config.steps or backend.steps,
             guidance_scale=float(guidance),
-            batch_size=config.batch_size or getattr(self.pipe, "default_batch_size", DEFAULT_BATCH_SIZE),
+            batch_size=config.batch_size or backend.batch_size,
             height=config.height or height,
             width=config.width or width,
             seeds=config.keyframe_seeds,
@@ -104,14 +103,6 @@ class MorphPipeline(ImageKeyframes):
             scheduler=config.scheduler
             or (IMAGE_SCHEDULER if (config.image_keyframes or library) and not self.flow_matching else None),
         )
-
-    def _call_default(self, name: str) -> Any:
-        """Return the default of the backend's ``__call__`` parameter ``name`` (each family has its own
-        guidance: 7.5 for SD, 5 for SDXL, 7 for SD3, 3.5 for Flux), else pixelgif's fallback."""
-        parameter = inspect.signature(self.pipe.__call__).parameters.get(name)
-        if parameter is None or not isinstance(parameter.default, (int, float)):
-            return {"guidance_scale": DEFAULT_GUIDANCE}.get(name)
-        return parameter.default
 
     def set_scheduler(self, name: str | None) -> None:
         """Use the scheduler called ``name`` (see `SCHEDULERS`); None: the model's own."""
@@ -123,17 +114,20 @@ class MorphPipeline(ImageKeyframes):
                 f"scheduler {name!r} is for UNet models; {type(self.pipe).__name__} samples with its own flow-matching "
                 "scheduler (leave --scheduler out)"
             )
+        self.pipe.scheduler = self._make_scheduler(name)
+
+    def _make_scheduler(self, name: str) -> Any:
+        """Return the diffusers scheduler called ``name`` (see `SCHEDULERS`), configured as the model's own."""
         class_name, options = scheduler_spec(name)
         # The bundled pipeline has its own DDIM and DPM-Solver++ (no diffusers import in a cold start).
         own = getattr(self.pipe, "scheduler_for", None)
         if own is not None and (scheduler := own(class_name, self._model_scheduler.config, **options)) is not None:
-            self.pipe.scheduler = scheduler
-            return
+            return scheduler
         import diffusers
 
         scheduler_class = getattr(diffusers, class_name)
         try:
-            self.pipe.scheduler = scheduler_class.from_config(self._model_scheduler.config, **options)
+            return scheduler_class.from_config(self._model_scheduler.config, **options)
         except ImportError as exc:  # e.g. LMS needs scipy
             raise ValueError(f"scheduler {name!r} needs an extra package: {exc}") from exc
 
@@ -319,8 +313,8 @@ class MorphPipeline(ImageKeyframes):
         conditionings = self.encode_prompts(texts, config.negative_prompt, guidance)
         latents = self.prepare_keyframe_latents(seeds, height, width)
         images = self.fit_keyframe_images(config)
-        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
-        images.update({index: fit_image(sprite, width, height, rgba) for index, (sprite, _) in library.items()})
+        rgba = self.backend.rgba
+        images.update({index: fit_image(hit.image, width, height, rgba) for index, hit in library.items()})
         negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
         has_negatives = all(negatives)
         blend = None
@@ -343,13 +337,13 @@ class MorphPipeline(ImageKeyframes):
             inverted.update(zip(order, noises, strict=True))
         for index in images:
             latents[index] = inverted[index]
-        matches = {index: match for index, (_, match) in library.items()}
+        matches = {index: hit.match for index, hit in library.items()}
         return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches)
 
-    def library_keyframes(self, config: MorphConfig) -> dict[int, tuple[Image.Image, Any]]:
-        """Return, by keyframe index, (drawing, match) for the prompt keyframes that name a drawing of
-        the backend's sprite library (the bundled model's; none without ``config.library``)."""
-        find = getattr(self.pipe, "library_sprite", None)
+    def library_keyframes(self, config: MorphConfig) -> dict[int, LibrarySprite]:
+        """Return, by keyframe index, the drawing and match for the prompt keyframes that name a drawing
+        of the backend's sprite library (the bundled model's; none without ``config.library``)."""
+        find = self.backend.library_sprite
         if not config.library or find is None:
             return {}
         found = {}
@@ -470,16 +464,6 @@ def to_pil(images) -> list[Image.Image]:
     if arrays.ndim != 4 or arrays.shape[-1] not in modes:
         raise ValueError(f"backend returned images of shape {arrays.shape}, expected (B, H, W, 3 or 4)")
     return [Image.fromarray(a, mode=modes[a.shape[-1]]) for a in arrays]
-
-
-def morph(
-    prompts, *, model=None, lora=None, lora_scale=1.0, device=None, dtype=None, pixelate=None, progress=True, **options
-):
-    """Return the `MorphResult` of morphing through ``prompts``; ``options`` are `MorphConfig` fields."""
-    engine = MorphPipeline.from_pretrained(
-        model, lora=lora, lora_scale=lora_scale, device=device, dtype=dtype, progress=progress
-    )
-    return engine(MorphConfig(prompts=list(prompts), **options), pixelate=pixelate)
 
 
 def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:

@@ -15,6 +15,7 @@ from .keyframes import fit_image
 from .schedule import FramePlan
 
 if TYPE_CHECKING:
+    from .backend import Backend
     from .config import MorphConfig
     from .results import Conditioning
 
@@ -43,7 +44,11 @@ class ImageBlend:
 class ImageKeyframes:
     """The image-keyframe stages of the morph engine (a mixin of `MorphPipeline`)."""
 
-    pipe: Any
+    backend: Backend
+
+    @property
+    def pipe(self) -> Any:
+        raise NotImplementedError
 
     @property
     def device(self) -> torch.device:
@@ -59,17 +64,17 @@ class ImageKeyframes:
     @property
     def flow_matching(self) -> bool:
         """Return True for transformer backends that sample by flow matching (SD3, Flux)."""
-        return getattr(self.pipe, "unet", None) is None and getattr(self.pipe, "transformer", None) is not None
+        return self.backend.flow_matching
 
     @property
     def pixel_space(self) -> bool:
         """Return True when the backend denoises pixels (no VAE), as the bundled sprite model does."""
-        return getattr(self.pipe, "vae", None) is None
+        return self.backend.pixel_space
 
     def fit_keyframe_images(self, config: MorphConfig) -> dict[int, Image.Image]:
         """Return the image keyframes of ``config`` (resolved) fitted to its render size, by keyframe
         index: RGBA for a pixel-space RGBA model (transparency kept), RGB on white otherwise."""
-        rgba = self.pixel_space and self.pipe.unet.config.in_channels == 4
+        rgba = self.backend.rgba
         native_height, native_width = self.default_size()
         width, height = config.width or native_width, config.height or native_height
         return {
@@ -80,28 +85,29 @@ class ImageKeyframes:
     def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
         """Return the clean latents (B, C, h, w), CPU float32, of images at the render size: the VAE's
         (scaled) mean for latent models, the pixels in [-1, 1] for pixel-space ones (transparent white)."""
+        backend = self.backend
         arrays = []
         for image in images:
             array = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
-            if self.pixel_space:
+            if backend.binary_alpha:
                 see_through = array[..., 3] < 0.5  # as the bundled model's training data: binary alpha, white behind
                 array[see_through] = (1.0, 1.0, 1.0, 0.0)
                 array[..., 3] = np.where(see_through, 0.0, 1.0)
-            arrays.append(array[..., : self.pipe.unet.config.in_channels if self.pixel_space else 3])
+            arrays.append(array[..., : backend.denoiser.channels if backend.pixel_space else 3])
         pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) * 2.0 - 1.0
         if self.pixel_space:
             return pixels.float()
         vae = self.pipe.vae
         encoded = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mean
-        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        shift = vae.config.get("shift_factor") or 0.0
         return ((encoded - shift) * vae.config.scaling_factor).float().cpu()
 
     def _predict_noise(self, sample: torch.Tensor, t, conditioning: Conditioning) -> torch.Tensor:
         """Return the backend UNet's noise prediction (float32) for ``sample`` at timestep ``t``
         under ``conditioning`` (batched like ``sample``)."""
         context = conditioning["prompt_embeds"]
-        if hasattr(self.pipe, "predict_noise"):
-            return self.pipe.predict_noise(sample, t, context)
+        if self.backend.predict_noise is not None:
+            return self.backend.predict_noise(sample, t, context)
         unet = self.pipe.unet
         extra = {}
         pooled = conditioning.get("pooled_prompt_embeds")
@@ -195,10 +201,9 @@ class ImageKeyframes:
         own schedule, conditional velocity only (guidance is neutral at an image keyframe, and Flux's
         is distilled into the model)."""
         from . import flow
-        from .denoiser import Denoiser
 
         assert config.steps is not None and config.height is not None and config.width is not None
-        denoiser = Denoiser.of(self.pipe)
+        denoiser = self.backend.denoiser
         device = self.device
         clean = self.encode_images(images).to(device)
         size = (config.height, config.width)

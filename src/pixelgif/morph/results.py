@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .backend import LibraryMatch
 from .config import MorphConfig
 from .images import ImageBlend
 from .schedule import FramePlan
@@ -44,7 +45,9 @@ class PreparedKeyframes:
     latents: list[torch.Tensor]
     images: dict[int, Image.Image] = field(default_factory=dict)  # image keyframes, fitted to the render size
     blend: ImageBlend | None = None  # how frames next to image keyframes are made (None: no image keyframes)
-    library: dict[int, Any] = field(default_factory=dict)  # keyframes drawn from the sprite library: their match
+    library: dict[int, LibraryMatch] = field(
+        default_factory=dict
+    )  # keyframes drawn from the sprite library: their match
 
 
 @dataclass
@@ -61,7 +64,7 @@ class MorphResult:
     timings: dict[str, float] = field(default_factory=dict)
     plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
     renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
-    library: dict[int, Any] = field(default_factory=dict)  # keyframe number -> its sprite-library match
+    library: dict[int, LibraryMatch] = field(default_factory=dict)  # keyframe number -> its sprite-library match
 
     @property
     def frame_t(self) -> list[float]:

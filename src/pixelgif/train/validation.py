@@ -14,16 +14,20 @@ from ..outputs import atomic_output
 
 
 def render_validation(pipe, prompts: list[str], folder: Path, name: str, *, seed: int, frames: int,
-                      steps: int | None, size: int) -> list[Path]:  # fmt: skip
-    """Render ``prompts`` with ``pipe``; write ``folder/name.png`` (the prompts) and ``name.gif``; return both."""
+                      steps: int | None, size: int, presets=()) -> list[Path]:  # fmt: skip
+    """Render ``prompts`` with ``pipe``; write ``folder/name.png`` (the prompts) and ``name.gif``; return both.
+
+    ``presets``: the base model's (`pixelgif.models.loading.presets_of`), whose sampling defaults
+    (a turbo model's steps, guidance and scheduler) the renders use as a morph would."""
     from ..encode import EncodeConfig, write_animation
+    from ..models.backend import backend_of
     from ..morph.config import MorphConfig
     from ..morph.engine import MorphPipeline
     from ..morph.keyframes import Keyframe
 
     keyframes: list[str | Keyframe] = list(prompts if len(prompts) > 1 else [*prompts, *prompts])  # 1: 2 seeds
     config = MorphConfig(prompts=keyframes, frames=frames, seed=seed, steps=steps, width=size, height=size)
-    result = MorphPipeline(pipe, progress=False)(config)
+    result = MorphPipeline(backend_of(pipe, presets), progress=False)(config)
     folder.mkdir(parents=True, exist_ok=True)
     strip = _side_by_side([result.frames[i] for i in result.keyframe_indices[: len(keyframes)]])
     png = folder / f"{name}.png"

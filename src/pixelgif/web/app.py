@@ -18,11 +18,11 @@ import random
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ..errors import PixelgifError
+from ..errors import PixelgifError, format_error
 from ..morph.keyframes import keyframe_label
 from . import layout, viewer
 from . import storyboard as sb
@@ -38,12 +38,16 @@ from .form import (
 from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_palette_upload
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
+if TYPE_CHECKING:
+    from ..run import RunRequest
+
 LOG = logging.getLogger("pixelgif.web")
 CANCELLED = "Cancelled: the render stopped; the last result is still shown."
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
-    """Return the pixelgif page as a gradio Blocks app (not launched); ``app.studio`` runs the jobs."""
+    """Return the pixelgif page as a gradio Blocks app (not launched): the layout, wired to a
+    `PageController` (``app.controller``) over ``app.studio``, which runs the jobs."""
     studio = studio or Studio()
     values, options = defaults(), choices()
     extra: dict[str, Any] = {}
@@ -77,130 +81,33 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         for trigger in (palette.change, palette_file.clear):
             trigger(layout.swatches, inputs=swatch_inputs, outputs=swatches, queue=False, api_visibility="private")
 
-        def request_of(values_in):
-            count, rest = values_in[0], values_in[1:]
-            k = sb.MAX_KEYFRAMES
-            prompts, seeds, locks, images = (rest[j * k : (j + 1) * k] for j in range(4))
-            rest = rest[4 * k :]
-            form_values, palette_file = dict(zip(names, rest[:-1], strict=True)), rest[-1]
-            if palette_file:
-                check_palette_upload(palette_file, studio.limits)
-            keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
-            return parse_form(form_values, keyframes, palette_file)
-
-        def morph_work(values_in, request):
-            run = request_of(values_in)
-            desc = f"rendering {run.morph.num_frames} frames"
-            return desc, lambda job: studio.morph(run, _session(request), job)
-
-        def preview_work(values_in, request):
-            run = request_of(values_in)
-            desc = f"rendering {len(run.morph.prompts)} keyframes"
-            return desc, lambda job: studio.preview(run, _session(request), job)
-
-        # The public API: raises gr.Error, so a client gets one AppError with the message.
-        async def on_morph(request: gr.Request, progress=gr.Progress(), *values_in):
-            try:
-                desc, work = morph_work(values_in, request)
-            except Exception as exc:
-                raise user_error(exc) from None
-            morphed = await _run(work, progress, desc)
-            return [str(morphed.files.get("gif") or next(iter(morphed.files.values()))), *_morph_outputs(morphed)]
-
-        async def on_preview(request: gr.Request, progress=gr.Progress(), *values_in):
-            try:
-                desc, work = preview_work(values_in, request)
-            except Exception as exc:
-                raise user_error(exc) from None
-            shown = await _run(work, progress, desc)
-            return [(str(path), caption) for path, caption in shown.images], shown.summary
-
-        # The page: never raises; a refusal is a message and a status line, the last result stays.
         status, history = out["status"], out["history_state"]
-
-        # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
-        # the render stops at its next step and returns normally. gradio's own `cancels=` would
-        # cancel the event task instead, and the page then sometimes shows "Error" badges.
-        page_jobs: dict[str, Job] = {}
-
-        async def attempt(make_work, values_in, request, progress) -> tuple[Any, dict | None]:
-            """Return (what the run made, None), or (None, the page's answer to a refused, failed or cancelled run)."""
-            job = page_jobs.setdefault(_session(request), Job())
-            try:
-                if job.cancel.is_set():  # cancelled while waiting in the queue
-                    raise Cancelled("cancelled")
-                desc, work = make_work(values_in, request)
-                return await _run(work, progress, desc, job), None
-            except Exception as exc:
-                if job.cancel.is_set():
-                    return None, {
-                        status: layout.status(CANCELLED, "cancelled"),
-                        cancel_button: gr.Button(interactive=False),
-                    }
-                return None, _refused(exc.message if isinstance(exc, gr.Error) else user_error(exc).message, status,
-                                      cancel_button)  # fmt: skip
-
-        async def page_morph(request: gr.Request, progress=gr.Progress(), *values_and_history):
-            *values_in, earlier = values_and_history
-            morphed, refusal = await attempt(morph_work, values_in, request, progress)
-            if refusal is not None:
-                return refusal
-            shown = [*_history_item(morphed), *(earlier or [])]
-            kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
-            frames = morphed.result.pixel_frames
-            title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
-            return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
-                    *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
-                    gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
-
-        async def page_preview(request: gr.Request, progress=gr.Progress(), *values_in):
-            shown, refusal = await attempt(preview_work, values_in, request, progress)
-            if refusal is not None:
-                return refusal
-            images = [(str(path), caption) for path, caption in shown.images]
-            return [gr.Gallery(value=images, visible=True), shown.summary, layout.status(f"Preview done: {shown.summary}", "done"),
-                    gr.Button(interactive=False)]  # fmt: skip
+        page = PageController(studio, names, status, cancel_button)
 
         render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
         morph_outputs = [out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]]
         api_morph, api_preview = gr.Button(visible=False), gr.Button(visible=False)
-        api_morph.click(on_morph, inputs=inputs, outputs=morph_outputs, api_name="morph", **render)
-        api_preview.click(on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]], api_name="preview",
+        api_morph.click(page.on_morph, inputs=inputs, outputs=morph_outputs, api_name="morph", **render)
+        api_preview.click(page.on_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"]], api_name="preview",
                           **render)  # fmt: skip
 
-        def started(what: str):
-            def start(request: gr.Request):
-                page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
-                return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
-                    interactive=True
-                )
-
-            return start
-
-        page: dict[str, Any] = {
+        events: dict[str, Any] = {
             "api_visibility": "private",
             "show_progress_on": [status],
             "scroll_to_output": True,
             **render,
         }
-        morph_button.click(started("Morphing"), outputs=[status, cancel_button], queue=False,
+        morph_button.click(page.started("Morphing"), outputs=[status, cancel_button], queue=False,
                                        api_visibility="private").then(
-            page_morph, inputs=[*inputs, history], **page,
+            page.page_morph, inputs=[*inputs, history], **events,
             outputs=[out["viewer"], *out["downloads"], out["settings"], out["summary"], out["report"], status,
                      out["history"], history, cancel_button])  # fmt: skip
         preview_triggers = [preview_button.click, *(prompt.submit for prompt in board["prompts"])]
-        gr.on(preview_triggers, started("Previewing"), outputs=[status, cancel_button], queue=False,
+        gr.on(preview_triggers, page.started("Previewing"), outputs=[status, cancel_button], queue=False,
                             api_visibility="private").then(
-            page_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"], status, cancel_button], **page)  # fmt: skip
-
-        def on_cancel(request: gr.Request):
-            job = page_jobs.get(_session(request))
-            if job is not None:
-                job.cancel.set()
-            # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
-            return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
-
-        cancel_button.click(on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
+            page.page_preview, inputs=inputs, outputs=[out["keyframes"], out["summary"], status, cancel_button],
+            **events)  # fmt: skip
+        cancel_button.click(page.on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
 
         def on_load_settings(path, request: gr.Request):
             return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
@@ -209,13 +116,123 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                              outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
                                       swatches])  # fmt: skip
 
-        def on_unload(request: gr.Request):
-            studio.close_session(_session(request))
-            page_jobs.pop(_session(request), None)
-
-        app.unload(on_unload)
-    app.studio = studio
+        app.unload(page.on_unload)
+    app.studio, app.controller = studio, page
     return app
+
+
+class PageController:
+    """What the page's events do, apart from the layout: page values -> a run on the studio, each
+    session's cancel flag, and the page's answers to refused, failed or cancelled runs. Testable
+    without a browser: `request_of` takes the values of the page's inputs, in order."""
+
+    def __init__(self, studio: Studio, names: list[str], status, cancel_button):
+        self.studio, self.names = studio, names  # names: the option fields, in the order of the page's inputs
+        self.status, self.cancel_button = status, cancel_button
+        # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
+        # the render stops at its next step and returns normally. gradio's own `cancels=` would
+        # cancel the event task instead, and the page then sometimes shows "Error" badges.
+        self.page_jobs: dict[str, Job] = {}
+
+    def request_of(self, values_in) -> RunRequest:
+        """Return the run that the page's input values (storyboard slots, option fields, palette file) describe."""
+        count, rest = values_in[0], values_in[1:]
+        k = sb.MAX_KEYFRAMES
+        prompts, seeds, locks, images = (rest[j * k : (j + 1) * k] for j in range(4))
+        rest = rest[4 * k :]
+        form_values, palette_file = dict(zip(self.names, rest[:-1], strict=True)), rest[-1]
+        if palette_file:
+            check_palette_upload(palette_file, self.studio.limits)
+        keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
+        return parse_form(form_values, keyframes, palette_file)
+
+    def morph_work(self, values_in, request):
+        run = self.request_of(values_in)
+        desc = f"rendering {run.morph.num_frames} frames"
+        return desc, lambda job: self.studio.morph(run, _session(request), job)
+
+    def preview_work(self, values_in, request):
+        run = self.request_of(values_in)
+        desc = f"rendering {len(run.morph.prompts)} keyframes"
+        return desc, lambda job: self.studio.preview(run, _session(request), job)
+
+    # The public API: raises gr.Error, so a client gets one AppError with the message.
+    async def on_morph(self, request: gr.Request, progress=gr.Progress(), *values_in):
+        try:
+            desc, work = self.morph_work(values_in, request)
+        except Exception as exc:
+            raise user_error(exc) from None
+        morphed = await _run(work, progress, desc)
+        return [str(morphed.files.get("gif") or next(iter(morphed.files.values()))), *_morph_outputs(morphed)]
+
+    async def on_preview(self, request: gr.Request, progress=gr.Progress(), *values_in):
+        try:
+            desc, work = self.preview_work(values_in, request)
+        except Exception as exc:
+            raise user_error(exc) from None
+        shown = await _run(work, progress, desc)
+        return [(str(path), caption) for path, caption in shown.images], shown.summary
+
+    # The page: never raises; a refusal is a message and a status line, the last result stays.
+    async def attempt(self, make_work, values_in, request, progress) -> tuple[Any, dict | None]:
+        """Return (what the run made, None), or (None, the page's answer to a refused, failed or cancelled run)."""
+        job = self.page_jobs.setdefault(_session(request), Job())
+        try:
+            if job.cancel.is_set():  # cancelled while waiting in the queue
+                raise Cancelled("cancelled")
+            desc, work = make_work(values_in, request)
+            return await _run(work, progress, desc, job), None
+        except Exception as exc:
+            if job.cancel.is_set():
+                return None, {
+                    self.status: layout.status(CANCELLED, "cancelled"),
+                    self.cancel_button: gr.Button(interactive=False),
+                }
+            return None, _refused(exc.message if isinstance(exc, gr.Error) else user_error(exc).message, self.status,
+                                  self.cancel_button)  # fmt: skip
+
+    async def page_morph(self, request: gr.Request, progress=gr.Progress(), *values_and_history):
+        *values_in, earlier = values_and_history
+        morphed, refusal = await self.attempt(self.morph_work, values_in, request, progress)
+        if refusal is not None:
+            return refusal
+        shown = [*_history_item(morphed), *(earlier or [])]
+        kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
+        frames = morphed.result.pixel_frames
+        title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
+        return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
+                *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
+                gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
+
+    async def page_preview(self, request: gr.Request, progress=gr.Progress(), *values_in):
+        shown, refusal = await self.attempt(self.preview_work, values_in, request, progress)
+        if refusal is not None:
+            return refusal
+        images = [(str(path), caption) for path, caption in shown.images]
+        return [gr.Gallery(value=images, visible=True), shown.summary, layout.status(f"Preview done: {shown.summary}", "done"),
+                gr.Button(interactive=False)]  # fmt: skip
+
+    def started(self, what: str):
+        """Return the event that marks a Morph or Preview as started: a fresh cancel flag, a busy status."""
+
+        def start(request: gr.Request):
+            self.page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
+            return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
+                interactive=True
+            )
+
+        return start
+
+    def on_cancel(self, request: gr.Request):
+        job = self.page_jobs.get(_session(request))
+        if job is not None:
+            job.cancel.set()
+        # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
+        return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
+
+    def on_unload(self, request: gr.Request):
+        self.studio.close_session(_session(request))
+        self.page_jobs.pop(_session(request), None)
 
 
 def _refused(message: str, status, cancel_button) -> dict:
@@ -375,12 +392,9 @@ async def _run(work, progress, desc: str = "rendering", job: Job | None = None):
 
 def user_error(exc: BaseException) -> gr.Error:
     """Return the one-line gradio message for ``exc``; unexpected errors are also logged with their traceback."""
-    from ..cli import format_error
-
     if not isinstance(exc, (PixelgifError, ValueError)):
         LOG.error("render failed", exc_info=exc)
-    message = " ".join(format_error(exc).split())  # the CLI's wording, on one line
-    return gr.Error(html.escape(message, quote=False), print_exception=False)
+    return gr.Error(html.escape(format_error(exc), quote=False), print_exception=False)  # the CLI's wording
 
 
 def _session(request: gr.Request | None) -> str:

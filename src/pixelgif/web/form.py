@@ -1,37 +1,42 @@
 """The web form without gradio: defaults read from the config dataclasses, form values -> configs.
 
-Every default shown on the page comes from `MorphConfig`, `PixelateConfig`, `EncodeConfig` or
-`pixelgif.models.load_pipeline`, and every list of choices from the module that defines it, so the
-CLI, the settings file and the page cannot drift apart. No torch and no gradio here.
+Every field is an option of `pixelgif.options.SCHEMA`: its default and choices come from there
+(other lists from the module that defines them), the form's values become a run through
+`pixelgif.options.merge_settings` and `pixelgif.run.settings_request` as the CLI's flags do, and a
+settings file fills the form by the schema's sections and keys, so the CLI, the settings file and
+the page cannot drift apart. No torch and no gradio here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ..encode import FORMATS, EncodeConfig
-from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS, load_pipeline
-from ..morph.config import EASINGS, SCHEDULERS, SPACINGS, TEXT_INTERPOLATIONS, MorphConfig
+from ..encode import FORMATS
+from ..models import BUNDLED, LORA_PRESETS, MODEL_PRESETS
+from ..morph.config import SCHEDULERS
 from ..morph.keyframes import Keyframe as MorphKeyframe
-from ..pixelate import PixelateConfig, builtin_names
-from ..pixelate.config import DEFAULT_COLORS, DITHERS, REDUCERS
-from ..run import RunRequest
+from ..options import SCHEMA, merge_settings, parse_grid
+from ..pixelate import builtin_names
+from ..pixelate.config import DEFAULT_COLORS, DITHERS
+from ..run import RunRequest, settings_request
 from .storyboard import MAX_KEYFRAMES, Keyframe
 
 AUTO = "auto"  # scale choice: back to the render size, like the CLI
 DEFAULT_SCHEDULER = "default"  # the model's own scheduler
 FITTED = "fitted"  # palette choice: fit colours to the frames
 COLORS_HINT = f"{DEFAULT_COLORS}, or every colour of the palette"
+# The options of `pixelgif.options.SCHEMA` the page has a field for (the storyboard holds prompts and seeds).
+FORM_OPTIONS = ("frames", "loop", "library", "model", "lora", "lora_scale", "steps", "guidance_scale", "scheduler",
+                "width", "height", "negative_prompt", "easing", "text_interpolation", "spacing", "batch_size",
+                "pixel_size", "grid", "colors", "palette", "dither", "reducer", "duration", "hold", "loop_count",
+                "boomerang", "scale")  # fmt: skip
+# Page values for "not given" (the schema's None), and the scale choice the page starts with.
+BLANKS = {"model": BUNDLED, "lora": "", "scheduler": DEFAULT_SCHEDULER, "negative_prompt": "", "palette": FITTED}
+# Text boxes (blank: the model's default); the form shows their numbers as text.
+TEXT_FIELDS = ("steps", "guidance_scale", "width", "height", "batch_size", "pixel_size", "colors")
 # MorphConfig fields with a fixed set of values, and the values.
-MORPH_CHOICES = {"easing": EASINGS, "text_interpolation": TEXT_INTERPOLATIONS, "spacing": SPACINGS}
-
-
-def field_defaults(cls) -> dict[str, Any]:
-    """Return {field name: default} of a config dataclass (fields without a default are left out)."""
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+MORPH_CHOICES = {o.name: o.choices for o in SCHEMA.values() if o.section == "morph" and o.choices}
 
 
 def formats() -> list[str]:
@@ -40,50 +45,25 @@ def formats() -> list[str]:
 
 
 def defaults() -> dict[str, Any]:
-    """Return the initial value of every form field (keyframes are the storyboard's)."""
-    morph, pixel, encode = field_defaults(MorphConfig), field_defaults(PixelateConfig), field_defaults(EncodeConfig)
-    values = {
-        "frames": morph["frames"],
-        "loop": morph["loop"],
-        "library": morph["library"],
-        "model": BUNDLED,
-        "lora": "",
-        "lora_scale": inspect.signature(load_pipeline).parameters["lora_scale"].default,
-        "steps": morph["steps"],
-        "guidance_scale": morph["guidance_scale"],
-        "scheduler": morph["scheduler"] or DEFAULT_SCHEDULER,
-        "width": morph["width"],
-        "height": morph["height"],
-        "negative_prompt": morph["negative_prompt"] or "",
-        **{name: morph[name] for name in MORPH_CHOICES},
-        "batch_size": morph["batch_size"],
-        "pixel_size": pixel["pixel_size"],
-        "grid": _grid_text(pixel["grid"]),
-        "colors": pixel["colors"],
-        "palette": pixel["palette"] or FITTED,
-        "dither": pixel["dither"],
-        "reducer": pixel["reducer"],
-        "duration": encode["duration"],
-        "hold": encode["hold"],
-        "loop_count": encode["loop"],
-        "boomerang": encode["boomerang"],
-        "scale": AUTO,
-    }
+    """Return the initial value of every form field (keyframes are the storyboard's): the schema's defaults."""
+    values = {name: SCHEMA[name].default for name in FORM_OPTIONS}
+    values.update({name: blank for name, blank in BLANKS.items() if values[name] is None})
+    values["grid"] = _grid_text(values["grid"])
+    values["scale"] = AUTO  # back to the render size, as the CLI does
     return values
 
 
 def choices() -> dict[str, list[str]]:
-    """Return the options of each drop-down field."""
-    options = {
+    """Return the options of each drop-down field: the schema's choices, and lists read from their modules."""
+    options = {name: list(choices) for name in FORM_OPTIONS if (choices := SCHEMA[name].choices)}
+    options.update({
         "model": [BUNDLED, *MODEL_PRESETS],
         "lora": ["", *LORA_PRESETS],
         "scheduler": [DEFAULT_SCHEDULER, *SCHEDULERS],
-        **{name: list(values) for name, values in MORPH_CHOICES.items()},
         "palette": [FITTED, *builtin_names()],
         "dither": list(DITHERS),
-        "reducer": list(REDUCERS),
         "scale": [AUTO, *(str(n) for n in range(1, 17))],
-    }
+    })  # fmt: skip
     return options
 
 
@@ -108,47 +88,44 @@ def _morph_keyframe(keyframe: Keyframe) -> str | MorphKeyframe:
 def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: str | None = None) -> RunRequest:
     """Return the run that form ``values`` and the storyboard describe; ValueError names a bad field.
 
-    ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down.
+    ``palette_file`` (an uploaded, already checked palette) replaces the palette drop-down. A blank
+    field means the default, as a flag left out does.
     """
-    morph = MorphConfig(
-        prompts=[_morph_keyframe(k) for k in keyframes],
-        seed=keyframes[0].seed if keyframes else 0,
-        seeds=[k.seed for k in keyframes] if len(keyframes) >= 2 else None,
-        frames=_whole("frames", values["frames"], required=True),
-        loop=bool(values["loop"]),
-        library=bool(values.get("library", True)),
-        steps=_whole("steps", values.get("steps"), blank_zero=True),
-        guidance_scale=_number("guidance", values.get("guidance_scale")),
-        width=_whole("width", values.get("width"), blank_zero=True),
-        height=_whole("height", values.get("height"), blank_zero=True),
-        scheduler=values.get("scheduler") or None,
-        **{name: values[name] for name in MORPH_CHOICES if name in values},
-        negative_prompt=(values.get("negative_prompt") or "").strip() or None,
-        batch_size=_whole("batch size", values.get("batch_size"), blank_zero=True),
-    )
     palette = (values.get("palette") or "").strip()
-    pixelate = PixelateConfig(
-        pixel_size=_whole("pixel size", values.get("pixel_size"), blank_zero=True),
-        grid=_grid(values.get("grid")),
-        colors=_whole("colours", values.get("colors"), blank_zero=True),
-        palette=palette_file or (None if palette in ("", FITTED) else palette),
-        dither=values["dither"],
-        reducer=values["reducer"],
-    )
     scale = str(values.get("scale") or AUTO)
-    encode = EncodeConfig(
-        duration=_whole("duration", values["duration"], required=True),
-        hold=_whole("hold", values["hold"], required=True),
-        loop=_whole("loop count", values.get("loop_count"), required=True),
-        boomerang=bool(values["boomerang"]),
-        scale=1 if scale == AUTO else _whole("scale", scale, required=True),
-    )
-    model = {
+    lora_scale = _number("LoRA scale", values.get("lora_scale"))
+    options = {
+        "prompts": [_morph_keyframe(k) for k in keyframes],
+        "seed": [k.seed for k in keyframes] or None,
+        "frames": _whole("frames", values["frames"], required=True),
+        "loop": bool(values["loop"]),
+        "library": bool(values.get("library", True)),
+        "steps": _whole("steps", values.get("steps"), blank_zero=True),
+        "guidance_scale": _number("guidance", values.get("guidance_scale")),
+        "width": _whole("width", values.get("width"), blank_zero=True),
+        "height": _whole("height", values.get("height"), blank_zero=True),
+        "scheduler": values.get("scheduler") or None,
+        **{name: values[name] for name in MORPH_CHOICES if name in values},
+        "negative_prompt": (values.get("negative_prompt") or "").strip() or None,
+        "batch_size": _whole("batch size", values.get("batch_size"), blank_zero=True),
+        "pixel_size": _whole("pixel size", values.get("pixel_size"), blank_zero=True),
+        "grid": _grid(values.get("grid")),
+        "colors": _whole("colours", values.get("colors"), blank_zero=True),
+        "palette": palette_file or (None if palette in ("", FITTED) else palette),
+        "dither": values["dither"],
+        "reducer": values["reducer"],
+        "duration": _whole("duration", values["duration"], required=True),
+        "hold": _whole("hold", values["hold"], required=True),
+        "loop_count": _whole("loop count", values.get("loop_count"), required=True),
+        "boomerang": bool(values["boomerang"]),
+        "scale": None if scale == AUTO else _whole("scale", scale, required=True),
         "model": (values.get("model") or "").strip() or None,
         "lora": (values.get("lora") or "").strip() or None,
-        "lora_scale": float(_number("LoRA scale", values.get("lora_scale")) or 0.0),
+        "lora_scale": lora_scale,
     }
-    return RunRequest(morph, pixelate, encode, model, auto_scale=scale == AUTO)
+    settings = merge_settings({}, options)
+    settings["output"] = RunRequest.output  # the studio picks the output file; the settings need one
+    return settings_request(settings)
 
 
 @overload
@@ -182,13 +159,8 @@ def _number(name: str, value) -> float | None:
 
 def _grid(text) -> tuple[int, int] | None:
     """Return the (width, height) of "64", "64x48" or None for blank (size from the render)."""
-    text = str(text or "").strip().lower().replace("×", "x")
-    if not text:
-        return None
-    parts = text.split("x")
-    if len(parts) > 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"grid must look like 64 or 64x48, got {text!r}")
-    return int(parts[0]), int(parts[-1])
+    text = str(text or "").strip()
+    return parse_grid(text) if text else None
 
 
 def _grid_text(grid) -> str:
@@ -226,15 +198,12 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
             keyframes.append(Keyframe(caption, int(s), True, image))
         else:
             keyframes.append(Keyframe(str(prompt), int(s), True))
-    text = lambda v: "" if v is None else str(v)  # noqa: E731
-    for name in ("frames", "loop", "library", "spacing", "easing", "text_interpolation"):
-        if name in morph:
-            values[name] = morph[name]
-    for name in ("steps", "guidance_scale", "width", "height", "batch_size"):
-        if name in morph:
-            values[name] = text(morph[name])
-    if "scheduler" in morph:
-        values["scheduler"] = morph["scheduler"] or DEFAULT_SCHEDULER
+    for name in FORM_OPTIONS:  # what the file sets, by the schema's section and key
+        option = SCHEMA[name]
+        section = data.get(option.section) or {}
+        value = section.get(option.field)
+        if name not in OWN_READING and option.field in section and (value is not None or name in NULLABLE):
+            values[name] = _form_value(name, value)
     values["negative_prompt"] = morph.get("negative_prompt") or ""
     loras = model.get("lora")
     if isinstance(loras, list):
@@ -243,16 +212,6 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
         loras = loras[0] if loras else None
     values["model"] = model.get("model") or BUNDLED
     values["lora"] = loras or ""
-    if model.get("lora_scale") is not None:
-        values["lora_scale"] = model["lora_scale"]
-    for name in ("pixel_size", "colors"):
-        if name in pixel:
-            values[name] = text(pixel[name])
-    if "grid" in pixel:
-        values["grid"] = _grid_text(pixel["grid"])
-    for name in ("dither", "reducer"):
-        if pixel.get(name):
-            values[name] = pixel[name]
     palette = pixel.get("palette")
     values["palette"], values["palette_colours"] = FITTED, None
     if isinstance(palette, list):
@@ -261,15 +220,28 @@ def settings_to_form(data: dict[str, Any]) -> tuple[dict[str, Any], list[Keyfram
         values["palette"] = palette
     elif palette:
         notes.append(f"palette file {palette!r} is not on this server; upload it again")
-    for name, key in (("duration", "duration"), ("hold", "hold"), ("loop_count", "loop"), ("boomerang", "boomerang")):
-        if key in enc:
-            values[name] = enc[key]
     if isinstance(values["duration"], list):
         values["duration"] = int(values["duration"][0])
         notes.append("per-frame durations: the page uses the first for every frame")
     if enc.get("scale"):
         values["scale"] = str(enc["scale"])
     return values, keyframes, notes
+
+
+# Form fields that `settings_to_form` fills in its own way, and those a null in the file clears.
+OWN_READING = ("model", "lora", "negative_prompt", "palette", "scale")
+NULLABLE = (*TEXT_FIELDS, "grid", "scheduler")
+
+
+def _form_value(name: str, value: Any) -> Any:
+    """Return a settings file's ``value`` of option ``name`` as the form field shows it."""
+    if name in TEXT_FIELDS:
+        return "" if value is None else str(value)
+    if name == "grid":
+        return _grid_text(value)
+    if name == "scheduler":
+        return value or DEFAULT_SCHEDULER
+    return value
 
 
 def palette_preview(name: str | None, palette_file: str | None = None) -> tuple[list[list[int]] | None, str]:

@@ -13,18 +13,16 @@ import shutil
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..encode import FORMATS, EncodeConfig, write_animation
+from ..encode import FORMATS
 from ..errors import PixelgifError
 from ..morph.keyframes import keyframe_label
-from ..outputs import atomic_output
 from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
-from ..run import RunRequest, encode_config, load_engine, run_morph
+from ..run import RunRequest, load_engine, preview_keyframes, run_morph, write_format
 from .form import formats
 from .limits import Limits
 
@@ -60,13 +58,13 @@ class EngineCache:
     """Keeps the last loaded engine, since loading a model takes far longer than a morph."""
 
     def __init__(self, factory: Callable[..., Any] | None = None):
-        self._factory = factory or (lambda **model: load_engine(model, progress=False))
+        self._factory = factory or (lambda **model: load_engine(**model, progress=False))
         self._key: tuple | None = None
         self._engine: MorphPipeline | None = None
         self.lock = threading.Lock()  # one render at a time: they share the model and the device
 
     def get(self, model: dict[str, Any]):
-        """Return the engine for ``model`` (from_pretrained keyword arguments), loading it if new."""
+        """Return the engine for ``model`` (`load_engine` keyword arguments), loading it if new."""
         key = tuple(sorted(model.items()))
         if key != self._key:
             self._engine, self._key = None, None  # free the old model before loading the next
@@ -193,8 +191,7 @@ class Studio:
         files, skipped = {main_format: written.output}, {}
         for fmt in other_formats:
             try:
-                encode = dataclasses.replace(encode_config(request, result, fmt), format=fmt)
-                files[fmt] = write_format(result, encode, folder / fmt, stem)
+                files[fmt] = write_format(request, result, fmt, folder / fmt, stem)
             except PixelgifError as exc:  # e.g. MP4 without ffmpeg: the other formats still come
                 skipped[fmt] = " ".join(str(exc).split())
         seconds = time.perf_counter() - started
@@ -212,19 +209,14 @@ class Studio:
     def preview(self, request: RunRequest, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""
         started = time.perf_counter()
-        with self.engines.lock:
-            engine = self._engine(request)
-            result = engine.keyframes(request.morph, pixelate=request.pixelate, callback=job)
-        scale = encode_config(request, result, "apng").scale
+        with self.run_folder(session, "preview") as folder, self.engines.lock:
+            result, paths = preview_keyframes(request, self._engine(request), folder, callback=job)
         images = []
-        with self.run_folder(session, "preview") as folder:
-            for i, (image, prompt, seed) in enumerate(
-                zip(result.pixel_frames, result.config.prompts, result.config.seeds, strict=True)
-            ):
-                path = folder / f"keyframe-{i + 1}.png"
-                write_animation([image], path, EncodeConfig(scale=scale, format="apng"))
-                source = " from the sprite library" if i in result.library else ""
-                images.append((path, f"{i + 1}: {keyframe_label(prompt)} (seed {seed}{source})"))
+        for i, (path, prompt, seed) in enumerate(
+            zip(paths, result.config.prompts, result.config.keyframe_seeds, strict=True)
+        ):
+            source = " from the sprite library" if i in result.library else ""
+            images.append((path, f"{i + 1}: {keyframe_label(prompt)} (seed {seed}{source})"))
         summary = f"{len(images)} keyframes in {time.perf_counter() - started:.1f} s" + library_note(result)
         return Previewed(images, summary)
 
@@ -234,23 +226,6 @@ def library_note(result) -> str:
     return "".join(
         f"; keyframe {i + 1} from the sprite library: {match.describe()}" for i, match in sorted(result.library.items())
     )
-
-
-def write_format(result, encode: EncodeConfig, folder: Path, stem: str) -> Path:
-    """Write the morph in ``encode.format`` into ``folder`` and return the one file to download:
-    the animation, or a zip when the format writes several files (spritesheet + JSON, frames)."""
-    folder.mkdir(parents=True)
-    assert encode.format is not None  # the caller names the format
-    written = write_animation(result.pixel_frames, folder / f"{stem}{FORMATS[encode.format].suffix}", encode,
-                              keyframes=result.keyframe_indices)  # fmt: skip
-    parts = sorted(p for p in folder.rglob("*") if p.is_file())
-    if written.is_file() and parts == [written]:
-        return written
-    archive = folder.parent / f"{stem}-{encode.format}.zip"
-    with atomic_output(archive) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for part in parts:
-            bundle.write(part, part.relative_to(folder))
-    return archive
 
 
 def output_stem(prompts: list[str], limit: int = 60) -> str:

@@ -10,12 +10,12 @@ keyframe itself. Built by ``python -m pixelgif.train.bundled.library``. No torch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from ...morph.backend import LibraryMatch  # the engine's type: models/ fills it, morph/ reads it
 from .colours import COLOUR_WORDS, COLOURS, dominant_hue, rotate_to
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
@@ -27,24 +27,6 @@ MIN_SIMILARITY = 0.6
 COLOUR_FAMILIES = {**{c: c for c in COLOURS}, "crimson": "red", "scarlet": "red", "violet": "purple",
                    "gold": "yellow", "golden": "yellow", "navy": "blue", "cyan": "blue", "turquoise": "blue",
                    "teal": "green", "magenta": "pink"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class LibraryMatch:
-    """What a prompt matched: the caption, its similarity, the drawing picked and the recolouring."""
-
-    prompt: str
-    caption: str
-    concept: str  # the data set's concept id (an emoji's code points, or name:...)
-    score: float
-    drawing: int  # which of the concept's drawings (the keyframe's seed picks it)
-    drawings: int
-    colour: str | None  # the colour family the drawing was turned to, if it was recoloured
-
-    def describe(self) -> str:
-        """Return a short account, e.g. "'a whale' (drawing 2 of 6, recoloured blue)"."""
-        colour = f", recoloured {self.colour}" if self.colour else ""
-        return f"{self.caption!r} (drawing {self.drawing + 1} of {self.drawings}{colour})"
 
 
 class SpriteLibrary:

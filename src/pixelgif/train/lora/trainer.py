@@ -317,6 +317,7 @@ class LoraTrainer(ckpt.RunFiles):
     @torch.no_grad()
     def validate(self) -> list[Path]:
         """Render the validation prompts and a morph GIF into OUTPUT/validation/step-N.*; return the files."""
+        from ...models.loading import presets_of
         from ..validation import render_validation
 
         prompts = list(self.config.validation_prompts) or self.default_prompts()
@@ -328,7 +329,7 @@ class LoraTrainer(ckpt.RunFiles):
                 files = render_validation(self.pipe, prompts, self.config.output / "validation",
                                           ckpt.checkpoint_name(self.step), seed=self.config.seed,
                                           frames=self.config.validation_frames, steps=self.config.validation_steps,
-                                          size=self.resolution)  # fmt: skip
+                                          size=self.resolution, presets=presets_of(self.config.model))  # fmt: skip
         finally:
             for model in trained:
                 model.train()

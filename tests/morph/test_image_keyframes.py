@@ -46,9 +46,13 @@ def sd(tiny_sd):
 
 
 def test_bundled_inversion_round_trip(bundled):
+    from pixelgif.models.bundled.pipeline import PixelSpritePipeline
+
     config = MorphConfig(prompts=[Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")])
     keys = bundled.prepare_keyframes(config)
-    assert keys.config.scheduler == "DDIM-exact" and keys.config.steps == 12
+    assert (
+        keys.config.scheduler == "DDIM-exact" and keys.config.steps == PixelSpritePipeline.default_num_inference_steps
+    )
     frames = bundled.render([FrameInputs(keys.latents[i], keys.conditionings[i]) for i in (0, 1)], keys.config)
     targets = bundled.encode_images([keys.images[0], keys.images[1]])
     for frame, target in zip(frames, targets, strict=True):

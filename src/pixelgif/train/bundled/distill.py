@@ -137,6 +137,11 @@ def main(argv=None) -> None:
         from .trainer import write_weights
 
         write_weights(ema, args.export)
+        # The student samples with the step it was distilled on: DDIM (DPM-Solver++ of order 1, which
+        # re-derives the noise from the clipped x0) on the trailing grid.
+        sampler_file = args.export / "scheduler" / "scheduler_config.json"
+        sampler = json.loads(sampler_file.read_text()) | {"solver_order": 1, "timestep_spacing": "trailing"}
+        sampler_file.write_text(json.dumps(sampler, indent=2) + "\n")
         steps = rounds[min(state["round"] + 1, len(rounds) - 1)]
         (args.export / "distill.json").write_text(json.dumps({"steps": steps, **state}) + "\n")
         print(

@@ -1,0 +1,85 @@
+"""How many sampling steps does the bundled model need? And does a distilled student beat its teacher at as few?
+
+Renders "a <colour> <thing>" prompts from the same noise at each step count, side by side in one
+run, with the shipped weights (DPM-Solver++ 2M, the model's own sampler) and optionally a
+distilled student (``python -m pixelgif.train.bundled.distill --export FOLDER``, DDIM steps on
+the trailing grid). Prints each run's colour-word accuracy, its mean OKLab distance to the
+most-steps run's sprites (same noise: 0 means the same pictures) and its time; writes a sheet.
+
+    python benchmarks/bundled_steps.py --steps 12,6,4,3 --sheet /tmp/steps.png [--student runs/distill/export]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixelgif.models import bundled
+from pixelgif.pixelate.color import srgb8_to_oklab
+from pixelgif.train.bundled.colour_captions import COLOURS, dominant_hue
+
+THINGS = ["cat", "car", "apple", "fish", "bird", "house", "flower", "hat"]
+
+
+def on_white_lab(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    rgb = (rgba[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    return srgb8_to_oklab(rgb.reshape(len(rgba), -1, 3))
+
+
+def render(pipe, prompts: list[str], steps: int, seed: int) -> np.ndarray:
+    noise = torch.stack(
+        [torch.randn((4, 32, 32), generator=torch.Generator().manual_seed(seed + i)) for i in range(len(prompts))]
+    )
+    images = pipe(prompts, latents=noise, num_inference_steps=steps).images
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", default="12,6,4,3", help="step counts of the shipped model, the reference first")
+    parser.add_argument("--student", type=Path, help="an exported student folder (unet/, scheduler/, distill.json)")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--sheet", type=Path, help="write the sprites, one row per run, here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    teacher = bundled.load_bundled_pipeline()
+    runs = {f"shipped, {n} steps": (teacher, int(n)) for n in args.steps.split(",")}
+    if args.student:
+        steps = json.loads((args.student / "distill.json").read_text())["steps"]
+        runs[f"student, {steps} steps"] = (bundled.load_bundled_pipeline(weights_dir=args.student), steps)
+    prompts = [f"a {c} {t}" for t in THINGS for c in COLOURS]
+    wanted = [c for _ in range(args.seeds) for t in THINGS for c in COLOURS]
+    sprites: dict[str, np.ndarray] = {}
+    print(f"{len(prompts) * args.seeds} sprites per run; distance: mean OKLab distance to the first run's sprites")
+    for name, (pipe, n) in runs.items():
+        start = time.perf_counter()
+        sprites[name] = np.concatenate([render(pipe, prompts, n, 1000 * s) for s in range(args.seeds)])
+        seconds = time.perf_counter() - start
+        right = np.mean([dominant_hue(s).family == c for s, c in zip(sprites[name], wanted, strict=True)])
+        reference = on_white_lab(next(iter(sprites.values())))
+        distance = np.linalg.norm(on_white_lab(sprites[name]) - reference, axis=-1).mean()
+        print(f"{name:<20} colour words {right:.3f}  distance {distance:.4f}  {seconds:6.1f} s")
+    if args.sheet:
+        count = min(len(prompts), 33)
+        sheet = Image.new("RGBA", (count * 34, len(runs) * 34), (255, 255, 255, 255))
+        for row, name in enumerate(sprites):
+            for col in range(count):
+                sheet.alpha_composite(Image.fromarray(sprites[name][col], "RGBA"), (col * 34 + 1, row * 34 + 1))
+        sheet.convert("RGB").resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(args.sheet)
+        print(f"sheet: {args.sheet} (rows: {', '.join(sprites)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=9)
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="only the first N pairs")
+    parser.add_argument("--only", type=lambda s: [int(x) for x in s.split(",")], help="pair numbers, e.g. 3,4,6")
     parser.add_argument("--sheet", type=Path, help="write the strip sheet PNG here")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a MorphConfig field")
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     rows, labels, results = [], [], []
     print(f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'s':>5s}")
     for seed, (a, b) in enumerate(PAIRS[: args.pairs]):
+        if args.only is not None and seed not in args.only:
+            continue
         clock = time.perf_counter()
         result = engine(MorphConfig(prompts=[a, b], frames=args.frames, seed=seed, **overrides))
         seconds = time.perf_counter() - clock

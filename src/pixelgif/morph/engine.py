@@ -32,6 +32,7 @@ from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
+from .vivid import VividFrames
 
 if TYPE_CHECKING:
     pass
@@ -382,6 +383,8 @@ class MorphPipeline(ImageKeyframes):
             #    noise and text for each, render in batches; even spacing measures and re-places them.
             #    With even spacing each pass is one render call; one progress counts them all.
 
+            vivid = VividFrames(dict(keys.images)) if config.vivid else None
+
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
                 # An image keyframe is the image itself, never a render of its inverted noise.
                 wanted = [frame for frame in plan if image_of(frame, keys.images) is None]
@@ -389,8 +392,9 @@ class MorphPipeline(ImageKeyframes):
                     wanted, keys.conditionings, keys.latents, config.text_interpolation, keys.blend
                 )
                 rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
-                return [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
-                        for frame in plan]  # fmt: skip
+                images = [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
+                          for frame in plan]  # fmt: skip
+                return vivid.see(plan, images) if vivid is not None else images
 
             spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
         plan, frames = spaced.plan, spaced.images

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .colours import COLOUR_WORDS, COLOURS, dominant_hue, rotate_to
+from .colours import ALL_COLOURS, COLOUR_WORDS, has_colour, recolour
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 SPRITES_FILE, INDEX_FILE = "sprites.npz", "index.json"
@@ -49,7 +49,7 @@ FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 # "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
 _OF = re.compile(r"\bof\b")
 # Colour words the recolouring knows, as the colour family they turn a sprite to.
-COLOUR_FAMILIES = {**{c: c for c in COLOURS}, "crimson": "red", "scarlet": "red", "violet": "purple",
+COLOUR_FAMILIES = {**{c: c for c in ALL_COLOURS}, "gray": "grey", "silver": "grey", "crimson": "red", "scarlet": "red", "violet": "purple",
                    "gold": "yellow", "golden": "yellow", "navy": "blue", "cyan": "blue", "turquoise": "blue",
                    "teal": "green", "magenta": "pink"}  # fmt: skip
 
@@ -168,9 +168,8 @@ class SpriteLibrary:
         pick = seed % len(drawings)
         sprite = self.pixels[drawings[pick]]
         turned = None
-        info = dominant_hue(sprite)
-        if colour is not None and info.family is not None and info.family != colour:
-            sprite, turned = rotate_to(sprite, info, colour), colour
+        if colour is not None and not has_colour(sprite, colour):
+            sprite, turned = recolour(sprite, colour), colour
         match = LibraryMatch(prompt, self.captions[best], self.concepts[concept], float(scores[best]), pick,
                              len(drawings), turned)  # fmt: skip
         return sprite, match

@@ -9,6 +9,8 @@ frames, composited on white:
   (contrast). 1: the in-betweens are as vivid as the keyframes; a pale blob or a cross-fade is 0.4-0.6.
 - **max/median**: the largest step between neighbouring frames over the median step (colour pops).
 - **smoothness**: 1 - Gini of the steps (`pixelgif.morph.quality`), 1 when every step is equal.
+- **key dE**: keyframe fidelity, the mean OKLab distance between each keyframe as rendered (or
+  drawn) and as it comes back in the pixel art's shared palette (0: its own colours).
 
 Writes a strip sheet (one row per pair, every frame, keyframes included, scaled up) to ``--sheet``.
 
@@ -33,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pixelgif.morph import MorphConfig, MorphPipeline
-from pixelgif.morph.quality import frame_distances, oklab_frames, smoothness
+from pixelgif.morph.quality import frame_distances, oklab_distance, oklab_frames, smoothness
 
 # Everyday pairs a new user might try; seed = the pair's number.
 PAIRS = [
@@ -102,7 +104,9 @@ def main(argv=None) -> int:
 
     engine = MorphPipeline.from_pretrained(progress=False)
     rows, labels, results = [], [], []
-    print(f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'s':>5s}")
+    print(
+        f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'keydE':>6s} {'s':>5s}"
+    )
     for seed, (a, b) in enumerate(PAIRS[: args.pairs]):
         if args.only is not None and seed not in args.only:
             continue
@@ -112,20 +116,22 @@ def main(argv=None) -> int:
         frames = result.pixel_frames
         chroma, contrast = middle_ratio(frames)
         steps = frame_distances(frames)
+        key_de = float(np.mean([oklab_distance(*oklab_frames([result.frames[k], frames[k]]))
+                                for k in result.keyframe_indices]))  # fmt: skip
         row = {"pair": f"{a} -> {b}", "seed": seed, "chroma": chroma, "contrast": contrast,
                "mid": min(chroma, contrast), "max_median": float(steps.max() / np.median(steps)),
-               "smoothness": smoothness(steps), "seconds": seconds,
+               "smoothness": smoothness(steps), "key_de": key_de, "seconds": seconds,
                "library": {str(k): v.describe() for k, v in result.library.items()}}  # fmt: skip
         results.append(row)
         print(f"{row['pair']:44s} {chroma:7.3f} {contrast:7.3f} {row['mid']:6.3f} {row['max_median']:8.2f} "
-              f"{row['smoothness']:7.3f} {seconds:5.1f}", flush=True)  # fmt: skip
+              f"{row['smoothness']:7.3f} {key_de:6.4f} {seconds:5.1f}", flush=True)  # fmt: skip
         rows.append(frames)
         labels.append(f"{row['pair']} (seed {seed})  mid {row['mid']:.2f}  max/med {row['max_median']:.2f}")
     mean = {k: float(np.mean([r[k] for r in results])) for k in ("chroma", "contrast", "mid", "max_median",
-                                                                  "smoothness", "seconds")}  # fmt: skip
+                                                                  "smoothness", "key_de", "seconds")}  # fmt: skip
     worst = max(r["max_median"] for r in results)
     print(f"{'mean of ' + str(len(results)):44s} {mean['chroma']:7.3f} {mean['contrast']:7.3f} {mean['mid']:6.3f} "
-          f"{mean['max_median']:8.2f} {mean['smoothness']:7.3f} {mean['seconds']:5.1f}   worst max/med {worst:.2f}")  # fmt: skip
+          f"{mean['max_median']:8.2f} {mean['smoothness']:7.3f} {mean['key_de']:6.4f} {mean['seconds']:5.1f}   worst max/med {worst:.2f}")  # fmt: skip
     if args.sheet:
         strip_sheet(rows, labels, args.sheet)
     if args.json:

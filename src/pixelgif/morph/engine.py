@@ -281,14 +281,15 @@ class MorphPipeline(ImageKeyframes):
             config = dataclasses.replace(config, pixel_size=max(1, min(8, width // 32)))
         return config
 
-    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None):
+    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None, keyframes=()):
         """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them.
 
-        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered.
+        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered;
+        ``keyframes``: indices of all keyframes, which weigh most in the palette fit.
         """
         from ..pixelate import pixelate_frames
 
-        return pixelate_frames(frames, config, exact=exact or ())
+        return pixelate_frames(frames, config, exact=exact or (), keyframes=keyframes)
 
     def prepare_keyframes(
         self,
@@ -403,7 +404,7 @@ class MorphPipeline(ImageKeyframes):
         # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
         kept = exact_keyframes(keys)
         exact = [frame.index for frame in plan if image_of(frame, kept) is not None]
-        art = self.pixelate(frames, pixelate, exact)
+        art = self.pixelate(frames, pixelate, exact, keyframe_indices(plan))
         lap("pixelate")
 
         timings["total"] = round(sum(timings.values()), 3)

@@ -184,7 +184,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         type=float,
         metavar="W",
         help="0-1: share of --guidance-scale that comes back midway between an image keyframe and the next "
-        "(guidance is neutral at an image keyframe so its inversion is exact; default 0: off)",
+        "(guidance is neutral at an image keyframe so its inversion is exact; default 0.5; 0: pale in-betweens)",
     )
 
     model = parser.add_argument_group("model")

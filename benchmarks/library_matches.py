@@ -104,6 +104,10 @@ PHRASINGS: dict[str, list[str] | None] = {
     "a happy snowman": ["snowman"],
     "a decorated christmas tree": ["christmas tree"],
     "a birthday cake with candles": ["birthday cake"],
+    "a donut": ["doughnut", "donut"],
+    "a pine tree": ["evergreen", "pine tree", "christmas tree"],
+    "a fire truck": ["fire engine"],
+    "a gift box": ["gift"],
 }
 
 

@@ -12,6 +12,7 @@ Built by ``python -m pixelgif.train.bundled.library``. No torch here.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ MIN_SIMILARITY = 0.6
 # kitten/cat 0.79, puppy/dog 0.80, padlock/lock 0.75 pass; laptop/notebook 0.73, starfish/fish 0.68,
 # spaceship/ship 0.64, pumpkin/potato 0.56 do not.
 NOUN_SIMILARITY = 0.74
+# Spelling variants ("donut"/"doughnut" 0.70, letters 0.77 alike) pass at a lower similarity.
+VARIANT_SIMILARITY, VARIANT_LETTERS = 0.65, 0.75
+# "a fire truck" -> "a fire engine": other head nouns, the same naming words, a close sentence.
+# The head nouns must still be related (truck/engine 0.54; a pine tree is no pine decoration).
+SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
 # A prompt's words that no caption has ("a roaring lion", "a wizard hat"): the prompt must stay this
 # similar to its bare head noun ("a lion" 0.82, "a hat" 0.78), else they name another thing.
 MODIFIER_SIMILARITY = 0.83
@@ -217,7 +223,14 @@ class SpriteLibrary:
         if head in caption_head or caption_head in head:
             return refused
         vectors = np.asarray(embed([head, caption_head]), dtype=np.float32)
-        return (nearest, None) if float(vectors[0] @ vectors[1]) >= NOUN_SIMILARITY else refused
+        similarity = float(vectors[0] @ vectors[1])
+        same_naming = naming and naming <= self.naming[nearest] and scores[nearest] >= SAME_NAMING_SIMILARITY
+        if same_naming and similarity >= RELATED_NOUNS:
+            return nearest, None
+        letters = difflib.SequenceMatcher(None, head, caption_head).ratio()
+        if similarity >= NOUN_SIMILARITY or (similarity >= VARIANT_SIMILARITY and letters >= VARIANT_LETTERS):
+            return nearest, None
+        return refused
 
 
 @cache

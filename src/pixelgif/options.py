@@ -130,7 +130,7 @@ def _morph_options() -> list[Option]:
                "to its ends (default on: smoother, keeps colour)", kind="switch", group="image keyframes"),
         Option("midway_guidance", "morph", "0-1: share of --guidance-scale that comes back midway between an image "
                "keyframe and the next (guidance is neutral at an image keyframe so its inversion is exact; "
-               "default 0: off)", float, metavar="W", group="image keyframes"),
+               "default 0.5; 0: pale in-betweens)", float, metavar="W", group="image keyframes"),
     ]  # fmt: skip
 
 

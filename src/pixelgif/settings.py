@@ -103,6 +103,12 @@ def check_settings(data, path: str | os.PathLike) -> dict:
     if data["version"] < 2:
         data["morph"].setdefault("spacing", "linear")  # what they were made with, so --from stays byte-identical
     data["morph"].setdefault("library", False)  # files from before the sprite library: the model drew every keyframe
+    # Files from before vivid in-betweens: frames as rendered, no guidance midway.
+    data["morph"].setdefault("vivid", False)
+    data["morph"].setdefault("midway_guidance", 0.0)
+    # Files from before keyframe-weighted palettes and flat areas without dither.
+    data["pixelate"].setdefault("dither_threshold", 0.0)
+    data["pixelate"].setdefault("keyframe_share", 0.0)
     return data
 
 

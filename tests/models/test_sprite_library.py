@@ -38,11 +38,11 @@ def _embed_as(vectors: dict[str, list[float]]):
 
 def test_a_close_prompt_finds_its_drawing_and_the_seed_picks_which():
     library = _library()
-    embed = _embed_as({"a party balloon": [0.8, 0.6]})
+    embed = _embed_as({"a party balloon": [0.9, 0.19**0.5], "a balloon": [1.0, 0.0]})  # "party" only describes it
     first, match = library.find("a party balloon", embed, seed=0)
     second, _ = library.find("a party balloon", embed, seed=1)
     assert np.array_equal(first, library.pixels[0]) and np.array_equal(second, library.pixels[1])
-    assert match.caption == "a balloon" and match.score == pytest.approx(0.8)
+    assert match.caption == "a balloon" and match.score == pytest.approx(0.9)
     assert (match.drawing, match.drawings, match.colour) == (0, 2, None)
     assert np.array_equal(library.find("a party balloon", embed, seed=2)[0], first)  # seed modulo the drawings
 
@@ -54,7 +54,8 @@ def test_a_far_prompt_is_left_to_the_model():
 
 def test_a_colour_word_recolours_the_drawing_and_is_left_out_of_the_match():
     library = _library()
-    embed = _embed_as({"a balloon": [1.0, 0.0], "an orange": [0.0, 1.0]})
+    # "orange" and "leaf" embedded alike: the library takes them for synonyms.
+    embed = _embed_as({"a balloon": [1.0, 0.0], "an orange": [0.0, 1.0], "orange": [0.0, 1.0], "leaf": [0.0, 1.0]})
     blue, match = library.find("a blue balloon", embed, seed=0)
     assert match.colour == "blue" and dominant_hue(blue).family == "blue" and "recoloured blue" in match.describe()
     red, match = library.find("a red balloon", embed, seed=0)
@@ -143,3 +144,38 @@ def test_library_builder_keeps_drawings_and_their_captions():
     assert np.array_equal(arrays["pixels"], pixels[[0, 2, 3]]) and arrays["sprite_concepts"].tolist() == [0, 0, 1]
     assert kept[:CAPTIONS_PER_CONCEPT] == ["balloon", "a balloon", "a red balloon", "a party balloon"]
     assert kept[CAPTIONS_PER_CONCEPT:] == ["a leaf"] and arrays["caption_concepts"].tolist() == [0, 0, 0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "prompt, wanted",
+    [("a spaceship", "spaceship"), ("a wizard hat", None), ("a treasure chest", None), ("a coffee mug", None),
+     ("a windmill", None), ("a cute kitten", "a cat"), ("a little puppy", "a dog"), ("a roaring lion", None),
+     ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None)],
+)  # fmt: skip
+def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
+    pipe = load_bundled_pipeline()
+    hit = pipe.library_sprite(prompt, 0)
+    if wanted is None:
+        assert hit is None
+    else:
+        assert hit is not None and wanted in hit[1].caption
+
+
+def test_head_nouns_of_prompts_and_captions():
+    from pixelgif.models.bundled.library import phrase_nouns
+
+    assert phrase_nouns("a big wizard hat") == ("hat", {"wizard"}, set())
+    assert phrase_nouns("a glass of juice") == ("juice", set(), {"glass"})
+    assert phrase_nouns("a bowl with spoon, food prepared") == ("bowl", set(), set())
+    assert phrase_nouns("a bunch of grapes") == ("grape", set(), {"bunch"})
+    assert phrase_nouns("a bow and arrow")[0] == "bow"
+
+
+def test_command_line_says_when_the_model_draws_a_keyframe_the_library_nearly_matched(tmp_path, capsys):
+    out = tmp_path / "hat.gif"
+    assert (
+        main(["morph", "a treasure chest", "a red apple", "--frames", "2", "--steps", "2", "-q", "-o", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "keyframe 1 ('a treasure chest'): no sprite-library drawing is that" in printed
+    assert "the model draws it" in printed and "keyframe 2 ('a red apple'): the sprite library's" in printed

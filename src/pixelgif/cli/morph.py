@@ -116,6 +116,11 @@ def run(args) -> int:
         print(f"wrote {written.report}")
     for index, match in sorted(result.library.items()):
         print(f"keyframe {index + 1} ({match.prompt!r}): the sprite library's {match.describe()}")
+    refused = getattr(getattr(engine.pipe, "library", None), "refused", {})  # near but not the thing named
+    for index, keyframe in enumerate(result.config.prompts):
+        if isinstance(keyframe, str) and index not in result.library and keyframe in refused:
+            print(f"keyframe {index + 1} ({keyframe!r}): no sprite-library drawing is that ({refused[keyframe]}); "
+                  "the model draws it")  # fmt: skip
     width, height = (side * written.encode.scale for side in result.size)
     also = "".join(f" + {path.name}" for path in written.files[1:])
     print(

@@ -100,12 +100,15 @@ class MorphConfig:
     same_noise: bool = False  # every keyframe starts from the noise of ``seed``: only the text morphs
     # Segments with an image keyframe: AdaIN keeps the in-between noise's per-channel statistics on
     # the path between the ends; midway_guidance (0-1) brings this share of the guidance back midway
-    # (richer in-betweens with captions, but less even on average: off by default).
+    # (neutral at the inverted keyframes, the in-betweens would be pale blobs; settings files from
+    # before 0.5 was the default have no key and replay with 0).
     adain: bool = True
-    midway_guidance: float = 0.0
+    midway_guidance: float = 0.5
     # A prompt that names a drawing in the model's sprite library (the bundled model has one) starts
     # from that drawing, recoloured to the colour it names; False: the model draws every keyframe.
     library: bool = True
+    # In-betweens are brought up to their keyframes' colour and contrast (`vivid`): no pale blobs.
+    vivid: bool = True
 
     def __post_init__(self):
         self._check_prompts()
@@ -116,6 +119,7 @@ class MorphConfig:
         check_choice("spacing", self.spacing, SPACINGS)
         check_bool("adain", self.adain)
         check_bool("library", self.library)
+        check_bool("vivid", self.vivid)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None

@@ -34,6 +34,7 @@ from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
+from .vivid import VividFrames
 
 if TYPE_CHECKING:
     from .backend import LibrarySprite
@@ -279,14 +280,15 @@ class MorphPipeline(ImageKeyframes):
             config = dataclasses.replace(config, pixel_size=max(1, min(8, width // 32)))
         return config
 
-    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None):
+    def pixelate(self, frames: list[Image.Image], config, exact: list[int] | None = None, keyframes=()):
         """Return the `pixelgif.pixelate.PixelArt` of ``frames``: one palette shared by all of them.
 
-        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered.
+        ``exact``: indices of image keyframes, whose colours the palette keeps and that are not dithered;
+        ``keyframes``: indices of all keyframes, which weigh most in the palette fit.
         """
         from ..pixelate import pixelate_frames
 
-        return pixelate_frames(frames, config, exact=exact or ())
+        return pixelate_frames(frames, config, exact=exact or (), keyframes=keyframes)
 
     def prepare_keyframes(
         self,
@@ -381,6 +383,8 @@ class MorphPipeline(ImageKeyframes):
             #    noise and text for each, render in batches; even spacing measures and re-places them.
             #    With even spacing each pass is one render call; one progress counts them all.
 
+            vivid = VividFrames(dict(keys.images)) if config.vivid else None
+
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
                 # An image keyframe is the image itself, never a render of its inverted noise.
                 wanted = [frame for frame in plan if image_of(frame, keys.images) is None]
@@ -388,8 +392,9 @@ class MorphPipeline(ImageKeyframes):
                     wanted, keys.conditionings, keys.latents, config.text_interpolation, keys.blend
                 )
                 rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
-                return [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
-                        for frame in plan]  # fmt: skip
+                images = [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
+                          for frame in plan]  # fmt: skip
+                return vivid.see(plan, images) if vivid is not None else images
 
             spaced = self.place_frames(config, render_plan, pixelate, list(keys.images.values()))
         plan, frames = spaced.plan, spaced.images
@@ -398,7 +403,7 @@ class MorphPipeline(ImageKeyframes):
         # 5. Pixelate every frame with one shared palette (holding the image keyframes' own colours).
         kept = exact_keyframes(keys)
         exact = [frame.index for frame in plan if image_of(frame, kept) is not None]
-        art = self.pixelate(frames, pixelate, exact)
+        art = self.pixelate(frames, pixelate, exact, keyframe_indices(plan))
         lap("pixelate")
 
         timings["total"] = round(sum(timings.values()), 3)

@@ -48,6 +48,13 @@ class PixelateConfig:
     palette: PaletteSpec = None
     dither: str = "auto"
     dither_strength: float = 1.0
+    # Ordered dither leaves a colour undithered when it is within this share of the way from its
+    # nearest palette colour to the next (0-0.5): flat areas get no speckle, gradients still dither.
+    # Settings files from before it replay with 0 (every colour dithered).
+    dither_threshold: float = 0.2
+    # Share of the palette fit that the keyframes of an animation make up (0-1; 0: each frame
+    # counts as much as any other, as before): the keyframes keep their own colours.
+    keyframe_share: float = 0.5
     reducer: str = "mean"
     detect_grid: bool = False
     alpha_threshold: int = 128
@@ -99,6 +106,10 @@ class PixelateConfig:
             raise ValueError(f"unknown dither {self.dither!r}; choose one of: {', '.join(DITHERS)}")
         if not isinstance(self.dither_strength, (int, float)) or not 0.0 <= self.dither_strength <= 1.0:
             raise ValueError(f"dither strength must be a number from 0 to 1, got {self.dither_strength!r}")
+        if not isinstance(self.dither_threshold, (int, float)) or not 0.0 <= self.dither_threshold <= 0.5:
+            raise ValueError(f"dither threshold must be a number from 0 to 0.5, got {self.dither_threshold!r}")
+        if not isinstance(self.keyframe_share, (int, float)) or not 0.0 <= self.keyframe_share < 1.0:
+            raise ValueError(f"keyframe share must be a number from 0 to below 1, got {self.keyframe_share!r}")
 
     def _check_colors_and_palette(self) -> None:
         if self.colors is not None and (not _is_int(self.colors) or not 2 <= self.colors <= 256):

@@ -43,8 +43,14 @@ def two_nearest(points: np.ndarray, palette_lab: np.ndarray) -> tuple[np.ndarray
     return order[:, 0].astype(np.int32), order[:, 1].astype(np.int32)
 
 
-def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strength: float) -> np.ndarray:
-    """Return palette indices for (N, h, w, 3) OKLab colours with Bayer dithering of ``size``."""
+def ordered_indices(
+    lab: np.ndarray, palette_lab: np.ndarray, size: int, strength: float, undithered: float = 0.0
+) -> np.ndarray:
+    """Return palette indices for (N, h, w, 3) OKLab colours with Bayer dithering of ``size``.
+
+    ``undithered`` (0-0.5): colours this share of the way or less from their nearest palette colour
+    to the next are not dithered (no speckle on flat areas); the rest of the way is stretched so a
+    colour midway still gets the full pattern."""
     palette_lab = np.asarray(palette_lab, dtype=np.float64)
     if len(palette_lab) < 2 or strength == 0:
         return nearest_indices(lab, palette_lab)
@@ -55,6 +61,8 @@ def ordered_indices(lab: np.ndarray, palette_lab: np.ndarray, size: int, strengt
     span = c2 - c1
     # Position of the colour between its nearest (0) and second nearest (0.5 at most) colour.
     t = np.clip(((flat - c1) * span).sum(1) / np.maximum((span**2).sum(1), 1e-12), 0.0, 1.0)
+    if undithered > 0:  # t is at most about 0.5 (c1 is the nearest): [undithered, 0.5] becomes [0, 0.5]
+        t = np.clip((t - undithered) * 0.5 / max(0.5 - undithered, 1e-6), 0.0, 1.0)
     thresholds = (bayer_matrix(size) + 0.5) / size**2
     tiled = np.tile(thresholds, (h // size + 1, w // size + 1))[:h, :w]
     threshold = 0.5 + strength * (np.broadcast_to(tiled, (n, h, w)).reshape(-1) - 0.5)
@@ -94,13 +102,18 @@ def diffusion_indices(
 
 
 def dither_indices(
-    lab: np.ndarray, palette_lab: np.ndarray, method: str, strength: float = 1.0, solid: np.ndarray | None = None
+    lab: np.ndarray,
+    palette_lab: np.ndarray,
+    method: str,
+    strength: float = 1.0,
+    solid: np.ndarray | None = None,
+    threshold: float = 0.0,
 ) -> np.ndarray:
     """Return (N, h, w) palette indices for OKLab cell colours using ``method``."""
     if method == "none" or len(palette_lab) < 2:
         return nearest_indices(lab, palette_lab)
     if method.startswith("bayer"):
-        return ordered_indices(lab, palette_lab, int(method[5:]), strength)
+        return ordered_indices(lab, palette_lab, int(method[5:]), strength, threshold)
     if method in DIFFUSION_KERNELS:
         return diffusion_indices(lab, palette_lab, method, solid)
     raise ValueError(f"unknown dither method {method!r}")

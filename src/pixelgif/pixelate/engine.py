@@ -120,8 +120,13 @@ def _fit_colors(rgb, opaque, lab, solid, config: PixelateConfig) -> np.ndarray:
     return oklab_to_srgb8(lab[solid])
 
 
-def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None, exact: Sequence[int] = ()) -> PixelArt:
+def pixelate_frames(
+    frames: Sequence, config: PixelateConfig | None = None, exact: Sequence[int] = (), keyframes: Sequence[int] = ()
+) -> PixelArt:
     """Return ``frames`` as pixel art that all share one palette (see ``PixelateConfig``).
+
+    ``keyframes``: indices of the frames that make up ``config.keyframe_share`` of the palette fit
+    (an animation's keyframes keep their own colours instead of ceding them to the frames between).
 
     ``exact``: indices of frames whose own cell colours the fitted palette keeps exactly (when
     they have at most ``colors`` of them) and that are then mapped without dithering, so they come
@@ -139,6 +144,14 @@ def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None, exac
 
     exact = sorted({int(i) for i in exact})
     fit_colors = _fit_colors(rgb, opaque, lab, solid, config)
+    keys = sorted({int(i) for i in keyframes})
+    if keys and len(keys) < len(rgb) and config.keyframe_share > 0 and config.palette_rgb is None:
+        own = _fit_colors(rgb[keys], None if opaque is None else opaque[keys], lab[keys], solid[keys], config)
+        # Repeated so that the keyframes' colours are about keyframe_share of all the colours fitted.
+        copies = round(config.keyframe_share / (1 - config.keyframe_share) * (len(fit_colors) - len(own))
+                       / max(len(own), 1))  # fmt: skip
+        if copies > 1:
+            fit_colors = np.concatenate([fit_colors, *[own] * (copies - 1)])
     if exact and config.palette_rgb is None:
         k = min(config.colors or DEFAULT_COLORS, max_colors)
         own = _fit_colors(rgb[exact], None if opaque is None else opaque[exact], lab[exact], solid[exact], config)
@@ -149,7 +162,8 @@ def pixelate_frames(frames: Sequence, config: PixelateConfig | None = None, exac
     if config.reducer == "dominant":
         indices = _dominant_indices(rgb, opaque, x_edges, y_edges, palette_lab)
     else:
-        indices = dither_indices(lab, palette_lab, config.dither_for(len(rgb)), config.dither_strength, solid)
+        indices = dither_indices(lab, palette_lab, config.dither_for(len(rgb)), config.dither_strength, solid,
+                                 config.dither_threshold)  # fmt: skip
         if exact:
             indices[exact] = nearest_indices(lab[exact], palette_lab)
 

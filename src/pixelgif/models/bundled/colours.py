@@ -139,3 +139,112 @@ def rotate_to(rgba: np.ndarray, info: HueInfo, target: str) -> np.ndarray:
     rgb = linear_to_srgb8(np.clip(oklab_to_linear(new), 0, 1).astype(np.float32))
     out[opaque, :3] = rgb[inverse.reshape(-1)]
     return out
+
+
+# -- the eleven colour words, achromatic ones included -----------------------------------------------
+# The colours a prompt can name: the seven hue families, brown (dark orange/yellow), and black,
+# white and grey (by lightness, chroma below MIN_CHROMA).
+ALL_COLOURS = (*COLOURS, "brown", "black", "white", "grey")
+# Targets of the colours that are not a hue family: (hue in degrees, lightness, chroma).
+OTHER_TARGETS = {"brown": (60.0, 0.45, 0.09), "black": (0.0, 0.24, 0.0), "white": (0.0, 0.95, 0.0),
+                 "grey": (0.0, 0.62, 0.0)}  # fmt: skip
+BLACK_LIGHTNESS, WHITE_LIGHTNESS = 0.38, 0.85  # achromatic pixels below / above: black / white, else grey
+PINK_LIGHTNESS = 0.75  # light reds read as pink
+OUTLINE_LIGHTNESS = 0.25  # pixels darker than this are outlines and details a recolouring keeps
+# Share of opaque pixels a colour needs for a sprite to "be" it: achromatic colours need more,
+# since outlines (black) and highlights (white) are part of every sprite.
+MIN_SHARE = {"black": 0.45, "white": 0.45, "grey": 0.45}
+MIN_CHROMATIC_SHARE = 0.3
+
+
+def pixel_colours(lab: np.ndarray) -> np.ndarray:
+    """Return, per OKLab pixel, the index into `ALL_COLOURS` of the colour word it reads as."""
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    lightness = lab[..., 0]
+    index = family_of(_hue_degrees(lab))
+    warm = np.isin(index, [COLOURS.index("orange"), COLOURS.index("yellow")])
+    index[warm & (lightness < BROWN_LIGHTNESS)] = ALL_COLOURS.index("brown")
+    index[(index == COLOURS.index("red")) & (lightness >= PINK_LIGHTNESS)] = COLOURS.index("pink")
+    grey = chroma < MIN_CHROMA
+    index[grey] = ALL_COLOURS.index("grey")
+    index[grey & (lightness < BLACK_LIGHTNESS)] = ALL_COLOURS.index("black")
+    index[grey & (lightness > WHITE_LIGHTNESS)] = ALL_COLOURS.index("white")
+    return index
+
+
+def colour_shares(rgba: np.ndarray) -> dict[str, float]:
+    """Return the share of the sprite's opaque pixels that reads as each of `ALL_COLOURS`."""
+    opaque = rgba[rgba[..., 3] >= 128][:, :3]
+    if len(opaque) == 0:
+        return dict.fromkeys(ALL_COLOURS, 0.0)
+    counts = np.bincount(pixel_colours(srgb8_to_oklab(opaque)), minlength=len(ALL_COLOURS))
+    return {colour: float(count / len(opaque)) for colour, count in zip(ALL_COLOURS, counts, strict=True)}
+
+
+def has_colour(rgba: np.ndarray, colour: str) -> bool:
+    """Return True when the sprite reads as ``colour``: enough of its pixels are that colour, or a hue
+    is the most common colour of the sprite."""
+    shares = colour_shares(rgba)
+    if shares[colour] >= MIN_SHARE.get(colour, MIN_CHROMATIC_SHARE):
+        return True
+    return colour not in MIN_SHARE and max(shares, key=shares.__getitem__) == colour
+
+
+def recolour(rgba: np.ndarray, target: str) -> np.ndarray:
+    """Return a copy of the sprite in colour ``target`` (any of `ALL_COLOURS`), checked on the result.
+
+    A sprite mostly one hue family turns that family's pixels (`rotate_to`, a red apple keeps its
+    green leaf); otherwise, or when that does not make the sprite read as ``target``, its body
+    (every opaque pixel but dark outlines, or that hue family) is painted the target with its
+    shading kept.
+    """
+    if target not in ALL_COLOURS:
+        raise ValueError(f"unknown colour {target!r}; one of: {', '.join(ALL_COLOURS)}")
+    info = dominant_hue(rgba)
+    if target in FAMILIES and info.family is not None:
+        turned = rotate_to(rgba, info, target)
+        if has_colour(turned, target):
+            return turned
+    painted = _paint(rgba, info, target, whole=False)
+    return painted if has_colour(painted, target) else _paint(rgba, info, target, whole=True)
+
+
+def _paint(rgba: np.ndarray, info: HueInfo, target: str, whole: bool) -> np.ndarray:
+    """Return the sprite with its body painted ``target``: the dominant family's pixels (without one,
+    every pixel lighter than an outline; with ``whole``, every pixel), shading compressed but kept."""
+    if target in FAMILIES:
+        _, hue, lightness, chroma = FAMILIES[target]
+    else:
+        hue, lightness, chroma = OTHER_TARGETS[target]
+    out = rgba.copy()
+    opaque = out[..., 3] >= 128
+    if not opaque.any():
+        return out
+    colours, inverse = np.unique(out[opaque][:, :3], axis=0, return_inverse=True)
+    lab = srgb8_to_oklab(colours).astype(np.float64)
+    own_chroma = np.hypot(lab[:, 1], lab[:, 2])
+    if whole:  # a dark sprite turned light: its outlines too, kept darker by the shading
+        weight = np.ones(len(lab))
+    elif info.family is not None:
+        away = np.abs((_hue_degrees(lab) - info.hue + 180) % 360 - 180)
+        weight = np.clip((90 - away) / 45, 0, 1) * (own_chroma >= MIN_CHROMA * 0.5)
+    else:
+        weight = (lab[:, 0] >= OUTLINE_LIGHTNESS).astype(np.float64)
+    if not (weight > 0).any():
+        weight = np.ones(len(lab))
+    body = weight > 0.5
+    mean_l = float(lab[body, 0].mean()) if body.any() else float(lab[:, 0].mean())
+    mean_c = float(own_chroma[body].mean()) if body.any() else float(own_chroma.mean())
+    new_l = np.clip(lightness + (lab[:, 0] - mean_l) * 0.6, 0.04, 0.99)
+    new_c = chroma * np.clip(own_chroma / max(mean_c, 1e-6), 0.6, 1.4) if chroma > 0 else np.zeros(len(lab))
+    radians = np.radians(hue)
+    painted = np.stack([new_l, new_c * np.cos(radians), new_c * np.sin(radians)], axis=-1)
+    new = lab + weight[:, None] * (painted - lab)
+    for _ in range(12):  # out of sRGB: less chroma, same hue and lightness
+        bad = ~_in_gamut(new)
+        if not bad.any():
+            break
+        new[bad, 1:] *= 0.85
+    rgb = linear_to_srgb8(np.clip(oklab_to_linear(new), 0, 1).astype(np.float32))
+    out[opaque, :3] = rgb[inverse.reshape(-1)]
+    return out

@@ -4,29 +4,96 @@ sprite ("a big blue whale") starts from a real drawing of it, recoloured to the 
 A keyframe found here is used as an image keyframe (inverted to its noise; the frames between
 keyframes are rendered by the model). Matching compares MiniLM sentence embeddings of the prompt,
 colour words left out, with the library's captions; below `MIN_SIMILARITY` the model draws the
-keyframe itself. Built by ``python -m pixelgif.train.bundled.library``. No torch here.
+keyframe itself. A drawing is used only when it is the thing named: the prompt's head noun must
+be the caption's (or a close synonym, `NOUN_SIMILARITY`), and its other nouns must be in the
+concept's captions (a wrong drawing is worse than none: "a spaceship" is not a cruise ship).
+Built by ``python -m pixelgif.train.bundled.library``. No torch here.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from ...morph.backend import LibraryMatch  # the engine's type: models/ fills it, morph/ reads it
-from .colours import COLOUR_WORDS, COLOURS, dominant_hue, rotate_to
+from .colours import ALL_COLOURS, COLOUR_WORDS, has_colour, recolour
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 SPRITES_FILE, INDEX_FILE = "sprites.npz", "index.json"
 # Cosine similarity of sentence embeddings; everyday prompts for known sprites scored 0.62-1.0 on
 # their concept, unrelated ones ("asdf qwer", "a wizard with a staff" -> "a magic wand") 0.5-0.56.
 MIN_SIMILARITY = 0.6
+# Cosine similarity of the prompt's head noun and a caption's when they are different words:
+# kitten/cat 0.79, puppy/dog 0.80, padlock/lock 0.75 pass; laptop/notebook 0.73, starfish/fish 0.68,
+# spaceship/ship 0.64, pumpkin/potato 0.56 do not.
+NOUN_SIMILARITY = 0.74
+# Spelling variants ("donut"/"doughnut" 0.70, letters 0.77 alike) pass at a lower similarity.
+VARIANT_SIMILARITY, VARIANT_LETTERS = 0.65, 0.75
+# "a fire truck" -> "a fire engine": other head nouns, the same naming words, a close sentence.
+# The head nouns must still be related (truck/engine 0.54; a pine tree is no pine decoration).
+SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
+# A prompt's words that no caption has ("a roaring lion", "a wizard hat"): the prompt must stay this
+# similar to its bare head noun ("a lion" 0.82, "a hat" 0.78), else they name another thing.
+MODIFIER_SIMILARITY = 0.83
+# Words that describe rather than name: a prompt may add them to a caption's words ("a fluffy sheep").
+_DESCRIBING_WORDS = """
+a an the of with and or in on at for to from by its his her their my your our some one two three
+big small little tiny huge giant large cute happy sad angry old young new shiny fluffy fat round tall short
+long pretty beautiful scary spooky cool funny friendly wild simple tasty delicious fresh ripe juicy sweet
+dark bright pale glowing sparkly magic magical fancy cartoon pixel art sprite icon
+drawing picture cheerful smiling flying running sitting standing swimming sleeping wooden metal shiny
+single lonely lovely nice great good bad evil mean strong fast slow heavy soft hard wet dry
+"""
+DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
+# Caption heads that name the picture's framing, not the thing: "a lion face" is a lion.
+FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
+# "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
+_OF = re.compile(r"\bof\b")
 # Colour words the recolouring knows, as the colour family they turn a sprite to.
-COLOUR_FAMILIES = {**{c: c for c in COLOURS}, "crimson": "red", "scarlet": "red", "violet": "purple",
+COLOUR_FAMILIES = {**{c: c for c in ALL_COLOURS}, "gray": "grey", "silver": "grey", "crimson": "red", "scarlet": "red", "violet": "purple",
                    "gold": "yellow", "golden": "yellow", "navy": "blue", "cyan": "blue", "turquoise": "blue",
                    "teal": "green", "magenta": "pink"}  # fmt: skip
+
+
+def _singular(word: str) -> str:
+    """Return ``word`` without a plural ending ("grapes" -> "grape", "boxes" -> "box"), roughly."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    return [_singular(w) for w in re.findall(r"[a-z]+", text.lower())]
+
+
+def phrase_nouns(text: str) -> tuple[str | None, set[str], set[str]]:
+    """Return (head noun, other naming words, container words) of a short noun phrase.
+
+    "a big wizard hat" -> ("hat", {"wizard"}, set()); "a glass of juice" -> ("juice", set(), {"glass"});
+    "a bowl with spoon" -> ("bowl", set(), set()). Heuristic: the head is the last word before
+    "with"/"in"/"on", after "of" when there is one; describing words (`DESCRIBING`) are not naming.
+    """
+    main = re.split(r"\b(?:with|in|on|at|holding|wearing|and)\b", text.lower().split(",")[0])[0]
+    if not _words(main):  # "and" first ("bow and arrow" keeps "bow")
+        main = text.lower().split(",")[0]
+    container = set()
+    if _OF.search(main):
+        before, after = _OF.split(main, maxsplit=1)
+        if _words(after):
+            container, main = set(_words(before)) - DESCRIBING, after
+    words = [w for w in _words(main) if w not in DESCRIBING]
+    if not words:
+        return None, set(), container
+    return words[-1], set(words[:-1]), container
 
 
 class SpriteLibrary:
@@ -40,6 +107,16 @@ class SpriteLibrary:
         self.caption_concepts = caption_concepts  # (C,) concept index of each caption
         self.captions = captions
         self.concepts = concepts or [str(i) for i in range(int(caption_concepts.max(initial=-1)) + 1)]
+        # Per caption its head noun; per concept the words of all its captions (tags after commas left out).
+        nouns = [phrase_nouns(caption) for caption in captions]
+        self.heads = [head for head, _, _ in nouns]
+        self.naming = [naming for _, naming, _ in nouns]
+        self.vocabulary: dict[int, set[str]] = {}
+        for caption, concept in zip(captions, caption_concepts.tolist(), strict=True):
+            self.vocabulary.setdefault(int(concept), set()).update(_words(caption.split(",")[0]))
+        self.known_words = set().union(*self.vocabulary.values())
+        # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
+        self.refused: dict[str, str] = {}
 
     @classmethod
     def load(cls, folder: Path = LIBRARY_DIR) -> SpriteLibrary | None:
@@ -69,20 +146,73 @@ class SpriteLibrary:
         if not subject:
             return None
         scores = self.embeddings @ np.asarray(embed([subject]), dtype=np.float32)[0]
-        best = int(scores.argmax())
-        if scores[best] < MIN_SIMILARITY:
+        best, why = self._best(subject, scores, embed)
+        if best is None:
+            if why is not None:
+                self.refused[prompt] = why
             return None
         concept = int(self.caption_concepts[best])
         drawings = np.flatnonzero(self.sprite_concepts == concept)
         pick = seed % len(drawings)
         sprite = self.pixels[drawings[pick]]
         turned = None
-        info = dominant_hue(sprite)
-        if colour is not None and info.family is not None and info.family != colour:
-            sprite, turned = rotate_to(sprite, info, colour), colour
+        if colour is not None and not has_colour(sprite, colour):
+            sprite, turned = recolour(sprite, colour), colour
         match = LibraryMatch(prompt, self.captions[best], self.concepts[concept], float(scores[best]), pick,
                              len(drawings), turned)  # fmt: skip
         return sprite, match
+
+    def _best(self, subject: str, scores: np.ndarray, embed) -> tuple[int | None, str | None]:
+        """Return (index of the best caption that names the thing ``subject`` names, None), or
+        (None, why the nearest caption was refused), or (None, None) when no caption is near.
+
+        Captions are tried from the most similar down (all above `MIN_SIMILARITY`): the first whose
+        head noun is the prompt's (or is the container of "a glass of wine" -> "a wine glass") and
+        whose concept's words hold every other naming word of the prompt. When no caption has the
+        prompt's head noun, the most similar one may still be a synonym ("a kitten" -> "a cat"):
+        its head noun must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
+        """
+        head, naming, container = phrase_nouns(subject)
+        order = np.argsort(-scores, kind="stable")
+        order = order[scores[order] >= MIN_SIMILARITY]
+        if head is None or len(order) == 0:
+            return None, None
+        nearest = int(order[0])
+
+        # Naming words some caption has must be this concept's ("a coffee mug" is not a beer mug);
+        # words no caption has may only describe ("a roaring lion", not "a wizard hat").
+        unknown = naming - self.known_words
+        if unknown:
+            vectors = np.asarray(embed([subject, f"a {head}"]), dtype=np.float32)
+            if float(vectors[0] @ vectors[1]) < MODIFIER_SIMILARITY:
+                return None, f"no drawing is a {' '.join(sorted(unknown))} {head}"
+
+        def fits(index: int) -> bool:
+            return naming - unknown <= self.vocabulary[int(self.caption_concepts[index])]
+
+        for index in order.tolist():
+            caption_head = self.heads[index]
+            framing = caption_head in FRAMING or caption_head in container
+            same = caption_head == head or (framing and head in self.naming[index])
+            if same and fits(index):
+                return int(index), None
+        caption_head, refused = self.heads[nearest], (None, f"the nearest is {self.captions[nearest]!r}")
+        if caption_head is None or not fits(nearest):
+            return refused
+        # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".
+        if caption_head.endswith(head):
+            return nearest, None
+        if head in caption_head or caption_head in head:
+            return refused
+        vectors = np.asarray(embed([head, caption_head]), dtype=np.float32)
+        similarity = float(vectors[0] @ vectors[1])
+        same_naming = naming and naming <= self.naming[nearest] and scores[nearest] >= SAME_NAMING_SIMILARITY
+        if same_naming and similarity >= RELATED_NOUNS:
+            return nearest, None
+        letters = difflib.SequenceMatcher(None, head, caption_head).ratio()
+        if similarity >= NOUN_SIMILARITY or (similarity >= VARIANT_SIMILARITY and letters >= VARIANT_LETTERS):
+            return nearest, None
+        return refused
 
 
 @cache

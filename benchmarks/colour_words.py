@@ -1,0 +1,89 @@
+"""Do "a <colour> <thing>" keyframes have the named colour? The library's and the model's alone.
+
+11 colours (red, orange, yellow, green, blue, purple, pink, brown, black, white, grey) x 11 things
+(animals, vehicles, food, objects) x seeds 0-3, keyframes only (no in-betweens): the sprite library's
+drawing, recoloured, where the thing is in it (the model's render otherwise), and the model's render
+alone (``--no-library``). A keyframe has the colour when `colours.has_colour` says so (the share
+of its opaque pixels that reads as the colour in OKLab: hue family, brown by hue and lightness,
+black/white/grey by lightness).
+
+    python benchmarks/colour_words.py [--skip-model] [--sheet sheet.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixelgif.models.bundled import load_bundled_pipeline
+from pixelgif.models.bundled.colours import ALL_COLOURS, has_colour
+
+THINGS = ["car", "bus", "cat", "dog", "fish", "bird", "apple", "cupcake", "balloon", "umbrella", "hat"]
+SEEDS = range(4)
+
+
+def render(pipe, prompts: list[str], seeds: list[int], batch: int = 25) -> list[np.ndarray]:
+    """Return the model's RGBA uint8 sprite for each prompt, from the noise a morph keyframe with that seed gets."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(prompts), batch):
+        noise = torch.stack([torch.randn((4, 32, 32), generator=torch.Generator("cpu").manual_seed(s))
+                             for s in seeds[start : start + batch]])  # fmt: skip
+        images = pipe(prompts[start : start + batch], latents=noise).images
+        rgba = (np.asarray(images) * 255).round().astype(np.uint8)
+        rgba[..., 3] = np.where(rgba[..., 3] >= 128, 255, 0)
+        out.extend(rgba)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-model", action="store_true", help="only the library (renders only its misses)")
+    parser.add_argument("--sheet", type=Path, help="write the library keyframes (seed 0) here")
+    args = parser.parse_args(argv)
+    pipe = load_bundled_pipeline()
+    cases = [(colour, thing, seed) for seed in SEEDS for thing in THINGS for colour in ALL_COLOURS]
+    prompts = [f"a {colour} {thing}" for colour, thing, _ in cases]
+    clock = time.perf_counter()
+    library = [pipe.library_sprite(prompt, seed) for prompt, (_, _, seed) in zip(prompts, cases, strict=True)]
+    if args.skip_model:
+        missing = [i for i, hit in enumerate(library) if hit is None]
+        rendered = dict(zip(missing, render(pipe, [prompts[i] for i in missing], [cases[i][2] for i in missing]),
+                            strict=True))  # fmt: skip
+        model = None
+    else:
+        model = render(pipe, prompts, [seed for *_, seed in cases])
+        rendered = dict(enumerate(model))
+    keyframes = [np.asarray(hit[0]) if hit is not None else rendered[i] for i, hit in enumerate(library)]
+    seconds = time.perf_counter() - clock
+    print(f"{len(cases)} keyframes ({len(ALL_COLOURS)} colours x {len(THINGS)} things x {len(SEEDS)} seeds), "
+          f"{sum(hit is not None for hit in library)} from the library, {seconds:.0f} s")  # fmt: skip
+    for name, sprites in (("library", keyframes), ("model alone", model)):
+        if sprites is None:
+            continue
+        right = [has_colour(sprite, colour) for sprite, (colour, _, _) in zip(sprites, cases, strict=True)]
+        per = {c: np.mean([r for r, (cc, _, _) in zip(right, cases, strict=True) if cc == c]) for c in ALL_COLOURS}
+        print(f"{name:12s} {np.mean(right):.3f}  " + "  ".join(f"{c} {v:.2f}" for c, v in per.items()))
+        wrong = sorted({prompts[i] for i, r in enumerate(right) if not r})
+        print(f"  wrong ({len(wrong)} prompts, any seed): " + ", ".join(wrong[:40]))
+    if args.sheet:
+        first = [sprite for sprite, (_, _, seed) in zip(keyframes, cases, strict=True) if seed == 0]
+        sheet = Image.new("RGBA", (32 * len(ALL_COLOURS), 32 * len(THINGS)), (225, 225, 225, 255))
+        for i, sprite in enumerate(first):
+            tile = Image.new("RGBA", (32, 32), (225, 225, 225, 255))
+            tile.alpha_composite(Image.fromarray(sprite, "RGBA"))
+            sheet.paste(tile, (32 * (i % len(ALL_COLOURS)), 32 * (i // len(ALL_COLOURS))))
+        sheet.resize((sheet.width * 3, sheet.height * 3), Image.NEAREST).save(args.sheet)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Does the sprite library start from the right drawing? Everyday phrasings, none of them a caption.
+
+Each phrasing has the words a right caption contains (any one of them), or None when the library
+has no drawing of the thing (then any match is wrong: the model should draw it). Counts right
+matches, wrong matches (the issue's limit: <= 2 %) and fallbacks to the model (a miss is not wrong,
+the model draws the thing, but the keyframe is less recognisable).
+
+    python benchmarks/library_matches.py [--all]      # --all prints every phrasing, not only the misses
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pixelgif.models.bundled import load_bundled_pipeline
+
+# phrasing -> words one of which a right caption holds (None: the library has no right drawing).
+PHRASINGS: dict[str, list[str] | None] = {
+    "a cute kitten": ["cat", "kitten"],
+    "a little puppy": ["dog", "puppy"],
+    "a fluffy sheep": ["sheep", "ewe", "ram"],
+    "a pumpkin": ["pumpkin", "jack o lantern"],
+    "a spaceship": ["spaceship", "rocket", "flying saucer"],
+    "a treasure chest": None,
+    "a wizard hat": None,
+    "a witch hat": None,
+    "a glass of orange juice": ["juice", "beverage box"],
+    "a windmill": None,
+    "a tall pine tree": ["evergreen", "pine", "christmas tree"],
+    "a school bus": ["bus"],
+    "a hot air balloon": None,
+    "a pirate ship": ["pirate ship"],
+    "a nice cup of tea": ["tea", "hot beverage", "teacup"],
+    "a bowl of hot soup": ["soup", "stew", "pot of food", "bowl"],
+    "a scoop of ice cream": ["ice cream"],
+    "a bunch of purple grapes": ["grape"],
+    "a juicy cherry": ["cherr"],
+    "a loaf of fresh bread": ["bread", "baguette"],
+    "a coffee mug": ["coffee", "hot beverage"],
+    "a big backpack": ["backpack"],
+    "a pair of sunglasses": ["sunglasses", "dark sunglasses"],
+    "a wristwatch": ["watch"],
+    "a bright light bulb": ["light bulb"],
+    "a laptop computer": ["laptop", "personal computer"],  # the emoji is a laptop
+    "a shiny trophy": ["trophy"],
+    "a gold medal": ["medal"],
+    "a big dinosaur": ["sauropod", "t rex", "dinosaur"],
+    "a magical unicorn": ["unicorn"],
+    "a tall giraffe": ["giraffe"],
+    "a roaring lion": ["lion"],
+    "a sleepy panda": ["panda"],
+    "a red fox": ["fox"],
+    "a grey wolf": ["wolf"],
+    "a brown bear": ["bear"],
+    "a bushy squirrel": ["squirrel", "chipmunk"],
+    "a full moon at night": ["moon"],
+    "a planet with rings": ["planet"],
+    "a friendly robot": ["robot"],
+    "a little green alien": ["alien"],
+    "a brave knight": None,
+    "a yellow submarine": None,
+    "a stone castle": ["castle"],
+    "a lighthouse by the sea": None,
+    "a red barn": None,
+    "a tall skyscraper": None,
+    "a crackling campfire": ["fire", "campfire"],
+    "a paper lantern": ["lantern"],
+    "a sharp sword": ["sword", "dagger"],
+    "a diamond ring": ["ring"],
+    "a wrapped gift": ["gift", "present"],
+    "a wooden yo-yo": ["yo yo"],
+    "a pair of dice": ["die", "dice"],
+    "a chess pawn piece": ["chess"],
+    "a puzzle piece": ["puzzle"],
+    "a beach ball": None,
+    "a sandcastle": None,
+    "a spiral seashell": ["shell"],
+    "a starfish": None,
+    "an old treasure map": None,
+    "a potion bottle": None,
+    "a cowboy hat": None,
+    "a baseball cap": ["billed cap", "cap"],
+    "a running sneaker": ["shoe", "sneaker"],
+    "a leather boot": ["boot"],
+    "a striped sock": ["sock"],
+    "a comfy sofa": ["couch", "sofa"],
+    "a desk lamp": None,
+    "a white picket fence": None,
+    "a traffic light at a crossing": ["traffic light"],
+    "a stop sign": None,
+    "a fire hydrant": None,
+    "a cup of hot coffee": ["coffee", "hot beverage"],
+    "a cold glass of milk": ["milk"],
+    "a slice of pizza with cheese": ["pizza"],
+    "a stack of pancakes": ["pancake"],
+    "a red sports car": ["car", "racing car"],
+    "a police helicopter": ["helicopter"],
+    "a steam train": ["train", "locomotive"],
+    "a little sailboat": ["sailboat"],
+    "a happy snowman": ["snowman"],
+    "a decorated christmas tree": ["christmas tree"],
+    "a birthday cake with candles": ["birthday cake"],
+    "a donut": ["doughnut", "donut"],
+    "a pine tree": ["evergreen", "pine tree", "christmas tree"],
+    "a fire truck": ["fire engine"],
+    "a gift box": ["gift"],
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--all", action="store_true", help="print every phrasing, not only the misses")
+    args = parser.parse_args(argv)
+    pipe = load_bundled_pipeline()
+    library = pipe.library
+    captions = {caption.split(",")[0] for caption in library.captions} if library is not None else set()
+    assert not captions & set(PHRASINGS), f"phrasings that are captions: {captions & set(PHRASINGS)}"
+    right = wrong = fallback = 0
+    for phrasing, wanted in PHRASINGS.items():
+        hit = pipe.library_sprite(phrasing, 0)
+        caption = hit[1].caption if hit is not None else None
+        if caption is None:
+            verdict = "model (right)" if wanted is None else "model (miss)"
+            fallback += 1
+            right += wanted is None
+        elif wanted is not None and any(word in caption for word in wanted):
+            verdict, right = "right", right + 1
+        else:
+            verdict, wrong = "WRONG", wrong + 1
+        if args.all or verdict not in ("right", "model (right)"):
+            print(f"  {phrasing!r:38s} -> {caption!r:40s} {verdict}")
+    total = len(PHRASINGS)
+    print(f"{total} phrasings: {right} right ({right / total:.0%}), {wrong} wrong ({wrong / total:.1%}), "
+          f"{fallback} drawn by the model")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,7 +34,7 @@ def test_each_family_is_described_once_with_its_own_defaults(fixture, family, gu
 
 def test_the_bundled_model_brings_its_defaults_noise_prediction_and_library():
     backend = load_backend(device="cpu", dtype="float32")
-    assert (backend.family, backend.steps, backend.guidance_scale, backend.batch_size) == ("sprite", 12, 7.0, 16)
+    assert (backend.family, backend.steps, backend.guidance_scale, backend.batch_size) == ("sprite", 6, 7.0, 16)
     assert backend.pixel_space and backend.rgba and backend.binary_alpha and not backend.flow_matching
     assert backend.predict_noise is not None and backend.library_sprite is not None
     hit = backend.library_sprite("a big blue whale", 0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.morph import MorphConfig, MorphPipeline
 from pixelgif.morph.schedule import FramePlan
@@ -33,7 +34,7 @@ def _chroma(image: Image.Image) -> float:
 
 @pytest.fixture(scope="module")
 def bundled_engine():
-    return MorphPipeline(load_bundled_pipeline(), progress=False)
+    return MorphPipeline(backend_of(load_bundled_pipeline()), progress=False)
 
 
 def test_a_grey_in_between_gets_the_colour_and_contrast_of_its_keyframes():

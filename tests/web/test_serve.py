@@ -475,3 +475,71 @@ def test_cancel_stops_the_render(client):
                                           "Frames per transition": 2}, **FAST)  # fmt: skip
     # Rendering the long morph would take minutes; the short one only waits for the first to stop.
     assert time.monotonic() - started < 30 and "3 frames" in result[-2]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """Return a PNG that declares ``width`` x ``height`` pixels with no pixel data: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def _refused_keeps_the_page(page, message: str, kept_src: str | None) -> None:
+    """One message in the status line, no "Error" badge or toast, Cancel off, Morph ready, the result kept."""
+    expect_ = expect()
+    _status(page, "error", message, timeout=60_000)
+    _no_error_badges(page)
+    expect_(page.get_by_role("button", name="Cancel", exact=True)).to_be_disabled()
+    expect_(page.get_by_role("button", name="Morph", exact=True)).to_be_enabled()
+    if kept_src is not None:
+        assert page.locator("#viewer .pg-strip img").first.get_attribute("src") == kept_src
+        expect_(page.get_by_role("button", name="Download GIF")).to_be_visible()
+
+
+def test_browser_never_stuck_on_input_gradio_would_refuse(page, tmp_path):
+    """Issue 25: Frames 0 or -5, 1e400, Steps 0, a text file named .png, a 14000x14000 PNG, an upload over
+    the size limit and a .txt settings file each end as one status line, no "Error" badge, the page ready."""
+    expect_ = expect()
+    _morph(page)
+    kept = page.locator("#viewer .pg-strip img").first.get_attribute("src")
+    for fields, message in (
+        ({"Frames per transition": 0}, "frames per transition must be a whole number of at least 2, got 0"),
+        ({"Frames per transition": -5}, "frames per transition must be a whole number of at least 2, got -5"),
+        ({"Frames per transition": "1e400"}, "frames must be a whole number, got '1e400'"),
+        (
+            {"Frames per transition": 2, "Steps (blank: model default)": 0},
+            "steps must be a whole number of at least 1, got 0",
+        ),
+        ({"Steps (blank: model default)": 4, "Seed 2": -5}, "each seed must be a whole number from 0"),
+    ):
+        _fill(page, **fields)
+        page.get_by_role("button", name="Morph", exact=True).click()
+        _refused_keeps_the_page(page, message, kept)
+    _fill(page, **{"Seed 2": 1})
+    # Uploads: checked as they arrive (cleared, one line), or in the browser before gradio sees them.
+    notes = tmp_path / "notes.png"
+    notes.write_text("these are my notes, not a picture\n")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(14000, 14000))
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 2000  # over the test server's --max-upload-size 2 (KB)
+    for upload, message in ((notes, "'notes.png' is not an image"), (bomb, "too many pixels"),
+                            (big, "big.png is 4,")):  # fmt: skip
+        page.locator("#kf-1-image input[type=file]").set_input_files(str(upload))
+        _refused_keeps_the_page(page, message, kept)
+        expect_(page.locator("#kf-1-image img")).to_have_count(0)  # nothing left in the box
+    text = tmp_path / "settings.txt"
+    text.write_text("{}")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Load settings JSON", exact=True).click()
+    chooser.value.set_files(str(text))
+    _refused_keeps_the_page(page, "settings.txt is not a .json file", kept)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_never_stuck_1400.png"))
+    _morph(page)  # and the page still renders

@@ -35,7 +35,8 @@ from .form import (
     parse_form,
     settings_to_form,
 )
-from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_palette_upload
+from .guards import wire_keyframe_uploads
+from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
@@ -85,6 +86,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             form_values, palette_file = dict(zip(names, rest[:-1], strict=True)), rest[-1]
             if palette_file:
                 check_palette_upload(palette_file, studio.limits)
+            for image in images[: int(count)]:  # gradio no longer opens them: a bad one is refused here
+                if image:
+                    check_keyframe_upload(image, studio.limits)
             keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
             return parse_form(form_values, keyframes, palette_file)
 
@@ -117,6 +121,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         # The page: never raises; a refusal is a message and a status line, the last result stays.
         status, history = out["status"], out["history_state"]
+        wire_keyframe_uploads(board["images"], status, studio.limits, layout.status)
 
         # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
         # the render stops at its next step and returns normally. gradio's own `cancels=` would
@@ -203,11 +208,15 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         cancel_button.click(on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
 
         def on_load_settings(path, request: gr.Request):
-            return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            updates = _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            note = html.unescape(str(updates.get(board["status"], ""))).replace("**", "")
+            if note:  # the status line says it too, so a refused file is never only a toast
+                updates[status] = layout.status(note, "error" if note.startswith("Not loaded") else "info")
+            return updates
 
         board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
                              outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
-                                      swatches])  # fmt: skip
+                                      swatches, status])  # fmt: skip
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))

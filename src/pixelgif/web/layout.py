@@ -14,6 +14,7 @@ from ..pixelate.palettes import PALETTE_SUFFIXES
 from . import storyboard as sb
 from . import viewer
 from .form import COLORS_HINT, formats, palette_preview
+from .guards import UPLOAD_GUARD_JS, keyframe_image
 from .studio import HISTORY
 
 TITLE = "pixelgif studio"
@@ -51,7 +52,7 @@ LABELS_JS = """
 })();
 </script>
 """
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS)
+HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS
 
 
 def storyboard() -> dict:
@@ -67,13 +68,12 @@ def storyboard() -> dict:
         start = initial[i] if i < len(initial) else sb.Keyframe()
         with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
             # PNG, not gradio's default WebP: a lossy copy would change the sprite's colours.
-            board["images"].append(gr.Image(label=f"Image {i + 1}", type="filepath", image_mode=None, format="png",
+            board["images"].append(keyframe_image(label=f"Image {i + 1}", type="filepath", image_mode=None, format="png",
                                             sources=["upload"], height=80, width=80, scale=0, min_width=84,
                                             elem_id=f"kf-{i + 1}-image", elem_classes="kf-image", buttons=[]))  # fmt: skip
             board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=140,
                                                placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
-            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
-                                            min_width=110))  # fmt: skip
+            board["seeds"].append(whole(f"Seed {i + 1}", start.seed, scale=2, min_width=110))  # fmt: skip
             board["locks"].append(
                 gr.Checkbox(
                     label=f"Lock seed {i + 1}", value=start.locked, scale=0, min_width=132, elem_classes="kf-lock"
@@ -117,7 +117,7 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
     with gr.Accordion("Morph", open=True):
         with gr.Row():
             # No rounding on the page: 2.5 frames is refused with a message, not rendered as 2 or 3.
-            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
+            f["frames"] = whole("Frames per transition", values["frames"])
             f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
             f["spacing"] = dropdown("Spacing", "spacing", values, options, custom=False)
             f["library"] = gr.Checkbox(label="Sprite library keyframes (bundled model)", value=values["library"])
@@ -144,10 +144,10 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
         with gr.Row():
             f["scale"] = dropdown("Upscale of the files (auto: back to render size)", "scale", values, options,
                                    custom=False)  # fmt: skip
-            f["duration"] = gr.Number(label="Frame duration (ms)", value=values["duration"], precision=0)
-            f["hold"] = gr.Number(label="Keyframe hold (extra ms)", value=values["hold"], precision=0)
+            f["duration"] = whole("Frame duration (ms)", values["duration"])
+            f["hold"] = whole("Keyframe hold (extra ms)", values["hold"])
         with gr.Row():
-            f["loop_count"] = gr.Number(label="Plays (0: forever)", value=values["loop_count"], precision=0)
+            f["loop_count"] = whole("Plays (0: forever)", values["loop_count"])
             f["boomerang"] = gr.Checkbox(label="Boomerang", value=values["boomerang"])
     return f
 
@@ -178,6 +178,15 @@ def results() -> dict:
                                 visible=False, elem_id="history", object_fit="contain")  # fmt: skip
     out["history_state"] = gr.State([])
     return out
+
+
+def whole(label: str, value, **kwargs) -> gr.Textbox:
+    """Return a text field for a whole number that the app checks, not gradio.
+
+    A number box lets gradio refuse a value under its minimum with an "Error" badge before the app
+    sees it, rounds 2.5, and sends 1e400 as empty; as text, the app's one message says what is wrong.
+    """
+    return gr.Textbox(label=label, value=str(value), **kwargs)
 
 
 def optional(label: str, value, blank: str = "model default") -> gr.Textbox:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,40 @@ def check_palette_upload(path: str | Path, limits: Limits) -> Path:
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         reason = str(exc).replace(str(path), path.name)
         raise PixelgifError(f"palette file {path.name!r} is not a palette: {reason}") from None
+    return path
+
+
+# An image keyframe is fitted to the render size (at most --max-resolution a side), so a picture
+# far larger than that is no sprite; refusing it on upload keeps a decompression bomb off the render.
+KEYFRAME_PIXELS_PER_RENDER_PIXEL = 16
+
+
+def check_keyframe_upload(path: str | Path, limits: Limits) -> Path:
+    """Return ``path`` if it is an image the studio takes as a keyframe; PixelgifError says why not.
+
+    Reads only the header (size, format), so a 14000x14000 PNG is refused without decoding it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_upload_bytes:
+        raise PixelgifError(f"image {path.name!r} is {size:,} bytes; the server accepts up to "
+                            f"{limits.max_upload_bytes:,} (pixelgif serve --max-upload-size)")  # fmt: skip
+    most = limits.max_resolution**2 * KEYFRAME_PIXELS_PER_RENDER_PIXEL
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below says it
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise PixelgifError(f"image {path.name!r} has too many pixels for a keyframe (over {most:,}); "
+                            "use a smaller picture") from None  # fmt: skip
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise PixelgifError(f"{path.name!r} is not an image (use PNG, JPEG, WebP or GIF)") from None
+    if width * height > most:
+        raise PixelgifError(f"image {path.name!r} is {width}x{height} pixels, too many for a keyframe (over "
+                            f"{most:,}); use a smaller picture")  # fmt: skip
     return path
 
 

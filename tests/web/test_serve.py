@@ -543,3 +543,38 @@ def test_browser_never_stuck_on_input_gradio_would_refuse(page, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio_never_stuck_1400.png"))
     _morph(page)  # and the page still renders
+
+
+def _outside(page, selector: str, width: int) -> list[str]:
+    """Return the visible elements of ``selector`` that stick out of a ``width`` px wide viewport."""
+    return page.locator(selector).evaluate_all(
+        """(els, width) => els.filter((e) => e.offsetParent).map((e) => [e, e.getBoundingClientRect()])
+             .filter(([e, r]) => r.left < 0 || r.right > width + 0.5)
+             .map(([e, r]) => (e.id || e.getAttribute("aria-label") || e.textContent.trim()) + " " + r.left + ".." + r.right)""",
+        width,
+    )
+
+
+def test_browser_phone_layout(page):
+    """Issue 25: at 390x844 the storyboard rows ran 624 px wide, out of reach; the result stayed far below."""
+    expect_ = expect()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("button", name="Add keyframe").click()
+    expect_(page.get_by_label("Prompt 3", exact=True)).to_be_visible()
+    controls = "#actions button, .kf-row button, .kf-row input, .kf-row textarea, .kf-image"
+    assert _outside(page, controls, 390) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing to scroll sideways to
+    bar = page.locator("#actions").bounding_box()
+    assert bar is not None and bar["height"] <= 64  # the pinned bar leaves the page most of the screen
+    page.get_by_role("button", name="Remove keyframe 3").click()  # a button of the row is reachable
+    expect_(page.get_by_label("Prompt 3", exact=True)).to_be_hidden()
+    _morph(page)
+    # The result is scrolled into view: the status line and the viewer's frame are on screen.
+    frame = page.locator("#viewer img.pg-frame")
+    expect_(frame).to_be_in_viewport()
+    expect_(page.locator("#status")).to_be_in_viewport()
+    assert _outside(page, "#viewer button, #viewer input", 390) == []
+    clipped = page.locator("#viewer button").evaluate_all("els => els.filter((b) => b.scrollWidth > b.clientWidth + 1)")
+    assert clipped == []  # "Pre", "Paus": labels cut off
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_phone_390.png"))

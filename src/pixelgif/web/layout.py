@@ -32,6 +32,20 @@ PAGE_CSS = """
 .kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
 .pixelated img { image-rendering: pixelated; }
 #keyframes img, #history img { image-rendering: pixelated; object-fit: contain; }
+/* A phone (390 px): a storyboard row wraps (image and fields, then its four buttons on a line of
+   their own) instead of running 624 px wide out of reach; the action bar is one short line. */
+@media (max-width: 640px) {
+  .kf-row { flex-wrap: wrap !important; }
+  .kf-row > .form { min-width: 0 !important; flex: 1 1 200px !important; }
+  .kf-row > .form > .block { min-width: 0 !important; flex: 1 1 90px !important; }
+  .kf-row > .form > .block:first-child { flex-basis: 100% !important; }
+  .kf-row .kf-lock { flex: 1 1 auto !important; min-width: 0 !important; }
+  .kf-row .kf-button { flex: 1 1 38px !important; }
+  #actions { flex-wrap: nowrap !important; gap: 6px !important; padding: 6px 8px !important; }
+  #actions button { min-width: 0 !important; flex: 1 1 0 !important; padding: 4px 6px !important;
+    font-size: 0.9rem !important; line-height: 1.15 !important; min-height: 40px; }
+  .gradio-container { padding-bottom: 64px !important; }
+}
 """
 CSS = viewer.CSS + PAGE_CSS
 # Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
@@ -52,7 +66,31 @@ LABELS_JS = """
 })();
 </script>
 """
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS
+# When a run starts, ends or is refused, the status line (and the result under it) is scrolled into
+# view if it is off screen: on a phone the result column sits far below the Morph button.
+SCROLL_JS = """
+<script>
+(() => {
+  let seen = "";
+  const check = () => {
+    const line = document.querySelector("#status [data-status]");
+    if (!line) return;
+    const now = line.dataset.status + ":" + line.textContent;
+    if (now === seen) return;
+    seen = now;
+    if (!["busy", "done", "error", "cancelled"].includes(line.dataset.status)) return;
+    const box = document.querySelector("#status"), bar = document.querySelector("#actions");
+    const bottom = innerHeight - (bar ? bar.offsetHeight : 0);
+    // a result: the status line and as much of the viewer as fits; else just the status line
+    const shown = line.dataset.status === "done" ? document.querySelector("#viewer") || box : box;
+    const top = box.getBoundingClientRect().top, end = shown.getBoundingClientRect().bottom;
+    if (top < 0 || end > bottom) box.scrollIntoView({block: "start"});
+  };
+  new MutationObserver(check).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+</script>
+"""
+HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS + SCROLL_JS
 
 
 def storyboard() -> dict:

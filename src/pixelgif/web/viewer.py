@@ -27,7 +27,8 @@ CSS = """
   max-height: 70vh; border-radius: 6px; overflow: hidden; }
 .pg-stage img.pg-frame { width: 100%; height: 100%; object-fit: contain; }
 .pg-stage:fullscreen { aspect-ratio: auto; }
-.pg-controls { display: flex; align-items: center; gap: 6px; }
+.pg-controls { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; }
+.pg-controls button { flex: none; white-space: nowrap; }
 .pg-controls button { min-width: 34px; padding: 2px 8px; border: 1px solid var(--border-color-primary, #ccc);
   border-radius: 4px; background: var(--button-secondary-background-fill, #eee); cursor: pointer; }
 .pg-controls input[type=range] { flex: 1; min-width: 60px; }

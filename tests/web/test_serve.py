@@ -578,3 +578,74 @@ def test_browser_phone_layout(page):
     assert clipped == []  # "Pre", "Paus": labels cut off
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio_phone_390.png"))
+
+
+def test_browser_viewer_zoom_grid_onion_speed_palette_and_keys(page):
+    """Issue 25: whole zooms with a pixel grid, onion skin, a speed that re-times in the browser, the fitted
+    palette's swatches after a run, and the keys: Ctrl+Enter morphs, Escape cancels, Space/arrows in the viewer."""
+    expect_ = expect()
+    _fill(page, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": 3}, **FAST)
+    page.get_by_label("Prompt 2", exact=True).press("Control+Enter")  # morphs; a plain Enter would preview
+    _status(page, "done", "4 frames")
+    expect_(page.locator("#keyframes")).to_be_hidden()  # no preview ran
+    viewer = page.locator("#viewer .pg-viewer")
+    viewer.evaluate("v => { v.marked = true; }")  # the same element after every view change: nothing re-rendered
+    frame = page.locator("#viewer img.pg-frame")
+    natural = frame.evaluate("i => i.naturalWidth")
+    fit = frame.evaluate("i => i.getBoundingClientRect().width")
+    assert fit >= 300 and fit % natural == 0  # fit: the largest whole zoom, every art pixel the same size
+    for zoom in (1, 2, 4, 8):
+        viewer.locator(".pg-zoom").select_option(str(zoom))
+        expect_(viewer).to_have_attribute("data-scale", str(zoom))
+        assert frame.evaluate("i => i.getBoundingClientRect().width") == natural * zoom
+    viewer.locator(".pg-zoom").select_option("4")
+    grid = viewer.locator(".pg-grid")
+    expect_(grid).to_be_hidden()
+    viewer.get_by_label("Grid").check()
+    expect_(grid).to_be_visible()
+    assert (
+        grid.evaluate("g => getComputedStyle(g).backgroundSize") == "4px 4px, 4px 4px"
+    )  # one cell per art pixel (both line sets)
+    # Keys in the viewer: Space pauses, the arrows step (and wrap around).
+    viewer.focus()
+    page.keyboard.press(" ")
+    expect_(viewer).to_have_attribute("data-playing", "0")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    expect_(viewer).to_have_attribute("data-frame", "1")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect_(viewer).to_have_attribute("data-frame", "3")
+    # Onion skin: the previous frame, faint, over the current one.
+    onion = viewer.locator("img.pg-onion")
+    expect_(onion).to_be_hidden()
+    viewer.get_by_label("Onion skin").check()
+    expect_(onion).to_be_visible()
+    thumbs = viewer.locator(".pg-strip img")
+    assert onion.get_attribute("src") == thumbs.nth(2).get_attribute("src")
+    assert float(onion.evaluate("i => getComputedStyle(i).opacity")) < 1
+    # Speed: the frame's delay is its duration divided by the speed; the file's timing is untouched.
+    duration = json.loads(viewer.get_attribute("data-durations") or "[]")[3]
+    viewer.get_by_label("Playback speed").select_option("2")
+    expect_(viewer).to_have_attribute("data-delay", str(round(duration / 2)))
+    viewer.get_by_label("Playback speed").select_option("0.5")
+    expect_(viewer).to_have_attribute("data-delay", str(round(duration * 2)))
+    viewer.focus()  # (Space on a focused checkbox toggles the checkbox)
+    page.keyboard.press(" ")  # plays at the new speed
+    expect_(viewer).not_to_have_attribute("data-frame", "3", timeout=10_000)
+    assert viewer.evaluate("v => v.marked") is True
+    # The fitted palette: the colours the frames use, as swatches, after the run.
+    swatches = viewer.locator(".pg-palette .pg-swatch")
+    count = swatches.count()
+    assert 2 <= count <= 16  # the default 16 colours, fitted to the frames
+    expect_(viewer.locator(".pg-palette")).to_contain_text(f"{count} colours in the frames")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_viewer_zoom4_grid_onion_1400.png"))
+    # Escape cancels a render.
+    _fill(page, **{"Frames per transition": MAX_FRAMES - 1, "Steps (blank: model default)": 200})
+    page.get_by_label("Prompt 1", exact=True).press("Control+Enter")
+    expect_(page.locator("#status")).to_contain_text("rendering 60 frames", timeout=60_000)
+    page.keyboard.press("Escape")
+    _status(page, "cancelled", "Cancelled")
+    _no_error_badges(page)
+    assert viewer.evaluate("v => v.marked") is True  # the last result is still shown

@@ -90,7 +90,24 @@ SCROLL_JS = """
 })();
 </script>
 """
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS + SCROLL_JS
+# Ctrl+Enter (Cmd+Enter) morphs from anywhere, before a prompt's own Enter (which previews) sees
+# it; Escape cancels what renders. Space and the arrows belong to the viewer (`viewer.VIEWER_JS`).
+SHORTCUTS_JS = """
+<script>
+(() => {
+  const press = (id) => { const b = document.getElementById(id); if (b && !b.disabled) { b.click(); return true; } };
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault(); e.stopImmediatePropagation();
+      press("morph-button");
+    } else if (e.key === "Escape" && press("cancel-button")) {
+      e.preventDefault();
+    }
+  }, true);
+})();
+</script>
+"""
+HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS + SCROLL_JS + SHORTCUTS_JS
 
 
 def storyboard() -> dict:
@@ -193,7 +210,7 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
 def results() -> dict:
     """Create the result area: status, the viewer, the keyframe previews, downloads, report and history."""
     out: dict[str, Any] = {"status": gr.Markdown(status(READY), elem_id="status", sanitize_html=False)}
-    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub."),
+    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub (Ctrl+Enter morphs)."),
                             elem_id="viewer", js_on_load=None, label="Result")  # fmt: skip
     # The API's result (a file path): not shown, the viewer draws the frames.
     out["result"] = gr.Image(label="Result", type="filepath", interactive=False, visible=False, elem_id="result")

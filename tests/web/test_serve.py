@@ -649,3 +649,30 @@ def test_browser_viewer_zoom_grid_onion_speed_palette_and_keys(page):
     _status(page, "cancelled", "Cancelled")
     _no_error_badges(page)
     assert viewer.evaluate("v => v.marked") is True  # the last result is still shown
+
+
+def test_browser_status_says_queued_and_rendering(browser, server, page):
+    """Issue 25: every run said "waiting for the model on the first run", also when queued behind another tab."""
+    expect_ = expect()
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        other.goto(server[0])
+        other.get_by_role("button", name="Remove keyframe 1").wait_for()
+        _fill(other, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": MAX_FRAMES - 1,
+                        "Steps (blank: model default)": 200})  # fmt: skip
+        other.get_by_role("button", name="Morph", exact=True).click()
+        expect_(other.locator("#status")).to_contain_text("rendering 60 frames", timeout=60_000)
+        _fill(page, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": 2}, **FAST)
+        page.get_by_role("button", name="Morph", exact=True).click()
+        _status(page, "busy", "Morphing: queued: another render is running")
+        expect_(page.locator("#status")).to_contain_text("queue: 1/1")  # gradio's position, under the line
+        line, tracker = (page.locator(f"#status {s}").bounding_box() for s in ("[data-status]", ".progress-text"))
+        assert line and tracker and tracker["y"] >= line["y"] + line["height"]  # under it, not over it
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        other.get_by_role("button", name="Cancel", exact=True).click()
+        _status(other, "cancelled", "Cancelled")
+        _status(page, "cancelled", "Cancelled")
+        _no_error_badges(page)
+    finally:
+        other.close()
+    _morph(page)  # the model is loaded and nothing else runs: it starts at once

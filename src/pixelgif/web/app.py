@@ -176,9 +176,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         def started(what: str):
             def start(request: gr.Request):
                 page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
-                return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
-                    interactive=True
-                )
+                return layout.status(f"{what}: {studio.activity()}…", "busy"), gr.Button(interactive=True)
 
             return start
 
@@ -220,7 +218,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))
-            page_jobs.pop(_session(request), None)
+            job = page_jobs.pop(_session(request), None)
+            if job is not None:  # a closed tab's render stops, instead of keeping the next tab queued
+                job.cancel.set()
 
         app.unload(on_unload)
     app.studio = studio

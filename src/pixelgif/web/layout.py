@@ -23,7 +23,18 @@ PAGE_CSS = """
   padding: 8px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary);
   border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
 .gradio-container { padding-bottom: 80px !important; }
-#status { min-height: 2.5em; }
+#status { min-height: 2.5em; display: flex; flex-direction: column; }
+/* gradio's progress (queue position, "rendering 13 frames", the bar and the timer) goes under the
+   status line, not over it, and the line stays readable while an event is pending. */
+#status [data-testid=status-tracker] { position: static !important; order: 2; background: none !important;
+  justify-content: flex-start !important; align-items: stretch !important; padding: 0 !important;
+  min-height: 0 !important; height: auto !important; flex-direction: column !important; gap: 2px; }
+#status [data-testid=status-tracker] svg { display: none; }
+#status [data-testid=status-tracker] > * { align-self: flex-start !important; text-align: left !important; }
+#status [data-testid=status-tracker] .progress-text, #status [data-testid=status-tracker] .meta-text-center {
+  position: static !important; transform: none !important; white-space: normal !important; font-size: 0.85em;
+  text-align: left !important; align-self: flex-start; }
+#status [data-testid=markdown-wrapper].pending, #status .pending { opacity: 1 !important; }
 .kf-row { align-items: center; flex-wrap: nowrap !important; gap: 6px !important; }
 .kf-row .kf-image { flex: 0 0 84px !important; min-width: 84px !important; }
 .kf-row .kf-image img { image-rendering: pixelated; object-fit: contain; }

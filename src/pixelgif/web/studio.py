@@ -99,13 +99,23 @@ class EngineCache:
         self._key: tuple | None = None
         self._engine: MorphPipeline | None = None
         self.lock = threading.Lock()  # one render at a time: they share the model and the device
+        self.loading = False  # a model is being loaded (what the status line says a new run waits for)
+
+    @property
+    def loaded(self) -> bool:
+        """Return True when a model is loaded."""
+        return self._engine is not None
 
     def get(self, model: dict[str, Any]):
         """Return the engine for ``model`` (from_pretrained keyword arguments), loading it if new."""
         key = tuple(sorted(model.items()))
         if key != self._key:
             self._engine, self._key = None, None  # free the old model before loading the next
-            self._engine, self._key = self._factory(**model), key
+            self.loading = True
+            try:
+                self._engine, self._key = self._factory(**model), key
+            finally:
+                self.loading = False
         return self._engine
 
 
@@ -170,6 +180,15 @@ class Studio:
         thread = threading.Thread(target=load, name="pixelgif-preload", daemon=True)
         thread.start()
         return thread
+
+    def activity(self) -> str:
+        """Return what a run started now waits for, as the status line says it: the model loading, another
+        render (it queues behind it), or nothing."""
+        if self.engines.loading or (not self.engines.loaded and not self.engines.lock.locked()):
+            return "loading the model (the first run, or a new model)"
+        if self.engines.lock.locked():
+            return "queued: another render is running"
+        return "starting"
 
     @contextlib.contextmanager
     def run_folder(self, session: str, kind: str = "run", keep: int = 1) -> Iterator[Path]:

@@ -676,3 +676,38 @@ def test_browser_status_says_queued_and_rendering(browser, server, page):
     finally:
         other.close()
     _morph(page)  # the model is loaded and nothing else runs: it starts at once
+
+
+def test_browser_copy_settings_and_a_link_that_reopens_them(browser, server, page):
+    """Issue 25: settings could only be downloaded; now copied, or a link that opens the page with them."""
+    expect_ = expect()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _fill(page, **{"Seed 2": 7, "Colours (blank: 16, or every colour of the palette)": 6})
+    _morph(page)
+    share = page.locator("#viewer .pg-share")
+    share.get_by_role("button", name="Copy settings").click()
+    expect_(share.locator(".pg-share-note")).to_have_text("Copied.")
+    copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert copied["morph"]["prompts"] == ["a red apple", "a blue whale"] and copied["morph"]["seeds"] == [0, 7]
+    assert "run" in copied  # the whole settings file, as `pixelgif morph --from` takes it
+    share.get_by_role("button", name="Copy link").click()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link.startswith(server[0] + "?settings=")
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.failures = []
+    other.on("response", lambda r: r.status >= 500 and other.failures.append(f"{r.status} {r.url}"))
+    try:
+        other.goto(link)
+        _status(other, "info", "Loaded", timeout=60_000)
+        expect_(other.get_by_label("Prompt 1", exact=True)).to_have_value("a red apple")
+        expect_(other.get_by_label("Seed 2", exact=True)).to_have_value("7")
+        expect_(other.get_by_label("Lock seed 2")).to_be_checked()
+        expect_(other.get_by_label("Frames per transition")).to_have_value("2")
+        expect_(other.get_by_label("Steps (blank: model default)")).to_have_value("4")
+        expect_(other.get_by_label("Colours (blank: 16, or every colour of the palette)")).to_have_value("6")
+        other.goto(server[0] + "?settings=not-base64!")  # a damaged link: one line, the page as usual
+        _status(other, "error", "Not loaded: the link's settings are damaged")
+        expect_(other.get_by_label("Prompt 1", exact=True)).to_have_value("")
+        _no_error_badges(other)
+    finally:
+        other.close()

@@ -403,3 +403,17 @@ def test_keyframe_uploads_are_checked_before_anything_opens_them(tmp_path):
     assert check_keyframe_upload(sprite, limits) == sprite
     with pytest.raises(PixelgifError, match="too many pixels"):  # the CLI's reader says it too, no traceback
         read_keyframe_image(bomb)
+
+
+def test_a_settings_link_round_trips_and_a_damaged_one_is_one_message(tmp_path):
+    from urllib.parse import parse_qs
+
+    from pixelgif.web.share import link_query, settings_from_link
+
+    data = {"morph": {"prompts": ["a café", "b"], "seeds": [0, 7]}, "run": {"source": "web"}, "versions": {}}
+    value = parse_qs(link_query(data)[1:])["settings"][0]
+    written = settings_from_link(value, tmp_path / "link")
+    assert json.loads(written.read_text()) == {"morph": data["morph"]}  # where and with what: left out
+    for bad in ("not-base64!", "W10", "x" * 70_000):  # W10: a JSON list, not settings
+        with pytest.raises(PixelgifError, match="link's settings"):
+            settings_from_link(bad, tmp_path / "bad")

@@ -24,7 +24,7 @@ import gradio as gr
 
 from ..errors import PixelgifError
 from ..morph.keyframes import keyframe_label
-from . import layout, viewer
+from . import layout, share, viewer
 from . import storyboard as sb
 from .form import (
     choices,
@@ -154,7 +154,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
             frames = morphed.result.pixel_frames
             title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
-            return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
+            return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title)
+                    + share.share_html(morphed.settings),
                     *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                     gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
@@ -212,9 +213,21 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 updates[status] = layout.status(note, "error" if note.startswith("Not loaded") else "info")
             return updates
 
+        load_outputs = [*board_outputs, *(fields[n] for n in names), palette_file, palette_status, swatches, status]
         board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
-                             outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
-                                      swatches, status])  # fmt: skip
+                             outputs=load_outputs)  # fmt: skip
+
+        def on_open(request: gr.Request):  # a "Copy link" link (?settings=...) fills the form like a loaded file
+            value = dict(getattr(request, "query_params", None) or {}).get(share.LINK_PARAMETER)
+            if not value:
+                return {status: gr.skip()}  # (an empty dict would read as one value for 82 outputs)
+            try:
+                path = share.settings_from_link(value, studio.root / _folder_name(_session(request)) / "link")
+            except PixelgifError as exc:
+                return {status: layout.status(f"Not loaded: {exc}", "error")}
+            return on_load_settings(str(path), request)
+
+        app.load(on_open, outputs=load_outputs, show_progress="hidden", api_visibility="private")
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))
@@ -390,6 +403,10 @@ def user_error(exc: BaseException) -> gr.Error:
         LOG.error("render failed", exc_info=exc)
     message = " ".join(format_error(exc).split())  # the CLI's wording, on one line
     return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def _folder_name(session: str) -> str:
+    return "".join(c for c in session if c.isalnum() or c in "-_") or "anonymous"
 
 
 def _session(request: gr.Request | None) -> str:

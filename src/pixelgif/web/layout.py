@@ -11,8 +11,8 @@ import gradio as gr
 
 from ..encode import FORMATS
 from ..pixelate.palettes import PALETTE_SUFFIXES
+from . import share, viewer
 from . import storyboard as sb
-from . import viewer
 from .form import COLORS_HINT, formats, palette_preview
 from .guards import UPLOAD_GUARD_JS, keyframe_image
 from .studio import HISTORY
@@ -58,7 +58,7 @@ PAGE_CSS = """
   .gradio-container { padding-bottom: 64px !important; }
 }
 """
-CSS = viewer.CSS + PAGE_CSS
+CSS = viewer.CSS + share.CSS + PAGE_CSS
 # Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
 BUTTON_LABELS = {"reroll": "Re-roll seed {n}", "up": "Move keyframe {n} up", "down": "Move keyframe {n} down",
                  "remove": "Remove keyframe {n}"}  # fmt: skip
@@ -118,7 +118,14 @@ SHORTCUTS_JS = """
 })();
 </script>
 """
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS) + UPLOAD_GUARD_JS + SCROLL_JS + SHORTCUTS_JS
+HEAD = (
+    viewer.VIEWER_JS
+    + LABELS_JS % json.dumps(BUTTON_LABELS)
+    + UPLOAD_GUARD_JS
+    + SCROLL_JS
+    + SHORTCUTS_JS
+    + share.SHARE_JS
+)
 
 
 def storyboard() -> dict:

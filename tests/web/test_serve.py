@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -711,3 +712,33 @@ def test_browser_copy_settings_and_a_link_that_reopens_them(browser, server, pag
         _no_error_badges(other)
     finally:
         other.close()
+
+
+def test_browser_history_restores_a_past_morph(page, tmp_path):
+    """Issue 25: the history was capped at 4 pictures and a past run could not come back."""
+    expect_ = expect()
+    _morph(page)  # a red apple -> a blue whale
+    first = page.locator("#viewer .pg-strip img").first.get_attribute("src")
+    _fill(page, **{"Prompt 1": "a green frog", "Prompt 2": "a yellow star", "Seed 2": 5})
+    page.get_by_role("button", name="Morph", exact=True).click()
+    _status(page, "done", "3 frames")
+    expect_(page.locator("#history img")).to_have_count(2, timeout=30_000)
+    assert page.locator("#viewer .pg-strip img").first.get_attribute("src") != first
+    page.locator("#history img").nth(1).click()  # the older one (newest first)
+    _status(page, "done", "Restored: a red apple → a blue whale")
+    expect_(page.locator("#viewer .pg-strip img").first).to_have_attribute("src", first)
+    # drawn, not an empty panel: gradio patches the new viewer into the old element, which starts afresh
+    expect_(page.locator("#viewer .pg-viewer")).to_have_attribute("data-scale", re.compile(r"^[1-9]"))
+    assert page.locator("#viewer img.pg-frame").evaluate("i => i.getBoundingClientRect().width") >= 300
+    expect_(page.get_by_label("Prompt 1", exact=True)).to_have_value("a red apple", timeout=30_000)
+    expect_(page.get_by_label("Seed 2", exact=True)).to_have_value("1")
+    expect_(page.locator("#summary")).to_contain_text("3 frames")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download GIF").click()
+    assert info.value.suggested_filename.startswith("red-apple-to-blue-whale")  # its own files
+    _no_error_badges(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect_(page.locator("#viewer .pg-share")).to_be_visible()  # Copy settings / Copy link of that run
+    page.locator("#viewer").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "studio_history_restored_1400.png"))
+    _morph(page)  # the restored form renders again

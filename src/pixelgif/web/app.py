@@ -24,6 +24,7 @@ import gradio as gr
 
 from ..errors import PixelgifError
 from ..morph.keyframes import keyframe_label
+from . import history as runs
 from . import layout, share, viewer
 from . import storyboard as sb
 from .form import (
@@ -228,6 +229,19 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             return on_load_settings(str(path), request)
 
         app.load(on_open, outputs=load_outputs, show_progress="hidden", api_visibility="private")
+
+        # A click on a past morph: its viewer, downloads and summary, then its settings into the form.
+        def on_restore(items, evt: gr.SelectData):
+            return runs.restore(items, evt, formats(), layout.status)
+
+        def on_restore_form(path, request: gr.Request):  # the status keeps saying what was restored
+            updates = {k: v for k, v in (on_load_settings(path, request) if path else {}).items() if k is not status}
+            return updates or {status: gr.skip()}
+
+        restored, quiet = gr.State(), {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+        out["history"].select(on_restore, inputs=history, outputs=[out["viewer"], *out["downloads"], out["settings"],
+                              out["summary"], out["report"], status, restored], **quiet).then(
+            on_restore_form, inputs=restored, outputs=load_outputs, **quiet)  # fmt: skip
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))

@@ -247,8 +247,9 @@ def results() -> dict:
                             for f in formats()]  # fmt: skip
         out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
     out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
-    out["history"] = gr.Gallery(label=f"This session's last {HISTORY} morphs (newest first)", columns=4, height="auto",
-                                visible=False, elem_id="history", object_fit="contain")  # fmt: skip
+    out["history"] = gr.Gallery(label=f"This session's morphs (newest first, up to {HISTORY}): click one to restore it",
+                                columns=4, height="auto", visible=False, elem_id="history", object_fit="contain",
+                                allow_preview=False)  # fmt: skip
     out["history_state"] = gr.State([])
     return out
 

@@ -26,13 +26,15 @@ from ..morph.keyframes import keyframe_label
 from ..outputs import atomic_output
 from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
 from ..run import RunRequest, encode_config, load_engine, run_morph
+from . import viewer
 from .form import formats
+from .history import save_run
 from .limits import Limits
 
 if TYPE_CHECKING:
     from ..morph import MorphPipeline
 
-HISTORY = 4  # morphs of a session kept on disk to compare; older ones are removed
+HISTORY = 24  # morphs of a session kept on disk to compare and restore; older ones are removed
 LOG = logging.getLogger("pixelgif.web")
 
 
@@ -261,7 +263,10 @@ class Studio:
             summary += f" ({written.report_note})"
         summary += library_note(result)
         durations = written.encode.durations(len(result.pixel_frames), result.keyframe_indices)
-        return Morphed(files, written.settings, skipped, summary, result, written.report, durations)
+        morphed = Morphed(files, written.settings, skipped, summary, result, written.report, durations)
+        title = " → ".join(keyframe_label(k) for k in result.config.prompts)
+        save_run(folder, morphed, viewer.viewer_html(result.pixel_frames, durations, result.keyframe_indices, title))
+        return morphed
 
     def preview(self, request: RunRequest, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""

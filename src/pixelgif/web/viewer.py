@@ -11,6 +11,7 @@ every viewer on the page by event delegation, so a new result needs no script of
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
@@ -60,11 +61,13 @@ VIEWER_JS = """
 (() => {
   if (window.pixelgifViewer) return;
   const state = new WeakMap();
+  // gradio patches a new result into the old viewer's element: a new run (data-run) starts afresh.
   const get = (v) => {
     let s = state.get(v);
-    if (!s) {
-      s = {i: 0, playing: v.dataset.autoplay === "1", last: performance.now(), layout: "",
+    if (!s || s.run !== v.dataset.run) {
+      s = {i: 0, playing: v.dataset.autoplay === "1", last: performance.now(), run: v.dataset.run,
            durations: JSON.parse(v.dataset.durations || "[]")};
+      v.dataset.ready = "0";
       state.set(v, s);
     }
     return s;
@@ -72,11 +75,11 @@ VIEWER_JS = """
   // The frame's size on screen: a whole zoom (1x..8x, scrolling if larger than the panel), or the
   // largest whole zoom that fits; the grid's cells are one art pixel.
   const layout = (v) => {
-    const s = get(v), stage = v.querySelector(".pg-stage"), canvas = v.querySelector(".pg-canvas");
+    const stage = v.querySelector(".pg-stage"), canvas = v.querySelector(".pg-canvas");
     const w = +v.dataset.width, h = +v.dataset.height, zoom = v.dataset.zoom || "fit";
     const key = [zoom, stage.clientWidth, stage.clientHeight, v.dataset.grid].join();
-    if (!w || !h || key === s.layout) return;
-    s.layout = key;
+    if (!w || !h || key === canvas.dataset.layout) return;
+    canvas.dataset.layout = key;
     let scale = +zoom;
     if (zoom === "fit") {
       const fits = Math.min(stage.clientWidth / w, stage.clientHeight / h);
@@ -195,8 +198,9 @@ def viewer_html(
     zooms = "".join(f'<option value="{z}">{z if z == "fit" else z + "x"}</option>' for z in ZOOMS)
     speeds = "".join(f'<option value="{x}"{" selected" if x == "1" else ""}>{x}x</option>' for x in SPEEDS)
     colours = frame_colours(frames)
+    run = hashlib.sha256("".join([*uris, json.dumps(durations), title]).encode()).hexdigest()[:16]
     return (
-        f'<div class="pg-viewer" tabindex="0" data-durations="{html.escape(json.dumps(durations))}" data-frame="0" '
+        f'<div class="pg-viewer" tabindex="0" data-run="{run}" data-durations="{html.escape(json.dumps(durations))}" data-frame="0" '
         f'data-count="{len(frames)}" data-autoplay="{1 if autoplay and len(frames) > 1 else 0}" '
         f'data-width="{width}" data-height="{height}" data-zoom="fit" data-speed="1" data-grid="0" data-onion="0" '
         f'aria-label="{html.escape(title)} (Space: play or pause, arrows: step)">'

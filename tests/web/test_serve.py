@@ -247,7 +247,7 @@ def test_browser_refused_runs_keep_the_previous_result(page):
     _morph(page)
     before = page.locator("#viewer .pg-strip img").first.get_attribute("src")  # the viewer plays: frame 1
     for fields, message in (
-        ({"Frames per transition": "2.5"}, "frames must be a whole number, got 2.5"),
+        ({"Frames per transition": "2.5"}, "frames must be a whole number, got '2.5'"),
         ({"Frames per transition": MAX_FRAMES + 1}, "too many frames"),
         ({"Frames per transition": 2, "Prompt 2": ""}, "prompt 2 is empty"),
     ):

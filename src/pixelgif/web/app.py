@@ -24,7 +24,6 @@ import gradio as gr
 
 from ..errors import PixelgifError
 from ..morph.keyframes import keyframe_label
-from . import history as runs
 from . import layout, share, viewer
 from . import storyboard as sb
 from .form import (
@@ -38,6 +37,7 @@ from .form import (
 )
 from .guards import wire_keyframe_uploads
 from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
+from .wiring import wire_history, wire_link
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 LOG = logging.getLogger("pixelgif.web")
@@ -218,30 +218,16 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
                              outputs=load_outputs)  # fmt: skip
 
-        def on_open(request: gr.Request):  # a "Copy link" link (?settings=...) fills the form like a loaded file
-            value = dict(getattr(request, "query_params", None) or {}).get(share.LINK_PARAMETER)
-            if not value:
-                return {status: gr.skip()}  # (an empty dict would read as one value for 82 outputs)
-            try:
-                path = share.settings_from_link(value, studio.root / _folder_name(_session(request)) / "link")
-            except PixelgifError as exc:
-                return {status: layout.status(f"Not loaded: {exc}", "error")}
-            return on_load_settings(str(path), request)
-
-        app.load(on_open, outputs=load_outputs, show_progress="hidden", api_visibility="private")
-
-        # A click on a past morph: its viewer, downloads and summary, then its settings into the form.
-        def on_restore(items, evt: gr.SelectData):
-            return runs.restore(items, evt, formats(), layout.status)
-
-        def on_restore_form(path, request: gr.Request):  # the status keeps saying what was restored
-            updates = {k: v for k, v in (on_load_settings(path, request) if path else {}).items() if k is not status}
-            return updates or {status: gr.skip()}
-
-        restored, quiet = gr.State(), {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
-        out["history"].select(on_restore, inputs=history, outputs=[out["viewer"], *out["downloads"], out["settings"],
-                              out["summary"], out["report"], status, restored], **quiet).then(
-            on_restore_form, inputs=restored, outputs=load_outputs, **quiet)  # fmt: skip
+        wire_link(
+            app,
+            on_load_settings,
+            load_outputs,
+            status,
+            lambda r: studio.root / _folder_name(_session(r)),
+            layout.status,
+        )
+        wire_history(out["history"], history, [out["viewer"], *out["downloads"], out["settings"], out["summary"],
+                     out["report"]], status, on_load_settings, load_outputs, layout.status)  # fmt: skip
 
         def on_unload(request: gr.Request):
             studio.close_session(_session(request))

@@ -11,6 +11,7 @@ keyframe image as it arrives (`check_keyframe_upload`), so a bad one is cleared 
 
 from __future__ import annotations
 
+import abc
 import html
 from collections.abc import Callable, Sequence
 
@@ -68,28 +69,37 @@ UPLOAD_GUARD_JS = """
 """
 
 
+def _preprocess(self, payload):
+    """Return the uploaded file's path without opening it (gradio's `Image.preprocess` opens it)."""
+    path = getattr(payload, "path", None)
+    url = getattr(payload, "url", None) or ""
+    if path and not url.startswith("data:"):
+        return str(path)
+    try:
+        return gr.Image.preprocess(self, payload)
+    except Exception:  # e.g. a data URL that is no image: the same as no image
+        return None
+
+
+# A keyframe's image box whose input is the uploaded file's path, never opened by gradio: its own
+# `Image.preprocess` raised on a text file named .png or a 14000x14000 PNG before the app could
+# say anything; `check_keyframe_upload` says it instead. A subclass, since gradio rebuilds a
+# component from its class when an event updates it (an instance's own method would be lost). It
+# is made with ABCMeta.__new__, skipping gradio's ComponentMeta.__new__: that writes a .pyi stub
+# next to the module of every component class (which mypy would then read instead of this file);
+# a subclass that adds no events and no __init__ needs nothing else from it.
+KeyframeImage: type[gr.Image] = abc.ABCMeta.__new__(
+    type(gr.Image),
+    "KeyframeImage",
+    (gr.Image,),
+    {"__module__": __name__, "__qualname__": "KeyframeImage", "preprocess": _preprocess,
+     "get_block_name": lambda self: "image"},
+)  # fmt: skip
+
+
 def keyframe_image(**kwargs) -> gr.Image:
-    """Return a keyframe's image box whose input is the uploaded file's path, never opened by gradio.
-
-    gradio's own `Image.preprocess` opens the file, so a text file named .png or a 14000x14000 PNG
-    raised there, before the app could say anything; `check_keyframe_upload` says it instead. (An
-    instance attribute, not a subclass: gradio writes a .pyi stub next to the module of a subclass.)
-    """
-    image = gr.Image(**kwargs)
-    original = image.preprocess
-
-    def preprocess(payload):
-        path = getattr(payload, "path", None)
-        url = getattr(payload, "url", None) or ""
-        if path and not url.startswith("data:"):
-            return str(path)
-        try:
-            return original(payload)
-        except Exception:  # e.g. a data URL that is no image: the same as no image
-            return None
-
-    setattr(image, "preprocess", preprocess)  # noqa: B010 (mypy refuses assigning to a method)
-    return image
+    """Return a keyframe's image box (`KeyframeImage`)."""
+    return KeyframeImage(**kwargs)
 
 
 def wire_keyframe_uploads(

@@ -24,7 +24,7 @@ from pixelgif.web import INSTALL_HINT, require_gradio
 from pixelgif.web import storyboard as sb
 from pixelgif.web.form import choices, defaults, formats, keyframes_from_slots, parse_form
 from pixelgif.web.limits import Limits
-from pixelgif.web.studio import EngineCache, Job, Studio, check_palette_upload
+from pixelgif.web.studio import EngineCache, Job, Studio, check_keyframe_upload, check_palette_upload
 
 BOARD = [sb.Keyframe("a red dragon", 0), sb.Keyframe("a blue whale", 1)]
 
@@ -403,3 +403,56 @@ def test_output_names_come_from_the_prompts_and_history_is_kept(tmp_path):
     with studio.run_folder("s", "preview"):
         pass
     assert len(list(tmp_path.glob("s/morph-*"))) == HISTORY and len(list(tmp_path.glob("s/preview-*"))) == 1
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """Return a PNG that declares ``width`` x ``height`` pixels and holds none (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_keyframe_uploads_are_checked_before_anything_opens_them(tmp_path):
+    """Issue 25: a text file named .png or a 14000x14000 PNG reached gradio's preprocess and stuck the page."""
+    from pixelgif.morph.keyframes import read_keyframe_image
+
+    limits = Limits(max_resolution=8, max_upload_bytes=2000)  # at most 8 * 8 * 16 = 1024 pixels
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(14000, 14000))
+    wide = tmp_path / "wide.png"
+    Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(wide)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(big)
+    sprite = tmp_path / "sprite.png"
+    Image.new("RGBA", (32, 32), (255, 0, 0, 255)).save(sprite)
+    for path, message in ((notes, "'notes.png' is not an image"), (bomb, "too many pixels"),
+                          (wide, "64x64 pixels, too many"), (big, "the server accepts up to 2,000")):  # fmt: skip
+        with pytest.raises(PixelgifError, match=message):
+            check_keyframe_upload(path, limits)
+    assert check_keyframe_upload(sprite, limits) == sprite
+    with pytest.raises(PixelgifError, match="too many pixels"):  # the CLI's reader says it too, no traceback
+        read_keyframe_image(bomb)
+
+
+def test_a_settings_link_round_trips_and_a_damaged_one_is_one_message(tmp_path):
+    from urllib.parse import parse_qs
+
+    from pixelgif.web.share import link_query, settings_from_link
+
+    data = {"morph": {"prompts": ["a café", "b"], "seeds": [0, 7]}, "run": {"source": "web"}, "versions": {}}
+    value = parse_qs(link_query(data)[1:])["settings"][0]
+    written = settings_from_link(value, tmp_path / "link")
+    assert json.loads(written.read_text()) == {"morph": data["morph"]}  # where and with what: left out
+    for bad in ("not-base64!", "W10", "x" * 70_000):  # W10: a JSON list, not settings
+        with pytest.raises(PixelgifError, match="link's settings"):
+            settings_from_link(bad, tmp_path / "bad")

@@ -24,7 +24,7 @@ import gradio as gr
 
 from ..errors import PixelgifError, format_error
 from ..morph.keyframes import keyframe_label
-from . import layout, viewer
+from . import layout, share, viewer
 from . import storyboard as sb
 from .form import (
     choices,
@@ -35,7 +35,9 @@ from .form import (
     parse_form,
     settings_to_form,
 )
-from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_palette_upload
+from .guards import wire_keyframe_uploads
+from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
+from .wiring import wire_history, wire_link
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         status, history = out["status"], out["history_state"]
         page = PageController(studio, names, status, cancel_button)
+        wire_keyframe_uploads(board["images"], status, studio.limits, layout.status)
 
         render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
         morph_outputs = [out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]]
@@ -110,11 +113,26 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         cancel_button.click(page.on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
 
         def on_load_settings(path, request: gr.Request):
-            return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            updates = _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            note = html.unescape(str(updates.get(board["status"], ""))).replace("**", "")
+            if note:  # the status line says it too, so a refused file is never only a toast
+                updates[status] = layout.status(note, "error" if note.startswith("Not loaded") else "info")
+            return updates
 
+        load_outputs = [*board_outputs, *(fields[n] for n in names), palette_file, palette_status, swatches, status]
         board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
-                             outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
-                                      swatches])  # fmt: skip
+                             outputs=load_outputs)  # fmt: skip
+
+        wire_link(
+            app,
+            on_load_settings,
+            load_outputs,
+            status,
+            lambda r: studio.root / _folder_name(_session(r)),
+            layout.status,
+        )
+        wire_history(out["history"], history, [out["viewer"], *out["downloads"], out["settings"], out["summary"],
+                     out["report"]], status, on_load_settings, load_outputs, layout.status)  # fmt: skip
 
         app.unload(page.on_unload)
     app.studio, app.controller = studio, page
@@ -143,6 +161,9 @@ class PageController:
         form_values, palette_file = dict(zip(self.names, rest[:-1], strict=True)), rest[-1]
         if palette_file:
             check_palette_upload(palette_file, self.studio.limits)
+        for image in images[: int(count)]:  # gradio no longer opens them (guards.KeyframeImage): checked here
+            if image:
+                check_keyframe_upload(image, self.studio.limits)
         keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
         return parse_form(form_values, keyframes, palette_file)
 
@@ -200,7 +221,8 @@ class PageController:
         kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
         frames = morphed.result.pixel_frames
         title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
-        return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
+        return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title)
+                + share.share_html(morphed.settings),
                 *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                 gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
@@ -217,9 +239,7 @@ class PageController:
 
         def start(request: gr.Request):
             self.page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
-            return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
-                interactive=True
-            )
+            return layout.status(f"{what}: {self.studio.activity()}…", "busy"), gr.Button(interactive=True)
 
         return start
 
@@ -232,7 +252,9 @@ class PageController:
 
     def on_unload(self, request: gr.Request):
         self.studio.close_session(_session(request))
-        self.page_jobs.pop(_session(request), None)
+        job = self.page_jobs.pop(_session(request), None)
+        if job is not None:  # a closed tab's render stops, instead of keeping the next tab queued
+            job.cancel.set()
 
 
 def _refused(message: str, status, cancel_button) -> dict:
@@ -395,6 +417,10 @@ def user_error(exc: BaseException) -> gr.Error:
     if not isinstance(exc, (PixelgifError, ValueError)):
         LOG.error("render failed", exc_info=exc)
     return gr.Error(html.escape(format_error(exc), quote=False), print_exception=False)  # the CLI's wording
+
+
+def _folder_name(session: str) -> str:
+    return "".join(c for c in session if c.isalnum() or c in "-_") or "anonymous"
 
 
 def _session(request: gr.Request | None) -> str:

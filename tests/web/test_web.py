@@ -7,6 +7,8 @@ import asyncio
 import json
 import random
 import sys
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -24,7 +26,7 @@ from pixelgif.web import INSTALL_HINT, require_gradio
 from pixelgif.web import storyboard as sb
 from pixelgif.web.form import choices, defaults, formats, keyframes_from_slots, parse_form
 from pixelgif.web.limits import Limits
-from pixelgif.web.studio import EngineCache, Job, Studio, check_keyframe_upload, check_palette_upload
+from pixelgif.web.studio import Cancelled, EngineCache, Job, Studio, check_keyframe_upload, check_palette_upload
 
 BOARD = [sb.Keyframe("a red dragon", 0), sb.Keyframe("a blue whale", 1)]
 
@@ -332,6 +334,63 @@ def test_the_page_controller_works_without_a_browser(tmp_path):
     assert made is None and CANCELLED in str(answer[controller.status])
     controller.on_unload(None)
     assert "anonymous" not in controller.page_jobs
+
+
+def test_cancel_reaches_a_run_whose_flag_a_later_start_replaced(tmp_path):
+    """Issue 25: "Cancelling…" stuck: a second start (a double click, a prompt's Enter) replaced the
+    session's flag while the first run still rendered with its own, which Cancel then never set."""
+    pytest.importorskip("gradio")
+    from pixelgif.web import build_app
+    from pixelgif.web.app import CANCELLED
+
+    controller = build_app(Studio(root=tmp_path / "serve")).controller
+
+    def work(values_in, request):
+        def render(job):  # a long render that checks its flag at every step, as the engine's callback does
+            for _ in range(500):
+                job(0, 1)
+                job.cancel.wait(0.01)
+            return "finished"
+
+        return "rendering", render
+
+    async def scenario():
+        controller.started("Morphing")(None)
+        run = asyncio.create_task(controller.attempt(work, [], None, lambda *a, **k: None))
+        await asyncio.sleep(0.2)  # rendering now
+        controller.started("Previewing")(None)  # a fresh flag for the next run, not the running one's
+        controller.on_cancel(None)
+        return await asyncio.wait_for(run, 3)
+
+    made, answer = asyncio.run(scenario())
+    assert made is None and CANCELLED in str(answer[controller.status])
+    assert controller.running == {}  # nothing is left under way
+
+
+def test_a_run_cancelled_while_waiting_for_the_engine_stops_there(tmp_path):
+    studio = Studio(root=tmp_path / "serve", engines=EngineCache(lambda **model: pytest.fail("no model loads")))
+    job, done = Job(), threading.Event()
+    job.cancel.set()
+    held = threading.Event()
+
+    def hold() -> None:  # as a model loading, or another render still stopping, does
+        with studio.engines.lock:
+            held.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        for run in (studio.preview, studio.morph):
+            started = time.monotonic()
+            with pytest.raises(Cancelled):
+                run(parse_form(defaults(), BOARD), "s", job)
+            assert time.monotonic() - started < 2  # not after the lock is free
+    finally:
+        done.set()
+        holder.join()
+    assert not list((tmp_path / "serve").rglob("*.png"))  # nothing written, the run folders removed
 
 
 def test_studio_morph_reports_smoothness(studio, tiny_sd):

@@ -36,7 +36,7 @@ from .form import (
     settings_to_form,
 )
 from .guards import wire_keyframe_uploads
-from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
+from .studio import HISTORY, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
 from .wiring import wire_history, wire_link
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
@@ -150,7 +150,10 @@ class PageController:
         # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
         # the render stops at its next step and returns normally. gradio's own `cancels=` would
         # cancel the event task instead, and the page then sometimes shows "Error" badges.
-        self.page_jobs: dict[str, Job] = {}
+        self.page_jobs: dict[str, Job] = {}  # the flag the session's next run takes (made by `started`)
+        # The flags of the session's runs under way: Cancel sets them too, since a later start (a second
+        # click, a prompt's Enter) replaces the slot above while an earlier run still renders with its own.
+        self.running: dict[str, set[Job]] = {}
 
     def request_of(self, values_in) -> RunRequest:
         """Return the run that the page's input values (storyboard slots, option fields, palette file) describe."""
@@ -197,10 +200,12 @@ class PageController:
     # The page: never raises; a refusal is a message and a status line, the last result stays.
     async def attempt(self, make_work, values_in, request, progress) -> tuple[Any, dict | None]:
         """Return (what the run made, None), or (None, the page's answer to a refused, failed or cancelled run)."""
-        job = self.page_jobs.setdefault(_session(request), Job())
+        session = _session(request)
+        job = self.page_jobs.setdefault(session, Job())
+        running = self.running.setdefault(session, set())
+        running.add(job)
         try:
-            if job.cancel.is_set():  # cancelled while waiting in the queue
-                raise Cancelled("cancelled")
+            job.check()  # cancelled while waiting in the queue
             desc, work = make_work(values_in, request)
             return await _run(work, progress, desc, job), None
         except Exception as exc:
@@ -211,6 +216,10 @@ class PageController:
                 }
             return None, _refused(exc.message if isinstance(exc, gr.Error) else user_error(exc).message, self.status,
                                   self.cancel_button)  # fmt: skip
+        finally:
+            running.discard(job)
+            if not running and self.running.get(session) is running:
+                del self.running[session]
 
     async def page_morph(self, request: gr.Request, progress=gr.Progress(), *values_and_history):
         *values_in, earlier = values_and_history
@@ -243,18 +252,21 @@ class PageController:
 
         return start
 
-    def on_cancel(self, request: gr.Request):
-        job = self.page_jobs.get(_session(request))
-        if job is not None:
+    def _cancel(self, session: str, forget: bool = False) -> None:
+        """Set the cancel flag of the session's next run and of each of its runs under way."""
+        slot = self.page_jobs.pop(session, None) if forget else self.page_jobs.get(session)
+        for job in [*([slot] if slot is not None else []), *self.running.get(session, ())]:
             job.cancel.set()
+
+    def on_cancel(self, request: gr.Request):
+        self._cancel(_session(request))
         # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
         return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
 
     def on_unload(self, request: gr.Request):
+        # A closed tab's render stops (before its folder goes), instead of keeping the next tab queued.
+        self._cancel(_session(request), forget=True)
         self.studio.close_session(_session(request))
-        job = self.page_jobs.pop(_session(request), None)
-        if job is not None:  # a closed tab's render stops, instead of keeping the next tab queued
-            job.cancel.set()
 
 
 def _refused(message: str, status, cancel_button) -> dict:

@@ -119,16 +119,20 @@ class EngineCache:
         return self._engine
 
 
-@dataclass
+@dataclass(eq=False)  # one run's flag: compared (and hashed) by identity
 class Job:
     """One render's link to the page: progress reports and a cancel flag checked at every step."""
 
     report: Callable[[float, int], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, done: float, total: int) -> None:
+    def check(self) -> None:
+        """Raise Cancelled if the run was cancelled."""
         if self.cancel.is_set():
             raise Cancelled("cancelled")
+
+    def __call__(self, done: float, total: int) -> None:
+        self.check()
         if self.report is not None:
             self.report(done, total)
 
@@ -215,6 +219,21 @@ class Studio:
         """Remove every session folder."""
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def _render_lock(self, job: Job | None) -> Iterator[None]:
+        """Hold the engine lock for one render. A run cancelled while it waits for the lock (a model
+        loading, another render still running) stops there, not once it has the lock."""
+        lock = self.engines.lock
+        while not lock.acquire(timeout=0.2):
+            if job is not None:
+                job.check()
+        try:
+            if job is not None:
+                job.check()
+            yield
+        finally:
+            lock.release()
+
     def _engine(self, request: RunRequest):
         """Return the engine for ``request`` once limits pass; the caller holds the engine lock."""
         engine = self.engines.get(request.model)
@@ -238,7 +257,7 @@ class Studio:
         main_format, *other_formats = formats()
         main = dataclasses.replace(request, output=folder / f"{stem}{FORMATS[main_format].suffix}",
                                    report=importlib.util.find_spec("matplotlib") is not None)  # fmt: skip
-        with self.engines.lock:
+        with self._render_lock(job):
             engine = self._engine(request)
             # The output is a bare name so that `pixelgif morph --from` writes next to where it runs.
             written = run_morph(main, engine, callback=job, progress=False, recorded_output=main.output.name,
@@ -246,6 +265,8 @@ class Studio:
         result = written.result
         files, skipped = {main_format: written.output}, {}
         for fmt in other_formats:
+            if job is not None:
+                job.check()  # a Cancel that came as the render ended stops the run before the other formats
             try:
                 files[fmt] = write_format(request, result, fmt, folder / fmt, stem)
             except PixelgifError as exc:  # e.g. MP4 without ffmpeg: the other formats still come
@@ -268,7 +289,7 @@ class Studio:
     def preview(self, request: RunRequest, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""
         started = time.perf_counter()
-        with self.run_folder(session, "preview") as folder, self.engines.lock:
+        with self.run_folder(session, "preview") as folder, self._render_lock(job):
             result, paths = preview_keyframes(request, self._engine(request), folder, callback=job)
         images = []
         for i, (path, prompt, seed) in enumerate(

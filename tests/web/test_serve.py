@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -246,7 +247,7 @@ def test_browser_refused_runs_keep_the_previous_result(page):
     _morph(page)
     before = page.locator("#viewer .pg-strip img").first.get_attribute("src")  # the viewer plays: frame 1
     for fields, message in (
-        ({"Frames per transition": "2.5"}, "frames must be a whole number, got 2.5"),
+        ({"Frames per transition": "2.5"}, "frames must be a whole number, got '2.5'"),
         ({"Frames per transition": MAX_FRAMES + 1}, "too many frames"),
         ({"Frames per transition": 2, "Prompt 2": ""}, "prompt 2 is empty"),
     ):
@@ -475,3 +476,269 @@ def test_cancel_stops_the_render(client):
                                           "Frames per transition": 2}, **FAST)  # fmt: skip
     # Rendering the long morph would take minutes; the short one only waits for the first to stop.
     assert time.monotonic() - started < 30 and "3 frames" in result[-2]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """Return a PNG that declares ``width`` x ``height`` pixels with no pixel data: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def _refused_keeps_the_page(page, message: str, kept_src: str | None) -> None:
+    """One message in the status line, no "Error" badge or toast, Cancel off, Morph ready, the result kept."""
+    expect_ = expect()
+    _status(page, "error", message, timeout=60_000)
+    _no_error_badges(page)
+    expect_(page.get_by_role("button", name="Cancel", exact=True)).to_be_disabled()
+    expect_(page.get_by_role("button", name="Morph", exact=True)).to_be_enabled()
+    if kept_src is not None:
+        assert page.locator("#viewer .pg-strip img").first.get_attribute("src") == kept_src
+        expect_(page.get_by_role("button", name="Download GIF")).to_be_visible()
+
+
+def test_browser_never_stuck_on_input_gradio_would_refuse(page, tmp_path):
+    """Issue 25: Frames 0 or -5, 1e400, Steps 0, a text file named .png, a 14000x14000 PNG, an upload over
+    the size limit and a .txt settings file each end as one status line, no "Error" badge, the page ready."""
+    expect_ = expect()
+    _morph(page)
+    kept = page.locator("#viewer .pg-strip img").first.get_attribute("src")
+    for fields, message in (
+        ({"Frames per transition": 0}, "frames per transition must be a whole number of at least 2, got 0"),
+        ({"Frames per transition": -5}, "frames per transition must be a whole number of at least 2, got -5"),
+        ({"Frames per transition": "1e400"}, "frames must be a whole number, got '1e400'"),
+        (
+            {"Frames per transition": 2, "Steps (blank: model default)": 0},
+            "steps must be a whole number of at least 1, got 0",
+        ),
+        ({"Steps (blank: model default)": 4, "Seed 2": -5}, "each seed must be a whole number from 0"),
+    ):
+        _fill(page, **fields)
+        page.get_by_role("button", name="Morph", exact=True).click()
+        _refused_keeps_the_page(page, message, kept)
+    _fill(page, **{"Seed 2": 1})
+    # Uploads: checked as they arrive (cleared, one line), or in the browser before gradio sees them.
+    notes = tmp_path / "notes.png"
+    notes.write_text("these are my notes, not a picture\n")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(14000, 14000))
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 2000  # over the test server's --max-upload-size 2 (KB)
+    for upload, message in ((notes, "'notes.png' is not an image"), (bomb, "too many pixels"),
+                            (big, "big.png is 4,")):  # fmt: skip
+        page.locator("#kf-1-image input[type=file]").set_input_files(str(upload))
+        _refused_keeps_the_page(page, message, kept)
+        expect_(page.locator("#kf-1-image img")).to_have_count(0)  # nothing left in the box
+    text = tmp_path / "settings.txt"
+    text.write_text("{}")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Load settings JSON", exact=True).click()
+    chooser.value.set_files(str(text))
+    _refused_keeps_the_page(page, "settings.txt is not a .json file", kept)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_never_stuck_1400.png"))
+    _morph(page)  # and the page still renders
+
+
+def _outside(page, selector: str, width: int) -> list[str]:
+    """Return the visible elements of ``selector`` that stick out of a ``width`` px wide viewport."""
+    return page.locator(selector).evaluate_all(
+        """(els, width) => els.filter((e) => e.offsetParent).map((e) => [e, e.getBoundingClientRect()])
+             .filter(([e, r]) => r.left < 0 || r.right > width + 0.5)
+             .map(([e, r]) => (e.id || e.getAttribute("aria-label") || e.textContent.trim()) + " " + r.left + ".." + r.right)""",
+        width,
+    )
+
+
+def test_browser_phone_layout(page):
+    """Issue 25: at 390x844 the storyboard rows ran 624 px wide, out of reach; the result stayed far below."""
+    expect_ = expect()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("button", name="Add keyframe").click()
+    expect_(page.get_by_label("Prompt 3", exact=True)).to_be_visible()
+    controls = "#actions button, .kf-row button, .kf-row input, .kf-row textarea, .kf-image"
+    assert _outside(page, controls, 390) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing to scroll sideways to
+    bar = page.locator("#actions").bounding_box()
+    assert bar is not None and bar["height"] <= 64  # the pinned bar leaves the page most of the screen
+    page.get_by_role("button", name="Remove keyframe 3").click()  # a button of the row is reachable
+    expect_(page.get_by_label("Prompt 3", exact=True)).to_be_hidden()
+    _morph(page)
+    # The result is scrolled into view: the status line and the viewer's frame are on screen.
+    frame = page.locator("#viewer img.pg-frame")
+    expect_(frame).to_be_in_viewport()
+    expect_(page.locator("#status")).to_be_in_viewport()
+    assert _outside(page, "#viewer button, #viewer input", 390) == []
+    clipped = page.locator("#viewer button").evaluate_all("els => els.filter((b) => b.scrollWidth > b.clientWidth + 1)")
+    assert clipped == []  # "Pre", "Paus": labels cut off
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_phone_390.png"))
+
+
+def test_browser_viewer_zoom_grid_onion_speed_palette_and_keys(page):
+    """Issue 25: whole zooms with a pixel grid, onion skin, a speed that re-times in the browser, the fitted
+    palette's swatches after a run, and the keys: Ctrl+Enter morphs, Escape cancels, Space/arrows in the viewer."""
+    expect_ = expect()
+    _fill(page, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": 3}, **FAST)
+    page.get_by_label("Prompt 2", exact=True).press("Control+Enter")  # morphs; a plain Enter would preview
+    _status(page, "done", "4 frames")
+    expect_(page.locator("#keyframes")).to_be_hidden()  # no preview ran
+    viewer = page.locator("#viewer .pg-viewer")
+    viewer.evaluate("v => { v.marked = true; }")  # the same element after every view change: nothing re-rendered
+    frame = page.locator("#viewer img.pg-frame")
+    natural = frame.evaluate("i => i.naturalWidth")
+    fit = frame.evaluate("i => i.getBoundingClientRect().width")
+    assert fit >= 300 and fit % natural == 0  # fit: the largest whole zoom, every art pixel the same size
+    for zoom in (1, 2, 4, 8):
+        viewer.locator(".pg-zoom").select_option(str(zoom))
+        expect_(viewer).to_have_attribute("data-scale", str(zoom))
+        assert frame.evaluate("i => i.getBoundingClientRect().width") == natural * zoom
+    viewer.locator(".pg-zoom").select_option("4")
+    grid = viewer.locator(".pg-grid")
+    expect_(grid).to_be_hidden()
+    viewer.get_by_label("Grid").check()
+    expect_(grid).to_be_visible()
+    assert (
+        grid.evaluate("g => getComputedStyle(g).backgroundSize") == "4px 4px, 4px 4px"
+    )  # one cell per art pixel (both line sets)
+    # Keys in the viewer: Space pauses, the arrows step (and wrap around).
+    viewer.focus()
+    page.keyboard.press(" ")
+    expect_(viewer).to_have_attribute("data-playing", "0")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    expect_(viewer).to_have_attribute("data-frame", "1")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect_(viewer).to_have_attribute("data-frame", "3")
+    # Onion skin: the previous frame, faint, over the current one.
+    onion = viewer.locator("img.pg-onion")
+    expect_(onion).to_be_hidden()
+    viewer.get_by_label("Onion skin").check()
+    expect_(onion).to_be_visible()
+    thumbs = viewer.locator(".pg-strip img")
+    assert onion.get_attribute("src") == thumbs.nth(2).get_attribute("src")
+    assert float(onion.evaluate("i => getComputedStyle(i).opacity")) < 1
+    # Speed: the frame's delay is its duration divided by the speed; the file's timing is untouched.
+    duration = json.loads(viewer.get_attribute("data-durations") or "[]")[3]
+    viewer.get_by_label("Playback speed").select_option("2")
+    expect_(viewer).to_have_attribute("data-delay", str(round(duration / 2)))
+    viewer.get_by_label("Playback speed").select_option("0.5")
+    expect_(viewer).to_have_attribute("data-delay", str(round(duration * 2)))
+    viewer.focus()  # (Space on a focused checkbox toggles the checkbox)
+    page.keyboard.press(" ")  # plays at the new speed
+    expect_(viewer).not_to_have_attribute("data-frame", "3", timeout=10_000)
+    assert viewer.evaluate("v => v.marked") is True
+    # The fitted palette: the colours the frames use, as swatches, after the run.
+    swatches = viewer.locator(".pg-palette .pg-swatch")
+    count = swatches.count()
+    assert 2 <= count <= 16  # the default 16 colours, fitted to the frames
+    expect_(viewer.locator(".pg-palette")).to_contain_text(f"{count} colours in the frames")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio_viewer_zoom4_grid_onion_1400.png"))
+    # Escape cancels a render.
+    _fill(page, **{"Frames per transition": MAX_FRAMES - 1, "Steps (blank: model default)": 200})
+    page.get_by_label("Prompt 1", exact=True).press("Control+Enter")
+    expect_(page.locator("#status")).to_contain_text("rendering 60 frames", timeout=60_000)
+    page.keyboard.press("Escape")
+    _status(page, "cancelled", "Cancelled")
+    _no_error_badges(page)
+    assert viewer.evaluate("v => v.marked") is True  # the last result is still shown
+
+
+def test_browser_status_says_queued_and_rendering(browser, server, page):
+    """Issue 25: every run said "waiting for the model on the first run", also when queued behind another tab."""
+    expect_ = expect()
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        other.goto(server[0])
+        other.get_by_role("button", name="Remove keyframe 1").wait_for()
+        _fill(other, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": MAX_FRAMES - 1,
+                        "Steps (blank: model default)": 200})  # fmt: skip
+        other.get_by_role("button", name="Morph", exact=True).click()
+        expect_(other.locator("#status")).to_contain_text("rendering 60 frames", timeout=60_000)
+        _fill(page, **{"Prompt 1": "a red apple", "Prompt 2": "a blue whale", "Frames per transition": 2}, **FAST)
+        page.get_by_role("button", name="Morph", exact=True).click()
+        _status(page, "busy", "Morphing: queued: another render is running")
+        expect_(page.locator("#status")).to_contain_text("queue: 1/1")  # gradio's position, under the line
+        line, tracker = (page.locator(f"#status {s}").bounding_box() for s in ("[data-status]", ".progress-text"))
+        assert line and tracker and tracker["y"] >= line["y"] + line["height"]  # under it, not over it
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        other.get_by_role("button", name="Cancel", exact=True).click()
+        _status(other, "cancelled", "Cancelled")
+        _status(page, "cancelled", "Cancelled")
+        _no_error_badges(page)
+    finally:
+        other.close()
+    _morph(page)  # the model is loaded and nothing else runs: it starts at once
+
+
+def test_browser_copy_settings_and_a_link_that_reopens_them(browser, server, page):
+    """Issue 25: settings could only be downloaded; now copied, or a link that opens the page with them."""
+    expect_ = expect()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _fill(page, **{"Seed 2": 7, "Colours (blank: 16, or every colour of the palette)": 6})
+    _morph(page)
+    share = page.locator("#viewer .pg-share")
+    share.get_by_role("button", name="Copy settings").click()
+    expect_(share.locator(".pg-share-note")).to_have_text("Copied.")
+    copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert copied["morph"]["prompts"] == ["a red apple", "a blue whale"] and copied["morph"]["seeds"] == [0, 7]
+    assert "run" in copied  # the whole settings file, as `pixelgif morph --from` takes it
+    share.get_by_role("button", name="Copy link").click()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link.startswith(server[0] + "?settings=")
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.failures = []
+    other.on("response", lambda r: r.status >= 500 and other.failures.append(f"{r.status} {r.url}"))
+    try:
+        other.goto(link)
+        _status(other, "info", "Loaded", timeout=60_000)
+        expect_(other.get_by_label("Prompt 1", exact=True)).to_have_value("a red apple")
+        expect_(other.get_by_label("Seed 2", exact=True)).to_have_value("7")
+        expect_(other.get_by_label("Lock seed 2")).to_be_checked()
+        expect_(other.get_by_label("Frames per transition")).to_have_value("2")
+        expect_(other.get_by_label("Steps (blank: model default)")).to_have_value("4")
+        expect_(other.get_by_label("Colours (blank: 16, or every colour of the palette)")).to_have_value("6")
+        other.goto(server[0] + "?settings=not-base64!")  # a damaged link: one line, the page as usual
+        _status(other, "error", "Not loaded: the link's settings are damaged")
+        expect_(other.get_by_label("Prompt 1", exact=True)).to_have_value("")
+        _no_error_badges(other)
+    finally:
+        other.close()
+
+
+def test_browser_history_restores_a_past_morph(page, tmp_path):
+    """Issue 25: the history was capped at 4 pictures and a past run could not come back."""
+    expect_ = expect()
+    _morph(page)  # a red apple -> a blue whale
+    first = page.locator("#viewer .pg-strip img").first.get_attribute("src")
+    _fill(page, **{"Prompt 1": "a green frog", "Prompt 2": "a yellow star", "Seed 2": 5})
+    page.get_by_role("button", name="Morph", exact=True).click()
+    _status(page, "done", "3 frames")
+    expect_(page.locator("#history img")).to_have_count(2, timeout=30_000)
+    assert page.locator("#viewer .pg-strip img").first.get_attribute("src") != first
+    page.locator("#history img").nth(1).click()  # the older one (newest first)
+    _status(page, "done", "Restored: a red apple → a blue whale")
+    expect_(page.locator("#viewer .pg-strip img").first).to_have_attribute("src", first)
+    # drawn, not an empty panel: gradio patches the new viewer into the old element, which starts afresh
+    expect_(page.locator("#viewer .pg-viewer")).to_have_attribute("data-scale", re.compile(r"^[1-9]"))
+    assert page.locator("#viewer img.pg-frame").evaluate("i => i.getBoundingClientRect().width") >= 300
+    expect_(page.get_by_label("Prompt 1", exact=True)).to_have_value("a red apple", timeout=30_000)
+    expect_(page.get_by_label("Seed 2", exact=True)).to_have_value("1")
+    expect_(page.locator("#summary")).to_contain_text("3 frames")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download GIF").click()
+    assert info.value.suggested_filename.startswith("red-apple-to-blue-whale")  # its own files
+    _no_error_badges(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect_(page.locator("#viewer .pg-share")).to_be_visible()  # Copy settings / Copy link of that run
+    page.locator("#viewer").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "studio_history_restored_1400.png"))
+    _morph(page)  # the restored form renders again

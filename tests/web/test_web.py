@@ -7,6 +7,8 @@ import asyncio
 import json
 import random
 import sys
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -24,7 +26,7 @@ from pixelgif.web import INSTALL_HINT, require_gradio
 from pixelgif.web import storyboard as sb
 from pixelgif.web.form import choices, defaults, formats, keyframes_from_slots, parse_form
 from pixelgif.web.limits import Limits
-from pixelgif.web.studio import EngineCache, Job, Studio, check_palette_upload
+from pixelgif.web.studio import Cancelled, EngineCache, Job, Studio, check_keyframe_upload, check_palette_upload
 
 BOARD = [sb.Keyframe("a red dragon", 0), sb.Keyframe("a blue whale", 1)]
 
@@ -334,6 +336,63 @@ def test_the_page_controller_works_without_a_browser(tmp_path):
     assert "anonymous" not in controller.page_jobs
 
 
+def test_cancel_reaches_a_run_whose_flag_a_later_start_replaced(tmp_path):
+    """Issue 25: "Cancelling…" stuck: a second start (a double click, a prompt's Enter) replaced the
+    session's flag while the first run still rendered with its own, which Cancel then never set."""
+    pytest.importorskip("gradio")
+    from pixelgif.web import build_app
+    from pixelgif.web.app import CANCELLED
+
+    controller = build_app(Studio(root=tmp_path / "serve")).controller
+
+    def work(values_in, request):
+        def render(job):  # a long render that checks its flag at every step, as the engine's callback does
+            for _ in range(500):
+                job(0, 1)
+                job.cancel.wait(0.01)
+            return "finished"
+
+        return "rendering", render
+
+    async def scenario():
+        controller.started("Morphing")(None)
+        run = asyncio.create_task(controller.attempt(work, [], None, lambda *a, **k: None))
+        await asyncio.sleep(0.2)  # rendering now
+        controller.started("Previewing")(None)  # a fresh flag for the next run, not the running one's
+        controller.on_cancel(None)
+        return await asyncio.wait_for(run, 3)
+
+    made, answer = asyncio.run(scenario())
+    assert made is None and CANCELLED in str(answer[controller.status])
+    assert controller.running == {}  # nothing is left under way
+
+
+def test_a_run_cancelled_while_waiting_for_the_engine_stops_there(tmp_path):
+    studio = Studio(root=tmp_path / "serve", engines=EngineCache(lambda **model: pytest.fail("no model loads")))
+    job, done = Job(), threading.Event()
+    job.cancel.set()
+    held = threading.Event()
+
+    def hold() -> None:  # as a model loading, or another render still stopping, does
+        with studio.engines.lock:
+            held.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        for run in (studio.preview, studio.morph):
+            started = time.monotonic()
+            with pytest.raises(Cancelled):
+                run(parse_form(defaults(), BOARD), "s", job)
+            assert time.monotonic() - started < 2  # not after the lock is free
+    finally:
+        done.set()
+        holder.join()
+    assert not list((tmp_path / "serve").rglob("*.png"))  # nothing written, the run folders removed
+
+
 def test_studio_morph_reports_smoothness(studio, tiny_sd):
     pytest.importorskip("pixelgif.morph.quality", reason="the smoothness report comes with pixelgif.morph.quality")
     pytest.importorskip("matplotlib")
@@ -403,3 +462,56 @@ def test_output_names_come_from_the_prompts_and_history_is_kept(tmp_path):
     with studio.run_folder("s", "preview"):
         pass
     assert len(list(tmp_path.glob("s/morph-*"))) == HISTORY and len(list(tmp_path.glob("s/preview-*"))) == 1
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """Return a PNG that declares ``width`` x ``height`` pixels and holds none (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_keyframe_uploads_are_checked_before_anything_opens_them(tmp_path):
+    """Issue 25: a text file named .png or a 14000x14000 PNG reached gradio's preprocess and stuck the page."""
+    from pixelgif.morph.keyframes import read_keyframe_image
+
+    limits = Limits(max_resolution=8, max_upload_bytes=2000)  # at most 8 * 8 * 16 = 1024 pixels
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(14000, 14000))
+    wide = tmp_path / "wide.png"
+    Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(wide)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(big)
+    sprite = tmp_path / "sprite.png"
+    Image.new("RGBA", (32, 32), (255, 0, 0, 255)).save(sprite)
+    for path, message in ((notes, "'notes.png' is not an image"), (bomb, "too many pixels"),
+                          (wide, "64x64 pixels, too many"), (big, "the server accepts up to 2,000")):  # fmt: skip
+        with pytest.raises(PixelgifError, match=message):
+            check_keyframe_upload(path, limits)
+    assert check_keyframe_upload(sprite, limits) == sprite
+    with pytest.raises(PixelgifError, match="too many pixels"):  # the CLI's reader says it too, no traceback
+        read_keyframe_image(bomb)
+
+
+def test_a_settings_link_round_trips_and_a_damaged_one_is_one_message(tmp_path):
+    from urllib.parse import parse_qs
+
+    from pixelgif.web.share import link_query, settings_from_link
+
+    data = {"morph": {"prompts": ["a café", "b"], "seeds": [0, 7]}, "run": {"source": "web"}, "versions": {}}
+    value = parse_qs(link_query(data)[1:])["settings"][0]
+    written = settings_from_link(value, tmp_path / "link")
+    assert json.loads(written.read_text()) == {"morph": data["morph"]}  # where and with what: left out
+    for bad in ("not-base64!", "W10", "x" * 70_000):  # W10: a JSON list, not settings
+        with pytest.raises(PixelgifError, match="link's settings"):
+            settings_from_link(bad, tmp_path / "bad")

@@ -189,6 +189,10 @@ def _read(path: Path, sha256: str | None = None) -> tuple[Image.Image, str]:
                 f"cannot read image keyframe {name!r}: it is empty (no frames or no pixels) or damaged"
             ) from None
         raise PixelgifError(f"cannot read image keyframe {name!r}: not an image (use PNG, JPEG, WebP or GIF)") from None
+    except Image.DecompressionBombError:
+        raise PixelgifError(
+            f"image keyframe {name!r} has too many pixels (a decompression bomb?); use a smaller picture"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PixelgifError(f"cannot read image keyframe {name!r}: damaged or unsupported image ({exc})") from None
     return check_image(rgba, f"image keyframe {name!r}"), digest

@@ -24,7 +24,7 @@ import gradio as gr
 
 from ..errors import PixelgifError, format_error
 from ..morph.keyframes import keyframe_label
-from . import layout, viewer
+from . import layout, share, viewer
 from . import storyboard as sb
 from .form import (
     choices,
@@ -35,7 +35,9 @@ from .form import (
     parse_form,
     settings_to_form,
 )
-from .studio import HISTORY, Cancelled, Job, Limits, Morphed, Studio, check_palette_upload
+from .guards import wire_keyframe_uploads
+from .studio import HISTORY, Job, Limits, Morphed, Studio, check_keyframe_upload, check_palette_upload
+from .wiring import wire_history, wire_link
 
 RENDER = "render"  # concurrency group of Morph and Preview: one render at a time on the device
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
 
         status, history = out["status"], out["history_state"]
         page = PageController(studio, names, status, cancel_button)
+        wire_keyframe_uploads(board["images"], status, studio.limits, layout.status)
 
         render: dict[str, Any] = {"concurrency_id": RENDER, "concurrency_limit": 1}
         morph_outputs = [out["result"], *out["downloads"], out["settings"], out["summary"], out["report"]]
@@ -110,11 +113,26 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         cancel_button.click(page.on_cancel, outputs=[status, cancel_button], queue=False, api_visibility="private")
 
         def on_load_settings(path, request: gr.Request):
-            return _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            updates = _load_settings(path, studio, _session(request), board, fields, names, palette_file, swatches)
+            note = html.unescape(str(updates.get(board["status"], ""))).replace("**", "")
+            if note:  # the status line says it too, so a refused file is never only a toast
+                updates[status] = layout.status(note, "error" if note.startswith("Not loaded") else "info")
+            return updates
 
+        load_outputs = [*board_outputs, *(fields[n] for n in names), palette_file, palette_status, swatches, status]
         board["load"].upload(on_load_settings, inputs=board["load"], show_progress="hidden", api_visibility="private",
-                             outputs=[*board_outputs, *(fields[n] for n in names), palette_file, palette_status,
-                                      swatches])  # fmt: skip
+                             outputs=load_outputs)  # fmt: skip
+
+        wire_link(
+            app,
+            on_load_settings,
+            load_outputs,
+            status,
+            lambda r: studio.root / _folder_name(_session(r)),
+            layout.status,
+        )
+        wire_history(out["history"], history, [out["viewer"], *out["downloads"], out["settings"], out["summary"],
+                     out["report"]], status, on_load_settings, load_outputs, layout.status)  # fmt: skip
 
         app.unload(page.on_unload)
     app.studio, app.controller = studio, page
@@ -132,7 +150,10 @@ class PageController:
         # Cancel sets the flag of the session's page job, made when Morph or Preview is clicked, and
         # the render stops at its next step and returns normally. gradio's own `cancels=` would
         # cancel the event task instead, and the page then sometimes shows "Error" badges.
-        self.page_jobs: dict[str, Job] = {}
+        self.page_jobs: dict[str, Job] = {}  # the flag the session's next run takes (made by `started`)
+        # The flags of the session's runs under way: Cancel sets them too, since a later start (a second
+        # click, a prompt's Enter) replaces the slot above while an earlier run still renders with its own.
+        self.running: dict[str, set[Job]] = {}
 
     def request_of(self, values_in) -> RunRequest:
         """Return the run that the page's input values (storyboard slots, option fields, palette file) describe."""
@@ -143,6 +164,9 @@ class PageController:
         form_values, palette_file = dict(zip(self.names, rest[:-1], strict=True)), rest[-1]
         if palette_file:
             check_palette_upload(palette_file, self.studio.limits)
+        for image in images[: int(count)]:  # gradio no longer opens them (guards.KeyframeImage): checked here
+            if image:
+                check_keyframe_upload(image, self.studio.limits)
         keyframes = keyframes_from_slots(count, prompts, seeds, locks, images)
         return parse_form(form_values, keyframes, palette_file)
 
@@ -176,10 +200,12 @@ class PageController:
     # The page: never raises; a refusal is a message and a status line, the last result stays.
     async def attempt(self, make_work, values_in, request, progress) -> tuple[Any, dict | None]:
         """Return (what the run made, None), or (None, the page's answer to a refused, failed or cancelled run)."""
-        job = self.page_jobs.setdefault(_session(request), Job())
+        session = _session(request)
+        job = self.page_jobs.setdefault(session, Job())
+        running = self.running.setdefault(session, set())
+        running.add(job)
         try:
-            if job.cancel.is_set():  # cancelled while waiting in the queue
-                raise Cancelled("cancelled")
+            job.check()  # cancelled while waiting in the queue
             desc, work = make_work(values_in, request)
             return await _run(work, progress, desc, job), None
         except Exception as exc:
@@ -190,6 +216,10 @@ class PageController:
                 }
             return None, _refused(exc.message if isinstance(exc, gr.Error) else user_error(exc).message, self.status,
                                   self.cancel_button)  # fmt: skip
+        finally:
+            running.discard(job)
+            if not running and self.running.get(session) is running:
+                del self.running[session]
 
     async def page_morph(self, request: gr.Request, progress=gr.Progress(), *values_and_history):
         *values_in, earlier = values_and_history
@@ -200,7 +230,8 @@ class PageController:
         kept = [item for item in shown if Path(item[0]).exists()][:HISTORY]
         frames = morphed.result.pixel_frames
         title = " → ".join(keyframe_label(k) for k in morphed.result.config.prompts)
-        return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title),
+        return [viewer.viewer_html(frames, morphed.durations, morphed.result.keyframe_indices, title)
+                + share.share_html(morphed.settings),
                 *_morph_outputs(morphed), layout.status(f"Done: {morphed.summary.split(';')[0]}", "done"),
                 gr.Gallery(value=kept, visible=len(kept) > 1), kept, gr.Button(interactive=False)]  # fmt: skip
 
@@ -217,22 +248,25 @@ class PageController:
 
         def start(request: gr.Request):
             self.page_jobs[_session(request)] = Job()  # a fresh cancel flag for this run
-            return layout.status(f"{what}… (waiting for the model on the first run)", "busy"), gr.Button(
-                interactive=True
-            )
+            return layout.status(f"{what}: {self.studio.activity()}…", "busy"), gr.Button(interactive=True)
 
         return start
 
-    def on_cancel(self, request: gr.Request):
-        job = self.page_jobs.get(_session(request))
-        if job is not None:
+    def _cancel(self, session: str, forget: bool = False) -> None:
+        """Set the cancel flag of the session's next run and of each of its runs under way."""
+        slot = self.page_jobs.pop(session, None) if forget else self.page_jobs.get(session)
+        for job in [*([slot] if slot is not None else []), *self.running.get(session, ())]:
             job.cancel.set()
+
+    def on_cancel(self, request: gr.Request):
+        self._cancel(_session(request))
         # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
         return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
 
     def on_unload(self, request: gr.Request):
+        # A closed tab's render stops (before its folder goes), instead of keeping the next tab queued.
+        self._cancel(_session(request), forget=True)
         self.studio.close_session(_session(request))
-        self.page_jobs.pop(_session(request), None)
 
 
 def _refused(message: str, status, cancel_button) -> dict:
@@ -395,6 +429,10 @@ def user_error(exc: BaseException) -> gr.Error:
     if not isinstance(exc, (PixelgifError, ValueError)):
         LOG.error("render failed", exc_info=exc)
     return gr.Error(html.escape(format_error(exc), quote=False), print_exception=False)  # the CLI's wording
+
+
+def _folder_name(session: str) -> str:
+    return "".join(c for c in session if c.isalnum() or c in "-_") or "anonymous"
 
 
 def _session(request: gr.Request | None) -> str:

@@ -100,7 +100,7 @@ def parse_form(values: dict[str, Any], keyframes: list[Keyframe], palette_file: 
         "frames": _whole("frames", values["frames"], required=True),
         "loop": bool(values["loop"]),
         "library": bool(values.get("library", True)),
-        "steps": _whole("steps", values.get("steps"), blank_zero=True),
+        "steps": _whole("steps", values.get("steps")),  # 0 is refused, not the default: blank is
         "guidance_scale": _number("guidance", values.get("guidance_scale")),
         "width": _whole("width", values.get("width"), blank_zero=True),
         "height": _whole("height", values.get("height"), blank_zero=True),

@@ -11,9 +11,10 @@ import gradio as gr
 
 from ..encode import FORMATS
 from ..pixelate.palettes import PALETTE_SUFFIXES
+from . import share, viewer
 from . import storyboard as sb
-from . import viewer
 from .form import COLORS_HINT, formats, palette_preview
+from .guards import UPLOAD_GUARD_JS, keyframe_image
 from .studio import HISTORY
 
 TITLE = "pixelgif studio"
@@ -22,7 +23,18 @@ PAGE_CSS = """
   padding: 8px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary);
   border-top: 1px solid var(--border-color-primary); box-shadow: 0 -2px 8px #0002; }
 .gradio-container { padding-bottom: 80px !important; }
-#status { min-height: 2.5em; }
+#status { min-height: 2.5em; display: flex; flex-direction: column; }
+/* gradio's progress (queue position, "rendering 13 frames", the bar and the timer) goes under the
+   status line, not over it, and the line stays readable while an event is pending. */
+#status [data-testid=status-tracker] { position: static !important; order: 2; background: none !important;
+  justify-content: flex-start !important; align-items: stretch !important; padding: 0 !important;
+  min-height: 0 !important; height: auto !important; flex-direction: column !important; gap: 2px; }
+#status [data-testid=status-tracker] svg { display: none; }
+#status [data-testid=status-tracker] > * { align-self: flex-start !important; text-align: left !important; }
+#status [data-testid=status-tracker] .progress-text, #status [data-testid=status-tracker] .meta-text-center {
+  position: static !important; transform: none !important; white-space: normal !important; font-size: 0.85em;
+  text-align: left !important; align-self: flex-start; }
+#status [data-testid=markdown-wrapper].pending, #status .pending { opacity: 1 !important; }
 .kf-row { align-items: center; flex-wrap: nowrap !important; gap: 6px !important; }
 .kf-row .kf-image { flex: 0 0 84px !important; min-width: 84px !important; }
 .kf-row .kf-image img { image-rendering: pixelated; object-fit: contain; }
@@ -31,8 +43,22 @@ PAGE_CSS = """
 .kf-row .kf-button { flex: 0 0 38px !important; min-width: 38px !important; height: 38px; align-self: center; }
 .pixelated img { image-rendering: pixelated; }
 #keyframes img, #history img { image-rendering: pixelated; object-fit: contain; }
+/* A phone (390 px): a storyboard row wraps (image and fields, then its four buttons on a line of
+   their own) instead of running 624 px wide out of reach; the action bar is one short line. */
+@media (max-width: 640px) {
+  .kf-row { flex-wrap: wrap !important; }
+  .kf-row > .form { min-width: 0 !important; flex: 1 1 200px !important; }
+  .kf-row > .form > .block { min-width: 0 !important; flex: 1 1 90px !important; }
+  .kf-row > .form > .block:first-child { flex-basis: 100% !important; }
+  .kf-row .kf-lock { flex: 1 1 auto !important; min-width: 0 !important; }
+  .kf-row .kf-button { flex: 1 1 38px !important; }
+  #actions { flex-wrap: nowrap !important; gap: 6px !important; padding: 6px 8px !important; }
+  #actions button { min-width: 0 !important; flex: 1 1 0 !important; padding: 4px 6px !important;
+    font-size: 0.9rem !important; line-height: 1.15 !important; min-height: 40px; }
+  .gradio-container { padding-bottom: 64px !important; }
+}
 """
-CSS = viewer.CSS + PAGE_CSS
+CSS = viewer.CSS + share.CSS + PAGE_CSS
 # Names and tooltips of the storyboard's symbol buttons (elem_id kf-N-ACTION), set by the page script.
 BUTTON_LABELS = {"reroll": "Re-roll seed {n}", "up": "Move keyframe {n} up", "down": "Move keyframe {n} down",
                  "remove": "Remove keyframe {n}"}  # fmt: skip
@@ -51,7 +77,55 @@ LABELS_JS = """
 })();
 </script>
 """
-HEAD = viewer.VIEWER_JS + LABELS_JS % json.dumps(BUTTON_LABELS)
+# When a run starts, ends or is refused, the status line (and the result under it) is scrolled into
+# view if it is off screen: on a phone the result column sits far below the Morph button.
+SCROLL_JS = """
+<script>
+(() => {
+  let seen = "";
+  const check = () => {
+    const line = document.querySelector("#status [data-status]");
+    if (!line) return;
+    const now = line.dataset.status + ":" + line.textContent;
+    if (now === seen) return;
+    seen = now;
+    if (!["busy", "done", "error", "cancelled"].includes(line.dataset.status)) return;
+    const box = document.querySelector("#status"), bar = document.querySelector("#actions");
+    const bottom = innerHeight - (bar ? bar.offsetHeight : 0);
+    // a result: the status line and as much of the viewer as fits; else just the status line
+    const shown = line.dataset.status === "done" ? document.querySelector("#viewer") || box : box;
+    const top = box.getBoundingClientRect().top, end = shown.getBoundingClientRect().bottom;
+    if (top < 0 || end > bottom) box.scrollIntoView({block: "start"});
+  };
+  new MutationObserver(check).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+</script>
+"""
+# Ctrl+Enter (Cmd+Enter) morphs from anywhere, before a prompt's own Enter (which previews) sees
+# it; Escape cancels what renders. Space and the arrows belong to the viewer (`viewer.VIEWER_JS`).
+SHORTCUTS_JS = """
+<script>
+(() => {
+  const press = (id) => { const b = document.getElementById(id); if (b && !b.disabled) { b.click(); return true; } };
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault(); e.stopImmediatePropagation();
+      press("morph-button");
+    } else if (e.key === "Escape" && press("cancel-button")) {
+      e.preventDefault();
+    }
+  }, true);
+})();
+</script>
+"""
+HEAD = (
+    viewer.VIEWER_JS
+    + LABELS_JS % json.dumps(BUTTON_LABELS)
+    + UPLOAD_GUARD_JS
+    + SCROLL_JS
+    + SHORTCUTS_JS
+    + share.SHARE_JS
+)
 
 
 def storyboard() -> dict:
@@ -67,13 +141,12 @@ def storyboard() -> dict:
         start = initial[i] if i < len(initial) else sb.Keyframe()
         with gr.Row(visible=i < len(initial), elem_classes="kf-row") as row:
             # PNG, not gradio's default WebP: a lossy copy would change the sprite's colours.
-            board["images"].append(gr.Image(label=f"Image {i + 1}", type="filepath", image_mode=None, format="png",
+            board["images"].append(keyframe_image(label=f"Image {i + 1}", type="filepath", image_mode=None, format="png",
                                             sources=["upload"], height=80, width=80, scale=0, min_width=84,
                                             elem_id=f"kf-{i + 1}-image", elem_classes="kf-image", buttons=[]))  # fmt: skip
             board["prompts"].append(gr.Textbox(label=f"Prompt {i + 1}", value=start.prompt, scale=6, min_width=140,
                                                placeholder=f"(empty) keyframe {i + 1}"))  # fmt: skip
-            board["seeds"].append(gr.Number(label=f"Seed {i + 1}", value=start.seed, precision=0, minimum=0, scale=2,
-                                            min_width=110))  # fmt: skip
+            board["seeds"].append(whole(f"Seed {i + 1}", start.seed, scale=2, min_width=110))  # fmt: skip
             board["locks"].append(
                 gr.Checkbox(
                     label=f"Lock seed {i + 1}", value=start.locked, scale=0, min_width=132, elem_classes="kf-lock"
@@ -117,7 +190,7 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
     with gr.Accordion("Morph", open=True):
         with gr.Row():
             # No rounding on the page: 2.5 frames is refused with a message, not rendered as 2 or 3.
-            f["frames"] = gr.Number(label="Frames per transition", value=values["frames"], minimum=2, step=1)
+            f["frames"] = whole("Frames per transition", values["frames"])
             f["loop"] = gr.Checkbox(label="Loop back to the first prompt", value=values["loop"])
             f["spacing"] = dropdown("Spacing", "spacing", values, options, custom=False)
             f["library"] = gr.Checkbox(label="Sprite library keyframes (bundled model)", value=values["library"])
@@ -144,10 +217,10 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
         with gr.Row():
             f["scale"] = dropdown("Upscale of the files (auto: back to render size)", "scale", values, options,
                                    custom=False)  # fmt: skip
-            f["duration"] = gr.Number(label="Frame duration (ms)", value=values["duration"], precision=0)
-            f["hold"] = gr.Number(label="Keyframe hold (extra ms)", value=values["hold"], precision=0)
+            f["duration"] = whole("Frame duration (ms)", values["duration"])
+            f["hold"] = whole("Keyframe hold (extra ms)", values["hold"])
         with gr.Row():
-            f["loop_count"] = gr.Number(label="Plays (0: forever)", value=values["loop_count"], precision=0)
+            f["loop_count"] = whole("Plays (0: forever)", values["loop_count"])
             f["boomerang"] = gr.Checkbox(label="Boomerang", value=values["boomerang"])
     return f
 
@@ -155,7 +228,7 @@ def options(values: dict, options: dict) -> dict[str, gr.components.Component]:
 def results() -> dict:
     """Create the result area: status, the viewer, the keyframe previews, downloads, report and history."""
     out: dict[str, Any] = {"status": gr.Markdown(status(READY), elem_id="status", sanitize_html=False)}
-    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub."),
+    out["viewer"] = gr.HTML(viewer.empty_html("The morph shows here, zoomed to fit, with play, step and scrub (Ctrl+Enter morphs)."),
                             elem_id="viewer", js_on_load=None, label="Result")  # fmt: skip
     # The API's result (a file path): not shown, the viewer draws the frames.
     out["result"] = gr.Image(label="Result", type="filepath", interactive=False, visible=False, elem_id="result")
@@ -174,10 +247,20 @@ def results() -> dict:
                             for f in formats()]  # fmt: skip
         out["settings"] = gr.DownloadButton("Download settings JSON", visible=False, size="sm")
     out["report"] = gr.Image(label="Smoothness report", type="filepath", interactive=False, visible=False)
-    out["history"] = gr.Gallery(label=f"This session's last {HISTORY} morphs (newest first)", columns=4, height="auto",
-                                visible=False, elem_id="history", object_fit="contain")  # fmt: skip
+    out["history"] = gr.Gallery(label=f"This session's morphs (newest first, up to {HISTORY}): click one to restore it",
+                                columns=4, height="auto", visible=False, elem_id="history", object_fit="contain",
+                                allow_preview=False)  # fmt: skip
     out["history_state"] = gr.State([])
     return out
+
+
+def whole(label: str, value, **kwargs) -> gr.Textbox:
+    """Return a text field for a whole number that the app checks, not gradio.
+
+    A number box lets gradio refuse a value under its minimum with an "Error" badge before the app
+    sees it, rounds 2.5, and sends 1e400 as empty; as text, the app's one message says what is wrong.
+    """
+    return gr.Textbox(label=label, value=str(value), **kwargs)
 
 
 def optional(label: str, value, blank: str = "model default") -> gr.Textbox:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,15 @@ from ..errors import PixelgifError
 from ..morph.keyframes import keyframe_label
 from ..pixelate.palettes import PALETTE_SUFFIXES, load_palette_file
 from ..run import RunRequest, load_engine, preview_keyframes, run_morph, write_format
+from . import viewer
 from .form import formats
+from .history import save_run
 from .limits import Limits
 
 if TYPE_CHECKING:
     from ..morph import MorphPipeline
 
-HISTORY = 4  # morphs of a session kept on disk to compare; older ones are removed
+HISTORY = 24  # morphs of a session kept on disk to compare and restore; older ones are removed
 LOG = logging.getLogger("pixelgif.web")
 
 
@@ -54,6 +57,40 @@ def check_palette_upload(path: str | Path, limits: Limits) -> Path:
     return path
 
 
+# An image keyframe is fitted to the render size (at most --max-resolution a side), so a picture
+# far larger than that is no sprite; refusing it on upload keeps a decompression bomb off the render.
+KEYFRAME_PIXELS_PER_RENDER_PIXEL = 16
+
+
+def check_keyframe_upload(path: str | Path, limits: Limits) -> Path:
+    """Return ``path`` if it is an image the studio takes as a keyframe; PixelgifError says why not.
+
+    Reads only the header (size, format), so a 14000x14000 PNG is refused without decoding it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_upload_bytes:
+        raise PixelgifError(f"image {path.name!r} is {size:,} bytes; the server accepts up to "
+                            f"{limits.max_upload_bytes:,} (pixelgif serve --max-upload-size)")  # fmt: skip
+    most = limits.max_resolution**2 * KEYFRAME_PIXELS_PER_RENDER_PIXEL
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below says it
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise PixelgifError(f"image {path.name!r} has too many pixels for a keyframe (over {most:,}); "
+                            "use a smaller picture") from None  # fmt: skip
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise PixelgifError(f"{path.name!r} is not an image (use PNG, JPEG, WebP or GIF)") from None
+    if width * height > most:
+        raise PixelgifError(f"image {path.name!r} is {width}x{height} pixels, too many for a keyframe (over "
+                            f"{most:,}); use a smaller picture")  # fmt: skip
+    return path
+
+
 class EngineCache:
     """Keeps the last loaded engine, since loading a model takes far longer than a morph."""
 
@@ -62,26 +99,40 @@ class EngineCache:
         self._key: tuple | None = None
         self._engine: MorphPipeline | None = None
         self.lock = threading.Lock()  # one render at a time: they share the model and the device
+        self.loading = False  # a model is being loaded (what the status line says a new run waits for)
+
+    @property
+    def loaded(self) -> bool:
+        """Return True when a model is loaded."""
+        return self._engine is not None
 
     def get(self, model: dict[str, Any]):
         """Return the engine for ``model`` (`load_engine` keyword arguments), loading it if new."""
         key = tuple(sorted(model.items()))
         if key != self._key:
             self._engine, self._key = None, None  # free the old model before loading the next
-            self._engine, self._key = self._factory(**model), key
+            self.loading = True
+            try:
+                self._engine, self._key = self._factory(**model), key
+            finally:
+                self.loading = False
         return self._engine
 
 
-@dataclass
+@dataclass(eq=False)  # one run's flag: compared (and hashed) by identity
 class Job:
     """One render's link to the page: progress reports and a cancel flag checked at every step."""
 
     report: Callable[[float, int], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, done: float, total: int) -> None:
+    def check(self) -> None:
+        """Raise Cancelled if the run was cancelled."""
         if self.cancel.is_set():
             raise Cancelled("cancelled")
+
+    def __call__(self, done: float, total: int) -> None:
+        self.check()
         if self.report is not None:
             self.report(done, total)
 
@@ -134,6 +185,15 @@ class Studio:
         thread.start()
         return thread
 
+    def activity(self) -> str:
+        """Return what a run started now waits for, as the status line says it: the model loading, another
+        render (it queues behind it), or nothing."""
+        if self.engines.loading or (not self.engines.loaded and not self.engines.lock.locked()):
+            return "loading the model (the first run, or a new model)"
+        if self.engines.lock.locked():
+            return "queued: another render is running"
+        return "starting"
+
     @contextlib.contextmanager
     def run_folder(self, session: str, kind: str = "run", keep: int = 1) -> Iterator[Path]:
         """Yield a new empty folder for a ``kind`` run of ``session``. If the run succeeds, only the
@@ -159,6 +219,21 @@ class Studio:
         """Remove every session folder."""
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def _render_lock(self, job: Job | None) -> Iterator[None]:
+        """Hold the engine lock for one render. A run cancelled while it waits for the lock (a model
+        loading, another render still running) stops there, not once it has the lock."""
+        lock = self.engines.lock
+        while not lock.acquire(timeout=0.2):
+            if job is not None:
+                job.check()
+        try:
+            if job is not None:
+                job.check()
+            yield
+        finally:
+            lock.release()
+
     def _engine(self, request: RunRequest):
         """Return the engine for ``request`` once limits pass; the caller holds the engine lock."""
         engine = self.engines.get(request.model)
@@ -182,7 +257,7 @@ class Studio:
         main_format, *other_formats = formats()
         main = dataclasses.replace(request, output=folder / f"{stem}{FORMATS[main_format].suffix}",
                                    report=importlib.util.find_spec("matplotlib") is not None)  # fmt: skip
-        with self.engines.lock:
+        with self._render_lock(job):
             engine = self._engine(request)
             # The output is a bare name so that `pixelgif morph --from` writes next to where it runs.
             written = run_morph(main, engine, callback=job, progress=False, recorded_output=main.output.name,
@@ -190,6 +265,8 @@ class Studio:
         result = written.result
         files, skipped = {main_format: written.output}, {}
         for fmt in other_formats:
+            if job is not None:
+                job.check()  # a Cancel that came as the render ended stops the run before the other formats
             try:
                 files[fmt] = write_format(request, result, fmt, folder / fmt, stem)
             except PixelgifError as exc:  # e.g. MP4 without ffmpeg: the other formats still come
@@ -204,12 +281,15 @@ class Studio:
             summary += f" ({written.report_note})"
         summary += library_note(result)
         durations = written.encode.durations(len(result.pixel_frames), result.keyframe_indices)
-        return Morphed(files, written.settings, skipped, summary, result, written.report, durations)
+        morphed = Morphed(files, written.settings, skipped, summary, result, written.report, durations)
+        title = " → ".join(keyframe_label(k) for k in result.config.prompts)
+        save_run(folder, morphed, viewer.viewer_html(result.pixel_frames, durations, result.keyframe_indices, title))
+        return morphed
 
     def preview(self, request: RunRequest, session: str, job: Job | None = None) -> Previewed:
         """Render only the keyframes of ``request`` and save them as upscaled PNGs."""
         started = time.perf_counter()
-        with self.run_folder(session, "preview") as folder, self.engines.lock:
+        with self.run_folder(session, "preview") as folder, self._render_lock(job):
             result, paths = preview_keyframes(request, self._engine(request), folder, callback=job)
         images = []
         for i, (path, prompt, seed) in enumerate(

@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pixelgif.morph import MorphConfig, MorphPipeline
+from pixelgif.morph import MorphConfig
 from pixelgif.morph.quality import frame_distances, oklab_distance, oklab_frames, smoothness
 
 # Everyday pairs a new user might try; seed = the pair's number.
@@ -102,7 +102,9 @@ def main(argv=None) -> int:
         name, _, value = item.partition("=")
         overrides[name] = json.loads(value)
 
-    engine = MorphPipeline.from_pretrained(progress=False)
+    from pixelgif.run import load_engine
+
+    engine = load_engine(progress=False)
     rows, labels, results = [], [], []
     print(
         f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'keydE':>6s} {'s':>5s}"

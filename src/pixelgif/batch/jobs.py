@@ -10,6 +10,7 @@ No torch here: a whole file is checked in a blink, before any model loads.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -159,10 +160,11 @@ def csv_rows(text: str) -> list[tuple[int, dict | BadLine]]:
 
 def make_job(line: int, row: dict[str, Any], outdir: Path, defaults: dict) -> Job:
     """Return the job of one line: ``row`` (a settings object, options, or both) over ``defaults``."""
-    sections = {name: row[name] for name in SECTIONS if isinstance(row.get(name), dict)}
     document = row.get("format") == FORMAT_NAME
     if document:
-        check_settings(dict(row), f"line {line}")  # the version and sections of a saved settings file
+        # The version and sections of a saved settings file, and what an older file replays with.
+        row = check_settings(copy.deepcopy(row), f"line {line}")
+    sections = {name: row[name] for name in SECTIONS if isinstance(row.get(name), dict)}
     options = {}
     for key, value in row.items():
         if key in sections or (key in DOCUMENT_KEYS and (document or key != "format")):

@@ -130,14 +130,7 @@ def rotate_to(rgba: np.ndarray, info: HueInfo, target: str) -> np.ndarray:
     new_c = chroma * scale
     new_h = np.radians(_hue_degrees(lab) + weight * ((target_hue - info.hue + 180) % 360 - 180))
     new = np.stack([new_l, new_c * np.cos(new_h), new_c * np.sin(new_h)], axis=-1)
-    # Out-of-gamut colours lose chroma (not hue) until sRGB can show them.
-    for _ in range(12):
-        bad = ~_in_gamut(new)
-        if not bad.any():
-            break
-        new[bad, 1:] *= 0.85
-    rgb = linear_to_srgb8(np.clip(oklab_to_linear(new), 0, 1).astype(np.float32))
-    out[opaque, :3] = rgb[inverse.reshape(-1)]
+    out[opaque, :3] = _in_srgb(new)[inverse.reshape(-1)]
     return out
 
 
@@ -240,11 +233,16 @@ def _paint(rgba: np.ndarray, info: HueInfo, target: str, whole: bool) -> np.ndar
     radians = np.radians(hue)
     painted = np.stack([new_l, new_c * np.cos(radians), new_c * np.sin(radians)], axis=-1)
     new = lab + weight[:, None] * (painted - lab)
-    for _ in range(12):  # out of sRGB: less chroma, same hue and lightness
-        bad = ~_in_gamut(new)
+    out[opaque, :3] = _in_srgb(new)[inverse.reshape(-1)]
+    return out
+
+
+def _in_srgb(lab: np.ndarray) -> np.ndarray:
+    """Return OKLab colours as sRGB uint8; out-of-gamut ones lose chroma (not hue or lightness) until they fit."""
+    lab = lab.copy()
+    for _ in range(12):
+        bad = ~_in_gamut(lab)
         if not bad.any():
             break
-        new[bad, 1:] *= 0.85
-    rgb = linear_to_srgb8(np.clip(oklab_to_linear(new), 0, 1).astype(np.float32))
-    out[opaque, :3] = rgb[inverse.reshape(-1)]
-    return out
+        lab[bad, 1:] *= 0.85
+    return linear_to_srgb8(np.clip(oklab_to_linear(lab), 0, 1).astype(np.float32))

@@ -3,7 +3,8 @@
 11 colours (red, orange, yellow, green, blue, purple, pink, brown, black, white, grey) x 11 things
 (animals, vehicles, food, objects) x seeds 0-3, keyframes only (no in-betweens): the sprite library's
 drawing, recoloured, where the thing is in it (the model's render otherwise), and the model's render
-alone (``--no-library``). A keyframe has the colour when `colours.has_colour` says so (the share
+alone (``--no-library``): its raw render, and the keyframe a morph makes of it (the render
+turned to the colour when it lacks it, `MorphConfig.keyframe_colours`). A keyframe has the colour when `colours.has_colour` says so (the share
 of its opaque pixels that reads as the colour in OKLab: hue family, brown by hue and lightness,
 black/white/grey by lightness).
 
@@ -26,6 +27,7 @@ from PIL import Image
 
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.models.bundled.colours import ALL_COLOURS, has_colour
+from pixelgif.models.bundled.pipeline import recolour_render
 
 THINGS = ["car", "bus", "cat", "dog", "fish", "bird", "apple", "cupcake", "balloon", "umbrella", "hat"]
 SEEDS = range(4)
@@ -42,6 +44,12 @@ def render(pipe, prompts: list[str], seeds: list[int], batch: int = 25) -> list[
         rgba[..., 3] = np.where(rgba[..., 3] >= 128, 255, 0)
         out.extend(rgba)
     return out
+
+
+def _fixed(sprite: np.ndarray, colour: str) -> np.ndarray:
+    """Return the keyframe a morph without the library makes of render ``sprite`` (`recolour_render`)."""
+    turned = recolour_render(Image.fromarray(sprite, "RGBA"), colour)
+    return sprite if turned is None else np.asarray(turned)
 
 
 def main(argv=None) -> int:
@@ -66,7 +74,11 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - clock
     print(f"{len(cases)} keyframes ({len(ALL_COLOURS)} colours x {len(THINGS)} things x {len(SEEDS)} seeds), "
           f"{sum(hit is not None for hit in library)} from the library, {seconds:.0f} s")  # fmt: skip
-    for name, sprites in (("library", keyframes), ("model alone", model)):
+    # What a morph keyframe is without the library: the render, turned to the colour when it lacks it.
+    morph = (
+        None if model is None else [_fixed(sprite, colour) for sprite, (colour, _, _) in zip(model, cases, strict=True)]
+    )
+    for name, sprites in (("library", keyframes), ("model alone", model), ("model+recolour", morph)):
         if sprites is None:
             continue
         right = [has_colour(sprite, colour) for sprite, (colour, _, _) in zip(sprites, cases, strict=True)]

@@ -116,6 +116,8 @@ def run(args) -> int:
         print(f"wrote {written.report}")
     for index, match in sorted(result.library.items()):
         print(f"keyframe {index + 1} ({match.prompt!r}): the sprite library's {match.describe()}")
+    for index, colour in sorted(result.recoloured.items()):
+        print(f"keyframe {index + 1} ({result.config.prompts[index]!r}): drawn by the model, recoloured {colour}")
     refused = getattr(getattr(engine.pipe, "library", None), "refused", {})  # near but not the thing named
     for index, keyframe in enumerate(result.config.prompts):
         if isinstance(keyframe, str) and index not in result.library and keyframe in refused:

@@ -59,6 +59,7 @@ def backend_of(pipe: Any, presets: Iterable[ModelPreset | LoraPreset | None] = (
         binary_alpha=pixel_space,
         predict_noise=getattr(pipe, "predict_noise", None),
         library_sprite=_sprite_finder(pipe),
+        colour_words=getattr(pipe, "colour_words", None),
     )
 
 

@@ -60,6 +60,16 @@ SpriteFinder = Callable[[str, int], "LibrarySprite | None"]
 
 
 @dataclass(frozen=True)
+class ColourWords:
+    """How a backend honours a colour a keyframe prompt names ("a black cat") when its render does not show it."""
+
+    named: Callable[[str], str | None]  # prompt -> the colour family it names, or None
+    recolour: Callable[
+        [Image.Image, str], Image.Image | None
+    ]  # (RGBA render, colour) -> turned to it; None: it shows it
+
+
+@dataclass(frozen=True)
 class Backend:
     """A diffusers pipeline with what the morph engine must know about it (docs/ARCHITECTURE.md).
 
@@ -82,6 +92,7 @@ class Backend:
     binary_alpha: bool = False  # image keyframes: alpha < 0.5 becomes white and clear, the rest opaque
     predict_noise: NoisePredictor | None = None  # the model's own noise prediction (None: call the UNet)
     library_sprite: SpriteFinder | None = None  # the model's sprite library (None: it has none)
+    colour_words: ColourWords | None = None  # recolours a keyframe render that lacks its prompt's colour (None: never)
 
     def __post_init__(self) -> None:
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:

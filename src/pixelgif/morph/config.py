@@ -109,6 +109,9 @@ class MorphConfig:
     library: bool = True
     # In-betweens are brought up to their keyframes' colour and contrast (`vivid`): no pale blobs.
     vivid: bool = True
+    # A keyframe prompt that names a colour ("a black cat") but renders without it is turned to that
+    # colour (backends that can: the bundled model), then morphs like a drawing keyframe.
+    keyframe_colours: bool = True
 
     def __post_init__(self):
         self._check_prompts()
@@ -120,6 +123,7 @@ class MorphConfig:
         check_bool("adain", self.adain)
         check_bool("library", self.library)
         check_bool("vivid", self.vivid)
+        check_bool("keyframe colours", self.keyframe_colours)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None

@@ -317,6 +317,12 @@ class MorphPipeline(ImageKeyframes):
         images = self.fit_keyframe_images(config)
         rgba = self.backend.rgba
         images.update({index: fit_image(hit.image, width, height, rgba) for index, hit in library.items()})
+        recoloured = self.recolour_keyframes(config, conditionings, latents, images, on_step)
+        if recoloured and not images:
+            # Now a keyframe is inverted: the in-betweens take the image sampler (resolve's choice for images).
+            config = self.resolve(config, library=True)
+            self.set_scheduler(config.scheduler)
+        images.update({index: fit_image(image, width, height, rgba) for index, (image, _) in recoloured.items()})
         negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
         has_negatives = all(negatives)
         blend = None
@@ -340,7 +346,33 @@ class MorphPipeline(ImageKeyframes):
         for index in images:
             latents[index] = inverted[index]
         matches = {index: hit.match for index, hit in library.items()}
-        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches)
+        colours = {index: colour for index, (_, colour) in recoloured.items()}
+        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours)
+
+    def recolour_keyframes(
+        self,
+        config: MorphConfig,
+        conditionings: list[Conditioning],
+        latents: list[torch.Tensor],
+        images: dict[int, Image.Image],
+        on_step: Callable[[], None] | None = None,
+    ) -> dict[int, tuple[Image.Image, str]]:
+        """Return, by keyframe index, (render turned to the colour, colour) for each prompt keyframe
+        that names a colour its render does not show; only keyframes not in ``images`` are rendered."""
+        words = self.backend.colour_words
+        if not config.keyframe_colours or words is None:
+            return {}
+        named = {index: colour for index, prompt in enumerate(config.prompts)
+                 if index not in images and isinstance(prompt, str) and (colour := words.named(prompt))}  # fmt: skip
+        if not named:
+            return {}
+        inputs = [FrameInputs(latents[index], conditionings[index]) for index in named]
+        quiet = RenderProgress(len(inputs), lambda *_: on_step() if on_step else None, enabled=False)
+        renders = self.render(inputs, config, progress=quiet)
+        turned = {
+            index: words.recolour(image, colour) for (index, colour), image in zip(named.items(), renders, strict=True)
+        }
+        return {index: (image, named[index]) for index, image in turned.items() if image is not None}
 
     def library_keyframes(self, config: MorphConfig) -> dict[int, LibrarySprite]:
         """Return, by keyframe index, the drawing and match for the prompt keyframes that name a drawing
@@ -419,6 +451,7 @@ class MorphPipeline(ImageKeyframes):
             plan=plan,
             renders=spaced.renders,
             library=keys.library,
+            recoloured=keys.recoloured,
         )
 
     def place_frames(self, config: MorphConfig, render_plan, pixelate, exact_images=()) -> SpacedFrames:
@@ -456,6 +489,7 @@ class MorphPipeline(ImageKeyframes):
             plan=[FramePlan(i, i, i, 0.0) for i in range(len(frames))],
             renders=len(frames),
             library=keys.library,
+            recoloured=keys.recoloured,
         )
 
 

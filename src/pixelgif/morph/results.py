@@ -48,6 +48,7 @@ class PreparedKeyframes:
     library: dict[int, LibraryMatch] = field(
         default_factory=dict
     )  # keyframes drawn from the sprite library: their match
+    recoloured: dict[int, str] = field(default_factory=dict)  # keyframe renders turned to their prompt's colour
 
 
 @dataclass
@@ -65,6 +66,7 @@ class MorphResult:
     plan: list[FramePlan] = field(default_factory=list)  # per frame: its keyframes and t
     renders: int = 0  # frames rendered in total (even spacing renders some it does not keep)
     library: dict[int, LibraryMatch] = field(default_factory=dict)  # keyframe number -> its sprite-library match
+    recoloured: dict[int, str] = field(default_factory=dict)  # keyframe number -> the colour its render was turned to
 
     @property
     def frame_t(self) -> list[float]:

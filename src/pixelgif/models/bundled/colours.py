@@ -138,6 +138,10 @@ def rotate_to(rgba: np.ndarray, info: HueInfo, target: str) -> np.ndarray:
 # The colours a prompt can name: the seven hue families, brown (dark orange/yellow), and black,
 # white and grey (by lightness, chroma below MIN_CHROMA).
 ALL_COLOURS = (*COLOURS, "brown", "black", "white", "grey")
+# Colour words the recolouring knows, as the colour family they turn a sprite to.
+COLOUR_FAMILIES = {**{c: c for c in ALL_COLOURS}, "gray": "grey", "silver": "grey", "crimson": "red", "scarlet": "red", "violet": "purple",
+                   "gold": "yellow", "golden": "yellow", "navy": "blue", "cyan": "blue", "turquoise": "blue",
+                   "teal": "green", "magenta": "pink"}  # fmt: skip
 # Targets of the colours that are not a hue family: (hue in degrees, lightness, chroma).
 OTHER_TARGETS = {"brown": (60.0, 0.45, 0.09), "black": (0.0, 0.24, 0.0), "white": (0.0, 0.95, 0.0),
                  "grey": (0.0, 0.62, 0.0)}  # fmt: skip
@@ -246,3 +250,15 @@ def _in_srgb(lab: np.ndarray) -> np.ndarray:
             break
         lab[bad, 1:] *= 0.85
     return linear_to_srgb8(np.clip(oklab_to_linear(lab), 0, 1).astype(np.float32))
+
+
+def named_colour(prompt: str) -> tuple[str | None, str]:
+    """Return (the colour family ``prompt`` names, or None; the prompt without its colour words).
+
+    A colour word before another word is an adjective ("an orange goldfish"); last, it is the noun
+    ("an orange"), so it stays in the subject.
+    """
+    words = prompt.lower().replace(",", " ").split()
+    named = [i for i, w in enumerate(words[:-1]) if w in COLOUR_WORDS or w in COLOUR_FAMILIES]
+    colour = next((COLOUR_FAMILIES[words[i]] for i in named if words[i] in COLOUR_FAMILIES), None)
+    return colour, " ".join(w for i, w in enumerate(words) if i not in named)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ...morph.backend import LibraryMatch  # the engine's type: models/ fills it, morph/ reads it
-from .colours import ALL_COLOURS, COLOUR_WORDS, has_colour, recolour
+from .colours import has_colour, named_colour, recolour
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 SPRITES_FILE, INDEX_FILE = "sprites.npz", "index.json"
@@ -54,10 +54,6 @@ DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
 FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 # "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
 _OF = re.compile(r"\bof\b")
-# Colour words the recolouring knows, as the colour family they turn a sprite to.
-COLOUR_FAMILIES = {**{c: c for c in ALL_COLOURS}, "gray": "grey", "silver": "grey", "crimson": "red", "scarlet": "red", "violet": "purple",
-                   "gold": "yellow", "golden": "yellow", "navy": "blue", "cyan": "blue", "turquoise": "blue",
-                   "teal": "green", "magenta": "pink"}  # fmt: skip
 
 
 def _singular(word: str) -> str:
@@ -138,11 +134,7 @@ class SpriteLibrary:
         ``embed(texts)`` returns unit sentence embeddings (`text.sentence_embeddings`); ``seed``
         picks one of the concept's drawings.
         """
-        words = prompt.lower().replace(",", " ").split()
-        # A colour word before another word is an adjective ("an orange goldfish"); last, it is the noun ("an orange").
-        named = [i for i, w in enumerate(words[:-1]) if w in COLOUR_WORDS or w in COLOUR_FAMILIES]
-        colour = next((COLOUR_FAMILIES[words[i]] for i in named if words[i] in COLOUR_FAMILIES), None)
-        subject = " ".join(w for i, w in enumerate(words) if i not in named)
+        colour, subject = named_colour(prompt)
         if not subject:
             return None
         scores = self.embeddings @ np.asarray(embed([subject]), dtype=np.float32)[0]

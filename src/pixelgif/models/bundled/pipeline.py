@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .colours import has_colour, named_colour, recolour
 from .cpu_shards import run_sharded
 from .text import MAX_TOKENS
 
@@ -89,6 +90,13 @@ class PixelSpritePipeline:
             return None
         sprite, match = found
         return Image.fromarray(sprite, "RGBA"), match
+
+    @property
+    def colour_words(self):
+        """Return how a keyframe render is turned to the colour its prompt names (the library's recolouring)."""
+        from ...morph.backend import ColourWords
+
+        return ColourWords(named=lambda prompt: named_colour(prompt)[0], recolour=recolour_render)
 
     # -- 1. text ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -232,3 +240,14 @@ class PixelSpritePipeline:
 
         arrays = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
         return [Image.fromarray(a, mode="RGBA") for a in arrays]
+
+
+def recolour_render(image, colour: str):
+    """Return RGBA ``image`` turned to ``colour`` (one of `colours.ALL_COLOURS`), or None when it already reads as it."""
+    from PIL import Image
+
+    rgba = np.asarray(image.convert("RGBA")).copy()
+    rgba[..., 3] = np.where(rgba[..., 3] >= 128, 255, 0)  # as the pixelation sees it: opaque or clear
+    if has_colour(rgba, colour):
+        return None
+    return Image.fromarray(recolour(rgba, colour), "RGBA")

@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-model", action="store_true", help="only the library (renders only its misses)")
     parser.add_argument("--sheet", type=Path, help="write the library keyframes (seed 0) here")
+    parser.add_argument("--model-sheet", type=Path, help="write the model's keyframes, recoloured (seed 0), here")
     args = parser.parse_args(argv)
     pipe = load_bundled_pipeline()
     cases = [(colour, thing, seed) for seed in SEEDS for thing in THINGS for colour in ALL_COLOURS]
@@ -86,15 +87,20 @@ def main(argv=None) -> int:
         print(f"{name:12s} {np.mean(right):.3f}  " + "  ".join(f"{c} {v:.2f}" for c, v in per.items()))
         wrong = sorted({prompts[i] for i, r in enumerate(right) if not r})
         print(f"  wrong ({len(wrong)} prompts, any seed): " + ", ".join(wrong[:40]))
-    if args.sheet:
-        first = [sprite for sprite, (_, _, seed) in zip(keyframes, cases, strict=True) if seed == 0]
-        sheet = Image.new("RGBA", (32 * len(ALL_COLOURS), 32 * len(THINGS)), (225, 225, 225, 255))
-        for i, sprite in enumerate(first):
-            tile = Image.new("RGBA", (32, 32), (225, 225, 225, 255))
-            tile.alpha_composite(Image.fromarray(sprite, "RGBA"))
-            sheet.paste(tile, (32 * (i % len(ALL_COLOURS)), 32 * (i // len(ALL_COLOURS))))
-        sheet.resize((sheet.width * 3, sheet.height * 3), Image.NEAREST).save(args.sheet)
+    for path, sprites in ((args.sheet, keyframes), (args.model_sheet, morph)):
+        if path is not None and sprites is not None:
+            _sheet(path, [sprite for sprite, (_, _, seed) in zip(sprites, cases, strict=True) if seed == 0])
     return 0
+
+
+def _sheet(path: Path, first: list[np.ndarray]) -> None:
+    """Write ``first`` (colours across, things down) three times enlarged to ``path``."""
+    sheet = Image.new("RGBA", (32 * len(ALL_COLOURS), 32 * len(THINGS)), (225, 225, 225, 255))
+    for i, sprite in enumerate(first):
+        tile = Image.new("RGBA", (32, 32), (225, 225, 225, 255))
+        tile.alpha_composite(Image.fromarray(sprite, "RGBA"))
+        sheet.paste(tile, (32 * (i % len(ALL_COLOURS)), 32 * (i // len(ALL_COLOURS))))
+    sheet.resize((sheet.width * 3, sheet.height * 3), Image.NEAREST).save(path)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ pipeline runs as well over diffusers' UNet, a transformers text encoder and diff
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ import torch
 
 from .cpu_shards import run_sharded
 from .text import MAX_TOKENS
+
+EMBEDDING_MEMO = 64  # text embeddings a pipeline remembers (each a few tens of kilobytes)
 
 
 @dataclass
@@ -44,6 +47,9 @@ class PixelSpritePipeline:
         # Pixel space: one latent pixel per image pixel.
         self.vae_scale_factor = 1
         self.library = None  # the bundled weights come with their sprite library (`library.SpriteLibrary`)
+        # Text embeddings already computed (a studio or batch embeds the same prompts again), by
+        # texts, device and dtype; kept only while the text encoder is frozen (see `_frozen_text`).
+        self._embeddings: OrderedDict[tuple, Any] = OrderedDict()
 
     # -- what the engine and the loaders use of a diffusers pipeline ------------------------------
     @property
@@ -83,24 +89,45 @@ class PixelSpritePipeline:
 
         from .text import sentence_embeddings
 
-        found = self.library.find(prompt, lambda texts: sentence_embeddings(self.tokenizer, self.text_encoder, texts),
-                                  seed)  # fmt: skip
+        def embed(texts: list[str]) -> np.ndarray:
+            return self._remembered(("sentences", tuple(texts)),
+                                    lambda: sentence_embeddings(self.tokenizer, self.text_encoder, texts))  # fmt: skip
+
+        found = self.library.find(prompt, embed, seed)
         if found is None:
             return None
         sprite, match = found
         return Image.fromarray(sprite, "RGBA"), match
 
     # -- 1. text ---------------------------------------------------------------------------------
+    def _remembered(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """Return ``compute()`` (a tensor or array), remembered under ``key`` while the text encoder is frozen."""
+        if any(parameter.requires_grad for parameter in self.text_encoder.parameters()):
+            return compute()  # being trained: its answers change
+        if key not in self._embeddings:
+            self._embeddings[key] = compute()
+            while len(self._embeddings) > EMBEDDING_MEMO:
+                self._embeddings.popitem(last=False)
+        self._embeddings.move_to_end(key)
+        return (
+            self._embeddings[key].copy()
+            if isinstance(self._embeddings[key], np.ndarray)
+            else self._embeddings[key].clone()
+        )
+
     @torch.no_grad()
     def _embed(self, texts: list[str], device) -> torch.Tensor:
-        tokens = self.tokenizer(
-            texts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-        )
-        states = self.text_encoder(
-            input_ids=tokens.input_ids.to(self.text_encoder.device),
-            attention_mask=tokens.attention_mask.to(self.text_encoder.device),
-        ).last_hidden_state
-        return states.to(device=device, dtype=self.unet.dtype)
+        def compute() -> torch.Tensor:
+            tokens = self.tokenizer(
+                texts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+            )
+            states = self.text_encoder(
+                input_ids=tokens.input_ids.to(self.text_encoder.device),
+                attention_mask=tokens.attention_mask.to(self.text_encoder.device),
+            ).last_hidden_state
+            return states.to(device=device, dtype=self.unet.dtype)
+
+        return self._remembered(("states", tuple(texts), str(device), self.unet.dtype), compute)
 
     def encode_prompt(
         self,

@@ -10,6 +10,8 @@ git worktree):
   model, with whatever libraries it imports on the way), render (prompts, keyframe inversion,
   denoising, pixelation), encode (the GIF); then warm: the same morph again in that process;
   with the CPU seconds of each stage (less disturbed than wall time by other processes);
+* inside that warm morph: the seconds and calls of the UNet (`TIMED`: its calls in the keyframe
+  inversion included), of the keyframe inversion, and of the palette's k-means;
 * which heavy libraries each version imported.
 
 Every figure is the best of ``--repeats``; ratios are old / new.
@@ -33,6 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["a red dragon", "a blue whale"]
 FRAMES = 15  # two prompts: 15 + 1 = 16 frames
 HEAVY = ("diffusers", "transformers", "peft", "accelerate")
+# (object, attribute, label): functions timed inside the warm morph (UNet calls include the inversion's).
+TIMED = (
+    ("PixelSpritePipeline", "predict_noise", "UNet calls"),
+    ("MorphPipeline", "invert_images", "keyframe inversion"),
+    ("palette", "kmeans", "palette k-means"),
+)
 
 # Runs in a fresh process with PYTHONPATH set to one version's src/; prints one JSON line.
 PROBE = """
@@ -49,6 +57,23 @@ from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.morph.config import MorphConfig
 from pixelgif.morph.engine import MorphPipeline
 lap("import")
+# Where the warm morph's time goes: seconds and calls of a few functions, every version has them.
+import pixelgif.pixelate.palette as palette
+from pixelgif.models.bundled.pipeline import PixelSpritePipeline
+inside = {}
+def timed(owner, name, label):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds, calls = inside.get(label, (0.0, 0))
+            inside[label] = (seconds + time.perf_counter() - start, calls + 1)
+    setattr(owner, name, wrapper)
+for owner, name, label in TIMED:
+    timed(eval(owner), name, label)
+clock = time.perf_counter()
 if hasattr(MorphPipeline, "from_pretrained"):
     engine = MorphPipeline.from_pretrained(progress=False)
 else:  # later versions load through pixelgif.run
@@ -60,9 +85,11 @@ result = engine(config)
 lap("render")
 write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
 lap("encode")
+inside.clear()
 result = engine(config)
 write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
 lap("warm")
+out["inside"] = inside
 out["timings"] = result.timings
 out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
 out["dtype"] = str(getattr(engine, "dtype", "?")).removeprefix("torch.")
@@ -88,7 +115,7 @@ def cold_command(src: Path, out: Path) -> float:
 
 def probe(src: Path, out: Path) -> dict:
     """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
-    code = f"PROMPTS, FRAMES, HEAVY, OUT = {PROMPTS!r}, {FRAMES}, {HEAVY!r}, {str(out)!r}\n" + PROBE
+    code = f"PROMPTS, FRAMES, HEAVY, OUT, TIMED = {PROMPTS!r}, {FRAMES}, {HEAVY!r}, {str(out)!r}, {TIMED!r}\n" + PROBE
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**environment(), "PYTHONPATH": str(src)})  # fmt: skip
     if done.returncode != 0:
@@ -139,6 +166,12 @@ def main(argv=None) -> int:
         o, n = (min(s[stage] for s in splits[name]) for name in ("old", "new"))
         oc, nc = (min(s[stage + "_cpu"] for s in splits[name]) for name in ("old", "new"))
         print(f"{stage:<8} {o:7.2f} {n:7.2f} {o / n:5.2f}x   {oc:9.2f} {nc:9.2f}")
+    print("inside the warm morph (best of the repeats):")
+    for _, _, label in TIMED:
+        o, n = (min(s["inside"].get(label, (0.0, 0))[0] for s in splits[name]) for name in ("old", "new"))
+        calls = {name: splits[name][-1]["inside"].get(label, (0.0, 0))[1] for name in ("old", "new")}
+        ratio = f"{o / n:5.2f}x" if n > 0 else "    -"
+        print(f"  {label:<20} old {o:6.2f} s ({calls['old']} calls), new {n:6.2f} s ({calls['new']} calls) {ratio}")
     for name in ("old", "new"):
         print(f"{name}: engine timings of the warm morph {splits[name][-1]['timings']}; "
               f"imported {', '.join(splits[name][-1]['heavy']) or 'none of ' + ', '.join(HEAVY)}")  # fmt: skip

@@ -55,6 +55,28 @@ def test_precomputed_embeddings_skip_the_text_stage(pipe):
     assert np.array_equal(direct, via_embeds)
 
 
+def test_text_embeddings_are_remembered_while_the_encoder_is_frozen():
+    pipe = load_bundled_pipeline()  # its own: this test unfreezes the encoder
+    forwards = []
+    pipe.text_encoder.register_forward_hook(lambda *args: forwards.append(1))
+    first = pipe.encode_prompt(["a red apple", "a tree"], "cpu", 1, True, None)
+    assert len(forwards) == 2  # the prompts, then the empty negative text
+    first[0].zero_()  # the caller's copy: the pipeline keeps its own
+    again = pipe.encode_prompt(["a red apple", "a tree"], "cpu", 1, True, None)
+    assert len(forwards) == 2
+    fresh = load_bundled_pipeline().encode_prompt(["a red apple", "a tree"], "cpu", 1, True, None)
+    assert torch.equal(again[0], fresh[0]) and torch.equal(again[1], fresh[1])  # to the bit
+    pipe.encode_prompt(["a tree", "a red apple"], "cpu", 1, False, None)  # another batch: computed
+    assert len(forwards) == 3
+    assert pipe.library_sprite("a red apple", 0) is not None
+    seen = len(forwards)
+    assert pipe.library_sprite("a red apple", 0) is not None
+    assert len(forwards) == seen  # the library's sentence embeddings too
+    pipe.text_encoder.requires_grad_(True)  # being trained: nothing is remembered
+    pipe.encode_prompt(["a red apple", "a tree"], "cpu", 1, False, None)
+    assert len(forwards) == seen + 1
+
+
 def test_morph_endpoints_equal_single_prompt_renders(pipe):
     from pixelgif.models import backend_of
     from pixelgif.morph.engine import MorphConfig, MorphPipeline, to_pil

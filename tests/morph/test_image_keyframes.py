@@ -196,3 +196,29 @@ def test_sdxl_image_and_prompt_chain_keeps_the_image_keyframe(sdxl):
     on_white = Image.alpha_composite(Image.new("RGBA", (32, 32), "white"), caterpillar()).convert("RGB")
     assert np.array_equal(np.asarray(result.pixel_frames[0].convert("RGB")), np.asarray(on_white))
     assert not np.array_equal(np.asarray(result.frames[1]), np.asarray(result.frames[2]))
+
+
+def test_an_engine_remembers_inversions_and_gives_the_same_noise(bundled, monkeypatch):
+    keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
+    config = MorphConfig(prompts=keyframes, steps=3)
+    first = bundled.prepare_keyframes(config)
+    inverted = [first.latents[0].clone(), first.latents[1].clone()]
+    first.latents[0].zero_()  # the caller's copy: the engine keeps its own
+    calls = []
+    monkeypatch.setattr(bundled, "_invert", lambda *args: calls.append(args) or pytest.fail("inverted again"))
+    again = bundled.prepare_keyframes(config, on_step=lambda: calls.append("step"))
+    assert calls == ["step"]  # no model evaluation, but a cancel is still heard
+    assert torch.equal(again.latents[0], inverted[0]) and torch.equal(again.latents[1], inverted[1])
+    monkeypatch.undo()
+    # Remembered noise is what inverting again gives, to the bit.
+    fresh = MorphPipeline(bundled.backend, progress=False).prepare_keyframes(config)
+    assert torch.equal(fresh.latents[0], inverted[0]) and torch.equal(fresh.latents[1], inverted[1])
+    # Another caption, step count or image is another inversion.
+    changed = [
+        MorphConfig(prompts=[keyframes[0], Keyframe(image=butterfly(), caption="a moth")], steps=3),
+        MorphConfig(prompts=keyframes, steps=4),
+        MorphConfig(prompts=[Keyframe(image=caterpillar().rotate(90)), keyframes[1]], steps=3),
+    ]
+    for other in changed:
+        keys = bundled.prepare_keyframes(other)
+        assert not torch.equal(keys.latents[0], inverted[0]) or not torch.equal(keys.latents[1], inverted[1])

@@ -297,6 +297,7 @@ def test_small_jobs_give_the_same_art_without_numba(monkeypatch, dither, transpa
     # Small jobs do not load numba (~0.5 s): the kernels run as plain Python or as numpy twins,
     # which must agree with the compiled ones to the last bit (uneven cells included).
     from pixelgif import numba_jit
+    from pixelgif.pixelate import palette as palette_module
     from pixelgif.pixelate.grid import cell_edges, reduce_mean
 
     rng = np.random.default_rng(11)
@@ -314,6 +315,7 @@ def test_small_jobs_give_the_same_art_without_numba(monkeypatch, dither, transpa
     results = {}
     for compiled in (True, False):
         monkeypatch.setattr(numba_jit, "FORCE_COMPILED", compiled)
+        palette_module._FIT_MEMO.clear()  # so that k-means runs each way, not once from the memo
         art = pixelate_frames(frames, config)
         lab, coverage = reduce_mean(
             np.ascontiguousarray(stacked[..., :3]), opaque, cell_edges(37, 9), cell_edges(29, 7)

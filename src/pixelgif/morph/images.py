@@ -3,6 +3,8 @@ noise that renders them again. `MorphPipeline` takes these stage methods from `I
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 IMAGE_SCHEDULER = "DDIM-exact"
 DEFAULT_CAPTION = ""
 INVERSION_REFINE = 3
+# Inversions an engine remembers (whole calls, by `ImageKeyframes._inversion_key`): a studio or
+# batch that morphs from the same images or library sprites again skips their inversion. An
+# engine's model never changes (LoRAs are part of loading it), so the result is the same.
+INVERSION_MEMO = 16
 
 
 @dataclass
@@ -138,6 +144,47 @@ class ImageKeyframes:
         in the unit-variance convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
+        key = self._inversion_key(images, conditionings, config, refine)
+        memo: OrderedDict[bytes, list[torch.Tensor]] = self.__dict__.setdefault("_inversions", OrderedDict())
+        if key in memo:
+            on_step()  # a cancel still stops here
+            memo.move_to_end(key)
+            return [latent.clone() for latent in memo[key]]
+        noises = self._invert(images, conditionings, config, refine, on_step)
+        memo[key] = [latent.clone() for latent in noises]
+        while len(memo) > INVERSION_MEMO:
+            memo.popitem(last=False)
+        return noises
+
+    def _inversion_key(
+        self, images: list[Image.Image], conditionings: list[Conditioning], config: MorphConfig, refine: int
+    ) -> bytes:
+        """Return what an inversion's result depends on besides the model, as a digest: the images,
+        the text tensors, the sampler's settings, the device and dtype. The whole call is one key
+        (not each image alone), since a batch of other images could round differently."""
+        hasher = hashlib.sha256()
+        settings = (config.steps, config.guidance_scale, config.height, config.width, refine, self.flow_matching,
+                    str(self.device), str(self.dtype), sorted(dict(self.pipe.scheduler.config).items()))  # fmt: skip
+        hasher.update(repr(settings).encode())
+        for image in images:  # as `encode_images` reads them
+            hasher.update(repr(image.size).encode())
+            hasher.update(image.convert("RGBA").tobytes())
+        for conditioning in conditionings:
+            for name in sorted(conditioning):
+                tensor = conditioning[name].detach().cpu().contiguous()
+                hasher.update(repr((name, str(tensor.dtype), tuple(tensor.shape))).encode())
+                hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return hasher.digest()
+
+    def _invert(
+        self,
+        images: list[Image.Image],
+        conditionings: list[Conditioning],
+        config: MorphConfig,
+        refine: int,
+        on_step: Callable[[], None],
+    ) -> list[torch.Tensor]:
+        """`invert_images` without the memo."""
         if self.flow_matching:
             return self._invert_flow(images, conditionings, config, refine, on_step)
         own = getattr(self.pipe, "scheduler_for", None)  # the bundled pipeline's DDIM: no diffusers import

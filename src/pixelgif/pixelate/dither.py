@@ -12,7 +12,7 @@ import numpy as np
 
 from ..numba_jit import compile_for
 from .kernels import diffuse_frame, nearest_two
-from .palette import nearest_indices
+from .palette import nearest_indices, squared_distances
 
 CARRY_FACTOR = 1.0  # see max_carried_error
 
@@ -38,9 +38,14 @@ def two_nearest(points: np.ndarray, palette_lab: np.ndarray) -> tuple[np.ndarray
     if compile_for(len(points) * len(palette_lab), numpy_twin=True):  # the numpy path below gives the same indices
         nearest_two(np.ascontiguousarray(points), np.ascontiguousarray(palette_lab), first, second)
         return first, second
-    d2 = ((points[:, None, :] - palette_lab[None, :, :]) ** 2).sum(-1)
-    order = np.argsort(d2, axis=1, kind="stable")
-    return order[:, 0].astype(np.int32), order[:, 1].astype(np.int32)
+    # The first two of a stable argsort of each row: the nearest (first index among ties), then
+    # the nearest of the others; found as two argmins over the K x N distances (no sort).
+    d2 = squared_distances(points, palette_lab).T  # a fresh array: ours to overwrite
+    first[:] = np.argmin(d2, axis=0)
+    columns = np.arange(len(points))
+    d2[first, columns] = np.inf
+    second[:] = np.argmin(d2, axis=0)
+    return first, second
 
 
 def ordered_indices(

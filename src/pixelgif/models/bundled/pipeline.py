@@ -10,6 +10,7 @@ pipeline runs as well over diffusers' UNet, a transformers text encoder and diff
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ import numpy as np
 import torch
 
 from .colours import has_colour, named_colour, recolour
-from .cpu_shards import run_sharded
+from .cpu_shards import run_sharded, shard_count
 from .text import MAX_TOKENS
+
+EMBEDDING_MEMO = 64  # text embeddings a pipeline remembers (each a few tens of kilobytes)
 
 
 @dataclass
@@ -45,6 +48,12 @@ class PixelSpritePipeline:
         # Pixel space: one latent pixel per image pixel.
         self.vae_scale_factor = 1
         self.library = None  # the bundled weights come with their sprite library (`library.SpriteLibrary`)
+        # Text embeddings already computed (a studio or batch embeds the same prompts again), by
+        # texts, device and dtype; kept only while the text encoder is frozen (see `_frozen_text`).
+        self._embeddings: OrderedDict[tuple, Any] = OrderedDict()
+        # The UNet on ONNX Runtime (`onnx_unet.OnnxUNet`), used on the CPU in float32 when set
+        # (`load_bundled_pipeline` sets it where the shipped graph fits the UNet).
+        self.onnx_unet: Any = None
 
     # -- what the engine and the loaders use of a diffusers pipeline ------------------------------
     @property
@@ -63,6 +72,10 @@ class PixelSpritePipeline:
         """Move the UNet and text encoder to a device and/or dtype, as ``DiffusionPipeline.to`` does."""
         for module in (self.unet, self.text_encoder):
             module.to(*args, **kwargs)
+        if self.onnx_unet is not None:  # its weights are the module's as they were: take them again
+            from .onnx_unet import onnx_unet_for
+
+            self.onnx_unet = onnx_unet_for(self.unet)
         return self
 
     def set_progress_bar_config(self, **kwargs) -> None:
@@ -84,8 +97,11 @@ class PixelSpritePipeline:
 
         from .text import sentence_embeddings
 
-        found = self.library.find(prompt, lambda texts: sentence_embeddings(self.tokenizer, self.text_encoder, texts),
-                                  seed)  # fmt: skip
+        def embed(texts: list[str]) -> np.ndarray:
+            return self._remembered(("sentences", tuple(texts)),
+                                    lambda: sentence_embeddings(self.tokenizer, self.text_encoder, texts))  # fmt: skip
+
+        found = self.library.find(prompt, embed, seed)
         if found is None:
             return None
         sprite, match = found
@@ -99,16 +115,34 @@ class PixelSpritePipeline:
         return ColourWords(named=lambda prompt: named_colour(prompt)[0], recolour=recolour_render)
 
     # -- 1. text ---------------------------------------------------------------------------------
+    def _remembered(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """Return ``compute()`` (a tensor or array), remembered under ``key`` while the text encoder is frozen."""
+        if any(parameter.requires_grad for parameter in self.text_encoder.parameters()):
+            return compute()  # being trained: its answers change
+        if key not in self._embeddings:
+            self._embeddings[key] = compute()
+            while len(self._embeddings) > EMBEDDING_MEMO:
+                self._embeddings.popitem(last=False)
+        self._embeddings.move_to_end(key)
+        return (
+            self._embeddings[key].copy()
+            if isinstance(self._embeddings[key], np.ndarray)
+            else self._embeddings[key].clone()
+        )
+
     @torch.no_grad()
     def _embed(self, texts: list[str], device) -> torch.Tensor:
-        tokens = self.tokenizer(
-            texts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-        )
-        states = self.text_encoder(
-            input_ids=tokens.input_ids.to(self.text_encoder.device),
-            attention_mask=tokens.attention_mask.to(self.text_encoder.device),
-        ).last_hidden_state
-        return states.to(device=device, dtype=self.unet.dtype)
+        def compute() -> torch.Tensor:
+            tokens = self.tokenizer(
+                texts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+            )
+            states = self.text_encoder(
+                input_ids=tokens.input_ids.to(self.text_encoder.device),
+                attention_mask=tokens.attention_mask.to(self.text_encoder.device),
+            ).last_hidden_state
+            return states.to(device=device, dtype=self.unet.dtype)
+
+        return self._remembered(("states", tuple(texts), str(device), self.unet.dtype), compute)
 
     def encode_prompt(
         self,
@@ -231,6 +265,11 @@ class PixelSpritePipeline:
 
         if sample.device.type != "cpu":
             return forward(sample, context).float()
+        fast = self.onnx_unet
+        if fast is not None and fast.fits(sample):
+            # One ONNX Runtime call per slice; it releases the GIL, so the slices run in parallel.
+            threads = max(1, torch.get_num_threads() // shard_count(sample.shape[0]))
+            return run_sharded(lambda x, c: fast(x, timestep, c, threads), sample, context)
         return run_sharded(forward, sample, context).float()
 
     @staticmethod

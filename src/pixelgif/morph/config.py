@@ -109,6 +109,12 @@ class MorphConfig:
     library: bool = True
     # In-betweens are brought up to their keyframes' colour and contrast (`vivid`): no pale blobs.
     vivid: bool = True
+    # In-betweens between two drawings (library or image keyframes) on a pixel-space model start
+    # from the two drawings' pixels moved into each other by optimal transport (`shapes`), noised
+    # and denoised over this share of the steps midway (less towards the keyframes), so the
+    # silhouette deforms instead of cross-fading; 0: they start from noise like any in-between
+    # (settings files from before shape starts have no key and replay with 0).
+    shapes: float = 0.7
 
     def __post_init__(self):
         self._check_prompts()
@@ -121,6 +127,7 @@ class MorphConfig:
         check_bool("library", self.library)
         check_bool("vivid", self.vivid)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
+        self.shapes = check_number("shapes", self.shapes, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 

@@ -131,6 +131,11 @@ def _morph_options() -> list[Option]:
         Option("midway_guidance", "morph", "0-1: share of --guidance-scale that comes back midway between an image "
                "keyframe and the next (guidance is neutral at an image keyframe so its inversion is exact; "
                "default 0.5; 0: pale in-betweens)", float, metavar="W", group="image keyframes"),
+        Option("shapes", "morph", "0-1: bundled model, between two drawings (library or image keyframes): an "
+               "in-between starts from the two drawings' pixels moved into each other (optimal transport), noised "
+               "this far towards pure noise midway (less near the keyframes) and redrawn, so the outline deforms "
+               "instead of cross-fading (default 0.7; 0: in-betweens start from noise)", float, metavar="S",
+               group="image keyframes"),
     ]  # fmt: skip
 
 

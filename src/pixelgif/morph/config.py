@@ -112,6 +112,12 @@ class MorphConfig:
     # A keyframe prompt that names a colour ("a black cat") but renders without it is turned to that
     # colour (backends that can: the bundled model), then morphs like a drawing keyframe.
     keyframe_colours: bool = True
+    # In-betweens between two drawings (library or image keyframes) on a pixel-space model start
+    # from the two drawings' pixels moved into each other by optimal transport (`shapes`), noised
+    # and denoised over this share of the steps midway (less towards the keyframes), so the
+    # silhouette deforms instead of cross-fading; 0: they start from noise like any in-between
+    # (settings files from before shape starts have no key and replay with 0).
+    shapes: float = 0.7
 
     def __post_init__(self):
         self._check_prompts()
@@ -125,6 +131,7 @@ class MorphConfig:
         check_bool("vivid", self.vivid)
         check_bool("keyframe colours", self.keyframe_colours)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
+        self.shapes = check_number("shapes", self.shapes, 0, 1)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 

@@ -33,6 +33,7 @@ from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices
+from .shapes import ShapeTransport, start_timestep, transport
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 from .vivid import VividFrames
 
@@ -267,6 +268,91 @@ class MorphPipeline(ImageKeyframes):
             progress.close()
         return images
 
+    def shape_starts(self, config: MorphConfig) -> bool:
+        """Return True when in-betweens between two drawings start from their moved pixels
+        (`MorphConfig.shapes`): on a pixel-space RGBA backend (the bundled model), whose drawings
+        have a see-through background to tell the shape by and whose UNet denoises the pixels.
+        Latent backends could VAE-encode the moved picture (`encode_images` does), but their
+        keyframes are opaque RGB at 512+ px: far too many pixels for exact transport."""
+        return config.shapes > 0 and self.pixel_space and self.backend.rgba
+
+    @torch.no_grad()
+    def render_started(
+        self,
+        frames: list[FrameInputs],
+        clean: torch.Tensor,
+        starts: list[int],
+        config: MorphConfig,
+        progress: RenderProgress,
+    ) -> list[Image.Image]:
+        """Return one image per frame, frame i denoised by DDIM from timestep ``starts[i]``, where
+        its picture ``clean[i]`` (B, C, H, W: the backend's latents) is noised with the frame's own
+        noise (SDEdit), through the timesteps of ``config.steps``-step sampling below it. A
+        pixel-space UNet backend only.
+
+        Each frame starts at its own noise level, so neighbouring frames differ by a little, not
+        by a whole step of the sampler; after their first step the frames share the sampler's
+        timesteps, and frames at the same timestep are evaluated together."""
+        steps, guidance = config.steps, float(config.guidance_scale or 0.0)
+        assert steps is not None and config.batch_size is not None, "render_started takes a resolved config"
+        grid = self._make_scheduler(IMAGE_SCHEDULER)
+        grid.set_timesteps(steps)
+        alphas = grid.alphas_cumprod.double()
+        device = self.device
+        names = [name for name in frames[0].conditioning if not name.startswith("negative_")] if frames else []
+        do_cfg = guidance > 1.0 and bool(frames) and all(f"negative_{n}" in frames[0].conditioning for n in names)
+        images: list[Image.Image] = []
+        progress.expect(len(frames))
+        for first in range(0, len(frames), config.batch_size):
+            batch = frames[first : first + config.batch_size]
+            # Each frame's timesteps: its start, then the sampler's below it; then the clean picture.
+            paths = [
+                [start, *(t for t in grid.timesteps.tolist() if t < start)]
+                for start in starts[first : first + len(batch)]
+            ]
+            sample = torch.stack(
+                [alphas[path[0]].sqrt() * clean[first + n].double() + (1 - alphas[path[0]]).sqrt() * f.latents[0].double()
+                 for n, (f, path) in enumerate(zip(batch, paths, strict=True))]
+            )  # fmt: skip
+            context = {
+                name: (torch.cat([f.conditioning[name] for f in batch]),
+                       torch.cat([f.conditioning[f"negative_{name}"] for f in batch]) if do_cfg else None)
+                for name in names
+            }  # fmt: skip
+            position = [0] * len(batch)
+            total, done = sum(len(path) for path in paths), 0
+            report = progress.batch_reporter(len(batch))
+            while True:
+                current = [path[position[n]] for n, path in enumerate(paths) if position[n] < len(path)]
+                if not current:
+                    break
+                t = max(current)  # every frame now at the highest timestep left takes its step
+                active = [n for n, path in enumerate(paths) if position[n] < len(path) and path[position[n]] == t]
+                chosen = torch.tensor(active)
+                embeds = {}
+                for name, (positive, negative) in context.items():
+                    pick = positive[chosen] if negative is None else torch.cat([negative[chosen], positive[chosen]])
+                    embeds[name] = pick.to(device, self.dtype)
+                part = sample[chosen].float().to(device)
+                eps = self._predict_noise(torch.cat([part] * 2) if do_cfg else part, t, embeds).double().cpu()
+                if do_cfg:
+                    uncond, cond = eps.chunk(2)
+                    eps = uncond + guidance * (cond - uncond)
+                for row, n in enumerate(active):
+                    position[n] += 1
+                    after = paths[n][position[n]] if position[n] < len(paths[n]) else None
+                    a_t = alphas[t]
+                    a_prev = alphas[after] if after is not None else torch.tensor(1.0, dtype=torch.float64)
+                    x0 = (sample[n] - (1 - a_t).sqrt() * eps[row]) / a_t.sqrt()
+                    sample[n] = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps[row]
+                done += len(active)
+                if report is not None:
+                    report(done / total)
+            pixels = ((sample.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+            images.extend(to_pil(pixels))
+            progress.advance(len(batch))
+        return images
+
     def resolve_pixelate(self, config, width: int):
         """Return ``config`` (a PixelateConfig, None for defaults) with a pixel size suited to ``width``.
 
@@ -417,13 +503,18 @@ class MorphPipeline(ImageKeyframes):
 
             vivid = VividFrames(dict(keys.images)) if config.vivid else None
 
+            shapes = ShapeStarts(self, keys) if self.shape_starts(config) else None
+
             def render_plan(plan: list[FramePlan]) -> list[Image.Image]:
                 # An image keyframe is the image itself, never a render of its inverted noise.
                 wanted = [frame for frame in plan if image_of(frame, keys.images) is None]
                 inputs = self.interpolate_frames(
                     wanted, keys.conditionings, keys.latents, config.text_interpolation, keys.blend
                 )
-                rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
+                if shapes is not None:
+                    rendered = iter(shapes.render(wanted, inputs, progress))
+                else:
+                    rendered = iter(self.render(inputs, config, progress=progress) if inputs else [])
                 images = [image if (image := image_of(frame, keys.images)) is not None else next(rendered)
                           for frame in plan]  # fmt: skip
                 return vivid.see(plan, images) if vivid is not None else images
@@ -510,3 +601,56 @@ def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:
     the sprite library's drawings unless the user gave images (then their art is what must come back)."""
     user = keys.config.image_keyframes
     return {i: image for i, image in keys.images.items() if i not in keys.library or not user}
+
+
+class ShapeStarts:
+    """Renders a morph's in-betweens between two drawings (image or library keyframes) from the
+    two drawings' pixels moved into each other (`shapes.transport`), noised part way and denoised;
+    other frames render from noise as usual. One transport per segment, computed once."""
+
+    def __init__(self, engine: MorphPipeline, keys: PreparedKeyframes):
+        self.engine, self.keys = engine, keys
+        self.transports: dict[tuple[int, int], ShapeTransport | None] = {}
+
+    def transport(self, frame: FramePlan) -> ShapeTransport | None:
+        """Return the transport of ``frame``'s segment, or None when it does not join two drawings."""
+        images = self.keys.images
+        pair = (frame.start, frame.end)
+        if pair not in self.transports:
+            both = frame.start in images and frame.end in images and frame.start != frame.end
+            self.transports[pair] = transport(images[frame.start], images[frame.end]) if both else None
+        return self.transports[pair]
+
+    def render(self, plan: list[FramePlan], inputs: list[FrameInputs], progress: RenderProgress) -> list[Image.Image]:
+        """Return the image of every frame of ``plan`` (none a drawing keyframe), in order."""
+        engine, config = self.engine, self.keys.config
+        assert config.steps is not None
+        out: list[Image.Image | None] = [None] * len(plan)
+        plain: list[int] = []
+        started: dict[int, int] = {}  # frame number -> the timestep its moved drawing is noised to
+        train_steps = int(engine.pipe.scheduler.config.num_train_timesteps)
+        for number, frame in enumerate(plan):
+            moved = self.transport(frame) if 0.0 < frame.t < 1.0 else None
+            if moved is None:
+                plain.append(number)
+            else:
+                started[number] = start_timestep(frame.t, config.shapes, train_steps)
+        if plain:
+            for number, image in zip(plain, engine.render([inputs[i] for i in plain], config, progress=progress),
+                                     strict=True):  # fmt: skip
+                out[number] = image
+        # Frames that start near each other share batches: fewer frames per evaluation.
+        numbers = sorted(started, key=lambda i: (-started[i], i))
+        if numbers:
+            pictures = []
+            for i in numbers:
+                moved = self.transport(plan[i])
+                assert moved is not None
+                pictures.append(moved.at(plan[i].t))
+            clean = engine.encode_images(pictures)
+            rendered = engine.render_started([inputs[i] for i in numbers], clean, [started[i] for i in numbers],
+                                             config, progress)  # fmt: skip
+            for number, image in zip(numbers, rendered, strict=True):
+                out[number] = image
+        assert all(image is not None for image in out)
+        return [image for image in out if image is not None]

@@ -1,0 +1,136 @@
+"""Shape-aware starts: two drawings' pixels moved into each other by optimal transport, and the
+in-betweens of the bundled model started from them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from pixelgif.models import backend_of
+from pixelgif.models.bundled import load_bundled_pipeline
+from pixelgif.morph import MorphConfig, MorphPipeline
+from pixelgif.morph.shapes import start_timestep, transport
+from pixelgif.settings import read_settings
+
+
+def _drawing(box: tuple[int, int, int, int], colour, size: int = 16) -> Image.Image:
+    """Return an RGBA drawing: the rectangle ``box`` (x0, y0, x1, y1) filled with ``colour`` on a clear background."""
+    array = np.zeros((size, size, 4), np.uint8)
+    array[..., :3] = 255
+    x0, y0, x1, y1 = box
+    array[y0:y1, x0:x1] = (*colour, 255)
+    return Image.fromarray(array, "RGBA")
+
+
+def _opaque(image: Image.Image) -> np.ndarray:
+    return np.asarray(image)[..., 3] >= 128
+
+
+def test_the_ends_of_the_transport_are_the_two_drawings():
+    tall = _drawing((2, 1, 6, 15), (220, 40, 40))  # 4 x 14 = 56 pixels, red, on the left
+    wide = _drawing((5, 9, 15, 13), (40, 60, 220))  # 10 x 4 = 40 pixels, blue, lower right
+    moved = transport(tall, wide)
+    assert moved is not None and moved.counts == (56, 40)
+    assert moved.mass.sum() == pytest.approx(1.0)
+    assert np.array_equal(np.asarray(moved.at(0.0)), np.asarray(tall))
+    assert np.array_equal(np.asarray(moved.at(1.0)), np.asarray(wide))
+
+
+def test_an_in_between_is_one_shape_moving_across_not_two_fading():
+    left = _drawing((1, 6, 5, 10), (220, 40, 40))  # a 4 x 4 red square on the left
+    right = _drawing((11, 6, 15, 10), (40, 60, 220))  # the same square, blue, on the right
+    half = transport(left, right).at(0.5)
+    opaque = _opaque(half)
+    assert opaque.sum() == 16  # the area is kept
+    xs = np.nonzero(opaque)[1]
+    assert xs.min() >= 5 and xs.max() <= 10  # in between the two squares, not at either end
+    colour = np.asarray(half)[opaque][:, :3].astype(int).mean(axis=0)
+    assert abs(colour[0] - colour[2]) < 60  # red and blue mixed, as purple
+
+
+def test_area_follows_the_two_drawings_and_there_are_no_holes():
+    small = _drawing((6, 6, 10, 10), (30, 160, 60))  # 16 pixels
+    big = _drawing((2, 2, 14, 14), (30, 160, 60))  # 144 pixels
+    moved = transport(small, big)
+    for t in (0.25, 0.5, 0.75):
+        opaque = _opaque(moved.at(t))
+        assert opaque.sum() == round((1 - t) * 16 + t * 144)
+        # A growing square stays one piece with nothing see-through inside it.
+        assert ndimage.label(opaque)[1] == 1
+        assert np.array_equal(ndimage.binary_fill_holes(opaque), opaque)
+
+
+def test_the_transport_is_deterministic_and_needs_something_drawn():
+    a = _drawing((2, 3, 9, 12), (200, 120, 30))
+    b = _drawing((6, 1, 14, 6), (90, 30, 160))
+    first, second = transport(a, b).at(0.4), transport(a, b).at(0.4)
+    assert np.array_equal(np.asarray(first), np.asarray(second))
+    empty = Image.new("RGBA", (16, 16), (255, 255, 255, 0))
+    assert transport(a, empty) is None
+    with pytest.raises(ValueError, match="same size"):
+        transport(a, _drawing((1, 1, 3, 3), (0, 0, 0), size=8))
+    with pytest.raises(ValueError, match="t must be between 0 and 1"):
+        transport(a, b).at(1.5)
+
+
+def test_the_start_noise_is_least_next_to_the_keyframes_and_most_midway():
+    levels = [start_timestep(t, 0.7) for t in (0.05, 0.25, 0.5, 0.75, 0.95)]
+    assert levels[0] < levels[1] < levels[2] and levels[2] > levels[3] > levels[4]
+    assert levels[2] == round(0.7 * 999)
+    assert start_timestep(0.001, 0.7) >= 1
+
+
+@pytest.fixture(scope="module")
+def bundled_engine():
+    return MorphPipeline(backend_of(load_bundled_pipeline()), progress=False)
+
+
+# Two sprite-library drawings (the bundled model's library): in-betweens start from their moved pixels.
+PROMPTS = ["a rocket", "a pencil"]
+
+
+def test_shape_started_morphs_keep_the_keyframes_and_are_deterministic(bundled_engine):
+    config = MorphConfig(prompts=PROMPTS, frames=4, steps=2, spacing="linear", seed=7)
+    first, second = bundled_engine(config), bundled_engine(config)
+    assert len(first.frames) == 5 and set(first.library) == {0, 1}
+    for a, b in zip(first.frames, second.frames, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    plain = bundled_engine(MorphConfig(prompts=PROMPTS, frames=4, steps=2, spacing="linear", seed=7, shapes=0))
+    for k in (0, 4):  # the keyframes are the library drawings either way
+        assert np.array_equal(np.asarray(first.frames[k]), np.asarray(plain.frames[k]))
+    assert all(
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(first.frames[1:4], plain.frames[1:4], strict=True)
+    )
+    other = bundled_engine(MorphConfig(prompts=PROMPTS, frames=4, steps=2, spacing="linear", seed=8))
+    assert not np.array_equal(np.asarray(first.frames[2]), np.asarray(other.frames[2]))
+
+
+def test_a_shape_started_in_between_keeps_one_outline_between_the_two(bundled_engine):
+    config = MorphConfig(prompts=PROMPTS, frames=2, steps=2, spacing="linear", seed=7, vivid=False)
+    result = bundled_engine(config)
+    a, middle, b = (_opaque(frame) for frame in result.frames)
+    # Its outline is near the moved drawings' (not the union of the two: a double exposure).
+    assert middle.sum() < 0.8 * (a | b).sum()  # 0.73 here; 0.86 with shapes=0
+
+
+def test_segments_with_a_drawn_keyframe_render_from_noise_as_before(bundled_engine):
+    # "a swirl of abstract colours" is drawn by the model (no library drawing): no transport, shapes change nothing.
+    base = dict(prompts=["a rocket", "a swirl of abstract colours"], frames=3, steps=2, spacing="linear", seed=1)
+    with_shapes, without = bundled_engine(MorphConfig(**base)), bundled_engine(MorphConfig(**base, shapes=0))
+    assert len(with_shapes.library) < 2
+    for a, b in zip(with_shapes.frames, without.frames, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "pixelgif-settings", "version": 2, "morph": {"prompts": ["a", "b"]}}))
+    assert read_settings(old)["morph"]["shapes"] == 0.0
+    assert MorphConfig(prompts=["a", "b"]).shapes == 0.7
+    with pytest.raises(ValueError, match="shapes must be a number"):
+        MorphConfig(prompts=["a", "b"], shapes=1.5)

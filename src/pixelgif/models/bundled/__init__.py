@@ -60,7 +60,11 @@ def load_bundled_pipeline(device=None, dtype=None, weights_dir: Path | None = No
         from .library import bundled_library
 
         pipe.library = bundled_library()
-    return pipe.to(device or "cpu")
+    pipe = pipe.to(device or "cpu")
+    from .onnx_unet import onnx_unet_for
+
+    pipe.onnx_unet = onnx_unet_for(pipe.unet)  # None: the eager module (another device, dtype or architecture)
+    return pipe
 
 
 def sampling_steps(folder: Path) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cpu_shards import run_sharded
+from .cpu_shards import run_sharded, shard_count
 from .text import MAX_TOKENS
 
 EMBEDDING_MEMO = 64  # text embeddings a pipeline remembers (each a few tens of kilobytes)
@@ -50,6 +50,9 @@ class PixelSpritePipeline:
         # Text embeddings already computed (a studio or batch embeds the same prompts again), by
         # texts, device and dtype; kept only while the text encoder is frozen (see `_frozen_text`).
         self._embeddings: OrderedDict[tuple, Any] = OrderedDict()
+        # The UNet on ONNX Runtime (`onnx_unet.OnnxUNet`), used on the CPU in float32 when set
+        # (`load_bundled_pipeline` sets it where the shipped graph fits the UNet).
+        self.onnx_unet: Any = None
 
     # -- what the engine and the loaders use of a diffusers pipeline ------------------------------
     @property
@@ -68,6 +71,10 @@ class PixelSpritePipeline:
         """Move the UNet and text encoder to a device and/or dtype, as ``DiffusionPipeline.to`` does."""
         for module in (self.unet, self.text_encoder):
             module.to(*args, **kwargs)
+        if self.onnx_unet is not None:  # its weights are the module's as they were: take them again
+            from .onnx_unet import onnx_unet_for
+
+            self.onnx_unet = onnx_unet_for(self.unet)
         return self
 
     def set_progress_bar_config(self, **kwargs) -> None:
@@ -250,6 +257,11 @@ class PixelSpritePipeline:
 
         if sample.device.type != "cpu":
             return forward(sample, context).float()
+        fast = self.onnx_unet
+        if fast is not None and fast.fits(sample):
+            # One ONNX Runtime call per slice; it releases the GIL, so the slices run in parallel.
+            threads = max(1, torch.get_num_threads() // shard_count(sample.shape[0]))
+            return run_sharded(lambda x, c: fast(x, timestep, c, threads), sample, context)
         return run_sharded(forward, sample, context).float()
 
     @staticmethod

@@ -16,6 +16,7 @@ Writes a strip sheet (one row per pair, every frame, keyframes included, scaled 
 
     python benchmarks/morph_quality.py --sheet docs/morph_quality_after.png [--set midway_guidance=0.5]
     python benchmarks/morph_quality.py --json before.json   # numbers for a later comparison
+    python benchmarks/morph_quality.py --set shapes=0       # without shape-aware starts (docs/morph.md)
 
 ``--set NAME=VALUE`` overrides a MorphConfig field (VALUE as JSON) to measure one lever.
 """

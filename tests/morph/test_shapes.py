@@ -3,6 +3,7 @@ in-betweens of the bundled model started from them."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -108,6 +109,16 @@ def test_shape_started_morphs_keep_the_keyframes_and_are_deterministic(bundled_e
     )
     other = bundled_engine(MorphConfig(prompts=PROMPTS, frames=4, steps=2, spacing="linear", seed=8))
     assert not np.array_equal(np.asarray(first.frames[2]), np.asarray(other.frames[2]))
+
+
+def test_even_spacing_places_every_frame_and_reports_progress_to_the_end(bundled_engine):
+    seen = []
+    config = MorphConfig(prompts=PROMPTS, frames=4, steps=2, seed=7)  # even spacing: several render passes
+    result = bundled_engine(config, callback=lambda done, total: seen.append((done, total)))
+    assert len(result.frames) == len(result.pixel_frames) == config.num_frames == 5
+    assert [frame.t for frame in result.plan][1:-1] == sorted(frame.t for frame in result.plan[1:-1])
+    assert seen and seen[-1][0] == seen[-1][1] == result.renders - 2  # the two drawings are not rendered
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))
 
 
 def test_a_shape_started_in_between_keeps_one_outline_between_the_two(bundled_engine):

@@ -40,6 +40,9 @@ from .vivid import VividFrames
 if TYPE_CHECKING:
     from .backend import LibrarySprite
 
+# Shape starts skip the sampler's timesteps whose noise (its share of a sample) is below this.
+LEAST_NOISE = 0.05
+
 __all__ = ["SCHEDULERS", "Backend", "FrameInputs", "MorphConfig", "MorphPipeline", "MorphResult"]
 
 
@@ -305,11 +308,11 @@ class MorphPipeline(ImageKeyframes):
         progress.expect(len(frames))
         for first in range(0, len(frames), config.batch_size):
             batch = frames[first : first + config.batch_size]
-            # Each frame's timesteps: its start, then the sampler's below it; then the clean picture.
-            paths = [
-                [start, *(t for t in grid.timesteps.tolist() if t < start)]
-                for start in starts[first : first + len(batch)]
-            ]
+            # Each frame's timesteps: its start, then the sampler's below it, then the clean picture.
+            # The sampler's last (timestep 0) is left out: it moves a picture by 1 % of its noise,
+            # and costs an evaluation of every frame.
+            below = [t for t in grid.timesteps.tolist() if (1 - alphas[t]).sqrt() >= LEAST_NOISE]
+            paths = [[start, *(t for t in below if t < start)] for start in starts[first : first + len(batch)]]
             sample = torch.stack(
                 [alphas[path[0]].sqrt() * clean[first + n].double() + (1 - alphas[path[0]]).sqrt() * f.latents[0].double()
                  for n, (f, path) in enumerate(zip(batch, paths, strict=True))]

@@ -145,3 +145,17 @@ def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
     assert MorphConfig(prompts=["a", "b"]).shapes == 0.7
     with pytest.raises(ValueError, match="shapes must be a number"):
         MorphConfig(prompts=["a", "b"], shapes=1.5)
+
+
+def test_pot_is_imported_without_scikit_learn():
+    """POT pulls in scikit-learn (seconds of a cold start) for a k-means this module never uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pixelgif.morph.shapes import _import_pot; ot = _import_pot(); "
+        "assert 'sklearn' not in sys.modules, 'sklearn imported'; assert callable(ot.emd); "
+        "import importlib.util; assert importlib.util.find_spec('sklearn') is None or __import__('sklearn')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

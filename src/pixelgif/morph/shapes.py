@@ -112,7 +112,7 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
 def transport(first: Image.Image, second: Image.Image, colour_cost: float = COLOUR_COST) -> ShapeTransport | None:
     """Return the optimal transport between the opaque pixels of two drawings of the same size, or
     None when either has no opaque pixel (nothing to move) or they have too many (see `MAX_PIXELS`)."""
-    import ot  # POT: imported only when a morph uses shape starts (it loads scipy)
+    ot = _import_pot()
 
     if first.size != second.size:
         raise ValueError(f"drawings must have the same size, got {first.size} and {second.size}")
@@ -128,6 +128,29 @@ def transport(first: Image.Image, second: Image.Image, colour_cost: float = COLO
     plan = ot.emd(a, b, cost, numItermax=1_000_000)
     i, j = np.nonzero(plan > 1e-12)
     return ShapeTransport(first.size, p[i], q[j], lab_p[i], lab_q[j], plan[i, j], (len(p), len(q)))
+
+
+def _import_pot():
+    """Return POT's ``ot`` module, imported without scikit-learn.
+
+    POT imports scikit-learn, when installed, for one k-means initialisation this module never uses
+    (``ot.lowrank``, behind an ImportError guard); sentence-transformers installs it, and importing
+    it took 2-3 s of a cold morph on a 2-core CPU (POT itself ~1.3 s). Until POT is imported,
+    ``import sklearn`` fails inside it; a scikit-learn imported before stays as it is.
+    """
+    import sys
+
+    if "ot" in sys.modules or "sklearn" in sys.modules:
+        import ot
+
+        return ot
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # import system: "not installed"
+    try:
+        import ot
+    finally:
+        if sys.modules.get("sklearn", 0) is None:
+            del sys.modules["sklearn"]
+    return ot
 
 
 def start_timestep(t: float, strength: float, train_steps: int = 1000) -> int:

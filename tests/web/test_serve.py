@@ -53,6 +53,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
     pytest.fail(f"pixelgif serve did not answer within {timeout} s:\n{log.read_text()}")
 
 
+SERVER: tuple[subprocess.Popen, Path] | None = None  # the serve process and its log, while it runs
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Yield (url, process, temp dir) of a `pixelgif serve` subprocess; on exit check it cleaned up."""
@@ -66,6 +69,8 @@ def server(tmp_path_factory):
     with open(log, "w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    global SERVER
+    SERVER = (process, log)
     try:
         _wait_until_up(url, process, log)
         yield url, process, tmp
@@ -75,6 +80,7 @@ def server(tmp_path_factory):
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+    SERVER = None
     assert "Traceback" not in log.read_text(), log.read_text()
     assert not list(tmp.glob("pixelgif-serve-*")), "the per-session folders outlived the server"
 
@@ -150,7 +156,20 @@ def _no_error_badges(page) -> None:
 
 def _status(page, kind: str, text: str, timeout: float = 120_000) -> None:
     status = page.locator(f"#status [data-status={kind}]")
-    expect()(status).to_contain_text(text, timeout=timeout)
+    try:
+        expect()(status).to_contain_text(text, timeout=timeout)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nthe server's threads:\n{_server_stacks()}") from None
+
+
+def _server_stacks() -> str:
+    """Return the serve process's thread stacks (it prints them on SIGUSR1) from its log."""
+    if SERVER is None or not hasattr(signal, "SIGUSR1"):
+        return "(unavailable)"
+    process, log = SERVER
+    process.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    return log.read_text()[-8000:]
 
 
 def _fill(page, **fields) -> None:

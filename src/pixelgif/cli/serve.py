@@ -65,7 +65,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    import contextlib
+    import faulthandler
+    import signal
+
     from ..web import launch
+
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a render that will not stop is doing
+    # (not where stderr is no file, e.g. captured).
+    if hasattr(signal, "SIGUSR1"):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     from ..web.limits import Limits
 
     limits = Limits(max_frames=args.max_frames, max_resolution=args.max_resolution,

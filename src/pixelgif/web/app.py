@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("pixelgif.web")
 CANCELLED = "Cancelled: the render stopped; the last result is still shown."
+# Seconds a cancelled run waits before its "Cancelled" answer, so that the Cancel button's own
+# "Cancelling…" (an answer to another event, sent as the flag is set) cannot arrive after it.
+CANCEL_ANSWER_MARGIN = 0.5
 
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
@@ -210,6 +213,10 @@ class PageController:
             return await _run(work, progress, desc, job), None
         except Exception as exc:
             if job.cancel.is_set():
+                if job.by_button:
+                    # The render stops within a step; the Cancel event's own answer ("Cancelling…") may
+                    # still be on its way, and whichever reaches the page last is what it shows.
+                    await asyncio.sleep(CANCEL_ANSWER_MARGIN)
                 return None, {
                     self.status: layout.status(CANCELLED, "cancelled"),
                     self.cancel_button: gr.Button(interactive=False),
@@ -252,14 +259,15 @@ class PageController:
 
         return start
 
-    def _cancel(self, session: str, forget: bool = False) -> None:
+    def _cancel(self, session: str, forget: bool = False, by_button: bool = False) -> None:
         """Set the cancel flag of the session's next run and of each of its runs under way."""
         slot = self.page_jobs.pop(session, None) if forget else self.page_jobs.get(session)
         for job in [*([slot] if slot is not None else []), *self.running.get(session, ())]:
+            job.by_button = job.by_button or by_button  # before the flag: a run that sees the flag sees this
             job.cancel.set()
 
     def on_cancel(self, request: gr.Request):
-        self._cancel(_session(request))
+        self._cancel(_session(request), by_button=True)
         # "Cancelled" comes when the render has stopped (its event ends then, and Morph works again).
         return layout.status("Cancelling: the render stops at its next step…", "busy"), gr.Button(interactive=False)
 

@@ -125,6 +125,7 @@ class Job:
 
     report: Callable[[float, int], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    by_button: bool = False  # the page's Cancel (or Escape) set the flag: its own answer goes out first
 
     def check(self) -> None:
         """Raise Cancelled if the run was cancelled."""

@@ -36,7 +36,12 @@ def test_the_ends_of_the_transport_are_the_two_drawings():
     wide = _drawing((5, 9, 15, 13), (40, 60, 220))  # 10 x 4 = 40 pixels, blue, lower right
     moved = transport(tall, wide)
     assert moved is not None and moved.counts == (56, 40)
-    assert moved.mass.sum() == pytest.approx(1.0)
+    assert moved.source_mass.sum() == pytest.approx(1.0) and moved.target_mass.sum() == pytest.approx(1.0)
+    # Every pixel of each drawing holds one pixel's worth of mass at its own end.
+    for points, mass, count in ((moved.source, moved.source_mass, 56), (moved.target, moved.target_mass, 40)):
+        cells = points[:, 1] * 16 + points[:, 0]
+        assert len(np.unique(cells)) == count
+        assert np.allclose(np.bincount(cells.astype(int), weights=mass)[np.unique(cells).astype(int)], 1 / count)
     assert np.array_equal(np.asarray(moved.at(0.0)), np.asarray(tall))
     assert np.array_equal(np.asarray(moved.at(1.0)), np.asarray(wide))
 
@@ -147,15 +152,32 @@ def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
         MorphConfig(prompts=["a", "b"], shapes=1.5)
 
 
-def test_pot_is_imported_without_scikit_learn():
-    """POT pulls in scikit-learn (seconds of a cold start) for a k-means this module never uses."""
+def test_equal_counts_are_the_least_cost_permutation():
+    """With as many pixels on both sides, the matching is the optimal transport of uniform masses:
+    no other one-to-one matching costs less (checked against every permutation of a tiny case)."""
+    a = _drawing((1, 1, 3, 4), (200, 40, 40), size=8)  # 6 pixels
+    b = _drawing((4, 2, 7, 4), (40, 40, 200), size=8)  # 6 pixels
+    moved = transport(a, b)
+    assert moved is not None and len(moved.source) == 6
+
+    def cost(src, dst):
+        return float((((src - dst) / 8) ** 2).sum())  # the colours are the same on every pair
+
+    best = min(cost(moved.source, moved.target[list(order)]) for order in itertools.permutations(range(6)))
+    assert cost(moved.source, moved.target) == pytest.approx(best)
+
+
+def test_the_solver_loads_without_scipy_optimize_and_agrees_with_it():
+    """``import scipy.optimize`` costs most of a second of a cold morph; the solver is loaded alone."""
     import subprocess
     import sys
 
     code = (
-        "import sys; from pixelgif.morph.shapes import _import_pot; ot = _import_pot(); "
-        "assert 'sklearn' not in sys.modules, 'sklearn imported'; assert callable(ot.emd); "
-        "import importlib.util; assert importlib.util.find_spec('sklearn') is None or __import__('sklearn')"
+        "import sys, numpy as np; from pixelgif.morph import shapes; "
+        "cost = np.random.default_rng(0).random((40, 60)); r, c = shapes._linear_sum_assignment(cost); "
+        "assert 'scipy.optimize' not in sys.modules, 'scipy.optimize imported'; "
+        "from scipy.optimize import linear_sum_assignment; r2, c2 = linear_sum_assignment(cost); "
+        "assert (r == r2).all() and (c == c2).all()"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

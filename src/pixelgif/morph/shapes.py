@@ -1,20 +1,22 @@
 """Shape-aware starts: an in-between starts from its two keyframe drawings moved into each other.
 
 A morph between two drawings that only interpolates noise and text shows a double exposure midway
-(two silhouettes cross-fading). Here the opaque pixels of the two drawings are matched by optimal
-transport (POT's exact solver, `ot.emd`: uniform mass per pixel, cost = squared distance on the
-grid plus a little OKLab colour distance), and frame t is the displacement interpolation: every
-matched pair of pixels sits at (1 - t) p + t q with colour (1 - t) c_a + t c_b, splatted back to
-the grid; the pixels that got the most mass, as many as the drawing's interpolated pixel count, are
-opaque. So the silhouette deforms instead of fading. The engine then noises that picture part way and denoises it (SDEdit): the
-model turns the moved pixels into a drawing. `start_timestep` says how far: little next to the
-keyframes (the first in-between stays near its keyframe), most midway. No torch here.
+(two silhouettes cross-fading). Here the opaque pixels of the two drawings are matched one to one
+(an optimal assignment, scipy's `linear_sum_assignment`: cost = squared distance on the grid plus
+a little OKLab colour distance; the drawing with fewer pixels lends some of them twice, see
+`transport`), and frame t is the displacement interpolation: every matched pair of pixels sits at
+(1 - t) p + t q with colour (1 - t) c_a + t c_b, splatted back to the grid; the pixels that got
+the most mass, as many as the drawing's interpolated pixel count, are opaque. So the silhouette
+deforms instead of fading. The engine then noises that picture part way and denoises it (SDEdit):
+the model turns the moved pixels into a drawing. `start_timestep` says how far: little next to
+the keyframes (the first in-between stays near its keyframe), most midway. No torch here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -26,7 +28,7 @@ OPAQUE = 128  # alpha at or above which a pixel is part of the drawing (as the p
 # red-to-yellow difference (0.3) costs as much as moving 2 pixels of a 32-pixel sprite, so colour
 # breaks ties between equally near pixels without pulling pixels across the picture.
 COLOUR_COST = 0.05
-# Most opaque pixels (geometric mean of the two drawings) for exact transport: POT's time and the
+# Most opaque pixels (geometric mean of the two drawings) for the assignment: its time and the
 # cost matrix grow with the product of the two counts (a 64x64 sprite with no background is the limit).
 MAX_PIXELS = 64 * 64
 # How much a pixel's own mass counts against its neighbourhood's when picking the opaque pixels.
@@ -35,15 +37,17 @@ OWN_WEIGHT = 0.55
 
 @dataclass(frozen=True)
 class ShapeTransport:
-    """The optimal transport plan between the opaque pixels of two same-size RGBA drawings: one
-    entry per matched pair (source and target position, OKLab colour, mass), as `transport` makes it."""
+    """The matching of the opaque pixels of two same-size RGBA drawings, as `transport` makes it:
+    one entry per matched pair (source and target position, OKLab colour), and the pair's mass in
+    the first drawing and in the second (each column sums to 1; in between, mass moves linearly)."""
 
     size: tuple[int, int]  # (width, height)
     source: np.ndarray  # (M, 2) x, y of the pair's pixel in the first drawing
     target: np.ndarray  # (M, 2) in the second
     source_lab: np.ndarray  # (M, 3) OKLab
     target_lab: np.ndarray
-    mass: np.ndarray  # (M,) sums to 1
+    source_mass: np.ndarray  # (M,) per source pixel, its pairs' masses add up to 1 / counts[0]
+    target_mass: np.ndarray  # (M,) per target pixel, 1 / counts[1]
     counts: tuple[int, int]  # opaque pixels in each drawing
 
     def at(self, t: float) -> Image.Image:
@@ -53,6 +57,7 @@ class ShapeTransport:
         width, height = self.size
         position = (1.0 - t) * self.source + t * self.target
         lab = (1.0 - t) * self.source_lab + t * self.target_lab
+        pair_mass = (1.0 - t) * self.source_mass + t * self.target_mass
         # Bilinear splat: each pair's mass goes to the four pixels around where it lands.
         x0, y0 = np.floor(position[:, 0]), np.floor(position[:, 1])
         fx, fy = position[:, 0] - x0, position[:, 1] - y0
@@ -61,7 +66,7 @@ class ShapeTransport:
         for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy),
                                (1, 1, fx * fy)):  # fmt: skip
             x, y = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
-            w = weight * self.mass
+            w = weight * pair_mass
             keep = (w > 0) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
             cell = y[keep] * width + x[keep]
             np.add.at(mass, cell, w[keep])
@@ -110,47 +115,93 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
 
 
 def transport(first: Image.Image, second: Image.Image, colour_cost: float = COLOUR_COST) -> ShapeTransport | None:
-    """Return the optimal transport between the opaque pixels of two drawings of the same size, or
-    None when either has no opaque pixel (nothing to move) or they have too many (see `MAX_PIXELS`)."""
-    ot = _import_pot()
+    """Return the matching between the opaque pixels of two drawings of the same size, or None when
+    either has no opaque pixel (nothing to move) or they have too many (see `MAX_PIXELS`).
 
+    Every pixel of the drawing with more pixels is matched to exactly one of the other's, and every
+    pixel of the other to at least one (as evenly as the counts allow). A pixel's pairs share its
+    mass, so at t = 0 and t = 1 each drawn pixel holds one pixel's worth and the drawings come
+    back exactly. With equal counts this is the optimal transport of uniform masses (the
+    least-cost permutation).
+    """
     if first.size != second.size:
         raise ValueError(f"drawings must have the same size, got {first.size} and {second.size}")
     (p, lab_p), (q, lab_q) = _pixels(first), _pixels(second)
     if not len(p) or not len(q):
         return None
     if len(p) * len(q) > MAX_PIXELS**2:
-        return None  # the exact solver's time and memory grow with the product: such frames start from noise
+        return None  # the assignment's time and memory grow with the product: such frames start from noise
+    flip = len(p) > len(q)  # rows are the drawing with fewer pixels
+    if flip:
+        p, q, lab_p, lab_q = q, p, lab_q, lab_p
     scale = max(first.size)  # the cost in units of the drawing's width: the same for any size
-    cost = ot.dist(p / scale, q / scale) + colour_cost * ot.dist(lab_p, lab_q)
-    a = np.full(len(p), 1.0 / len(p))
-    b = np.full(len(q), 1.0 / len(q))
-    plan = ot.emd(a, b, cost, numItermax=1_000_000)
-    i, j = np.nonzero(plan > 1e-12)
-    return ShapeTransport(first.size, p[i], q[j], lab_p[i], lab_q[j], plan[i, j], (len(p), len(q)))
+    cost = _squared_distances(p / scale, q / scale) + colour_cost * _squared_distances(lab_p, lab_q)
+    fewer, more = len(p), len(q)
+    # First every pixel of the smaller drawing gets its own partner (the least-cost one-to-one
+    # matching), then the other drawing's leftover pixels are shared out among them, each lending
+    # at most `copies - 1` more times (the least-cost matching of the leftovers to those copies).
+    row, column = _linear_sum_assignment(cost)
+    left = np.setdiff1d(np.arange(more), column)
+    if len(left):
+        copies = -(-more // fewer)
+        extra_row, extra_column = _linear_sum_assignment(np.tile(cost[:, left], (copies - 1, 1)))
+        row, column = np.concatenate([row, extra_row]), np.concatenate([column, left[extra_column]])
+    source = row % fewer
+    lent = np.bincount(source, minlength=fewer)
+    source_mass = 1.0 / (fewer * lent[source])
+    target_mass = np.full(len(column), 1.0 / more)
+    if flip:
+        return ShapeTransport(first.size, q[column], p[source], lab_q[column], lab_p[source], target_mass,
+                              source_mass, (more, fewer))  # fmt: skip
+    return ShapeTransport(first.size, p[source], q[column], lab_p[source], lab_q[column], source_mass, target_mass,
+                          (fewer, more))  # fmt: skip
 
 
-def _import_pot():
-    """Return POT's ``ot`` module, imported without scikit-learn.
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the (len(a), len(b)) squared Euclidean distances between the rows of ``a`` and ``b``."""
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1)
 
-    POT imports scikit-learn, when installed, for one k-means initialisation this module never uses
-    (``ot.lowrank``, behind an ImportError guard); sentence-transformers installs it, and importing
-    it took 2-3 s of a cold morph on a 2-core CPU (POT itself ~1.3 s). Until POT is imported,
-    ``import sklearn`` fails inside it; a scikit-learn imported before stays as it is.
+
+def _linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return scipy's `linear_sum_assignment` of ``cost`` (row indices, column indices).
+
+    ``import scipy.optimize`` loads most of scipy (see benchmarks/bundled_speed.py's import list),
+    while the solver is one small compiled module that needs only numpy, so it is loaded on its
+    own. Where that module is not where this scipy keeps it, the public import does the work.
     """
+    global _solver
+    if _solver is None:
+        _solver = _load_lsap()
+    return _solver(cost)
+
+
+_solver = None
+
+
+def _load_lsap():
+    """Return scipy's compiled ``linear_sum_assignment``, loaded without importing `scipy.optimize`."""
+    import importlib.machinery
+    import importlib.util
     import sys
 
-    if "ot" in sys.modules or "sklearn" in sys.modules:
-        import ot
+    if "scipy.optimize" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("scipy")
+            folder = Path(spec.submodule_search_locations[0]) / "optimize"  # type: ignore[union-attr,index]
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = folder / f"_lsap{suffix}"
+                if path.is_file():
+                    module = sys.modules.get("scipy.optimize._lsap")
+                    if module is None:
+                        own = importlib.util.spec_from_file_location("scipy.optimize._lsap", path)
+                        module = importlib.util.module_from_spec(own)  # type: ignore[arg-type]
+                        own.loader.exec_module(module)  # type: ignore[union-attr]
+                    return module.linear_sum_assignment
+        except (ImportError, AttributeError, TypeError, OSError):
+            pass
+    from scipy.optimize import linear_sum_assignment
 
-        return ot
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # import system: "not installed"
-    try:
-        import ot
-    finally:
-        if sys.modules.get("sklearn", 0) is None:
-            del sys.modules["sklearn"]
-    return ot
+    return linear_sum_assignment
 
 
 def start_timestep(t: float, strength: float, train_steps: int = 1000) -> int:

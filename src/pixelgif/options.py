@@ -136,6 +136,9 @@ def _morph_options() -> list[Option]:
                "this far towards pure noise midway (less near the keyframes) and redrawn, so the outline deforms "
                "instead of cross-fading (default 0.7; 0: in-betweens start from noise)", float, metavar="S",
                group="image keyframes"),
+        Option("shape_guidance", "morph", "classifier-free guidance of the in-betweens that --shapes starts from "
+               "moved drawings (default 1: off, one model evaluation a step instead of two; the moved drawing "
+               "already holds shape and colour)", float, metavar="G", group="image keyframes"),
     ]  # fmt: skip
 
 

@@ -126,6 +126,23 @@ def test_even_spacing_places_every_frame_and_reports_progress_to_the_end(bundled
     assert all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))
 
 
+def test_shape_started_in_betweens_take_one_evaluation_a_step_unless_guided(bundled_engine, monkeypatch):
+    samples: list[int] = []
+    real = bundled_engine._predict_noise
+    monkeypatch.setattr(bundled_engine, "_predict_noise", lambda x, t, c: samples.append(len(x)) or real(x, t, c))
+    base = dict(prompts=PROMPTS, frames=4, steps=2, spacing="linear", seed=7)
+    unguided = bundled_engine(MorphConfig(**base))  # shape_guidance 1: no classifier-free guidance
+    counts = [sum(samples)]
+    samples.clear()
+    guided = bundled_engine(MorphConfig(**base, shape_guidance=None))  # the run's guidance, as before
+    counts.append(sum(samples))
+    # The two keyframes' inversion is shared (remembered); every in-between step costs twice the samples guided.
+    assert counts[1] == 2 * counts[0] > 0
+    assert not np.array_equal(np.asarray(unguided.frames[2]), np.asarray(guided.frames[2]))
+    with pytest.raises(ValueError, match="shape guidance must be a number"):
+        MorphConfig(prompts=PROMPTS, shape_guidance=-1)
+
+
 def test_a_shape_started_in_between_keeps_one_outline_between_the_two(bundled_engine):
     config = MorphConfig(prompts=PROMPTS, frames=2, steps=2, spacing="linear", seed=7, vivid=False)
     result = bundled_engine(config)
@@ -147,6 +164,7 @@ def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"format": "pixelgif-settings", "version": 2, "morph": {"prompts": ["a", "b"]}}))
     assert read_settings(old)["morph"]["shapes"] == 0.0
+    assert read_settings(old)["morph"]["shape_guidance"] is None  # the run's guidance, as then
     assert MorphConfig(prompts=["a", "b"]).shapes == 0.7
     with pytest.raises(ValueError, match="shapes must be a number"):
         MorphConfig(prompts=["a", "b"], shapes=1.5)

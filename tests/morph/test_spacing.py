@@ -7,7 +7,7 @@ import pytest
 
 from pixelgif.morph.quality import max_mean_ratio, smoothness
 from pixelgif.morph.schedule import frame_schedule, keyframe_indices
-from pixelgif.morph.spacing import easing_weights, even_frames, place_targets, render_budget, select_even
+from pixelgif.morph.spacing import easing_weights, even_frames, pchip, place_targets, render_budget, select_even
 
 
 class SyntheticRenderer:
@@ -123,3 +123,22 @@ def test_select_even_and_place_targets_by_hand():
     # The change speeds up from a standstill at t = 0.5: targets sit later than a straight line puts them.
     assert np.all(targets >= np.array([0.625, 0.75, 0.875]))
     assert place_targets(ts, np.array([0.0, 2.0, 4.0]), np.full(4, 0.25)) == pytest.approx([0.25, 0.5, 0.75], abs=1e-3)
+
+
+def test_pchip_is_scipys_curve():
+    """The hand-written PCHIP (scipy.interpolate costs most of a second to import) draws scipy's curve."""
+    from scipy.interpolate import PchipInterpolator
+
+    rng = np.random.default_rng(3)
+    cases = [
+        (np.array([0.0, 1.0]), np.array([0.0, 2.0])),  # two points: a line
+        (np.array([0.0, 0.2, 0.7, 1.0]), np.array([0.0, 0.1, 0.1, 3.0])),  # a flat stretch, then a jump
+        (np.array([0.0, 0.5, 1.0]), np.array([1.0, -1.0, 2.0])),  # a local extremum
+        (np.array([0.0, 0.1, 0.15, 1.0]), np.array([0.0, 5.0, 5.1, 5.2])),  # steep start
+    ]
+    for _ in range(20):
+        x = np.sort(rng.choice(np.linspace(0, 1, 50), size=rng.integers(3, 9), replace=False))
+        cases.append((x, np.cumsum(rng.random(len(x)) * (rng.random(len(x)) > 0.3))))
+    for x, y in cases:
+        at = np.linspace(x[0], x[-1], 301)
+        assert np.allclose(pchip(x, y, at), PchipInterpolator(x, y)(at), rtol=1e-10, atol=1e-12), (x, y)

@@ -118,6 +118,10 @@ class MorphConfig:
     # silhouette deforms instead of cross-fading; 0: they start from noise like any in-between
     # (settings files from before shape starts have no key and replay with 0).
     shapes: float = 0.7
+    # Guidance of those in-betweens: 1 turns it off, so a step takes one model evaluation instead of
+    # two; the moved drawing already holds the shape and colours (docs/morph.md measures both).
+    # None: the run's guidance scale (settings files from before have no key and replay with None).
+    shape_guidance: float | None = 1.0
 
     def __post_init__(self):
         self._check_prompts()
@@ -132,6 +136,8 @@ class MorphConfig:
         check_bool("keyframe colours", self.keyframe_colours)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.shapes = check_number("shapes", self.shapes, 0, 1)
+        if self.shape_guidance is not None:
+            self.shape_guidance = check_number("shape guidance", self.shape_guidance, 0)
         self.scheduler = canonical_scheduler(self.scheduler)
         self.negative_prompt = self.negative_prompt or None
 

@@ -290,13 +290,15 @@ class MorphPipeline(ImageKeyframes):
     ) -> list[Image.Image]:
         """Return one image per frame, frame i denoised by DDIM from timestep ``starts[i]``, where
         its picture ``clean[i]`` (B, C, H, W: the backend's latents) is noised with the frame's own
-        noise (SDEdit), through the timesteps of ``config.steps``-step sampling below it. A
-        pixel-space UNet backend only.
+        noise (SDEdit), through the timesteps of ``config.steps``-step sampling below it, under
+        ``config.shape_guidance`` (None: the run's guidance scale). A pixel-space UNet backend only.
 
         Each frame starts at its own noise level, so neighbouring frames differ by a little, not
-        by a whole step of the sampler; after their first step the frames share the sampler's
-        timesteps, and frames at the same timestep are evaluated together."""
-        steps, guidance = config.steps, float(config.guidance_scale or 0.0)
+        by a whole step of the sampler; after their first step the frames take the sampler's
+        timesteps. Every unfinished frame takes its next step in the same model evaluation, each at
+        its own timestep: a few larger batches cost less than many small ones."""
+        steps = config.steps
+        guidance = float((config.guidance_scale if config.shape_guidance is None else config.shape_guidance) or 0.0)
         assert steps is not None and config.batch_size is not None, "render_started takes a resolved config"
         grid = self._make_scheduler(IMAGE_SCHEDULER)
         grid.set_timesteps(steps)
@@ -326,22 +328,23 @@ class MorphPipeline(ImageKeyframes):
             total, done = sum(len(path) for path in paths), 0
             report = progress.batch_reporter(len(batch))
             while True:
-                current = [path[position[n]] for n, path in enumerate(paths) if position[n] < len(path)]
-                if not current:
+                active = [n for n, path in enumerate(paths) if position[n] < len(path)]
+                if not active:
                     break
-                t = max(current)  # every frame now at the highest timestep left takes its step
-                active = [n for n, path in enumerate(paths) if position[n] < len(path) and path[position[n]] == t]
                 chosen = torch.tensor(active)
+                timesteps = torch.tensor([paths[n][position[n]] for n in active])
                 embeds = {}
                 for name, (positive, negative) in context.items():
                     pick = positive[chosen] if negative is None else torch.cat([negative[chosen], positive[chosen]])
                     embeds[name] = pick.to(device, self.dtype)
                 part = sample[chosen].float().to(device)
-                eps = self._predict_noise(torch.cat([part] * 2) if do_cfg else part, t, embeds).double().cpu()
+                model_input, model_steps = (torch.cat([part] * 2), timesteps.repeat(2)) if do_cfg else (part, timesteps)
+                eps = self._predict_noise(model_input, model_steps.to(device), embeds).double().cpu()
                 if do_cfg:
                     uncond, cond = eps.chunk(2)
                     eps = uncond + guidance * (cond - uncond)
                 for row, n in enumerate(active):
+                    t = paths[n][position[n]]
                     position[n] += 1
                     after = paths[n][position[n]] if position[n] < len(paths[n]) else None
                     a_t = alphas[t]

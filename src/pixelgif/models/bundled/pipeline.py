@@ -256,21 +256,24 @@ class PixelSpritePipeline:
         return SpriteOutput(images=result)
 
     def predict_noise(self, sample: torch.Tensor, timestep, context: torch.Tensor) -> torch.Tensor:
-        """Return the UNet's noise prediction for ``sample``; on CPU, slices of the batch run in parallel threads."""
+        """Return the UNet's noise prediction for ``sample`` at ``timestep`` (a number, or one per
+        sample); on CPU, slices of the batch run in parallel threads."""
         sample, context = sample.to(self.unet.dtype), context.to(self.unet.dtype)
+        # One timestep per sample, so that a slice of the batch takes its own (as both UNets expand them).
+        timesteps = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])
 
-        def forward(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-            out = self.unet(x, timestep, encoder_hidden_states=c)
+        def forward(x: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            out = self.unet(x, t, encoder_hidden_states=c)
             return out if isinstance(out, torch.Tensor) else out.sample  # diffusers' UNet returns an output object
 
         if sample.device.type != "cpu":
-            return forward(sample, context).float()
+            return forward(sample, context, timesteps).float()
         fast = self.onnx_unet
         if fast is not None and fast.fits(sample):
             # One ONNX Runtime call per slice; it releases the GIL, so the slices run in parallel.
             threads = max(1, torch.get_num_threads() // shard_count(sample.shape[0]))
-            return run_sharded(lambda x, c: fast(x, timestep, c, threads), sample, context)
-        return run_sharded(forward, sample, context).float()
+            return run_sharded(lambda x, c, t: fast(x, t, c, threads), sample, context, timesteps)
+        return run_sharded(forward, sample, context, timesteps).float()
 
     @staticmethod
     def numpy_to_pil(images: np.ndarray):

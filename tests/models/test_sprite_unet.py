@@ -89,15 +89,26 @@ def test_bundled_pipeline_uses_the_torch_only_modules():
     assert isinstance(pipe.scheduler, DPMSolver) and pipe.scheduler.config.thresholding
 
 
-def test_cli_morph_on_the_bundled_model_imports_no_diffusers_transformers_or_peft(tmp_path):
+@pytest.mark.parametrize("command", ["morph", "batch"])
+def test_cli_morph_on_the_bundled_model_imports_no_diffusers_transformers_or_peft(tmp_path, command):
     """The whole command in a fresh process: renders (tiny) and writes, and never imports the heavy libraries
     (nor torch._dynamo, which building modules on the meta device would import)."""
     out = tmp_path / "m.gif"
+    flags = ["--frames", "2", "--steps", "2", "-q"]
+    heavy = ("diffusers", "transformers", "peft", "accelerate", "torch._dynamo")
+    if command == "morph":
+        arguments = ["morph", "a red dragon", "a blue whale", *flags, "-o", str(out)]
+    else:  # a job file of one job
+        (tmp_path / "jobs.jsonl").write_text(
+            json.dumps({"prompts": ["a red dragon", "a blue whale"], "output": "m.gif"})
+        )
+        arguments = ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(tmp_path), *flags]
+        heavy = heavy[:3] + heavy[4:]  # a batch shares its jobs between processes with accelerate (no model code)
     code = (
         "import sys\n"
         "from pixelgif.cli import main\n"
-        f"code = main(['morph', 'a red dragon', 'a blue whale', '--frames', '2', '--steps', '2', '-q', '-o', {str(out)!r}])\n"
-        "heavy = sorted(m for m in ('diffusers', 'transformers', 'peft', 'accelerate', 'torch._dynamo')\n"
+        f"code = main({arguments!r})\n"
+        f"heavy = sorted(m for m in {heavy!r}\n"
         "               if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(code)\n"

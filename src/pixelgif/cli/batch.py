@@ -70,7 +70,7 @@ def run(args) -> int:
 
     from ..batch import run_batch
 
-    _quiet_libraries()
+    _quiet_libraries(*(job.request.model for job in jobs))
     result = run_batch(jobs, bad, args.outdir, progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr))
     if result.is_main:
         for outcome in result.failures:

@@ -161,18 +161,19 @@ def parse_keyframes(arguments: list[str], captions: list[str]) -> list:
     return [parse_keyframe(text, next(remaining, None) if looks_like_image(text) else None) for text in arguments]
 
 
-def _quiet_libraries(model: dict | None = None) -> None:
+def _quiet_libraries(*models: dict) -> None:
     """Silence library warnings and progress bars: the user sees our bar and one summary line.
 
-    ``model`` (`RunRequest.model`): for the bundled sprite model (or a folder of its architecture),
-    which loads without transformers and diffusers, neither is imported here (that took seconds of
-    a cold start); the environment quiets them should they load after all.
+    ``models`` (`RunRequest.model` s, those the run will load): when every one is the bundled
+    sprite model (or a folder of its architecture), which loads without transformers and diffusers,
+    neither is imported here (that took seconds of a cold start); the environment quiets them
+    should they load after all.
     """
     import os
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    if model is not None and _sprite_model(model):
+    if models and all(_sprite_model(model) for model in models):
         return
     import transformers  # before diffusers, whose imports otherwise warn through transformers
 

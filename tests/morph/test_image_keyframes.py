@@ -222,3 +222,23 @@ def test_an_engine_remembers_inversions_and_gives_the_same_noise(bundled, monkey
     for other in changed:
         keys = bundled.prepare_keyframes(other)
         assert not torch.equal(keys.latents[0], inverted[0]) or not torch.equal(keys.latents[1], inverted[1])
+
+
+def test_a_keyframe_met_again_in_another_pair_is_not_inverted_again(bundled, monkeypatch):
+    """On ONNX Runtime each sample's prediction does not depend on its batch, so inversions are
+    remembered one image at a time: a batch of jobs reusing a keyframe inverts it once, to the bit."""
+    assert bundled.backend.batch_invariant is not None and bundled.backend.batch_invariant(32, 32)
+    moth = Keyframe(image=butterfly().rotate(180), caption="a moth")
+    first = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
+    second = [first[1], moth]  # the butterfly again, with a new partner
+    bundled.prepare_keyframes(MorphConfig(prompts=first, steps=3, seed=5))
+    inverted: list[int] = []
+    real = bundled._invert
+    monkeypatch.setattr(bundled, "_invert", lambda images, *rest: inverted.append(len(images)) or real(images, *rest))
+    again = bundled.prepare_keyframes(MorphConfig(prompts=second, steps=3, seed=5))
+    assert inverted == [1]  # only the moth
+    monkeypatch.undo()
+    fresh = MorphPipeline(bundled.backend, progress=False).prepare_keyframes(
+        MorphConfig(prompts=second, steps=3, seed=5)
+    )
+    assert torch.equal(again.latents[0], fresh.latents[0]) and torch.equal(again.latents[1], fresh.latents[1])

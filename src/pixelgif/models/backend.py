@@ -60,6 +60,7 @@ def backend_of(pipe: Any, presets: Iterable[ModelPreset | LoraPreset | None] = (
         predict_noise=getattr(pipe, "predict_noise", None),
         library_sprite=_sprite_finder(pipe),
         colour_words=getattr(pipe, "colour_words", None),
+        batch_invariant=getattr(pipe, "batch_invariant", None),
     )
 
 

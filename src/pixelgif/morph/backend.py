@@ -93,6 +93,9 @@ class Backend:
     predict_noise: NoisePredictor | None = None  # the model's own noise prediction (None: call the UNet)
     library_sprite: SpriteFinder | None = None  # the model's sprite library (None: it has none)
     colour_words: ColourWords | None = None  # recolours a keyframe render that lacks its prompt's colour (None: never)
+    # (height, width) -> True when a sample of that size gets the same noise prediction, bit for bit,
+    # in any batch: then results computed in different batches may be reused (None: never assumed).
+    batch_invariant: Callable[[int, int], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:

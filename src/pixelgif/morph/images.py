@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 IMAGE_SCHEDULER = "DDIM-exact"
 DEFAULT_CAPTION = ""
 INVERSION_REFINE = 3
-# Inversions an engine remembers (whole calls, by `ImageKeyframes._inversion_key`): a studio or
-# batch that morphs from the same images or library sprites again skips their inversion. An
-# engine's model never changes (LoRAs are part of loading it), so the result is the same.
-INVERSION_MEMO = 16
+# Inversions an engine remembers (whole calls, or single images where the backend is batch
+# invariant; by `ImageKeyframes._inversion_key`): a studio or batch that morphs from the same
+# images or library sprites again skips their inversion. An engine's model never changes (LoRAs
+# are part of loading it), so the result is the same.
+INVERSION_MEMO = 64
 
 
 @dataclass
@@ -144,14 +145,38 @@ class ImageKeyframes:
         in the unit-variance convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
-        key = self._inversion_key(images, conditionings, config, refine)
         memo: OrderedDict[bytes, list[torch.Tensor]] = self.__dict__.setdefault("_inversions", OrderedDict())
-        if key in memo:
-            on_step()  # a cancel still stops here
+        invariant = self.backend.batch_invariant
+        computed = 0
+        assert config.height is not None and config.width is not None, "invert_images takes a resolved config"
+        if invariant is not None and not self.flow_matching and invariant(config.height, config.width):
+            # Each image's inversion does not depend on the others in its batch: remembered one by
+            # one, so a batch of jobs that meet the same keyframe again in other pairs inverts it once.
+            keys = [
+                self._inversion_key([image], [c], config, refine)
+                for image, c in zip(images, conditionings, strict=True)
+            ]
+            missing = [i for i, key in enumerate(keys) if key not in memo]
+            # Guidance is decided per call (`_guided_inversion`): images that need it go apart.
+            for guided in (False, True):
+                group = [i for i in missing if self._guided_inversion([conditionings[i]], config) == guided]
+                if group:
+                    noises = self._invert([images[i] for i in group], [conditionings[i] for i in group], config,
+                                          refine, on_step)  # fmt: skip
+                    for i, noise in zip(group, noises, strict=True):
+                        memo[keys[i]] = [noise.clone()]
+                    computed += len(group)
+        else:
+            keys = [self._inversion_key(images, conditionings, config, refine)]
+            if keys[0] not in memo:
+                memo[keys[0]] = [latent.clone() for latent in self._invert(images, conditionings, config, refine,
+                                                                           on_step)]  # fmt: skip
+                computed += len(images)
+        if computed == 0:
+            on_step()  # a cancel still stops here when every inversion was remembered
+        noises = [latent.clone() for key in keys for latent in memo[key]]
+        for key in keys:
             memo.move_to_end(key)
-            return [latent.clone() for latent in memo[key]]
-        noises = self._invert(images, conditionings, config, refine, on_step)
-        memo[key] = [latent.clone() for latent in noises]
         while len(memo) > INVERSION_MEMO:
             memo.popitem(last=False)
         return noises
@@ -176,6 +201,16 @@ class ImageKeyframes:
                 hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
         return hasher.digest()
 
+    @staticmethod
+    def _guided_inversion(conditionings: list[Conditioning], config: MorphConfig) -> bool:
+        """Return True when inverting under ``conditionings`` takes classifier-free guidance."""
+        names = [name for name in conditionings[0] if not name.startswith("negative_")]
+        negatives = all(f"negative_{name}" in c for c in conditionings for name in names)
+        # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
+        # guidance changes nothing: skip the unconditional half, half the work.
+        neutral = negatives and all(torch.equal(c[f"negative_{n}"], c[n]) for c in conditionings for n in names)
+        return float(config.guidance_scale or 0.0) > 1.0 and negatives and not neutral
+
     def _invert(
         self,
         images: list[Image.Image],
@@ -198,11 +233,7 @@ class ImageKeyframes:
         step = ddim.config.num_train_timesteps // ddim.num_inference_steps
         guidance = float(config.guidance_scale or 0.0)
         names = [name for name in conditionings[0] if not name.startswith("negative_")]
-        negatives = all(f"negative_{name}" in c for c in conditionings for name in names)
-        # Where each negative text is the image's own caption (as `prepare_keyframes` makes it)
-        # guidance changes nothing: skip the unconditional half, half the work.
-        neutral = negatives and all(torch.equal(c[f"negative_{n}"], c[n]) for c in conditionings for n in names)
-        do_cfg = guidance > 1.0 and negatives and not neutral
+        do_cfg = self._guided_inversion(conditionings, config)
         device, dtype = self.device, self.dtype
         x = self.encode_images(images).double().to(device)
         context = {}

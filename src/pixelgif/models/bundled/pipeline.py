@@ -255,6 +255,14 @@ class PixelSpritePipeline:
             return (result,)
         return SpriteOutput(images=result)
 
+    def batch_invariant(self, height: int, width: int) -> bool:
+        """Return True when `predict_noise` gives a sample of this size the same result, bit for bit,
+        in any batch: on ONNX Runtime (the CPU, float32), each sample's arithmetic does not depend on
+        the others (a test checks it); eager torch's does in the last bits."""
+        fast = self.onnx_unet
+        probe = torch.empty(1, self.unet.config.in_channels, height, width, dtype=self.unet.dtype)
+        return fast is not None and self.device.type == "cpu" and fast.fits(probe)
+
     def predict_noise(self, sample: torch.Tensor, timestep, context: torch.Tensor) -> torch.Tensor:
         """Return the UNet's noise prediction for ``sample`` at ``timestep`` (a number, or one per
         sample); on CPU, slices of the batch run in parallel threads."""

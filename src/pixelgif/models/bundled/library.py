@@ -56,6 +56,7 @@ FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 _OF = re.compile(r"\bof\b")
 
 
+@cache  # a few thousand distinct words, each met many times loading the library
 def _singular(word: str) -> str:
     """Return ``word`` without a plural ending ("grapes" -> "grape", "boxes" -> "box"), roughly."""
     if len(word) > 4 and word.endswith("ies"):
@@ -103,16 +104,21 @@ class SpriteLibrary:
         self.caption_concepts = caption_concepts  # (C,) concept index of each caption
         self.captions = captions
         self.concepts = concepts or [str(i) for i in range(int(caption_concepts.max(initial=-1)) + 1)]
-        # Per caption its head noun; per concept the words of all its captions (tags after commas left out).
-        nouns = [phrase_nouns(caption) for caption in captions]
-        self.heads = [head for head, _, _ in nouns]
-        self.naming = [naming for _, naming, _ in nouns]
+        # Per concept the words of all its captions (tags after commas left out); per caption its
+        # head noun and naming words, worked out when a prompt first meets it (`nouns`).
+        self._nouns: dict[int, tuple[str | None, set[str], set[str]]] = {}
         self.vocabulary: dict[int, set[str]] = {}
         for caption, concept in zip(captions, caption_concepts.tolist(), strict=True):
             self.vocabulary.setdefault(int(concept), set()).update(_words(caption.split(",")[0]))
         self.known_words = set().union(*self.vocabulary.values())
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
+
+    def nouns(self, index: int) -> tuple[str | None, set[str], set[str]]:
+        """Return `phrase_nouns` of caption ``index`` (remembered)."""
+        if index not in self._nouns:
+            self._nouns[index] = phrase_nouns(self.captions[index])
+        return self._nouns[index]
 
     @classmethod
     def load(cls, folder: Path = LIBRARY_DIR) -> SpriteLibrary | None:
@@ -183,12 +189,12 @@ class SpriteLibrary:
             return naming - unknown <= self.vocabulary[int(self.caption_concepts[index])]
 
         for index in order.tolist():
-            caption_head = self.heads[index]
+            caption_head = self.nouns(index)[0]
             framing = caption_head in FRAMING or caption_head in container
-            same = caption_head == head or (framing and head in self.naming[index])
+            same = caption_head == head or (framing and head in self.nouns(index)[1])
             if same and fits(index):
                 return int(index), None
-        caption_head, refused = self.heads[nearest], (None, f"the nearest is {self.captions[nearest]!r}")
+        caption_head, refused = self.nouns(nearest)[0], (None, f"the nearest is {self.captions[nearest]!r}")
         if caption_head is None or not fits(nearest):
             return refused
         # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".
@@ -198,7 +204,7 @@ class SpriteLibrary:
             return refused
         vectors = np.asarray(embed([head, caption_head]), dtype=np.float32)
         similarity = float(vectors[0] @ vectors[1])
-        same_naming = naming and naming <= self.naming[nearest] and scores[nearest] >= SAME_NAMING_SIMILARITY
+        same_naming = naming and naming <= self.nouns(nearest)[1] and scores[nearest] >= SAME_NAMING_SIMILARITY
         if same_naming and similarity >= RELATED_NOUNS:
             return nearest, None
         letters = difflib.SequenceMatcher(None, head, caption_head).ratio()

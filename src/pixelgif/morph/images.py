@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 IMAGE_SCHEDULER = "DDIM-exact"
 DEFAULT_CAPTION = ""
 INVERSION_REFINE = 3
+# Inversion steps whose noise share (sqrt(1 - alpha_bar)) is below this are taken once, unrefined.
+UNREFINED_NOISE = 0.05
 # Inversions an engine remembers (whole calls, or single images where the backend is batch
 # invariant; by `ImageKeyframes._inversion_key`): a studio or batch that morphs from the same
 # images or library sprites again skips their inversion. An engine's model never changes (LoRAs
@@ -141,8 +143,9 @@ class ImageKeyframes:
         """Return, per image (at the render size), the noise that DDIM sampling under its text
         (``conditionings``, one per image, as `encode_prompts` returns them) turns back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
         resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
-        prediction is taken at the step's end point, not its start). Latents come back on the CPU,
-        in the unit-variance convention of the engine's noise."""
+        prediction is taken at the step's end point, not its start; steps with less noise than
+        `UNREFINED_NOISE` are not refined). Latents come back on the CPU, in the unit-variance
+        convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
         memo: OrderedDict[bytes, list[torch.Tensor]] = self.__dict__.setdefault("_inversions", OrderedDict())
@@ -258,12 +261,14 @@ class ImageKeyframes:
             a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
             a_t, a_prev = a_t.to(device), a_prev.to(device)
             start = x
+            # A step whose noise is a sliver of the sample moves it by that sliver: not refined.
+            rounds = 0 if (1 - a_t).sqrt() < UNREFINED_NOISE else refine
             eps = noise(start, t)
-            for round_ in range(refine + 1):
+            for round_ in range(rounds + 1):
                 # The DDIM step from t to prev, solved for its start: prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps.
                 x0 = (start - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
                 x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
-                if round_ < refine:
+                if round_ < rounds:
                     eps = noise(x, t)
         return [latent.float().cpu().unsqueeze(0) for latent in x]
 

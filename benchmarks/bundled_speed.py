@@ -8,8 +8,9 @@ git worktree):
   Python process (start to file written), and whether both versions wrote the same bytes;
 * the split of one fresh process through the Python API: import (torch and pixelgif), load (the
   model, with whatever libraries it imports on the way), render (prompts, keyframe inversion,
-  denoising, pixelation), encode (the GIF); then warm: the same morph again in that process;
-  with the CPU seconds of each stage (less disturbed than wall time by other processes);
+  denoising, pixelation), encode (the GIF); then warm: the same morph again in that process, and
+  warm_new: a morph of two other prompts ("a rocket", "a pencil": new keyframes, nothing to
+  reuse); with the CPU seconds of each stage (less disturbed than wall time by other processes);
 * inside that warm morph: the seconds and calls of the UNet (`TIMED`: its calls in the keyframe
   inversion included), of the keyframe inversion, and of the palette's k-means;
 * which heavy libraries each version imported.
@@ -33,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["a red dragon", "a blue whale"]
+NEW_PROMPTS = ["a rocket", "a pencil"]  # warm_new: a morph of other keyframes after those
 FRAMES = 15  # two prompts: 15 + 1 = 16 frames
 HEAVY = ("diffusers", "transformers", "peft", "accelerate")
 # (object, attribute, label): functions timed inside the warm morph (UNet calls include the inversion's).
@@ -89,7 +91,11 @@ inside.clear()
 result = engine(config)
 write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
 lap("warm")
-out["inside"] = inside
+out["inside"] = dict(inside)
+# Warm with new keyframes (a studio's next prompt pair, a batch's next job): nothing remembered to reuse.
+result = engine(MorphConfig(prompts=NEW_PROMPTS, frames=FRAMES))
+write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
+lap("warm_new")
 out["timings"] = result.timings
 out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
 out["dtype"] = str(getattr(engine, "dtype", "?")).removeprefix("torch.")
@@ -115,7 +121,10 @@ def cold_command(src: Path, out: Path) -> float:
 
 def probe(src: Path, out: Path) -> dict:
     """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
-    code = f"PROMPTS, FRAMES, HEAVY, OUT, TIMED = {PROMPTS!r}, {FRAMES}, {HEAVY!r}, {str(out)!r}, {TIMED!r}\n" + PROBE
+    code = (
+        f"PROMPTS, NEW_PROMPTS, FRAMES, HEAVY, OUT, TIMED = {PROMPTS!r}, {NEW_PROMPTS!r}, {FRAMES}, {HEAVY!r}, "
+        f"{str(out)!r}, {TIMED!r}\n" + PROBE
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**environment(), "PYTHONPATH": str(src)})  # fmt: skip
     if done.returncode != 0:
@@ -162,7 +171,7 @@ def main(argv=None) -> int:
     old, new = min(cold["old"]), min(cold["new"])
     print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")
     print(f"{'stage':<8} {'old s':>7} {'new s':>7} {'ratio':>6}   {'old cpu s':>9} {'new cpu s':>9}")
-    for stage in ("import", "load", "render", "encode", "warm"):
+    for stage in ("import", "load", "render", "encode", "warm", "warm_new"):
         o, n = (min(s[stage] for s in splits[name]) for name in ("old", "new"))
         oc, nc = (min(s[stage + "_cpu"] for s in splits[name]) for name in ("old", "new"))
         print(f"{stage:<8} {o:7.2f} {n:7.2f} {o / n:5.2f}x   {oc:9.2f} {nc:9.2f}")

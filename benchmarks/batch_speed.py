@@ -1,7 +1,9 @@
 """Jobs per minute: N small bundled-model morphs as one ``pixelgif batch`` vs N ``pixelgif morph`` commands.
 
-Both sides are real commands in fresh processes (cold start included), with the same settings, and
-both must write the same bytes (checked). The batch saves N-1 Python starts, imports and model loads.
+Every side is a real command in a fresh process (cold start included), with the same settings, and
+all must write the same bytes (checked). The batch saves N-1 Python starts, imports and model loads;
+by default it makes jobs side by side in worker processes (``--workers auto``), also timed with
+``--workers 1`` (one job at a time).
 
     python benchmarks/batch_speed.py [--jobs 20] [--frames 4]
 """
@@ -53,17 +55,25 @@ def main() -> None:
             out = str(tmp / "single" / job["output"])
             separate += timed([sys.executable, "-m", "pixelgif", "morph", *job["prompts"], "--seed", str(job["seed"]),
                                *flags, "-o", out])  # fmt: skip
-        batch = timed([sys.executable, "-m", "pixelgif", "batch", str(tmp / "jobs.jsonl"), "-o", str(tmp / "batch"),
-                       *flags])  # fmt: skip
+        batches = {}
+        for workers in ("auto", "1"):
+            batches[workers] = timed([sys.executable, "-m", "pixelgif", "batch", str(tmp / "jobs.jsonl"), "-o",
+                                      str(tmp / f"batch{workers}"), "--workers", workers, *flags])  # fmt: skip
         same = all(
-            (tmp / "single" / j["output"]).read_bytes() == (tmp / "batch" / j["output"]).read_bytes() for j in work
+            (tmp / "single" / j["output"]).read_bytes() == (tmp / f"batch{w}" / j["output"]).read_bytes()
+            for j in work
+            for w in batches
         )
     cpu = platform.processor() or platform.machine()
     print(f"{args.jobs} bundled-model jobs ({args.frames} frames per transition), {os.cpu_count()} CPUs ({cpu}):")
     print(f"  {'':22} {'seconds':>8} {'jobs/min':>9}")
     print(f"  {'separate pixelgif morph':22} {separate:8.1f} {args.jobs * 60 / separate:9.1f}")
-    print(f"  {'one pixelgif batch':22} {batch:8.1f} {args.jobs * 60 / batch:9.1f}")
-    print(f"  batch is {separate / batch:.1f}x the jobs per minute; same bytes: {'yes' if same else 'NO'}")
+    for workers, label in (("1", "batch --workers 1"), ("auto", "batch (workers: auto)")):
+        print(f"  {label:22} {batches[workers]:8.1f} {args.jobs * 60 / batches[workers]:9.1f}")
+    print(
+        f"  batch is {separate / batches['auto']:.1f}x the jobs per minute ({separate / batches['1']:.1f}x one job at "
+        f"a time); same bytes: {'yes' if same else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

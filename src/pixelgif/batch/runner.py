@@ -6,41 +6,28 @@ the file's valid jobs, so the split does not depend on what is already done (mac
 shared disk still agree on it). Each job goes through `pixelgif.run.run_morph`, the path of
 ``pixelgif morph``, so its files are the bytes that command writes. A job that fails is recorded
 with its reason and the next one starts; only Ctrl-C stops the run (and a rerun resumes it).
+A process makes its jobs one at a time, or in worker processes side by side (`workers`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from ..errors import format_error
-from ..run import load_engine, run_morph
+from .execute import EngineCache, Outcome, run_job
 from .gallery import Entry, write_gallery
 from .jobs import BadLine, Job
-from .state import clean_leftovers, is_done, read_record, record_done, record_failed, record_path, state_dir
+from .state import clean_leftovers, is_done, read_record, record_path, state_dir
+from .workers import AUTO, run_in_workers, worker_count
 
 # A process that finished its share waits for the others at the end: far longer than torch's default.
 BARRIER_TIMEOUT = timedelta(days=30)
-
-
-@dataclass
-class Outcome:
-    """How one job went: "done" (made now), "skipped" (made by an earlier run) or "failed"."""
-
-    line: int
-    name: str
-    status: str
-    reason: str | None = None
-    frames: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -73,34 +60,6 @@ class BatchResult:
         if self.bad:
             text += f"; {len(self.bad)} bad line{'s' * (len(self.bad) != 1)}"
         return text
-
-
-@dataclass
-class EngineCache:
-    """Keeps the engine of the last model, and the error of a model that failed to load."""
-
-    device: str | None = None  # this process's device when a launcher gave each its own
-    _key: tuple | None = None
-    _engine: Any = None
-    _errors: dict[tuple, Exception] = field(default_factory=dict)
-
-    def get(self, model: dict[str, Any]):
-        key = tuple(sorted(model.items()))
-        if key in self._errors:
-            raise self._errors[key]  # loading it again would fail again, only slower
-        if key != self._key:
-            self._engine, self._key = None, None  # free the old model before loading the next
-            free_memory()
-            options = dict(model)
-            if self.device is not None and options.get("device") in (None, "auto"):
-                options["device"] = self.device  # the settings file still records the model options as given
-            try:
-                self._engine = load_engine(**options, progress=False)
-            except Exception as exc:
-                self._errors[key] = exc
-                raise
-            self._key = key
-        return self._engine
 
 
 class Progress:
@@ -165,11 +124,13 @@ def run_batch(
     outdir: str | os.PathLike,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    workers: int | str | None = None,
 ) -> BatchResult:
     """Run this process's share of ``jobs`` into ``outdir``; return every job's outcome (all processes').
 
     The main process reports ``bad`` lines and failures through ``log``, shows the progress bar
-    (``progress``) and writes the gallery.
+    (``progress``) and writes the gallery. ``workers``: processes that make this process's jobs
+    side by side (`pixelgif.batch.workers`; None or "auto": `auto_workers`' choice).
     """
     from accelerate import PartialState
 
@@ -193,21 +154,25 @@ def run_batch(
         first.setdefault(_model_key(job), index)
     mine.sort(key=lambda job: (first[_model_key(job)], job.line))
     device = str(state.device) if state.num_processes > 1 and state.device.type != "cpu" else None
-    engines = EngineCache(device)
+    todo = [job for job in mine if job.name not in done_before]
+    outcomes = [Outcome(job.line, job.name, "skipped") for job in mine if job.name in done_before]
+    count = _worker_count(workers, todo, state.num_processes)
+    engines = EngineCache(device) if count <= 1 else None
+    finished = (
+        run_in_workers(todo, outdir, count, _cpu_threads(), state.process_index)  # forks: before the bar's thread
+        if engines is None
+        else _one_by_one(todo, outdir, engines, state.process_index)
+    )
     bar = Progress(outdir, jobs, done_before, enabled=progress and state.is_main_process,
                    poll=state.num_processes > 1)  # fmt: skip
-    outcomes = []
     try:
-        for job in mine:
-            if job.name in done_before:
-                outcomes.append(Outcome(job.line, job.name, "skipped"))
-                continue
-            outcome = run_job(job, outdir, engines, state.process_index)
+        for job, outcome in finished:
             outcomes.append(outcome)
             bar.finished(job, outcome.frames, outcome.reason)
     finally:
+        finished.close()  # workers: started jobs finish, the rest are dropped
         bar.close()
-        del engines  # frees the model before the processes wait for each other
+        engines = None  # frees the model before the processes wait for each other
     if state.num_processes > 1:
         from accelerate.utils import gather_object
 
@@ -226,38 +191,30 @@ def run_batch(
     return result
 
 
-def run_job(job: Job, outdir: Path, engines: EngineCache, process: int = 0) -> Outcome:
-    """Make one job and record it; a failure becomes the outcome's reason (Ctrl-C still stops)."""
-    started = time.perf_counter()
-    try:
-        engine = engines.get(job.request.model)
-        written = run_morph(job.request, engine, progress=False, source="batch")
-        record_done(outdir, job, len(written.result.frames), written.seconds, process)
-    except Exception as exc:
-        reason = failure_reason(exc)
-        if "out of memory" in reason:
-            free_memory()
-        with contextlib.suppress(OSError):
-            record_failed(outdir, job, reason)
-        return Outcome(job.line, job.name, "failed", reason, seconds=time.perf_counter() - started)
-    return Outcome(job.line, job.name, "done", frames=len(written.result.frames), seconds=time.perf_counter() - started)
+def _one_by_one(
+    jobs: list[Job], outdir: Path, engines: EngineCache, process: int
+) -> Generator[tuple[Job, Outcome], None, None]:
+    for job in jobs:
+        yield job, run_job(job, outdir, engines, process)
 
 
-def failure_reason(exc: BaseException) -> str:
-    """Return why a job failed, as one line."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "out of memory" in text.lower() and not isinstance(exc, MemoryError):
-        return f"out of memory: {text} (try a smaller batch_size, width/height or fewer frames)"
-    return format_error(exc)
+def _worker_count(workers: int | str | None, jobs: list[Job], num_processes: int) -> int:
+    """Return how many worker processes make ``jobs`` (see `worker_count`); 1 under a launcher."""
+    if num_processes > 1:
+        if workers not in (None, AUTO, 1):
+            raise ValueError(
+                f"workers={workers} runs worker processes on one machine; under accelerate launch every "
+                "process makes its jobs one at a time (set --num_processes instead)"
+            )
+        return 1
+    return worker_count(workers, jobs, _cpu_threads())
 
 
-def free_memory() -> None:
-    """Return freed memory of a dropped engine (or a failed render) to the system and the GPU."""
-    gc.collect()
+def _cpu_threads() -> int:
+    """Return the CPU threads this process would compute on (torch's count: OMP_NUM_THREADS or the cores)."""
     import torch
 
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    return torch.get_num_threads()
 
 
 def _cpu_only() -> bool:

@@ -26,6 +26,7 @@ EPILOG = """\
 examples:
   pixelgif batch jobs.jsonl -o sprites/                       # one process, every job
   pixelgif batch jobs.csv -o sprites/ --steps 20 --frames 8   # defaults for jobs that set none
+  pixelgif batch jobs.jsonl -o sprites/ --workers 1           # one job at a time
   accelerate launch --num_processes 4 -m pixelgif batch jobs.jsonl -o sprites/   # 4 GPUs, one model load each
   accelerate launch --num_machines 2 --machine_rank 0 --main_process_ip HOST --num_processes 16 \\
       -m pixelgif batch jobs.jsonl -o /shared/sprites/       # and --machine_rank 1 on the second machine
@@ -42,6 +43,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "-o", "--output", dest="outdir", metavar="OUTDIR", required=True, help="folder for the outputs (made if new)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--workers", type=_workers, default=AUTO, metavar="N",
+        help="processes on this machine making jobs side by side, each with its own model and share of the "
+        "CPU threads (default auto: one per CPU thread, up to 4, when every job runs the bundled model on the "
+        "CPU; else 1)",
+    )  # fmt: skip
     parser.add_argument(
         "--check", action="store_true", help="only read JOBS: list the jobs and bad lines, render nothing"
     )
@@ -71,10 +78,27 @@ def run(args) -> int:
     from ..batch import run_batch
 
     _quiet_libraries(*(job.request.model for job in jobs))
-    result = run_batch(jobs, bad, args.outdir, progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr))
+    result = run_batch(jobs, bad, args.outdir, progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr),
+                       workers=args.workers)  # fmt: skip
     if result.is_main:
         for outcome in result.failures:
             print(f"line {outcome.line} failed ({outcome.name}): {outcome.reason}", file=sys.stderr)
         processes = f" on {result.num_processes} processes" if result.num_processes > 1 else ""
         print(f"{result.summary()}{processes} in {result.seconds:.1f} s; gallery: {result.gallery}")
     return 0 if result.ok else 1
+
+
+AUTO = "auto"  # `pixelgif.batch.workers.AUTO` (not imported: it loads torch)
+
+
+def _workers(text: str) -> int | str:
+    """Return ``text`` as a worker count: "auto" or a whole number of at least 1."""
+    if text == AUTO:
+        return AUTO
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"workers must be auto or a whole number of at least 1, got {text!r}")
+    return count

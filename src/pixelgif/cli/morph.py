@@ -173,7 +173,9 @@ def _quiet_libraries(*models: dict) -> None:
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    if models and all(_sprite_model(model) for model in models):
+    from ..models.presets import uses_sprite_model
+
+    if models and all(uses_sprite_model(model) for model in models):
         return
     import transformers  # before diffusers, whose imports otherwise warn through transformers
 
@@ -183,14 +185,3 @@ def _quiet_libraries(*models: dict) -> None:
 
     diffusers.utils.logging.set_verbosity_error()
     diffusers.utils.logging.disable_progress_bar()
-
-
-def _sprite_model(model: dict) -> bool:
-    """Return True when ``model`` (`RunRequest.model`) is the bundled sprite model or a folder of its architecture."""
-    from pathlib import Path
-
-    from ..models.bundled import is_sprite_model_folder
-    from ..models.presets import BUNDLED, effective_model
-
-    name = effective_model(model.get("model"), model.get("lora"))
-    return name == BUNDLED or (Path(name).expanduser().is_dir() and is_sprite_model_folder(name))

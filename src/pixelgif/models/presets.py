@@ -228,6 +228,15 @@ def effective_model(model: str | None, lora: str | list[str] | None = None) -> s
     return BUNDLED
 
 
+def uses_sprite_model(model: dict) -> bool:
+    """Return True when ``model`` (`RunRequest.model`'s options) loads the bundled sprite model or a
+    folder of its architecture: the models that load without diffusers and transformers."""
+    from .bundled import is_sprite_model_folder
+
+    name = effective_model(model.get("model"), model.get("lora"))
+    return name == BUNDLED or (Path(name).expanduser().is_dir() and is_sprite_model_folder(name))
+
+
 def _lora_names(lora: str | list[str] | None) -> list[str]:
     """Return the names of ``lora`` (one NAME[:WEIGHT], a list of them, or None), weights dropped."""
     return [parse_lora(spec)[0] for spec in lora_list(lora)]

@@ -124,13 +124,14 @@ def run_batch(
     outdir: str | os.PathLike,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
-    workers: int | str | None = None,
+    workers: int | str = 1,
 ) -> BatchResult:
     """Run this process's share of ``jobs`` into ``outdir``; return every job's outcome (all processes').
 
     The main process reports ``bad`` lines and failures through ``log``, shows the progress bar
     (``progress``) and writes the gallery. ``workers``: processes that make this process's jobs
-    side by side (`pixelgif.batch.workers`; None or "auto": `auto_workers`' choice).
+    side by side (`pixelgif.batch.workers`; "auto": `auto_workers`' choice, the CLI's default;
+    the default 1 never forks the caller's process).
     """
     from accelerate import PartialState
 

@@ -14,7 +14,7 @@ import pytest
 
 from pixelgif.batch import read_jobs
 from pixelgif.batch.runner import _worker_count
-from pixelgif.batch.workers import MAX_AUTO_WORKERS, _finished, auto_workers, worker_count
+from pixelgif.batch.workers import MAX_AUTO_WORKERS, _context, _finished, auto_workers, worker_count
 from pixelgif.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +73,19 @@ def test_auto_workers_only_for_the_bundled_model_on_the_cpu(tmp_path):
     assert _worker_count("auto", jobs(), num_processes=2) == 1  # under accelerate launch: one at a time
     with pytest.raises(ValueError, match="workers=2 runs worker processes on one machine; under accelerate launch"):
         _worker_count(2, jobs(), num_processes=2)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers fork only on Linux")
+def test_workers_fork_only_where_a_forked_child_cannot_hang(tmp_path):
+    def jobs(device: str):
+        found, _ = read_jobs(write_jobs(tmp_path, [dict(job, device=device) for job in BUNDLED_JOBS]), tmp_path / "o")
+        return found
+
+    assert _context(1, jobs("cpu")).get_start_method() == "fork"  # no second import
+    # More than one OpenMP thread in a forked child hangs if the parent used OpenMP; a GPU driver
+    # the parent started does not work in a forked child.
+    assert _context(2, jobs("cpu")).get_start_method() == "forkserver"
+    assert _context(1, jobs("cuda")).get_start_method() == "forkserver"
 
 
 def _die(*args) -> None:

@@ -49,7 +49,9 @@ def run_in_workers(
 
     Call it before starting threads (a progress bar's): the workers may be forked from this process."""
     each = max(1, threads // workers)
-    executor = ProcessPoolExecutor(workers, mp_context=_context(each), initializer=_start_worker, initargs=(each,))
+    executor = ProcessPoolExecutor(
+        workers, mp_context=_context(each, jobs), initializer=_start_worker, initargs=(each,)
+    )
     pending = {executor.submit(_run, job, outdir, process): job for job in jobs}  # forks the workers
     return _finished(executor, pending)
 
@@ -72,14 +74,16 @@ def _finished(executor: ProcessPoolExecutor, pending: dict[Future, Job]) -> Gene
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _context(threads: int) -> multiprocessing.context.BaseContext:
-    """Return how to start workers of ``threads`` threads: forked from this process (no imports again)
-    where that is safe, else from a fresh server process.
+def _context(threads: int, jobs: list[Job]) -> multiprocessing.context.BaseContext:
+    """Return how to start workers of ``threads`` threads for ``jobs``: forked from this process (no
+    imports again) where that is safe, else from a fresh server process.
 
+    A forked child cannot use a GPU whose driver this process has started (asking whether there is
+    one may have), so only CPU jobs fork.
     A forked child that computes on more than one OpenMP thread hangs if this process used OpenMP
     before (GNU libgomp's pool does not survive a fork), and a library embedding pixelgif may have."""
     methods = multiprocessing.get_all_start_methods()
-    if sys.platform == "linux" and threads == 1:
+    if sys.platform == "linux" and threads == 1 and all(_on_cpu(job.request.model) for job in jobs):
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
@@ -109,12 +113,13 @@ def _small_cpu_model(model: dict[str, Any]) -> bool:
     """Return True when ``model`` (`RunRequest.model`) is a sprite model that will run on the CPU."""
     from ..models.presets import uses_sprite_model
 
-    if not uses_sprite_model(model):
-        return False
+    return uses_sprite_model(model) and _on_cpu(model)
+
+
+def _on_cpu(model: dict[str, Any]) -> bool:
+    """Return True when ``model``'s device (`RunRequest.model`) will be the CPU."""
     device = str(model.get("device") or AUTO)
-    if device == AUTO:
-        return not _accelerator_available()
-    return device == "cpu"
+    return device == "cpu" or (device == AUTO and not _accelerator_available())
 
 
 def _accelerator_available() -> bool:

@@ -4,7 +4,8 @@ own model and its share of the CPU threads.
 A small model on a CPU leaves cores idle between UNet calls (matching drawings, pixelating, writing
 the file run on one thread), so two single-threaded workers make more jobs a minute than one
 process with two threads. Big models and GPUs run one job at a time (`auto_workers`). Workers are
-forked before any model loads or any thread starts, so they start without importing again.
+forked from the batch process before any model loads, so they start without importing again, where
+a forked child cannot hang (`_context`); else they fork from a fresh server process.
 """
 
 from __future__ import annotations

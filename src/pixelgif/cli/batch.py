@@ -7,7 +7,7 @@ import sys
 
 from ..options import OPTIONS
 from .morph import _quiet_libraries, add_run_options
-from .options import one_line_error
+from .options import one_line_error, whole_number
 
 DESCRIPTION = """\
 Make one morph per job of JOBS into OUTDIR. JOBS is a JSON Lines file, one job per line: a settings
@@ -93,12 +93,4 @@ AUTO = "auto"  # `pixelgif.batch.workers.AUTO` (not imported: it loads torch)
 
 def _workers(text: str) -> int | str:
     """Return ``text`` as a worker count: "auto" or a whole number of at least 1."""
-    if text == AUTO:
-        return AUTO
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"workers must be auto or a whole number of at least 1, got {text!r}")
-    return count
+    return whole_number(text, name="workers", words=(AUTO,))

@@ -38,6 +38,24 @@ def one_line_error(parser):
     return error
 
 
+def whole_number(
+    text: str, low: int = 1, high: int | None = None, name: str = "", words: tuple[str, ...] = ()
+) -> int | str:
+    """Return ``text`` as a whole number from ``low`` to ``high`` (or ``text`` itself when it is one of
+    ``words``, e.g. "auto"); else raise argparse's one-line error naming ``name``."""
+    if text in words:
+        return text
+    try:
+        value: int | None = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        rule = f"a number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
+        either = "".join(f"{word} or " for word in words)
+        raise argparse.ArgumentTypeError(f"{name + ' ' if name else ''}must be {either}{rule}, got {text!r}")
+    return value
+
+
 def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """Return ``parse`` as an argparse type: its ValueError message becomes the one-line error
     (int and float keep argparse's own "invalid int value" wording)."""

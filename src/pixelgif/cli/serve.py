@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import whole_number
+
 DESCRIPTION = """\
 Serve a local studio page for morphs: a storyboard of keyframes (prompt and seed each, lock or
 re-roll seeds, preview just the keyframes, load a settings JSON back), pixel-art, morph and output
@@ -85,23 +87,11 @@ def run(args) -> int:
 
 
 def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, got {text!r}")
-    return port
+    return int(whole_number(text, 1, 65535, "port"))
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
+    return int(whole_number(text))
 
 
 def _kilobytes(text: str) -> int:

@@ -104,7 +104,11 @@ def run(args) -> int:
 
     # Everything that can be checked without torch is checked first: bad input fails in a blink.
     request = build_request(args)
-    check_run(request)
+    fmt = check_run(request)
+    if fmt == "gif":
+        from ..encode.gif import helper
+
+        helper.start()  # loads numba on another core while this process loads torch and the model
     _quiet_libraries(request.model)
     started = time.perf_counter()
     engine = load_engine(**request.model, progress=not args.quiet)

@@ -1,4 +1,5 @@
-"""GIF output: our own container and LZW writer (``writer``, ``palette``, ``lzw``), optionally gifsicle."""
+"""GIF output: our own container and LZW writer (``writer``, ``palette``, ``lzw``), optionally gifsicle;
+``helper`` runs the writer in a second process that starts loading numba early."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -27,15 +28,17 @@ def write_gif(frameset: FrameSet, target: Target, config: EncodeConfig) -> None:
     """Write ``frameset`` as a GIF to ``target`` (then through gifsicle when ``config.gifsicle``)."""
     indexed = scale_frames(to_indexed(frameset), config.scale)
     assert indexed.palette is not None  # to_indexed always gives a palette
-    data = encode_gif(
-        indexed.arrays,
-        indexed.palette,
-        indexed.durations,
-        loop=config.loop,
-        transparent=indexed.transparent,
-        optimize=config.optimize,
-        compact=not config.keep_palette_order,
-    )
+    from . import helper
+
+    args = (indexed.arrays, indexed.palette, indexed.durations)
+    options: dict[str, Any] = dict(loop=config.loop, transparent=indexed.transparent, optimize=config.optimize,
+                                   compact=not config.keep_palette_order)  # fmt: skip
+    started = helper.take()  # a process started early that has numba loaded (`helper.start`)
+    data = started.encode(*args, **options) if started is not None else None
+    if started is not None:
+        started.close()
+    if data is None:
+        data = encode_gif(*args, **options)
     tmp = target.files[0]
     tmp.write_bytes(data)
     if config.gifsicle and len(indexed.arrays) > 1:

@@ -149,8 +149,10 @@ def test_library_builder_keeps_drawings_and_their_captions():
 @pytest.mark.parametrize(
     "prompt, wanted",
     [("a spaceship", "spaceship"), ("a wizard hat", None), ("a treasure chest", None), ("a coffee mug", None),
-     ("a windmill", None), ("a cute kitten", "a cat"), ("a little puppy", "a dog"), ("a roaring lion", None),
-     ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None)],
+     ("a windmill", None), ("a cute kitten", "a cat"), ("a little puppy", "a dog"), ("a roaring lion", "lion"),
+     ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None),
+     ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
+     ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle")],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()
@@ -169,6 +171,8 @@ def test_head_nouns_of_prompts_and_captions():
     assert phrase_nouns("a bowl with spoon, food prepared") == ("bowl", set(), set())
     assert phrase_nouns("a bunch of grapes") == ("grape", set(), {"bunch"})
     assert phrase_nouns("a bow and arrow")[0] == "bow"
+    assert phrase_nouns("a sleepy stone lion") == ("lion", set(), set())  # describing words do not name
+    assert phrase_nouns("a stone") == ("stone", set(), set())  # unless nothing else does
 
 
 def test_command_line_says_when_the_model_draws_a_keyframe_the_library_nearly_matched(tmp_path, capsys):

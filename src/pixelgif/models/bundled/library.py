@@ -34,6 +34,12 @@ MIN_SIMILARITY = 0.6
 NOUN_SIMILARITY = 0.74
 # Spelling variants ("donut"/"doughnut" 0.70, letters 0.77 alike) pass at a lower similarity.
 VARIANT_SIMILARITY, VARIANT_LETTERS = 0.65, 0.75
+# "a school bus" -> "a bus": a kind of a thing the library draws plainly (its caption is the bare
+# head noun), one naming word more, the prompt this close to that caption ("a space station" 0.73
+# is no station) and closer to it than to the naming word by `GENERIC_MARGIN` ("a pirate ship" is
+# nearer "a pirate" than "a ship"; "a fish tank" is as near "a fish"). Two words more ("a hot air
+# balloon") name another thing.
+GENERIC_SIMILARITY, GENERIC_MARGIN = 0.78, 0.05
 # "a fire truck" -> "a fire engine": other head nouns, the same naming words, a close sentence.
 # The head nouns must still be related (truck/engine 0.54; a pine tree is no pine decoration).
 SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
@@ -48,6 +54,10 @@ long pretty beautiful scary spooky cool funny friendly wild simple tasty delicio
 dark bright pale glowing sparkly magic magical fancy cartoon pixel art sprite icon
 drawing picture cheerful smiling flying running sitting standing swimming sleeping wooden metal shiny
 single lonely lovely nice great good bad evil mean strong fast slow heavy soft hard wet dry
+sleepy grumpy hungry curious playful lazy proud brave fierce wise silly goofy shy calm majestic
+roaring barking howling buzzing growling purring chirping singing dancing jumping hopping crawling
+bushy furry fuzzy spiky rusty dusty broken cracked sparkling crackling decorated
+leather stone golden silver plastic ancient mini enormous
 """
 DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
 # Caption heads that name the picture's framing, not the thing: "a lion face" is a lion.
@@ -87,10 +97,11 @@ def phrase_nouns(text: str) -> tuple[str | None, set[str], set[str]]:
         before, after = _OF.split(main, maxsplit=1)
         if _words(after):
             container, main = set(_words(before)) - DESCRIBING, after
-    words = [w for w in _words(main) if w not in DESCRIBING]
-    if not words:
-        return None, set(), container
-    return words[-1], set(words[:-1]), container
+    words = _words(main)
+    naming = [w for w in words if w not in DESCRIBING]
+    if not naming:  # "a stone", "a silver": the word names the thing here
+        return (words[-1], set(), container) if words else (None, set(), container)
+    return naming[-1], set(naming[:-1]), container
 
 
 class SpriteLibrary:
@@ -188,12 +199,22 @@ class SpriteLibrary:
         def fits(index: int) -> bool:
             return naming - unknown <= self.vocabulary[int(self.caption_concepts[index])]
 
+        generic = None  # the most similar caption that is the bare thing ("a bus", "a lion face")
         for index in order.tolist():
-            caption_head = self.nouns(index)[0]
+            caption_head, caption_naming, caption_container = self.nouns(index)
             framing = caption_head in FRAMING or caption_head in container
-            same = caption_head == head or (framing and head in self.nouns(index)[1])
+            same = caption_head == head or (framing and head in caption_naming)
             if same and fits(index):
                 return int(index), None
+            bare = (caption_head == head and not caption_naming) or (
+                caption_head in FRAMING and caption_naming == {head}
+            )
+            if generic is None and bare and not caption_container:
+                generic = int(index)
+        if generic is not None and len(naming) == 1 and scores[generic] >= GENERIC_SIMILARITY:
+            vectors = np.asarray(embed([subject, f"a {next(iter(naming))}"]), dtype=np.float32)
+            if scores[generic] - float(vectors[0] @ vectors[1]) >= GENERIC_MARGIN:
+                return generic, None
         caption_head, refused = self.nouns(nearest)[0], (None, f"the nearest is {self.captions[nearest]!r}")
         if caption_head is None or not fits(nearest):
             return refused

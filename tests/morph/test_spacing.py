@@ -1,5 +1,6 @@
 """Even spacing on a synthetic renderer whose picture is a known non-linear function of t."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -142,3 +143,42 @@ def test_pchip_is_scipys_curve():
     for x, y in cases:
         at = np.linspace(x[0], x[-1], 301)
         assert np.allclose(pchip(x, y, at), PchipInterpolator(x, y)(at), rtol=1e-10, atol=1e-12), (x, y)
+
+
+def _gradient_images(count: int, seed: int = 0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        cells = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+        cells[..., 3] = np.where(rng.random((16, 16)) < 0.2, 0, 255)  # some transparency
+        images.append(Image.fromarray(cells.repeat(8, 0).repeat(8, 1), "RGBA"))  # 8-pixel cells
+    return images
+
+
+@pytest.mark.parametrize("detect_grid", [False, True])
+def test_viewer_features_remembered_give_what_measuring_every_list_whole_gives(detect_grid):
+    # The same lists, fits and single frames in the order even spacing asks for them: every answer
+    # must be the arrays of pixelating that very list on the current palette, as without memory.
+    from pixelgif.morph.quality import oklab_frames
+    from pixelgif.morph.spacing import ViewerFeatures
+    from pixelgif.pixelate import PixelateConfig, pixelate_frames
+
+    config = PixelateConfig(colors=8, detect_grid=True) if detect_grid else PixelateConfig(pixel_size=8, colors=8)
+    images = _gradient_images(8)
+    features = ViewerFeatures(config)
+    asks = [("measure", images[:4]), ("measure", images[2:6]), ("measure", [images[6]]), ("refit", images[:3]),
+            ("measure", images), ("refit", images[4:]), ("measure", images[3:7]), ("refit", images[:3]),
+            ("measure", [images[1]]), ("measure", images[:5])]  # fmt: skip
+    for what, subset in asks:
+        if what == "refit":
+            features.refit(subset)
+            continue
+        got = features(subset)
+        whole = pixelate_frames(
+            subset, dataclasses.replace(features.fixed, dither=features.fixed.dither_for(len(subset)))
+        )
+        for a, b in zip(got, oklab_frames(whole.images), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert len(features._fits) == 3  # the first fit, then two new ones: the third refit is remembered

@@ -386,12 +386,22 @@ class ViewerFeatures:
     distances from different passes stay comparable and palette quantisation and dithering (the
     jumps a viewer actually sees) are part of the measurement. For the final choice `refit` fits
     the palette on the chosen frames exactly as the pipeline will.
+
+    Even spacing comes back to the same choices and frames often (a third of the fits and
+    measurements of a default morph repeat one), so both are remembered: a palette by the frames
+    it was fitted on, a frame's measurement by palette and dither method; on a fixed grid and a
+    palette with room for transparency a frame is pixelated alone, so measuring only the new ones
+    gives the same arrays.
     """
 
     def __init__(self, pixelate_config, exact_images: Sequence[Any] = ()):
         self.config = pixelate_config
-        self.fixed = None
+        self.fixed: Any = None  # the config with the fitted palette (a PixelateConfig)
         self.exact_images = list(exact_images)  # image keyframes: kept exactly, as `pixelate_frames(exact=)` does
+        # Keyed by id(); the values keep the keyed objects alive, so an id is never reused meanwhile.
+        self._fits: dict[tuple[int, ...], tuple[list[Any], Any]] = {}
+        self._dithered: dict[tuple[int, str], Any] = {}  # the fixed palette's config with a dither method
+        self._measured: dict[int, dict[int, tuple[Any, np.ndarray]]] = {}
 
     def _exact(self, images: list[Any]) -> list[int]:
         return [i for i, image in enumerate(images) if any(image is kept for kept in self.exact_images)]
@@ -400,9 +410,12 @@ class ViewerFeatures:
         """Fit the palette on ``images`` (as `pixelate_frames` does) and measure with it from now on."""
         from ..pixelate import pixelate_frames
 
-        art = pixelate_frames(images, self.config, exact=self._exact(images))
-        palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
-        self.fixed = dataclasses.replace(self.config, palette=np.asarray(palette), colors=None)
+        key = tuple(map(id, images))
+        if key not in self._fits:
+            art = pixelate_frames(images, self.config, exact=self._exact(images))
+            palette = art.palette if art.transparent_index is None else np.delete(art.palette, art.transparent_index, 0)
+            self._fits[key] = (list(images), dataclasses.replace(self.config, palette=np.asarray(palette), colors=None))
+        self.fixed = self._fits[key][1]
 
     def __call__(self, images: list[Any]) -> list[np.ndarray]:
         """Return one OKLab array per image (pixel-art size, transparency on white)."""
@@ -410,4 +423,19 @@ class ViewerFeatures:
 
         if self.fixed is None:
             self.refit(images)
-        return list(oklab_frames(pixelate_frames(images, self.fixed, exact=self._exact(images)).images))
+        # The dither depends on how many frames are pixelated together: measure the new ones with
+        # the method the whole list gets.
+        method = self.fixed.dither_for(len(images))
+        key = (id(self.fixed), method)
+        if key not in self._dithered:
+            self._dithered[key] = dataclasses.replace(self.fixed, dither=method)
+        config = self._dithered[key]
+        if config.detect_grid or len(config.palette_rgb) >= 256:
+            # A detected grid, or a full palette cut down where frames have transparency, depends on all frames.
+            return list(oklab_frames(pixelate_frames(images, config, exact=self._exact(images)).images))
+        measured = self._measured.setdefault(id(config), {})
+        new = list({id(image): image for image in images if id(image) not in measured}.values())
+        if new:
+            arrays = oklab_frames(pixelate_frames(new, config, exact=self._exact(new)).images)
+            measured.update({id(image): (image, array) for image, array in zip(new, arrays, strict=True)})
+        return [measured[id(image)][1] for image in images]

@@ -18,11 +18,13 @@ from .color import oklab_to_srgb8, srgb8_to_oklab
 from .kernels import nearest_two
 
 _MAP_CHUNK = 65536  # rows per chunk when mapping, to bound the N x K distance matrix
-# fit_palette's answers to its last calls. Even frame spacing fits the palette of the same chosen
-# frames several times (its re-choices, then the final pixelation); the fit is a function of its
-# arguments (fixed seed), so an identical call gets the same palette back without the k-means.
+# fit_palette's answers to its last calls. The fit is a function of its arguments (fixed seed),
+# so an identical call gets the same palette back without the k-means: the final pixelation
+# refits what even spacing fitted last, and a morph made again (the studio, batch) refits all of
+# its own. A default morph makes about 9 distinct fits, so the memo holds several morphs' worth
+# (a memo smaller than one morph's fits would miss every one of them the second time round).
 _FIT_MEMO: OrderedDict[bytes, np.ndarray] = OrderedDict()
-_FIT_MEMO_SIZE = 8
+_FIT_MEMO_SIZE = 64
 _FIT_MEMO_LOCK = threading.Lock()
 
 

@@ -393,6 +393,28 @@ def test_a_run_cancelled_while_waiting_for_the_engine_stops_there(tmp_path):
     assert not list((tmp_path / "serve").rglob("*.png"))  # nothing written, the run folders removed
 
 
+def test_preload_loads_the_model_then_the_gif_writer_and_only_logs_failures(tmp_path, monkeypatch, caplog):
+    from pixelgif.encode.gif import helper
+
+    order: list[str] = []
+    monkeypatch.setattr(helper, "warm_up", lambda: order.append("gif writer"))
+    studio = Studio(root=tmp_path / "a", engines=EngineCache(lambda **model: order.append("model") or object()))
+    studio.preload({"model": None}).join(10)
+    assert order == ["model", "gif writer"] and studio.engines.loaded
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    def no_weights(**model):
+        raise PixelgifError("no weights")
+
+    monkeypatch.setattr(helper, "warm_up", broken)
+    failing = Studio(root=tmp_path / "b", engines=EngineCache(no_weights))
+    with caplog.at_level("WARNING"):
+        failing.preload({"model": None}).join(10)
+    assert "could not preload the model" in caplog.text and "could not preload the GIF writer: disk full" in caplog.text
+
+
 def test_studio_morph_reports_smoothness(studio, tiny_sd):
     pytest.importorskip("pixelgif.morph.quality", reason="the smoothness report comes with pixelgif.morph.quality")
     pytest.importorskip("matplotlib")

@@ -172,8 +172,8 @@ class Studio:
         self._runs = itertools.count(1)
 
     def preload(self, model: dict[str, Any]) -> threading.Thread:
-        """Start loading the engine for ``model`` in the background (the first render then waits
-        for it, not for a fresh load); a failure is logged, and the first render reports it."""
+        """Start loading the engine for ``model`` and then the GIF writer in the background (the first
+        render then waits for them, not for a fresh load); a failure is logged, and the first render reports it."""
 
         def load() -> None:
             try:
@@ -181,6 +181,12 @@ class Studio:
                     self.engines.get(model)
             except Exception as exc:  # e.g. no weights offline: the page still opens
                 LOG.warning("could not preload the model: %s", " ".join(str(exc).split()))
+            try:  # and the GIF writer's compiled code (numba: a second, or several the first time ever)
+                from ..encode.gif.helper import warm_up
+
+                warm_up()
+            except Exception as exc:  # the first GIF then loads it
+                LOG.warning("could not preload the GIF writer: %s", " ".join(str(exc).split()))
 
         thread = threading.Thread(target=load, name="pixelgif-preload", daemon=True)
         thread.start()

@@ -115,8 +115,8 @@ def _receive(stream) -> Any:
     return pickle.loads(data)
 
 
-def _warm_up() -> None:
-    """Load numba and every LZW kernel the writer uses by encoding a tiny animation."""
+def warm_up() -> None:
+    """Load numba and every LZW kernel the writer uses (compiling them the first time) by encoding a tiny animation."""
     import numpy as np
 
     from .writer import encode_gif
@@ -131,7 +131,7 @@ def main() -> None:
     """Serve `encode_gif` calls from stdin until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    _warm_up()
+    warm_up()
     from .writer import encode_gif
 
     while True:

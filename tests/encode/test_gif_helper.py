@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,21 @@ def test_command_without_numba_loaded_starts_and_ends_the_helper(tmp_path):
     assert done.returncode == 0, done.stderr
     expected = write_animation(p_images(sprite_indices()), tmp_path / "b.gif", EncodeConfig())
     assert (tmp_path / "a.gif").read_bytes() == expected.read_bytes()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(pid, 0) probes a process on POSIX only")
+def test_a_command_that_fails_before_its_gif_exits_at_once_and_leaves_no_helper(tmp_path):
+    script = (
+        "import sys, time\n"
+        "from pixelgif.encode.gif import helper\n"
+        "started = helper.start()\n"
+        "assert started is not None\n"
+        f"open({str(tmp_path / 'pid')!r}, 'w').write(str(started.process.pid))\n"
+        "sys.exit(3)  # as an error after the helper started, while it still loads numba\n"
+    )
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert time.monotonic() - began < 10
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left behind
+        os.kill(int((tmp_path / "pid").read_text()), 0)

@@ -50,13 +50,16 @@ class GifHelper:
             return None
         return value
 
-    def close(self) -> None:
-        """End the helper (it exits when its input closes)."""
+    def close(self, now: bool = False) -> None:
+        """End the helper: it exits when its input closes; ``now`` stops it at once (it may still be
+        loading numba, which an exiting command should not wait for)."""
         try:
             if self.process.stdin:
                 self.process.stdin.close()
         except OSError:
             pass
+        if now:
+            self.process.kill()
         try:
             self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -87,8 +90,8 @@ def start() -> GifHelper | None:
 
 def _close_unused() -> None:
     helper = take()
-    if helper is not None:
-        helper.close()
+    if helper is not None:  # the command ended before writing its GIF (an error, Ctrl-C)
+        helper.close(now=True)
 
 
 def take() -> GifHelper | None:

@@ -5,7 +5,8 @@ this checkout ("new") and a baseline commit ("old", default ``main``, checked ou
 git worktree):
 
 * cold: the real command, ``pixelgif morph "a red dragon" "a blue whale" --frames 15`` in a fresh
-  Python process (start to file written), and whether both versions wrote the same bytes;
+  Python process (start to file written), and whether both versions wrote the same bytes; with
+  ``--first-run`` also as on a fresh install, numba's cached kernels deleted first (they compile);
 * the split of one fresh process through the Python API: import (torch and pixelgif), load (the
   model, with whatever libraries it imports on the way), render (prompts, keyframe inversion,
   denoising, pixelation), encode (the GIF); then warm: the same morph again in that process, and
@@ -17,7 +18,7 @@ git worktree):
 
 Every figure is the best of ``--repeats``; ratios are old / new.
 
-    python benchmarks/bundled_speed.py [--baseline main] [--repeats 2]
+    python benchmarks/bundled_speed.py [--baseline main] [--repeats 2] [--first-run]
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def cold_command(src: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def clear_numba_cache(src: Path) -> None:
+    """Delete numba's compiled kernels cached next to the sources in ``src`` (a fresh install has none)."""
+    for path in [*src.rglob("*.nbi"), *src.rglob("*.nbc")]:
+        path.unlink(missing_ok=True)
+
+
 def probe(src: Path, out: Path) -> dict:
     """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
     code = (
@@ -147,6 +154,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", default="main", help="git commit or branch to compare with (default: main)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--first-run", action="store_true",
+                        help="also time the cold command with numba's compiled code not yet on disk (a fresh install)")  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = Path(tmp) / "baseline"
@@ -155,9 +164,13 @@ def main(argv=None) -> int:
         try:
             versions = {"old": old_tree / "src", "new": ROOT / "src"}
             cold: dict[str, list[float]] = {name: [] for name in versions}
+            first: dict[str, list[float]] = {name: [] for name in versions}
             splits: dict[str, list[dict]] = {name: [] for name in versions}
             same_bytes = True
             for _ in range(args.repeats):
+                for name, src in versions.items() if args.first_run else ():
+                    clear_numba_cache(src)
+                    first[name].append(cold_command(src, Path(tmp) / f"{name}.gif"))
                 for name, src in versions.items():  # alternating
                     cold[name].append(cold_command(src, Path(tmp) / f"{name}.gif"))
                 same_bytes &= (Path(tmp) / "old.gif").read_bytes() == (Path(tmp) / "new.gif").read_bytes()
@@ -170,6 +183,9 @@ def main(argv=None) -> int:
     print(f"default morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
     old, new = min(cold["old"]), min(cold["new"])
     print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")
+    if args.first_run:
+        old, new = min(first["old"]), min(first["new"])
+        print(f"first run (numba compiles its kernels): old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x")
     print(f"{'stage':<8} {'old s':>7} {'new s':>7} {'ratio':>6}   {'old cpu s':>9} {'new cpu s':>9}")
     for stage in ("import", "load", "render", "encode", "warm", "warm_new"):
         o, n = (min(s[stage] for s in splits[name]) for name in ("old", "new"))

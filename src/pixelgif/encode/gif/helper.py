@@ -134,6 +134,7 @@ def main() -> None:
     """Serve `encode_gif` calls from stdin until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # stdout carries the replies: anything printed goes elsewhere
     warm_up()
     from .writer import encode_gif
 

@@ -1,10 +1,11 @@
 """`encode_gif` in a second process that loads numba while this one is still starting up.
 
-Why: a cold ``pixelgif morph`` waits about a second for numba to import and load its cached LZW
-kernels before it can write the GIF, and all of a cold command's start (Python, torch, the
-model) runs on one core. A helper process started at the beginning of the command does that
-loading on another core at the same time, then encodes the frames it is sent: the same function,
-so the same bytes (``python benchmarks/bundled_speed.py`` shows the time saved).
+Why: before a cold ``pixelgif morph`` can write its GIF, numba has to import and load its cached
+LZW kernels (on a fresh install, compile them), while all of the command's start (Python, torch,
+the model) runs on one core. A helper process started at the beginning of the command
+(``python -m pixelgif.encode.gif.helper``) does that loading on another core at the same time,
+then encodes the frames it is sent: the same function, so the same bytes
+(``python benchmarks/bundled_speed.py [--first-run]`` shows the time saved).
 
 `start` launches it (when numba is installed and not yet loaded here); `write_gif` hands its
 frames to the running helper and encodes them here instead if there is none or it fails. The

@@ -177,8 +177,9 @@ class SpriteLibrary:
 
         Captions are tried from the most similar down (all above `MIN_SIMILARITY`): the first whose
         head noun is the prompt's (or is the container of "a glass of wine" -> "a wine glass") and
-        whose concept's words hold every other naming word of the prompt. When no caption has the
-        prompt's head noun, the most similar one may still be a synonym ("a kitten" -> "a cat"):
+        whose concept's words hold every other naming word of the prompt; else the bare thing of
+        which the prompt names a kind ("a school bus" -> "a bus", `GENERIC_SIMILARITY`). When no
+        caption has the prompt's head noun, the most similar one may still be a synonym ("a kitten" -> "a cat"):
         its head noun must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
         """
         head, naming, container = phrase_nouns(subject)

@@ -103,17 +103,17 @@ def test_auto_dtype_of_a_sprite_model_follows_the_cpus_bf16_hardware(monkeypatch
 
 
 def test_cpu_bf16_detection_reads_the_flags(monkeypatch, tmp_path):
-    from pixelgif.models import loading
+    from pixelgif.models import cpu
 
-    real = loading.Path
+    real = cpu.Path
     fake = tmp_path / "cpuinfo"
-    monkeypatch.setattr(loading, "Path", lambda p: fake if p == "/proc/cpuinfo" else real(p))
+    monkeypatch.setattr(cpu, "Path", lambda p: fake if p == "/proc/cpuinfo" else real(p))
     fake.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n")
-    assert loading.cpu_has_native_bf16() is True
+    assert cpu.cpu_has_native_bf16() is True
     fake.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
-    assert loading.cpu_has_native_bf16() is False
+    assert cpu.cpu_has_native_bf16() is False
     fake.unlink()
-    assert loading.cpu_has_native_bf16() is False  # no /proc/cpuinfo (macOS, Windows): float32
+    assert cpu.cpu_has_native_bf16() is False  # no /proc/cpuinfo (macOS, Windows): float32
 
 
 def test_dtype_override_is_applied(tiny_sd):

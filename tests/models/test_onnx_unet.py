@@ -4,6 +4,7 @@ its predictions are the torch module's (within 1e-5) on the shipped and on rando
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,3 +108,66 @@ def test_the_pipeline_renders_on_onnx_runtime_as_on_torch(monkeypatch):
     pipe.to(torch.bfloat16)
     assert pipe.onnx_unet is None  # its weights changed: torch again
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_a_session_prebuilt_from_the_same_weights_is_taken_and_predicts_the_same(shipped, tmp_path):
+    from pixelgif.models.bundled import onnx_session
+
+    own = onnx_unet_for(shipped)
+    sample, context = _inputs(2, 7)
+    expected = own(sample, 250, context)
+    assert onnx_session.prebuild(WEIGHTS_DIR / "unet", cpu_threads=2)
+    fast = onnx_unet_for(load_sprite_unet(WEIGHTS_DIR / "unet"))
+    prebuilt = onnx_session._prebuilt.thread
+    assert torch.equal(fast(sample, 250, context), expected)
+    assert not prebuilt.is_alive() and onnx_session._prebuilt is None  # it waited for the build and took it
+    assert not _reads_module(fast)  # the session reads the prebuild's own arrays, which the OnnxUNet keeps
+
+    # Other weights (a fine-tune in another folder) or another thread count: not taken, built anew.
+    other = tmp_path / "unet"
+    other.mkdir()
+    (other / "config.json").write_text((WEIGHTS_DIR / "unet" / "config.json").read_text())
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(WEIGHTS_DIR / "unet" / "diffusion_pytorch_model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1
+    save_file(weights, str(other / "diffusion_pytorch_model.safetensors"))
+    for folder, threads in ((other, 2), (WEIGHTS_DIR / "unet", 16)):
+        assert onnx_session.prebuild(folder, cpu_threads=threads)
+        fast = onnx_unet_for(shipped)
+        assert torch.equal(fast(sample, 250, context), expected)
+        assert _reads_module(fast)  # its own session, on the module's parameters
+        assert onnx_session._prebuilt is None  # offered, refused, dropped
+
+
+def _reads_module(fast: OnnxUNet) -> bool:
+    return all(np.shares_memory(fast._arrays[name], t.numpy()) for name, t in fast.unet.state_dict().items())
+
+
+def test_one_session_per_process_with_threads_from_the_cpu():
+    from pixelgif.models.bundled.onnx_session import session_threads
+
+    assert [session_threads(n) for n in (1, 2, 4, 8, 16)] == [1, 1, 1, 2, 4]
+
+
+def test_a_command_prebuilds_only_for_a_sprite_model_on_the_cpu_in_float32(monkeypatch):
+    from pixelgif.models import cpu, start_sprite_session
+    from pixelgif.models.bundled import onnx_session
+
+    started = []
+    monkeypatch.setattr(onnx_session, "prebuild", lambda folder: started.append(folder) or True)
+    monkeypatch.setattr(cpu, "may_have_accelerator", lambda: False)
+    monkeypatch.setattr(cpu, "cpu_has_native_bf16", lambda: False)
+    bundled = {"model": None, "lora": None, "device": None, "dtype": None}
+    assert start_sprite_session(bundled) and started == [WEIGHTS_DIR / "unet"]
+    assert start_sprite_session({**bundled, "device": "cpu", "dtype": "float32"})
+    for other in ({"model": "sd-turbo"}, {"lora": "pixel-art-xl"}, {"device": "cuda"}, {"dtype": "bfloat16"}):
+        assert not start_sprite_session({**bundled, **other}), other
+    monkeypatch.setattr(cpu, "cpu_has_native_bf16", lambda: True)  # auto picks bfloat16 there: torch runs it
+    assert not start_sprite_session(bundled)
+    assert start_sprite_session({**bundled, "dtype": "float32"})
+    monkeypatch.setattr(cpu, "may_have_accelerator", lambda: True)  # torch may pick the GPU
+    assert not start_sprite_session({**bundled, "dtype": "float32"})
+    assert start_sprite_session({**bundled, "dtype": "float32", "device": "cpu"})
+    assert len(started) == 4

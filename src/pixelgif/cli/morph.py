@@ -100,6 +100,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 
 
 def run(args) -> int:
+    from ..models import start_sprite_session
     from ..run import check_run, load_engine, run_morph
 
     # Everything that can be checked without torch is checked first: bad input fails in a blink.
@@ -109,6 +110,7 @@ def run(args) -> int:
         from ..encode.gif import helper
 
         helper.start()  # loads numba on another core while this process loads torch and the model
+    start_sprite_session(request.model)  # the bundled UNet's ONNX Runtime session, built meanwhile
     _quiet_libraries(request.model)
     started = time.perf_counter()
     engine = load_engine(**request.model, progress=not args.quiet)

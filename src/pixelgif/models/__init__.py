@@ -33,5 +33,26 @@ def backend_of(pipe: Any, presets=()):
     return _describe(pipe, presets)
 
 
+def start_sprite_session(model: dict[str, Any]) -> bool:
+    """Start building, in a thread, the ONNX Runtime session that loading ``model`` (`RunRequest.model`'s
+    options) will run its UNet on (`bundled.onnx_session.prebuild`): for a sprite model without
+    LoRAs on the CPU in float32. Return True when started. No torch: a cold command calls it
+    before it imports torch, which the build then overlaps."""
+    from .cpu import cpu_has_native_bf16, may_have_accelerator
+    from .presets import sprite_model_folder
+
+    folder = sprite_model_folder(model)
+    device, dtype = model.get("device"), model.get("dtype") or "auto"
+    if folder is None or model.get("lora") or str(device or "cpu") != "cpu" or dtype not in ("auto", "float32"):
+        return False
+    if dtype == "auto" and cpu_has_native_bf16():  # a sprite model then runs torch in bfloat16
+        return False
+    if device is None and may_have_accelerator():
+        return False
+    from .bundled.onnx_session import prebuild
+
+    return prebuild(folder / "unet")
+
+
 __all__ = ["BUNDLED", "LORA_PRESETS", "LORA_SCALE", "MODEL_PRESETS", "RENAMED_MODELS", "SD21", "backend_of",
-           "load_backend", "load_pipeline"]  # fmt: skip
+           "load_backend", "load_pipeline", "start_sprite_session"]  # fmt: skip

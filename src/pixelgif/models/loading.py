@@ -11,6 +11,7 @@ from ..errors import ModelNotFoundError, PixelgifError
 from ..morph.backend import Backend
 from ..morph.denoiser import FAMILIES
 from .backend import backend_of
+from .cpu import cpu_has_native_bf16
 from .lora import load_loras
 from .presets import (
     BUNDLED,
@@ -74,18 +75,6 @@ def resolve_dtype(
     if device.type == "cpu" and sprite_model and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
-
-
-def cpu_has_native_bf16() -> bool:
-    """Return True when the CPU has bf16 arithmetic in hardware (x86 AMX-BF16 or AVX512-BF16, read from Linux's flags)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return bool({"amx_bf16", "avx512_bf16"} & set(line.partition(":")[2].split()))
-    return False
 
 
 def load_backend(

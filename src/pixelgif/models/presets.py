@@ -231,10 +231,19 @@ def effective_model(model: str | None, lora: str | list[str] | None = None) -> s
 def uses_sprite_model(model: dict) -> bool:
     """Return True when ``model`` (`RunRequest.model`'s options) loads the bundled sprite model or a
     folder of its architecture: the models that load without diffusers and transformers."""
-    from .bundled import is_sprite_model_folder
+    return sprite_model_folder(model) is not None
+
+
+def sprite_model_folder(model: dict) -> Path | None:
+    """Return the weights folder (``unet/``, ``scheduler/``) of the sprite model ``model`` loads (the
+    bundled one, or a folder made by ``pixelgif train --full``), or None for another model."""
+    from .bundled import WEIGHTS_DIR, is_sprite_model_folder
 
     name = effective_model(model.get("model"), model.get("lora"))
-    return name == BUNDLED or (Path(name).expanduser().is_dir() and is_sprite_model_folder(name))
+    if name == BUNDLED:
+        return WEIGHTS_DIR
+    folder = Path(name).expanduser()
+    return folder if folder.is_dir() and is_sprite_model_folder(folder) else None
 
 
 def _lora_names(lora: str | list[str] | None) -> list[str]:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-MAX_SHARDS = 4  # beyond this the Python side of each forward pass (it holds the GIL) dominates
+from . import MAX_SHARDS
 
 _pools: dict[tuple[int, int, int], ThreadPoolExecutor] = {}  # (process id, shards, threads each) -> pool
 _lock = threading.Lock()

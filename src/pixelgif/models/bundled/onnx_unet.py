@@ -17,22 +17,18 @@ as with torch, a sample's prediction does not depend on the batch it is computed
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-GRAPH_FILE = Path(__file__).resolve().with_name("sprite_unet.onnx")
-GRAPH_INFO = GRAPH_FILE.with_suffix(".json")  # {"architecture": {...}, "initializers": {name: shape}}
-INPUTS = ("sample", "timestep", "encoder_hidden_states")
+from .onnx_session import GRAPH_FILE, GRAPH_INFO, build_session, onnx_enabled, session_threads, take_prebuilt
+
+__all__ = ["GRAPH_FILE", "GRAPH_INFO", "OnnxUNet", "architecture", "onnx_unet_for", "session_threads"]
 # The config keys that do not shape the graph: sizes are dynamic in it.
 UNSHAPED = ("sample_size",)
-ENV_SWITCH = "PIXELGIF_ONNX"  # "0": always the eager torch module
 
 
 def architecture(unet) -> dict[str, Any]:
@@ -46,7 +42,7 @@ def onnx_unet_for(unet) -> OnnxUNet | None:
     graph's architecture, with onnxruntime installed), or None to keep the eager module."""
     from .sprite_unet import SpriteUNet
 
-    if os.environ.get(ENV_SWITCH, "1") == "0" or importlib.util.find_spec("onnxruntime") is None:
+    if not onnx_enabled():
         return None
     if not isinstance(unet, SpriteUNet) or unet.dtype != torch.float32 or unet.device.type != "cpu":
         return None
@@ -79,24 +75,16 @@ class OnnxUNet:
         return sample.dtype == torch.float32 and height % self.multiple == 0 and width % self.multiple == 0
 
     def session(self, threads: int = 1):
-        """Return the ONNX Runtime session with ``threads`` intra-op threads (built now if new)."""
+        """Return the ONNX Runtime session with ``threads`` intra-op threads: the one `onnx_session.prebuild`
+        started if it fits, else built now."""
         with self._lock:
             if threads not in self._sessions:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                # Sleep rather than spin between operators, like torch under OMP_WAIT_POLICY=PASSIVE:
-                # spinning threads slow down everything else on a small shared CPU.
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                names = list(self._arrays)
-                options.add_external_initializers(
-                    names, [ort.OrtValue.ortvalue_from_numpy(self._arrays[name]) for name in names]
-                )
-                self._sessions[threads] = ort.InferenceSession(
-                    GRAPH_FILE.read_bytes(), options, providers=["CPUExecutionProvider"]
-                )
+                prebuilt = take_prebuilt(self._arrays, threads) if not self._sessions else None
+                if prebuilt is not None:
+                    # Equal to ours bit for bit; the session reads the prebuild's arrays: keep them.
+                    self._sessions[threads], self._arrays = prebuilt
+                else:
+                    self._sessions[threads] = build_session(self._arrays, threads)
             return self._sessions[threads]
 
     def __call__(self, sample: torch.Tensor, timestep, context: torch.Tensor, threads: int = 1) -> torch.Tensor:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from .colours import has_colour, named_colour, recolour
-from .cpu_shards import run_sharded, shard_count
+from .cpu_shards import run_sharded
+from .onnx_session import session_threads
 from .text import MAX_TOKENS
 
 EMBEDDING_MEMO = 64  # text embeddings a pipeline remembers (each a few tens of kilobytes)
@@ -279,7 +280,8 @@ class PixelSpritePipeline:
         fast = self.onnx_unet
         if fast is not None and fast.fits(sample):
             # One ONNX Runtime call per slice; it releases the GIL, so the slices run in parallel.
-            threads = max(1, torch.get_num_threads() // shard_count(sample.shape[0]))
+            # Every call takes the same thread count: one session serves them all.
+            threads = session_threads(torch.get_num_threads())
             return run_sharded(lambda x, c, t: fast(x, t, c, threads), sample, context, timesteps)
         return run_sharded(forward, sample, context, timesteps).float()
 

@@ -180,6 +180,20 @@ def test_console_error_has_no_traceback(tmp_path):
     assert not (tmp_path / "x.gif").exists()
 
 
+def test_console_morph_ends_at_once_with_its_output_flushed(tmp_path):
+    # `entry` ends a morph's process with os._exit after the exit handlers: the printed lines and
+    # the GIF (written by the helper process) must all be there, and the exit code 0.
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "cat.gif"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixelgif", "morph", "a cat", "a dog", "--frames", "3", "-o", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith(f"wrote {out}")
+    assert out.read_bytes()[:6] == b"GIF89a"
+
+
 def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["morph", "--help"])

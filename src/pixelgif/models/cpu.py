@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# A CPU batch of a small model is cut into at most this many slices, one per thread
+# (`bundled.cpu_shards`): beyond it the Python side of each forward pass (it holds the GIL) dominates.
+MAX_SHARDS = 4
+
 
 def cpu_has_native_bf16() -> bool:
     """Return True when the CPU has bf16 arithmetic in hardware (x86 AMX-BF16 or AVX512-BF16, read from Linux's flags)."""

@@ -14,9 +14,6 @@ BUNDLED_DESCRIPTION = "pixelgif sprite model: 32x32 RGBA, trained on Twemoji + N
 SPRITE_MODEL_FILE = "pixelgif_model.json"
 SPRITE_MODEL_FORMAT = "pixelgif-sprite-model-1"
 DISTILL_FILE = "distill.json"  # a distilled student's folder: its step count (see `sampling_steps`)
-# A CPU batch is cut into at most this many slices, one per thread (`cpu_shards`): beyond it the
-# Python side of each forward pass (it holds the GIL) dominates.
-MAX_SHARDS = 4
 
 
 def is_sprite_model_folder(path) -> bool:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from . import MAX_SHARDS
+from ..cpu import MAX_SHARDS
 
 _pools: dict[tuple[int, int, int], ThreadPoolExecutor] = {}  # (process id, shards, threads each) -> pool
 _lock = threading.Lock()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import MAX_SHARDS
+from ..cpu import MAX_SHARDS
 
 GRAPH_FILE = Path(__file__).resolve().with_name("sprite_unet.onnx")
 GRAPH_INFO = GRAPH_FILE.with_suffix(".json")  # {"architecture": {...}, "initializers": {name: shape}}

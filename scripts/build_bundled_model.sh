@@ -16,17 +16,18 @@ fi
 # Data v2 (not yet what the shipped weights were trained on): more drawings per concept and colour
 # copies. Needs `pip install -e .[data]` (resvg-py). Build it with DATA_V2=1.
 if [ "${DATA_V2:-0}" = 1 ]; then
-  if [ ! -d data/npm/node_modules/@iconify-json/fluent-emoji-flat ]; then
+  if [ ! -d data/npm/node_modules/emojibase-data ]; then
+    # One install for all: npm --no-save removes the packages an earlier command installed.
     npm install --prefix data/npm --no-save --silent emoji-datasource-twitter@16.0.0 emoji-datasource-google@16.0.0 \
       @iconify-json/fluent-emoji-flat@1.2.6 @iconify-json/fxemoji@1.2.2 @iconify-json/noto-v1@1.2.5 \
-      @iconify-json/emojione@1.2.3 @iconify-json/streamline-emojis@1.2.4
+      @iconify-json/emojione@1.2.3 @iconify-json/streamline-emojis@1.2.4 emojibase-data@17.0.0
   fi
   # Kenney's CC0 sprites ship inside the arcade wheel (only its images are read, nothing is installed).
   [ -f data/pypi/arcade-3.3.3-py3-none-any.whl ] || pip download --no-deps --quiet -d data/pypi arcade==3.3.3
   [ -f data/emoji32_v2.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules --sources all \
     --colour-copies 2 --arcade data/pypi/arcade-3.3.3-py3-none-any.whl -o data/emoji32_v2.npz
   # The sprite library shipped with the weights: data v2's drawings and their caption embeddings.
-  python -m pixelgif.train.bundled.library --data data/emoji32_v2.npz
+  python -m pixelgif.train.bundled.library --data data/emoji32_v2.npz --tags data/npm/node_modules/emojibase-data/en/data.json
 fi
 [ -f data/emoji32.npz ] || python -m pixelgif.train.bundled.build --npm data/npm/node_modules -o data/emoji32.npz
 python -m pixelgif.train.bundled train --data data/emoji32.npz --out runs/bundled --minutes "$minutes" \

@@ -47,6 +47,32 @@ def test_a_close_prompt_finds_its_drawing_and_the_seed_picks_which():
     assert np.array_equal(library.find("a party balloon", embed, seed=2)[0], first)  # seed modulo the drawings
 
 
+def test_emoji_keywords_let_a_naming_word_fit_without_becoming_known_words():
+    # "party" names another concept ("a party popper"): on its own it may not fit the balloon; as
+    # one of the balloon's keywords it does. Keywords add no known words ("celebration").
+    pixels = np.stack([_sprite((220, 30, 30)), _sprite((40, 180, 60)), _sprite((200, 200, 40))])
+    embeddings = np.eye(3, dtype=np.float32)
+    args = (pixels, np.asarray([0, 1, 2]), embeddings, np.asarray([0, 1, 2]), ["a balloon", "a leaf", "a party popper"])
+    near_party = [0.9, 0.0, 0.19**0.5]  # as near "a party" as the prompt itself: not a kind of balloon
+    embed = _embed_as({"a party balloon": near_party, "a party": near_party})
+    assert SpriteLibrary(*args).find("a party balloon", embed, seed=0) is None
+    tagged = SpriteLibrary(*args, tags={0: "celebration party"})
+    _, match = tagged.find("a party balloon", embed, seed=0)
+    assert match.caption == "a balloon"
+    assert "celebration" not in tagged.known_words and tagged.known_words == SpriteLibrary(*args).known_words
+
+
+def test_the_library_builder_takes_each_emojis_keywords(tmp_path):
+    from pixelgif.train.bundled.library import emoji_keywords
+
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"hexcode": "1F332", "tags": ["tree", "pine", "christmas"]},
+                                {"hexcode": "0023-FE0F-20E3", "tags": ["keycap"]}, {"hexcode": "1F343"}]))  # fmt: skip
+    found = emoji_keywords(data, ["1F332", "0023-20E3", "1F343", "name:pine", "1F999"])
+    assert found == {"1F332": "christmas pine tree", "0023-20E3": "keycap"}  # variation selectors ignored
+    assert bundled_library().vocabulary[bundled_library().concepts.index("1F332")] >= {"pine", "evergreen"}
+
+
 def test_a_far_prompt_is_left_to_the_model():
     far = [MIN_SIMILARITY - 0.05, (1 - (MIN_SIMILARITY - 0.05) ** 2) ** 0.5 * 0]
     assert _library().find("a castle", _embed_as({"a castle": far}), seed=0) is None

@@ -108,7 +108,8 @@ class SpriteLibrary:
     """Drawings by concept, with caption embeddings to find them by prompt."""
 
     def __init__(self, pixels: np.ndarray, sprite_concepts: np.ndarray, embeddings: np.ndarray,
-                 caption_concepts: np.ndarray, captions: list[str], concepts: list[str] | None = None):  # fmt: skip
+                 caption_concepts: np.ndarray, captions: list[str], concepts: list[str] | None = None,
+                 tags: dict[int, str] | None = None):  # fmt: skip
         self.pixels = pixels  # (N, 32, 32, 4) uint8
         self.sprite_concepts = sprite_concepts  # (N,) concept index of each drawing
         self.embeddings = embeddings  # (C, D) float32, unit rows
@@ -122,6 +123,12 @@ class SpriteLibrary:
         for caption, concept in zip(captions, caption_concepts.tolist(), strict=True):
             self.vocabulary.setdefault(int(concept), set()).update(_words(caption.split(",")[0]))
         self.known_words = set().union(*self.vocabulary.values())
+        # An emoji's keywords (CLDR's: "pine" for the evergreen tree, "diamond" for the ring) let a
+        # prompt's naming word fit its concept ("a pine tree", "a diamond ring"); the head noun must
+        # still be a caption's. They add no known words: a word that only keywords have may still
+        # only describe (`MODIFIER_SIMILARITY`), as before.
+        for concept, words in (tags or {}).items():
+            self.vocabulary.setdefault(int(concept), set()).update(_words(words))
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
 
@@ -143,7 +150,10 @@ class SpriteLibrary:
         index = json.loads((folder / INDEX_FILE).read_text())
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
         unit = embeddings / np.maximum(norms, 1e-6)
-        return cls(pixels, sprite_concepts, unit, caption_concepts, index["captions"], index["concepts"])
+        concepts = index["concepts"]
+        number = {concept: i for i, concept in enumerate(concepts)}
+        tags = {number[c]: words for c, words in index.get("tags", {}).items() if c in number}
+        return cls(pixels, sprite_concepts, unit, caption_concepts, index["captions"], concepts, tags)
 
     def find(self, prompt: str, embed, seed: int) -> tuple[np.ndarray, LibraryMatch] | None:
         """Return (RGBA drawing, match) for ``prompt``, or None when nothing is close enough.

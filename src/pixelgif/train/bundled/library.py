@@ -1,10 +1,12 @@
 """Build the bundled model's sprite library from its training set:
 
-    python -m pixelgif.train.bundled.library --data data/emoji32_v2.npz
+    python -m pixelgif.train.bundled.library --data data/emoji32_v2.npz \
+        --tags data/npm/node_modules/emojibase-data/en/data.json
 
 Keeps every drawing (not the hue-rotated copies: the library recolours at run time) and, per
 concept, up to `CAPTIONS_PER_CONCEPT` captions with their MiniLM sentence embeddings (int8), into
-``pixelgif/models/bundled/library/`` (see `pixelgif.models.bundled.library`).
+``pixelgif/models/bundled/library/`` (see `pixelgif.models.bundled.library`). ``--tags``: the npm
+package emojibase-data's English data (MIT; CLDR annotations): each emoji concept's keywords.
 """
 
 from __future__ import annotations
@@ -45,11 +47,24 @@ def library_arrays(pixels: np.ndarray, meta: list[dict]) -> tuple[dict[str, np.n
     return arrays, captions, list(concepts), Counter(meta[i]["source"] for i in drawings)
 
 
+def emoji_keywords(data_file: Path, concepts: list[str]) -> dict[str, str]:
+    """Return {concept id: its keywords, space-separated} for the emoji ``concepts`` (code points, as
+    "1F332" or "0023-FE0F-20E3") found in emojibase-data's ``data.json``; variation selectors do not count."""
+
+    def code(hexcode: str) -> str:
+        return "-".join(part for part in hexcode.upper().split("-") if part != "FE0F")
+
+    keywords = {code(entry["hexcode"]): entry.get("tags") or [] for entry in json.loads(data_file.read_text())}
+    found = {concept: keywords.get(code(concept)) for concept in concepts if not concept.startswith("name:")}
+    return {concept: " ".join(sorted(tags)) for concept, tags in found.items() if tags}
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/emoji32_v2.npz"), help="the training set")
     parser.add_argument("-o", "--out", type=Path, default=LIBRARY_DIR, help="library folder (default: the package's)")
+    parser.add_argument("--tags", type=Path, help="emojibase-data's en/data.json: the emoji's keywords")
     args = parser.parse_args(argv)
     from ...models.bundled.text import load_text_encoder, sentence_embeddings
 
@@ -62,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     np.savez_compressed(args.out / SPRITES_FILE, pixels=arrays["pixels"], sprite_concepts=arrays["sprite_concepts"],
                         caption_concepts=arrays["caption_concepts"], embeddings=arrays["embeddings"])  # fmt: skip
     index = {"captions": captions, "concepts": concepts, "drawings_per_source": dict(sorted(sources.items()))}
+    if args.tags is not None:
+        index["tags"] = emoji_keywords(args.tags, concepts)
     (args.out / INDEX_FILE).write_text(json.dumps(index, indent=0) + "\n")
     size = sum(p.stat().st_size for p in args.out.iterdir()) / 1e6
     print(f"{len(arrays['pixels'])} drawings of {len(concepts)} concepts, {len(captions)} captions -> {args.out} "

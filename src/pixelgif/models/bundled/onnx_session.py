@@ -23,6 +23,7 @@ from ..cpu import MAX_SHARDS
 
 GRAPH_FILE = Path(__file__).resolve().with_name("sprite_unet.onnx")
 GRAPH_INFO = GRAPH_FILE.with_suffix(".json")  # {"architecture": {...}, "initializers": {name: shape}}
+INPUTS = ("sample", "timestep", "encoder_hidden_states")  # the graph's inputs, as `OnnxUNet` feeds them
 ENV_SWITCH = "PIXELGIF_ONNX"  # "0": always the eager torch module
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 

@@ -24,9 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .onnx_session import GRAPH_FILE, GRAPH_INFO, build_session, onnx_enabled, session_threads, take_prebuilt
+from .onnx_session import (
+    GRAPH_FILE,
+    GRAPH_INFO,
+    INPUTS,
+    build_session,
+    onnx_enabled,
+    session_threads,
+    take_prebuilt,
+)
 
-__all__ = ["GRAPH_FILE", "GRAPH_INFO", "OnnxUNet", "architecture", "onnx_unet_for", "session_threads"]
+__all__ = ["GRAPH_FILE", "GRAPH_INFO", "INPUTS", "OnnxUNet", "architecture", "onnx_unet_for", "session_threads"]
 # The config keys that do not shape the graph: sizes are dynamic in it.
 UNSHAPED = ("sample_size",)
 

@@ -182,3 +182,17 @@ def test_viewer_features_remembered_give_what_measuring_every_list_whole_gives(d
         for a, b in zip(got, oklab_frames(whole.images), strict=True):
             np.testing.assert_array_equal(a, b)
     assert len(features._fits) == 3  # the first fit, then two new ones: the third refit is remembered
+
+
+def test_the_distance_matrix_is_oklab_distance_of_every_pair_bit_for_bit():
+    from pixelgif.morph.quality import oklab_distance
+    from pixelgif.morph.spacing import Sample, _distance_matrix
+
+    rng = np.random.default_rng(3)
+    for shape in [(32, 32, 3), (8, 12, 3), (5,)]:  # images all at once; flat vectors pair by pair
+        samples = [Sample(t=i / 9, image=None, features=rng.random(shape)) for i in range(10)]
+        matrix = _distance_matrix(samples)
+        for i, j in itertools.combinations(range(len(samples)), 2):
+            expected = 1e-9 * (samples[j].t - samples[i].t) + oklab_distance(samples[i].features, samples[j].features)
+            assert matrix[i, j] == expected
+        assert not np.tril(matrix).any()

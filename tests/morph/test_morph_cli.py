@@ -217,3 +217,20 @@ def _mismatched_lora(lora, path):
             {k: torch.zeros(v.shape[0], v.shape[1] + 8) if "down" in k else v for k, v in tensors.items()}, str(path)
         )
     return path
+
+
+def test_a_sprite_model_folder_with_corrupt_weights_is_one_line_and_no_file(tmp_path, capsys):
+    import shutil
+
+    from pixelgif.models.bundled import SPRITE_MODEL_FILE, SPRITE_MODEL_FORMAT, WEIGHTS_DIR
+
+    folder = tmp_path / "sprites"
+    shutil.copytree(WEIGHTS_DIR, folder)
+    (folder / SPRITE_MODEL_FILE).write_text(json.dumps({"format": SPRITE_MODEL_FORMAT}))
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # cut short, as a broken download
+    out = tmp_path / "x.gif"
+    assert main(["morph", "a cat", "a dog", "--model", str(folder), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and f"could not load model {str(folder)!r}" in err and "unexpected" not in err
+    assert not out.exists()

@@ -300,7 +300,9 @@ def _wrap_load_errors(name: str, load, hint: str | None = None):
     except PixelgifError:
         raise
     except Exception as exc:
-        if hint is None and not isinstance(exc, (OSError, ValueError)):
+        from safetensors import SafetensorError  # a truncated or corrupt weights file
+
+        if hint is None and not isinstance(exc, (OSError, ValueError, SafetensorError)):
             raise
         reason = " ".join(str(exc).split())[:240]
         if "outgoing traffic has been disabled" in reason:

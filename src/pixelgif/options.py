@@ -102,7 +102,7 @@ def _config_classes() -> dict[str, type]:
 
 def _morph_options() -> list[Option]:
     return [
-        Option("frames", "morph", "frames per transition (default 12, at least 2)", int, metavar="N"),
+        Option("frames", "morph", "frames per transition (default 12, 2-1000)", int, metavar="N"),
         Option("loop", "morph", "morph from the last prompt back to the first, for a seamless loop", kind="switch"),
         Option("seed", "", "base seed, keyframe i uses SEED+i (default 0); or one seed per prompt, comma-separated",
                parse_seeds, metavar="SEED[,SEED...]"),

@@ -120,8 +120,9 @@ def test_save_frames_and_animation_options(tiny_sd, tmp_path, capsys):
 BAD_INPUT = [
     (["only one prompt"], "at least two prompts"),
     (["a", ""], "prompt 2 is empty"),
-    (["a", "b", "--frames", "1"], "frames per transition must be a whole number of at least 2"),
-    (["a", "b", "--steps", "0"], "steps must be a whole number of at least 1"),
+    (["a", "b", "--frames", "1"], "frames per transition must be a whole number from 2 to 1000"),
+    (["a", "b", "--frames", "100000"], "frames per transition must be a whole number from 2 to 1000, got 100000"),
+    (["a", "b", "--steps", "0"], "steps must be a whole number from 1 to 1000"),
     (["a", "b", "--width", "100"], "width must be a multiple of 8"),
     (["a", "b", "--height", "36"], "height must be a multiple of 8"),
     (["a", "b", "--guidance-scale", "-1"], "guidance scale must be a number of at least 0"),

@@ -528,12 +528,12 @@ def test_browser_never_stuck_on_input_gradio_would_refuse(page, tmp_path):
     _morph(page)
     kept = page.locator("#viewer .pg-strip img").first.get_attribute("src")
     for fields, message in (
-        ({"Frames per transition": 0}, "frames per transition must be a whole number of at least 2, got 0"),
-        ({"Frames per transition": -5}, "frames per transition must be a whole number of at least 2, got -5"),
+        ({"Frames per transition": 0}, "frames per transition must be a whole number from 2 to 1000, got 0"),
+        ({"Frames per transition": -5}, "frames per transition must be a whole number from 2 to 1000, got -5"),
         ({"Frames per transition": "1e400"}, "frames must be a whole number, got '1e400'"),
         (
             {"Frames per transition": 2, "Steps (blank: model default)": 0},
-            "steps must be a whole number of at least 1, got 0",
+            "steps must be a whole number from 1 to 1000, got 0",
         ),
         ({"Steps (blank: model default)": 4, "Seed 2": -5}, "each seed must be a whole number from 0"),
     ):

@@ -47,6 +47,10 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
 _ALIASES = {"dpm++": "DPM-Solver++", "dpmpp": "DPM-Solver++", "dpm++karras": "DPM-Solver++-Karras",
             "eulerancestral": "Euler-a", "unipcmultistep": "UniPC", "lmsdiscrete": "LMS"}  # fmt: skip
 MAX_SEED = 2**63 - 1
+# Beyond these a run is a typo, not a wish: hours of rendering or a picture no model can hold.
+MAX_FRAMES = 1000  # per transition
+MAX_STEPS = 1000  # the noise schedules have 1000 timesteps
+MAX_SIZE = 4096  # pixels a side
 
 
 def _squash(name: str) -> str:
@@ -156,17 +160,17 @@ class MorphConfig:
                 raise ValueError(f"prompt {number} is empty; every keyframe needs a prompt or an image")
 
     def _check_numbers(self) -> None:
-        self.frames = check_int("frames per transition", self.frames, 2)
+        self.frames = check_int("frames per transition", self.frames, 2, MAX_FRAMES)
         if self.batch_size is not None:
             self.batch_size = check_int("batch size", self.batch_size, 1)
         if self.steps is not None:
-            self.steps = check_int("steps", self.steps, 1)
+            self.steps = check_int("steps", self.steps, 1, MAX_STEPS)
         if self.guidance_scale is not None:
             self.guidance_scale = check_number("guidance scale", self.guidance_scale, 0)
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None:
-                check_int(name, value, 8)
+                check_int(name, value, 8, MAX_SIZE)
                 if value % 8:
                     lower, upper = value // 8 * 8, value // 8 * 8 + 8
                     raise ValueError(f"{name} must be a multiple of 8, got {value} (try {lower} or {upper})")

@@ -178,6 +178,9 @@ def run_batch(
         from accelerate.utils import gather_object
 
         outcomes = gather_object(outcomes)
+        # Torn down here, not by destructors as the interpreter exits: gloo's threads left to those
+        # can abort the process ("terminate called without an active exception", exit code -6).
+        state.destroy_process_group()
     result = BatchResult(jobs, bad, sorted(outcomes, key=lambda o: o.line), is_main=state.is_main_process,
                          num_processes=state.num_processes)  # fmt: skip
     if state.is_main_process:

@@ -19,6 +19,7 @@ git worktree):
 Every figure is the best of ``--repeats``; ratios are old / new.
 
     python benchmarks/bundled_speed.py [--baseline main] [--repeats 2] [--first-run]
+    python benchmarks/bundled_speed.py --baseline HEAD --dtypes bfloat16,float32   # one version, two dtypes
 """
 
 from __future__ import annotations
@@ -78,10 +79,10 @@ for owner, name, label in TIMED:
     timed(eval(owner), name, label)
 clock = time.perf_counter()
 if hasattr(MorphPipeline, "from_pretrained"):
-    engine = MorphPipeline.from_pretrained(progress=False)
+    engine = MorphPipeline.from_pretrained(progress=False, **DTYPE)
 else:  # later versions load through pixelgif.run
     from pixelgif.run import load_engine
-    engine = load_engine(progress=False)
+    engine = load_engine(progress=False, **DTYPE)
 lap("load")
 config = MorphConfig(prompts=PROMPTS, frames=FRAMES)
 result = engine(config)
@@ -110,11 +111,12 @@ def environment() -> dict[str, str]:
     return env
 
 
-def cold_command(src: Path, out: Path) -> float:
+def cold_command(src: Path, out: Path, dtype: str = "auto") -> float:
     """Return the seconds of one cold `pixelgif morph` (a fresh Python process) of the code in ``src``."""
     start = time.perf_counter()
+    chosen = [] if dtype == "auto" else ["--dtype", dtype]
     subprocess.run(
-        [sys.executable, "-m", "pixelgif", "morph", *PROMPTS, "--frames", str(FRAMES), "-q", "-o", str(out)],
+        [sys.executable, "-m", "pixelgif", "morph", *PROMPTS, "--frames", str(FRAMES), *chosen, "-q", "-o", str(out)],
         check=True, capture_output=True, env={**environment(), "PYTHONPATH": str(src)},
     )  # fmt: skip
     return time.perf_counter() - start
@@ -126,11 +128,12 @@ def clear_numba_cache(src: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def probe(src: Path, out: Path) -> dict:
+def probe(src: Path, out: Path, dtype: str = "auto") -> dict:
     """Return the stage split of one fresh process running the code in ``src`` (see PROBE)."""
+    chosen = {} if dtype == "auto" else {"dtype": dtype}
     code = (
         f"PROMPTS, NEW_PROMPTS, FRAMES, HEAVY, OUT, TIMED = {PROMPTS!r}, {NEW_PROMPTS!r}, {FRAMES}, {HEAVY!r}, "
-        f"{str(out)!r}, {TIMED!r}\n" + PROBE
+        f"{str(out)!r}, {TIMED!r}\nDTYPE = {chosen!r}\n" + PROBE
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**environment(), "PYTHONPATH": str(src)})  # fmt: skip
@@ -156,7 +159,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--first-run", action="store_true",
                         help="also time the cold command with numba's compiled code not yet on disk (a fresh install)")  # fmt: skip
+    parser.add_argument("--dtypes", default="auto,auto", metavar="OLD,NEW",
+                        help="--dtype of the old and the new version (default auto,auto); with --baseline HEAD "
+                             "this compares two dtypes of one version")  # fmt: skip
     args = parser.parse_args(argv)
+    dtypes = dict(zip(("old", "new"), args.dtypes.split(","), strict=True))
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = Path(tmp) / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_tree), args.baseline],
@@ -169,19 +176,21 @@ def main(argv=None) -> int:
             same_bytes = True
             for _ in range(args.repeats):
                 for name, src in versions.items():  # alternating
-                    cold[name].append(cold_command(src, Path(tmp) / f"{name}.gif"))
+                    cold[name].append(cold_command(src, Path(tmp) / f"{name}.gif", dtypes[name]))
                 same_bytes &= (Path(tmp) / "old.gif").read_bytes() == (Path(tmp) / "new.gif").read_bytes()
                 for name, src in versions.items():
-                    splits[name].append(probe(src, Path(tmp) / f"{name}-api.gif"))
+                    splits[name].append(probe(src, Path(tmp) / f"{name}-api.gif", dtypes[name]))
             # Last: with the kernels deleted, the probes' warm morphs would compile them too.
             for _ in range(args.repeats if args.first_run else 0):
                 for name, src in versions.items():
                     clear_numba_cache(src)
-                    first[name].append(cold_command(src, Path(tmp) / f"{name}.gif"))
+                    first[name].append(cold_command(src, Path(tmp) / f"{name}.gif", dtypes[name]))
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)], check=False)
-    dtype = splits["new"][0]["dtype"]
-    print(f"{cpu_name()}, {os.cpu_count()} CPUs, {dtype}; baseline {args.baseline}; best of {args.repeats}")
+    picked = {name: splits[name][0]["dtype"] for name in versions}
+    isa = f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs{isa}; old {picked['old']}, new {picked['new']}; "
+          f"baseline {args.baseline}; best of {args.repeats}")
     print(f"default morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
     old, new = min(cold["old"]), min(cold["new"])
     print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")

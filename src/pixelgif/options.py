@@ -155,8 +155,8 @@ def _model_options() -> list[Option]:
         Option("lora_scale", "model", f"multiplies the weight of every LoRA given without one (default "
                f"{LORA_SCALE:g}: a preset's recommended weight)", float, metavar="S"),
         Option("device", "model", "auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps", metavar="DEV"),
-        Option("dtype", "model", "auto (default): float16 on CUDA; on CPU float32, or bfloat16 for the bundled "
-               "model when the CPU has bf16 hardware (AMX, AVX512-BF16)",
+        Option("dtype", "model", "auto (default): float16 on CUDA; float32 on CPU (bfloat16 for the bundled "
+               "model with a LoRA on a CPU with bf16 hardware: AMX, AVX512-BF16)",
                choices=("auto", "float32", "float16", "bfloat16")),
         Option("vae", "model", "replace the model's VAE, e.g. madebyollin/sdxl-vae-fp16-fix for SDXL in float16",
                metavar="NAME|PATH|HUB_ID"),

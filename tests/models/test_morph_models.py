@@ -90,13 +90,15 @@ def test_device_and_dtype_choice():
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])
-def test_auto_dtype_of_a_sprite_model_follows_the_cpus_bf16_hardware(monkeypatch, native_bf16):
+def test_auto_dtype_of_a_sprite_model_is_float32_unless_loras_run_on_bf16_hardware(monkeypatch, native_bf16):
     from pixelgif.models import loading
 
     monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: native_bf16)
     cpu = torch.device("cpu")
-    assert resolve_dtype(cpu, sprite_model=True) == (torch.bfloat16 if native_bf16 else torch.float32)
-    assert resolve_dtype(cpu, "auto", sprite_model=True) == resolve_dtype(cpu, sprite_model=True)
+    assert resolve_dtype(cpu, sprite_model=True) == torch.float32  # the ONNX Runtime graph
+    assert resolve_dtype(cpu, sprite_model=True, loras=True) == (torch.bfloat16 if native_bf16 else torch.float32)
+    assert resolve_dtype(cpu, "auto", sprite_model=True, loras=True) == resolve_dtype(cpu, sprite_model=True, loras=True)
+    assert resolve_dtype(cpu, loras=True) == torch.float32  # Stable Diffusion on a CPU
     assert resolve_dtype(cpu, "float32", sprite_model=True) == torch.float32  # asked for: always
     assert resolve_dtype(cpu) == torch.float32  # Stable Diffusion on CPU stays float32
     assert resolve_dtype(torch.device("cuda"), sprite_model=True) == torch.float16

@@ -164,9 +164,8 @@ def test_a_command_prebuilds_only_for_a_sprite_model_on_the_cpu_in_float32(monke
     assert start_sprite_session({**bundled, "device": "cpu", "dtype": "float32"})
     for other in ({"model": "sd-turbo"}, {"lora": "pixel-art-xl"}, {"device": "cuda"}, {"dtype": "bfloat16"}):
         assert not start_sprite_session({**bundled, **other}), other
-    monkeypatch.setattr(cpu, "cpu_has_native_bf16", lambda: True)  # auto picks bfloat16 there: torch runs it
-    assert not start_sprite_session(bundled)
-    assert start_sprite_session({**bundled, "dtype": "float32"})
+    monkeypatch.setattr(cpu, "cpu_has_native_bf16", lambda: True)  # auto is float32 there too: the graph runs it
+    assert start_sprite_session(bundled)
     monkeypatch.setattr(cpu, "may_have_accelerator", lambda: True)  # torch may pick the GPU
     assert not start_sprite_session({**bundled, "dtype": "float32"})
     assert start_sprite_session({**bundled, "dtype": "float32", "device": "cpu"})

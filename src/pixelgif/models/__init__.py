@@ -38,14 +38,12 @@ def start_sprite_session(model: dict[str, Any]) -> bool:
     options) will run its UNet on (`bundled.onnx_session.prebuild`): for a sprite model without
     LoRAs on the CPU in float32. Return True when started. No torch: a cold command calls it
     before it imports torch, which the build then overlaps."""
-    from .cpu import cpu_has_native_bf16, may_have_accelerator
+    from .cpu import may_have_accelerator
     from .presets import sprite_model_folder
 
     folder = sprite_model_folder(model)
     device, dtype = model.get("device"), model.get("dtype") or "auto"
     if folder is None or model.get("lora") or str(device or "cpu") != "cpu" or dtype not in ("auto", "float32"):
-        return False
-    if dtype == "auto" and cpu_has_native_bf16():  # a sprite model then runs torch in bfloat16
         return False
     if device is None and may_have_accelerator():
         return False

@@ -56,12 +56,12 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def resolve_dtype(
-    device: torch.device, dtype: str | torch.dtype | None = None, sprite_model: bool = False
+    device: torch.device, dtype: str | torch.dtype | None = None, sprite_model: bool = False, loras: bool = False
 ) -> torch.dtype:
     """Return ``dtype``; for None/"auto": float16 on CUDA, and float32 elsewhere (fp16 on CPU is slow
-    and lossy) except bfloat16 for a sprite model (the bundled architecture) on a CPU that computes
-    bf16 in hardware: its UNet then runs 1.7x faster here, the sampler stays float32, and the
-    conditioning scores of benchmarks/bundled_quality.py stayed the same (README, "The bundled model").
+    and lossy), except bfloat16 for a sprite model (the bundled architecture) with ``loras`` on a CPU
+    that computes bf16 in hardware. Without LoRAs a sprite model's float32 UNet runs as an ONNX
+    Runtime graph, which beats eager bfloat16 even on AMX (docs/models.md, "Speed on a CPU").
     """
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -72,7 +72,7 @@ def resolve_dtype(
             raise ValueError(f"unknown dtype {dtype!r}; choose one of: auto, float32, float16, bfloat16") from None
     if device.type == "cuda":
         return torch.float16
-    if device.type == "cpu" and sprite_model and cpu_has_native_bf16():
+    if device.type == "cpu" and sprite_model and loras and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
 
@@ -119,8 +119,9 @@ def load_pipeline(
     check_names(model, lora)
     device = resolve_device(device)
     model = effective_model(model, lora)  # a preset LoRA only fits its own base model
-    dtype = resolve_dtype(device, dtype, sprite_model=model == BUNDLED or _is_sprite_model(str(model)))
-    if vae is not None and (model == BUNDLED or _is_sprite_model(str(model))):
+    sprite_model = model == BUNDLED or _is_sprite_model(str(model))
+    dtype = resolve_dtype(device, dtype, sprite_model=sprite_model, loras=bool(lora_list(lora)))
+    if vae is not None and sprite_model:
         raise PixelgifError("--vae replaces a Stable Diffusion model's VAE; the bundled sprite model has none")
     if model == BUNDLED:
         pipe = _load_bundled(device, dtype)

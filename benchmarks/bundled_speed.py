@@ -189,8 +189,10 @@ def main(argv=None) -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)], check=False)
     picked = {name: splits[name][0]["dtype"] for name in versions}
     isa = f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""
-    print(f"{cpu_name()}, {os.cpu_count()} CPUs{isa}; old {picked['old']}, new {picked['new']}; "
-          f"baseline {args.baseline}; best of {args.repeats}")
+    print(
+        f"{cpu_name()}, {os.cpu_count()} CPUs{isa}; old {picked['old']}, new {picked['new']}; "
+        f"baseline {args.baseline}; best of {args.repeats}"
+    )
     print(f"default morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
     old, new = min(cold["old"]), min(cold["new"])
     print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")

@@ -97,7 +97,9 @@ def test_auto_dtype_of_a_sprite_model_is_float32_unless_loras_run_on_bf16_hardwa
     cpu = torch.device("cpu")
     assert resolve_dtype(cpu, sprite_model=True) == torch.float32  # the ONNX Runtime graph
     assert resolve_dtype(cpu, sprite_model=True, loras=True) == (torch.bfloat16 if native_bf16 else torch.float32)
-    assert resolve_dtype(cpu, "auto", sprite_model=True, loras=True) == resolve_dtype(cpu, sprite_model=True, loras=True)
+    assert resolve_dtype(cpu, "auto", sprite_model=True, loras=True) == resolve_dtype(
+        cpu, sprite_model=True, loras=True
+    )
     assert resolve_dtype(cpu, loras=True) == torch.float32  # Stable Diffusion on a CPU
     assert resolve_dtype(cpu, "float32", sprite_model=True) == torch.float32  # asked for: always
     assert resolve_dtype(cpu) == torch.float32  # Stable Diffusion on CPU stays float32

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .fixed_point import ANDERSON_DEPTH, AndersonMixing
+
 if TYPE_CHECKING:
     from .denoiser import Denoiser
     from .results import Conditioning
@@ -72,14 +74,13 @@ def velocity(pipe, denoiser: Denoiser, sample: torch.Tensor, timestep: torch.Ten
 
 def invert(clean: torch.Tensor, sigmas: torch.Tensor, timesteps: torch.Tensor, predict, refine: int) -> torch.Tensor:
     """Return the noise that Euler sampling on ``sigmas`` (ending at 0) turns into ``clean``;
-    ``predict(x, timestep)`` is the velocity; each step is refined ``refine`` times."""
+    ``predict(x, timestep)`` is the velocity; each step is refined ``refine`` times (Anderson-accelerated)."""
     x = clean.double()
     for index in reversed(range(len(timesteps))):
         step = sigmas[index + 1] - sigmas[index]  # negative: sampling goes down to sigma 0
         end = x
-        v = predict(end, timesteps[index]).double()
-        for round_ in range(refine + 1):
-            x = end - step * v
-            if round_ < refine:
-                v = predict(x, timesteps[index]).double()
+        mixing = AndersonMixing(ANDERSON_DEPTH)
+        x = mixing(end, end - step * predict(end, timesteps[index]).double())
+        for _ in range(refine):
+            x = mixing(x, end - step * predict(x, timesteps[index]).double())
     return x.float()

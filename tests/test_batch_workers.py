@@ -37,8 +37,12 @@ def outputs(folder: Path) -> dict[str, bytes]:
 
 
 def test_workers_write_the_bytes_of_one_job_at_a_time(tmp_path):
-    jobs = write_jobs(tmp_path, BUNDLED_JOBS)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "2"}
+    # The last job meets the first one's keyframe again: workers share inversions through files.
+    again = {"prompts": ["a red apple", "a pink heart"], "seed": 1, "output": "again.gif"}
+    jobs = write_jobs(tmp_path, [*BUNDLED_JOBS, again])
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "2", "TMPDIR": str(temporary)}
     made = {}
     for workers in ("1", "2"):
         out = tmp_path / f"out{workers}"
@@ -46,11 +50,12 @@ def test_workers_write_the_bytes_of_one_job_at_a_time(tmp_path):
                    "--workers", workers]  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        assert "3 jobs: 3 done, 0 skipped (done before), 0 failed in" in done.stdout
-        assert len(list((out / ".pixelgif-batch").glob("*.json"))) == 3
+        assert "4 jobs: 4 done, 0 skipped (done before), 0 failed in" in done.stdout
+        assert len(list((out / ".pixelgif-batch").glob("*.json"))) == 4
         made[workers] = outputs(out)
-    assert sorted(made["1"]) == ["0001-a-red-apple-a-blue-fish.gif", "frog.gif", "sheet.png"]
+    assert sorted(made["1"]) == ["0001-a-red-apple-a-blue-fish.gif", "again.gif", "frog.gif", "sheet.png"]
     assert made["2"] == made["1"]
+    assert not list(temporary.glob("pixelgif-inversions-*"))  # the shared inversions are gone with the batch
 
 
 def test_auto_workers_only_for_the_bundled_model_on_the_cpu(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class EngineCache:
     """Keeps the engine of the last model, and the error of a model that failed to load."""
 
     device: str | None = None  # this process's device when a launcher gave each its own
+    # Where engines keep their keyframe inversions for this batch's other workers (one folder per model).
+    inversion_store: Path | None = None
     _key: tuple | None = None
     _engine: Any = None
     _errors: dict[tuple, Exception] = field(default_factory=dict)
@@ -52,6 +55,9 @@ class EngineCache:
             except Exception as exc:
                 self._errors[key] = exc
                 raise
+            if self.inversion_store is not None:
+                folder = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+                self._engine.inversion_store = self.inversion_store / folder
             self._key = key
         return self._engine
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -159,11 +160,12 @@ def run_batch(
     outcomes = [Outcome(job.line, job.name, "skipped") for job in mine if job.name in done_before]
     count = _worker_count(workers, todo, state.num_processes)
     engines = EngineCache(device) if count <= 1 else None
-    finished = (
-        run_in_workers(todo, outdir, count, _cpu_threads(), state.process_index)  # forks: before the bar's thread
-        if engines is None
-        else _one_by_one(todo, outdir, engines, state.process_index)
-    )
+    inversions = None  # workers share their keyframe inversions through files here
+    if engines is None:  # forks: before the bar's thread
+        inversions = tempfile.TemporaryDirectory(prefix="pixelgif-inversions-")
+        finished = run_in_workers(todo, outdir, count, _cpu_threads(), state.process_index, Path(inversions.name))
+    else:
+        finished = _one_by_one(todo, outdir, engines, state.process_index)
     bar = Progress(outdir, jobs, done_before, enabled=progress and state.is_main_process,
                    poll=state.num_processes > 1)  # fmt: skip
     try:
@@ -174,6 +176,8 @@ def run_batch(
         finished.close()  # workers: started jobs finish, the rest are dropped
         bar.close()
         engines = None  # frees the model before the processes wait for each other
+        if inversions is not None:
+            inversions.cleanup()
     if state.num_processes > 1:
         from accelerate.utils import gather_object
 

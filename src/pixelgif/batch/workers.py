@@ -42,16 +42,17 @@ def auto_workers(jobs: list[Job], threads: int) -> int:
 
 
 def run_in_workers(
-    jobs: list[Job], outdir: Path, workers: int, threads: int, process: int = 0
+    jobs: list[Job], outdir: Path, workers: int, threads: int, process: int = 0, inversions: Path | None = None
 ) -> Generator[tuple[Job, Outcome], None, None]:
     """Start ``workers`` processes on ``jobs`` now (``threads`` CPU threads shared out among them);
     return an iterator of ``(job, outcome)`` as they finish. A worker that dies (killed, out of
-    memory) fails its job with a reason; Ctrl-C lets started jobs finish, then stops.
+    memory) fails its job with a reason; Ctrl-C lets started jobs finish, then stops. Workers keep
+    their keyframe inversions in the folder ``inversions`` for each other (`EngineCache.inversion_store`).
 
     Call it before starting threads (a progress bar's): the workers may be forked from this process."""
     each = max(1, threads // workers)
     executor = ProcessPoolExecutor(
-        workers, mp_context=_context(each, jobs), initializer=_start_worker, initargs=(each,)
+        workers, mp_context=_context(each, jobs), initializer=_start_worker, initargs=(each, inversions)
     )
     pending = {executor.submit(_run, job, outdir, process): job for job in jobs}  # forks the workers
     return _finished(executor, pending)
@@ -93,13 +94,16 @@ def _context(threads: int, jobs: list[Job]) -> multiprocessing.context.BaseConte
     return multiprocessing.get_context("spawn")
 
 
-def _start_worker(threads: int) -> None:
-    """Set a new worker's thread count; Ctrl-C is the parent's to handle (it lets started jobs finish)."""
+def _start_worker(threads: int, inversions: Path | None = None) -> None:
+    """Set a new worker's thread count and its engines; Ctrl-C is the parent's to handle (it lets
+    started jobs finish)."""
+    global _engines
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
+    _engines = EngineCache(inversion_store=inversions)
 
 
 def _run(job: Job, outdir: Path, process: int) -> Outcome:

@@ -4,9 +4,11 @@ noise that renders them again. `MorphPipeline` takes these stage methods from `I
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +58,10 @@ class ImageKeyframes:
     """The image-keyframe stages of the morph engine (a mixin of `MorphPipeline`)."""
 
     backend: Backend
+    # A folder where inversions are also kept as files, by the digest of what they depend on, for
+    # other engines of the same model (a batch's worker processes). Only batch-invariant backends
+    # use it: there a stored noise is what this engine would compute, bit for bit.
+    inversion_store: Path | None = None
 
     @property
     def pipe(self) -> Any:
@@ -162,6 +168,11 @@ class ImageKeyframes:
                 for image, c in zip(images, conditionings, strict=True)
             ]
             missing = [i for i, key in enumerate(keys) if key not in memo]
+            for i in list(missing):
+                stored = read_stored_inversion(self.inversion_store, keys[i])
+                if stored is not None:
+                    memo[keys[i]] = [stored]
+                    missing.remove(i)
             # Guidance is decided per call (`_guided_inversion`): images that need it go apart.
             for guided in (False, True):
                 group = [i for i in missing if self._guided_inversion([conditionings[i]], config) == guided]
@@ -170,6 +181,7 @@ class ImageKeyframes:
                                           refine, on_step)  # fmt: skip
                     for i, noise in zip(group, noises, strict=True):
                         memo[keys[i]] = [noise.clone()]
+                        store_inversion(self.inversion_store, keys[i], noise)
                     computed += len(group)
         else:
             keys = [self._inversion_key(images, conditionings, config, refine)]
@@ -313,3 +325,23 @@ def ddim_step_start(end: torch.Tensor, eps: torch.Tensor, a_t: torch.Tensor, a_p
     # end = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps, solved for x0; the start is x0 noised to a_t with eps.
     x0 = (end - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
     return a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+
+
+def read_stored_inversion(store: Path | None, key: bytes) -> torch.Tensor | None:
+    """Return the noise `store_inversion` kept in ``store`` under ``key``, or None."""
+    if store is None:
+        return None
+    try:
+        return torch.from_numpy(np.load(store / f"{key.hex()}.npy", allow_pickle=False))
+    except (OSError, ValueError):  # not there (yet), or being replaced
+        return None
+
+
+def store_inversion(store: Path | None, key: bytes, noise: torch.Tensor) -> None:
+    """Keep ``noise`` in ``store`` under ``key``; a reader never sees half a file."""
+    if store is None:
+        return
+    store.mkdir(parents=True, exist_ok=True)
+    part = store / f".{key.hex()}.{os.getpid()}.part.npy"
+    np.save(part, noise.detach().cpu().numpy(), allow_pickle=False)
+    os.replace(part, store / f"{key.hex()}.npy")

@@ -11,6 +11,7 @@ by default it makes jobs side by side in worker processes (``--workers auto``), 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from as_installed import compile_sources
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--frames", type=int, default=4, help="frames per transition of every job")
     args = parser.parse_args()
+    compile_sources(Path(importlib.util.find_spec("pixelgif").origin).parent)
     flags = ["--frames", str(args.frames), "-q"]
     work = jobs(args.jobs)
     with tempfile.TemporaryDirectory(prefix="pixelgif-batch-bench-") as tmp:

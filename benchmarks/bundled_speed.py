@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from as_installed import compile_sources
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["a red dragon", "a blue whale"]
 NEW_PROMPTS = ["a rocket", "a pencil"]  # warm_new: a morph of other keyframes after those
@@ -170,6 +172,8 @@ def main(argv=None) -> int:
                        check=True)  # fmt: skip
         try:
             versions = {"old": old_tree / "src", "new": ROOT / "src"}
+            for src in versions.values():
+                compile_sources(src)
             cold: dict[str, list[float]] = {name: [] for name in versions}
             first: dict[str, list[float]] = {name: [] for name in versions}
             splits: dict[str, list[dict]] = {name: [] for name in versions}

@@ -7,6 +7,7 @@ No torch here: the file is read and checked before any model loads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -39,6 +40,11 @@ def config_from_dict(cls, data: dict, section: str):
 
 def versions() -> dict[str, str]:
     """Return the versions of pixelgif and of the libraries that decide the pixels."""
+    return dict(_installed_versions())
+
+
+@functools.cache  # read once a process: a batch or the studio writes a settings file per run
+def _installed_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"pixelgif": __version__, "python": platform.python_version()}

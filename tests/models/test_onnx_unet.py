@@ -151,6 +151,34 @@ def test_one_session_per_process_with_threads_from_the_cpu():
     assert [session_threads(n) for n in (1, 2, 4, 8, 16)] == [1, 1, 1, 2, 4]
 
 
+def _predict_in_forked_child() -> tuple[np.ndarray, bool]:
+    from pixelgif.models.bundled import onnx_session
+
+    torch.set_num_threads(1)  # a forked child of a process that used OpenMP: one thread
+    sample, context = _inputs(2, 7)
+    fast = onnx_unet_for(load_sprite_unet(WEIGHTS_DIR / "unet"))
+    return fast(sample, 250, context).numpy(), onnx_session._prebuilt is None
+
+
+def test_batch_workers_forked_after_a_prebuild_take_its_session(shipped):
+    """`pixelgif batch` builds the session while it imports torch, then forks its workers."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pixelgif.models.bundled import onnx_session
+
+    sample, context = _inputs(2, 7)
+    expected = onnx_unet_for(shipped)(sample, 250, context).numpy()
+    assert onnx_session.prebuild(WEIGHTS_DIR / "unet", cpu_threads=2)
+    onnx_session.finish_prebuild()
+    assert not onnx_session._prebuilt.thread.is_alive() and onnx_session._prebuilt.session is not None
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        predicted, taken = pool.submit(_predict_in_forked_child).result(timeout=120)
+    assert taken and np.array_equal(predicted, expected)
+    assert onnx_session._prebuilt is not None  # the child took its copy; this process still has its own
+    onnx_session._prebuilt = None
+
+
 def test_a_command_prebuilds_only_for_a_sprite_model_on_the_cpu_in_float32(monkeypatch):
     from pixelgif.models import cpu, start_sprite_session
     from pixelgif.models.bundled import onnx_session

@@ -50,7 +50,10 @@ def run_in_workers(
     their keyframe inversions in the folder ``inversions`` for each other (`EngineCache.inversion_store`).
 
     Call it before starting threads (a progress bar's): the workers may be forked from this process."""
+    from ..models.bundled.onnx_session import finish_prebuild
+
     each = max(1, threads // workers)
+    finish_prebuild()  # forked workers take the UNet session the batch process built while it imported torch
     executor = ProcessPoolExecutor(
         workers, mp_context=_context(each, jobs), initializer=_start_worker, initargs=(each, inversions)
     )

@@ -83,7 +83,7 @@ def _run(argv: list[str] | None) -> tuple[int, str | None]:
 
 
 # Commands whose every file is written and closed when they return: their process may end at once.
-QUICK_EXIT = {"morph"}
+QUICK_EXIT = {"morph", "batch"}
 
 
 def entry() -> int:

@@ -76,7 +76,10 @@ def run(args) -> int:
     from tqdm.auto import tqdm
 
     from ..batch import run_batch
+    from ..models import start_sprite_session
 
+    if jobs:
+        start_sprite_session(jobs[0].request.model)  # the bundled UNet's session, built while torch loads
     _quiet_libraries(*(job.request.model for job in jobs))
     result = run_batch(jobs, bad, args.outdir, progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr),
                        workers=args.workers)  # fmt: skip

@@ -97,6 +97,15 @@ def prebuild(unet_folder: Path, cpu_threads: int | None = None) -> bool:
     return True
 
 
+def finish_prebuild() -> None:
+    """Wait until a `prebuild` in progress is done (a process forks only then: a child would copy
+    the build half done, without the thread that finishes it)."""
+    with _lock:
+        job = _prebuilt
+    if job is not None and job.thread is not None:
+        job.thread.join()
+
+
 def take_prebuilt(arrays: dict[str, np.ndarray], threads: int) -> tuple[Any, dict[str, np.ndarray]] | None:
     """Return (session, the arrays it reads) from `prebuild` when it was built with ``threads`` threads
     from weights equal to ``arrays``, bit for bit (waiting for it to finish); else None. A prebuilt

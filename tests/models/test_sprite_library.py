@@ -62,6 +62,21 @@ def test_emoji_keywords_let_a_naming_word_fit_without_becoming_known_words():
     assert "celebration" not in tagged.known_words and tagged.known_words == SpriteLibrary(*args).known_words
 
 
+def test_the_nearest_drawings_keywords_may_name_the_prompts_thing():
+    # "a gift box": no caption's head noun is "box", but the nearest drawing's keywords say it is one;
+    # a face wearing a hat is not a hat, whatever its keywords say.
+    pixels = np.stack([_sprite((220, 30, 30)), _sprite((40, 180, 60))])
+    captions = ["gift", "a face with cowboy hat"]
+    args = (pixels, np.asarray([0, 1]), np.eye(2, dtype=np.float32), np.asarray([0, 1]), captions)
+    tags = {0: "box present wrapped", 1: "cowboy hat cowgirl"}
+    unrelated = {"box": [0.0, 1.0], "gift": [1.0, 0.0], "hat": [0.0, 1.0], "face": [1.0, 0.0]}  # as nouns
+    embed = _embed_as({"a gift box": [0.8, 0.3], "a cowboy hat": [0.3, 0.9], **unrelated})
+    assert SpriteLibrary(*args).find("a gift box", embed, seed=0) is None
+    _, match = SpriteLibrary(*args, tags=tags).find("a gift box", embed, seed=0)
+    assert match.caption == "gift"
+    assert SpriteLibrary(*args, tags=tags).find("a cowboy hat", embed, seed=0) is None
+
+
 def test_the_library_builder_takes_each_emojis_keywords(tmp_path):
     from pixelgif.train.bundled.library import emoji_keywords
 

@@ -124,11 +124,13 @@ class SpriteLibrary:
             self.vocabulary.setdefault(int(concept), set()).update(_words(caption.split(",")[0]))
         self.known_words = set().union(*self.vocabulary.values())
         # An emoji's keywords (CLDR's: "pine" for the evergreen tree, "diamond" for the ring) let a
-        # prompt's naming word fit its concept ("a pine tree", "a diamond ring"); the head noun must
-        # still be a caption's. They add no known words: a word that only keywords have may still
-        # only describe (`MODIFIER_SIMILARITY`), as before.
+        # prompt's naming word fit its concept ("a pine tree", "a diamond ring"), and name the thing
+        # of the nearest caption (`_best`). They add no known words: a word that only keywords have
+        # may still only describe (`MODIFIER_SIMILARITY`), as before.
+        self.keywords: dict[int, set[str]] = {}
         for concept, words in (tags or {}).items():
-            self.vocabulary.setdefault(int(concept), set()).update(_words(words))
+            self.keywords[int(concept)] = set(_words(words))
+            self.vocabulary.setdefault(int(concept), set()).update(self.keywords[int(concept)])
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
 
@@ -189,8 +191,9 @@ class SpriteLibrary:
         head noun is the prompt's (or is the container of "a glass of wine" -> "a wine glass") and
         whose concept's words hold every other naming word of the prompt; else the bare thing of
         which the prompt names a kind ("a school bus" -> "a bus", `GENERIC_SIMILARITY`). When no
-        caption has the prompt's head noun, the most similar one may still be a synonym ("a kitten" -> "a cat"):
-        its head noun must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
+        caption has the prompt's head noun, the most similar one may still name it: among its emoji's
+        keywords ("a gift box" -> "gift"), or as a synonym ("a kitten" -> "a cat"), whose head noun
+        must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
         """
         head, naming, container = phrase_nouns(subject)
         order = np.argsort(-scores, kind="stable")
@@ -229,6 +232,12 @@ class SpriteLibrary:
         caption_head, refused = self.nouns(nearest)[0], (None, f"the nearest is {self.captions[nearest]!r}")
         if caption_head is None or not fits(nearest):
             return refused
+        # The nearest drawing's own keywords name the prompt's thing: "a gift box" -> "gift" (box,
+        # present, wrapped), "a big dinosaur" -> "a t rex". Not a face wearing it ("a cowboy hat"),
+        # nor the thing in another container ("a bottle of wine" is no wine glass).
+        keywords = self.keywords.get(int(self.caption_concepts[nearest]), set())
+        if caption_head not in FRAMING and head in keywords and (not container or caption_head in container):
+            return nearest, None
         # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".
         if caption_head.endswith(head):
             return nearest, None

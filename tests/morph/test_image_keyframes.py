@@ -238,6 +238,13 @@ def test_an_engine_of_another_process_reads_inversions_from_the_store(bundled, m
     read = reader.prepare_keyframes(config)
     assert all(torch.equal(a, b) for a, b in zip(read.latents, written.latents, strict=True))
     monkeypatch.undo()
+    # A folder that cannot take files: the engine inverts and remembers as without one.
+    blocked = MorphPipeline(bundled.backend, progress=False)
+    blocked.inversion_store = tmp_path / "a-file"
+    blocked.inversion_store.write_text("not a folder")
+    assert all(
+        torch.equal(a, b) for a, b in zip(blocked.prepare_keyframes(config).latents, written.latents, strict=True)
+    )
     # A damaged file is inverted again, to the same bits.
     for path in (tmp_path / "store").glob("*.npy"):
         path.write_bytes(b"half a file")

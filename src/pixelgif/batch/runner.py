@@ -162,8 +162,10 @@ def run_batch(
     engines = EngineCache(device) if count <= 1 else None
     inversions = None  # workers share their keyframe inversions through files here
     if engines is None:  # forks: before the bar's thread
-        inversions = tempfile.TemporaryDirectory(prefix="pixelgif-inversions-")
-        finished = run_in_workers(todo, outdir, count, _cpu_threads(), state.process_index, Path(inversions.name))
+        with contextlib.suppress(OSError):  # no temporary folder: each worker inverts on its own
+            inversions = tempfile.TemporaryDirectory(prefix="pixelgif-inversions-")
+        store = Path(inversions.name) if inversions is not None else None
+        finished = run_in_workers(todo, outdir, count, _cpu_threads(), state.process_index, store)
     else:
         finished = _one_by_one(todo, outdir, engines, state.process_index)
     bar = Progress(outdir, jobs, done_before, enabled=progress and state.is_main_process,

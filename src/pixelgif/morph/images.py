@@ -3,6 +3,7 @@ noise that renders them again. `MorphPipeline` takes these stage methods from `I
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections import OrderedDict
@@ -338,10 +339,15 @@ def read_stored_inversion(store: Path | None, key: bytes) -> torch.Tensor | None
 
 
 def store_inversion(store: Path | None, key: bytes, noise: torch.Tensor) -> None:
-    """Keep ``noise`` in ``store`` under ``key``; a reader never sees half a file."""
+    """Keep ``noise`` in ``store`` under ``key``; a reader never sees half a file. Best effort: where
+    the folder cannot take it (a full disk), the noise is only remembered in memory."""
     if store is None:
         return
-    store.mkdir(parents=True, exist_ok=True)
     part = store / f".{key.hex()}.{os.getpid()}.part.npy"
-    np.save(part, noise.detach().cpu().numpy(), allow_pickle=False)
-    os.replace(part, store / f"{key.hex()}.npy")
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        np.save(part, noise.detach().cpu().numpy(), allow_pickle=False)
+        os.replace(part, store / f"{key.hex()}.npy")
+    except OSError:
+        with contextlib.suppress(OSError):
+            part.unlink()

@@ -61,7 +61,7 @@ def resolve_dtype(
     """Return ``dtype``; for None/"auto": float16 on CUDA, and float32 elsewhere (fp16 on CPU is slow
     and lossy), except bfloat16 for a sprite model (the bundled architecture) with ``loras`` on a CPU
     that computes bf16 in hardware. Without LoRAs a sprite model's float32 UNet runs as an ONNX
-    Runtime graph, which beats eager bfloat16 even on AMX (docs/models.md, "Speed on a CPU").
+    Runtime graph, which beats eager bfloat16 even on AMX (docs/speed.md).
     """
     if isinstance(dtype, torch.dtype):
         return dtype

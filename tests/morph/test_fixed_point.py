@@ -48,3 +48,11 @@ def test_each_sample_is_mixed_on_its_own():
     for i in range(x.shape[0]):
         alone = iterate(lambda y, i=i: g(torch.cat([x[:i], y, x[i + 1 :]]))[i : i + 1], x[i : i + 1], 3, depth=2)
         torch.testing.assert_close(alone, together[i : i + 1], rtol=0, atol=1e-12)
+
+
+def test_iterates_that_stop_moving_give_a_finite_next_one():
+    x = torch.ones(2, 3, 4, 4, dtype=torch.float64)
+    mixing = AndersonMixing(2)
+    for _ in range(4):
+        x = mixing(x, x.clone())  # a fixed point already: every difference is zero
+    assert torch.isfinite(x).all() and torch.equal(x, torch.ones_like(x))

@@ -28,5 +28,11 @@ class AndersonMixing:
         images = [g.reshape(batch, -1) for _, g in self.points]
         d_residual = torch.stack([a - b for a, b in zip(residuals[1:], residuals[:-1], strict=True)], dim=2)
         d_image = torch.stack([a - b for a, b in zip(images[1:], images[:-1], strict=True)], dim=2)
-        weights = torch.linalg.lstsq(d_residual, residuals[-1].unsqueeze(2)).solution
+        # Least squares by its normal equations, a hair regularised: the same answer where the
+        # differences are independent, and a finite one where they are not (iterates that stopped
+        # moving), on any device (CUDA's lstsq assumes full rank).
+        gram = d_residual.transpose(1, 2) @ d_residual
+        ridge = 1e-12 * gram.diagonal(dim1=1, dim2=2).sum(-1, keepdim=True).unsqueeze(-1) + 1e-300
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        weights = torch.linalg.solve(gram + ridge * eye, d_residual.transpose(1, 2) @ residuals[-1].unsqueeze(2))
         return (images[-1] - (d_image @ weights).squeeze(2)).reshape(gx.shape)

@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", type=Path, help="write the strip sheet PNG here")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a MorphConfig field")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="pair i renders with seed i + this: other noise for the same pairs, to see how "
+                             "much the numbers move by chance")  # fmt: skip
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
         if args.only is not None and seed not in args.only:
             continue
         clock = time.perf_counter()
-        result = engine(MorphConfig(prompts=[a, b], frames=args.frames, seed=seed, **overrides))
+        result = engine(MorphConfig(prompts=[a, b], frames=args.frames, seed=seed + args.seed_offset, **overrides))
         seconds = time.perf_counter() - clock
         frames = result.pixel_frames
         chroma, contrast = middle_ratio(frames)

@@ -72,7 +72,8 @@ def render(pipe, prompts: list[str], steps: int, seed: int, guided: int | None =
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", default="12,6,4,3", help="step counts of the shipped model, the reference first")
-    parser.add_argument("--student", type=Path, help="an exported student folder (unet/, scheduler/, distill.json)")
+    parser.add_argument("--student", type=Path, action="append", default=[],
+                        help="an exported student folder (unet/, scheduler/, distill.json); may be given again")
     parser.add_argument(
         "--guided",
         default="",
@@ -86,9 +87,9 @@ def main(argv=None) -> int:
     runs: dict[str, tuple] = {f"shipped, {n} steps": (teacher, int(n), None) for n in args.steps.split(",")}
     first = int(args.steps.split(",")[0])
     runs.update({f"{first} steps, {k} guided": (teacher, first, int(k)) for k in args.guided.split(",") if k})
-    if args.student:
-        steps = json.loads((args.student / "distill.json").read_text())["steps"]
-        runs[f"student, {steps} steps"] = (bundled.load_bundled_pipeline(weights_dir=args.student), steps, None)
+    for folder in args.student:
+        steps = json.loads((folder / "distill.json").read_text())["steps"]
+        runs[f"{folder.name}, {steps} steps"] = (bundled.load_bundled_pipeline(weights_dir=folder), steps, None)
     prompts = [f"a {c} {t}" for t in THINGS for c in COLOURS]
     wanted = [c for _ in range(args.seeds) for t in THINGS for c in COLOURS]
     sprites: dict[str, np.ndarray] = {}

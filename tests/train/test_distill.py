@@ -1,10 +1,19 @@
-"""Progressive distillation of the bundled UNet: the targets and the step grid it relies on."""
+"""Step distillation of the bundled UNet: the targets, the step grid they rely on, packed caption states."""
 
+import numpy as np
+import pytest
 import torch
 from diffusers import DDIMScheduler, UNet2DConditionModel
 
 from pixelgif.models.bundled.unet import scheduler_config
-from pixelgif.train.bundled.distill import Schedule, ddim_step, distill_targets, trailing_grid
+from pixelgif.train.bundled.distill import (
+    Schedule,
+    ddim_step,
+    distill_targets,
+    pack_states,
+    trailing_grid,
+    unpack_states,
+)
 
 
 def _tiny_unet() -> UNet2DConditionModel:
@@ -45,22 +54,37 @@ def test_ddim_step_matches_diffusers_ddim():
         assert torch.allclose(ours, theirs, atol=1e-5), (t, (ours - theirs).abs().max())
 
 
-def test_student_step_on_the_target_lands_where_the_teachers_two_steps_do():
+@pytest.mark.parametrize("substeps", [2, 4])
+def test_student_step_on_the_target_lands_where_the_teachers_steps_do(substeps):
     teacher = _tiny_unet()
+
+    def predict(x, t, context):
+        return teacher(x, t, encoder_hidden_states=context).sample
+
     schedule = Schedule()
     gen = torch.Generator().manual_seed(3)
     x_t = torch.randn(3, 4, 8, 8, generator=gen)
     context = torch.randn(3, 5, 16, generator=gen)
+    student_steps = 12 // substeps
     grid = [*trailing_grid(12), -1]
-    for k in (0, 4, 5):  # the noisiest step, one in the middle, the last (to the clean image)
-        t, t_mid, t_next = (torch.full((3,), grid[2 * k + d]) for d in (0, 1, 2))
-        target, _ = distill_targets(schedule, teacher, x_t, t, t_mid, t_next, context)
+    for k in (0, student_steps // 2, student_steps - 1):  # the noisiest step, one in the middle, the last
+        path = [torch.full((3,), grid[substeps * k + d]) for d in range(substeps + 1)]
         with torch.no_grad():
-            eps = teacher(x_t, t, encoder_hidden_states=context).sample
-            x_mid = ddim_step(schedule, x_t, eps, t, t_mid)
-            eps = teacher(x_mid, t_mid, encoder_hidden_states=context).sample
-            two_steps = ddim_step(schedule, x_mid, eps, t_mid, t_next)
-        one_step = ddim_step(schedule, x_t, target.detach(), t, t_next, clip=False)
-        assert torch.allclose(one_step, two_steps, atol=1e-4), (k, (one_step - two_steps).abs().max())
+            target, _ = distill_targets(schedule, predict, x_t, path, context)
+            x = x_t
+            for t, t_next in zip(path, path[1:]):
+                x = ddim_step(schedule, x, predict(x, t, context), t, t_next)
+        one_step = ddim_step(schedule, x_t, target, path[0], path[-1], clip=False)
+        assert torch.allclose(one_step, x, atol=1e-4), (k, (one_step - x).abs().max())
         # The target is a different noise than the teacher's own single-step prediction.
-        assert not torch.allclose(target, teacher(x_t, t, encoder_hidden_states=context).sample.detach(), atol=1e-3)
+        assert not torch.allclose(target, predict(x_t, path[0], context).detach(), atol=1e-3)
+
+
+def test_packed_caption_states_keep_the_empty_caption_and_round_trip_closely():
+    states = torch.randn(10, 24, 384, generator=torch.Generator().manual_seed(4)).half()
+    packed = pack_states(states, np.array([3, 7, 7]))
+    assert packed["int8"].dtype == torch.int8 and packed["rows"].tolist() == [0, 3, 7]
+    unpacked, row_of = unpack_states(packed, 10)
+    assert row_of.tolist() == [0, -1, -1, 1, -1, -1, -1, 2, -1, -1]
+    error = (unpacked - states[[0, 3, 7]].float()).abs().max() / states.float().abs().max()
+    assert 0 < error < 0.01

@@ -97,6 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", type=Path, help="write the strip sheet PNG here")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a MorphConfig field")
+    parser.add_argument("--model", help="a model other than the bundled one (e.g. a distilled student's folder)")
     parser.add_argument("--seed-offset", type=int, default=0,
                         help="pair i renders with seed i + this: other noise for the same pairs, to see how "
                              "much the numbers move by chance")  # fmt: skip
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
 
     from pixelgif.run import load_engine
 
-    engine = load_engine(progress=False)
+    engine = load_engine(args.model, progress=False)
     rows, labels, results = [], [], []
     print(
         f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'keydE':>6s} {'s':>5s}"

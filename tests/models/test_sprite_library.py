@@ -12,7 +12,7 @@ from pixelgif.cli import main
 from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.models.bundled.colours import dominant_hue
-from pixelgif.models.bundled.library import MIN_SIMILARITY, SpriteLibrary, bundled_library
+from pixelgif.models.bundled.library import KEYWORD_SIMILARITY, MIN_SIMILARITY, SpriteLibrary, bundled_library
 from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
 
@@ -75,6 +75,25 @@ def test_the_nearest_drawings_keywords_may_name_the_prompts_thing():
     _, match = SpriteLibrary(*args, tags=tags).find("a gift box", embed, seed=0)
     assert match.caption == "gift"
     assert SpriteLibrary(*args, tags=tags).find("a cowboy hat", embed, seed=0) is None
+
+
+def test_a_bare_thing_below_the_caption_threshold_takes_the_drawing_whose_keywords_name_it():
+    # "a pumpkin": no caption is near enough, but the jack-o-lantern's keywords say pumpkin. Only a
+    # bare thing ("a pumpkin pie" names another), only above KEYWORD_SIMILARITY, never a face.
+    pixels = np.stack([_sprite((240, 140, 20)), _sprite((200, 200, 40))])
+    captions = ["a jack o lantern", "a pumpkin face"]
+    args = (pixels, np.asarray([0, 1]), np.eye(2, dtype=np.float32), np.asarray([0, 1]), captions)
+    tags = {0: "celebration halloween pumpkin", 1: "pumpkin smile"}
+    below = (MIN_SIMILARITY + KEYWORD_SIMILARITY) / 2
+    embed = _embed_as({"a pumpkin": [below, 0.1], "a pumpkin pie": [below, 0.0], "a gourd": [below, 0.0]})
+    assert SpriteLibrary(*args).find("a pumpkin", embed, seed=0) is None
+    library = SpriteLibrary(*args, tags=tags)
+    _, match = library.find("a pumpkin", embed, seed=0)
+    assert match.caption == "a jack o lantern" and match.score == pytest.approx(below)
+    assert library.find("a pumpkin pie", embed, seed=0) is None
+    assert library.find("a gourd", embed, seed=0) is None  # no keyword names it
+    far = _embed_as({"a pumpkin": [KEYWORD_SIMILARITY - 0.05, 0.0]})
+    assert library.find("a pumpkin", far, seed=0) is None
 
 
 def test_the_library_builder_takes_each_emojis_keywords(tmp_path):
@@ -193,7 +212,8 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a windmill", None), ("a cute kitten", "a cat"), ("a little puppy", "a dog"), ("a roaring lion", "lion"),
      ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None),
      ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
-     ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle")],
+     ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle"),
+     ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber")],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()

@@ -46,6 +46,9 @@ SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
 # A prompt's words that no caption has ("a roaring lion", "a wizard hat"): the prompt must stay this
 # similar to its bare head noun ("a lion" 0.82, "a hat" 0.78), else they name another thing.
 MODIFIER_SIMILARITY = 0.83
+# Below MIN_SIMILARITY, a prompt that is only a head noun may still take a drawing whose emoji has
+# that word among its keywords ("a pumpkin" 0.57 -> "a jack o lantern": pumpkin, halloween).
+KEYWORD_SIMILARITY = 0.5
 # Words that describe rather than name: a prompt may add them to a caption's words ("a fluffy sheep").
 _DESCRIBING_WORDS = """
 a an the of with and or in on at for to from by its his her their my your our some one two three
@@ -196,10 +199,33 @@ class SpriteLibrary:
         must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
         """
         head, naming, container = phrase_nouns(subject)
-        order = np.argsort(-scores, kind="stable")
-        order = order[scores[order] >= MIN_SIMILARITY]
-        if head is None or len(order) == 0:
+        ranked = np.argsort(-scores, kind="stable")
+        order = ranked[scores[ranked] >= MIN_SIMILARITY]
+        if head is None:
             return None, None
+        if len(order) == 0:
+            return self._by_keyword(head, naming, container, scores, ranked), None
+        found, why = self._by_caption(subject, head, naming, container, scores, order, embed)
+        if found is None and why is not None:
+            found = self._by_keyword(head, naming, container, scores, ranked)
+        return (found, None) if found is not None else (None, why)
+
+    def _by_keyword(self, head: str, naming: set[str], container: set[str], scores: np.ndarray,
+                    ranked: np.ndarray) -> int | None:
+        """Return the most similar caption (`KEYWORD_SIMILARITY` close) whose emoji has the prompt's
+        head noun among its keywords and no other naming word ("a pumpkin" -> "a jack o lantern"),
+        or None."""
+        if naming or container:
+            return None
+        for index in ranked[scores[ranked] >= KEYWORD_SIMILARITY].tolist():
+            caption_head = self.nouns(index)[0]
+            if caption_head not in FRAMING and head in self.keywords.get(int(self.caption_concepts[index]), ()):
+                return int(index)
+        return None
+
+    def _by_caption(self, subject: str, head: str, naming: set[str], container: set[str], scores: np.ndarray,
+                    order: np.ndarray, embed) -> tuple[int | None, str | None]:
+        """`_best` among the captions at least `MIN_SIMILARITY` close (``order``, most similar first)."""
         nearest = int(order[0])
 
         # Naming words some caption has must be this concept's ("a coffee mug" is not a beer mug);

@@ -72,8 +72,13 @@ def render(pipe, prompts: list[str], steps: int, seed: int, guided: int | None =
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", default="12,6,4,3", help="step counts of the shipped model, the reference first")
-    parser.add_argument("--student", type=Path, action="append", default=[],
-                        help="an exported student folder (unet/, scheduler/, distill.json); may be given again")
+    parser.add_argument(
+        "--student",
+        type=Path,
+        action="append",
+        default=[],
+        help="an exported student folder (unet/, scheduler/, distill.json); may be given again",
+    )
     parser.add_argument(
         "--guided",
         default="",

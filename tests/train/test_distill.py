@@ -1,5 +1,7 @@
 """Step distillation of the bundled UNet: the targets, the step grid they rely on, packed caption states."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -72,7 +74,7 @@ def test_student_step_on_the_target_lands_where_the_teachers_steps_do(substeps):
         with torch.no_grad():
             target, _ = distill_targets(schedule, predict, x_t, path, context)
             x = x_t
-            for t, t_next in zip(path, path[1:]):
+            for t, t_next in itertools.pairwise(path):
                 x = ddim_step(schedule, x, predict(x, t, context), t, t_next)
         one_step = ddim_step(schedule, x_t, target, path[0], path[-1], clip=False)
         assert torch.allclose(one_step, x, atol=1e-4), (k, (one_step - x).abs().max())

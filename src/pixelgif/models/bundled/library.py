@@ -210,8 +210,9 @@ class SpriteLibrary:
             found = self._by_keyword(head, naming, container, scores, ranked)
         return (found, None) if found is not None else (None, why)
 
-    def _by_keyword(self, head: str, naming: set[str], container: set[str], scores: np.ndarray,
-                    ranked: np.ndarray) -> int | None:
+    def _by_keyword(
+        self, head: str, naming: set[str], container: set[str], scores: np.ndarray, ranked: np.ndarray
+    ) -> int | None:
         """Return the most similar caption (`KEYWORD_SIMILARITY` close) whose emoji has the prompt's
         head noun among its keywords and no other naming word ("a pumpkin" -> "a jack o lantern"),
         or None."""
@@ -223,8 +224,16 @@ class SpriteLibrary:
                 return int(index)
         return None
 
-    def _by_caption(self, subject: str, head: str, naming: set[str], container: set[str], scores: np.ndarray,
-                    order: np.ndarray, embed) -> tuple[int | None, str | None]:
+    def _by_caption(
+        self,
+        subject: str,
+        head: str,
+        naming: set[str],
+        container: set[str],
+        scores: np.ndarray,
+        order: np.ndarray,
+        embed,
+    ) -> tuple[int | None, str | None]:
         """`_best` among the captions at least `MIN_SIMILARITY` close (``order``, most similar first)."""
         nearest = int(order[0])
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +113,7 @@ def distill_targets(schedule: Schedule, predict: Predict, x_t, path: list[torch.
     """Return (noise, clean image) the student must predict at ``path[0]`` so that one DDIM step
     lands at ``path[-1]`` where the teacher's DDIM steps through ``path`` (per-sample timesteps) do."""
     x = x_t
-    for t, t_next in zip(path, path[1:]):
+    for t, t_next in itertools.pairwise(path):
         x = ddim_step(schedule, x, predict(x, t, context), t, t_next)
     a, s = schedule.at(path[0])
     a_next, s_next = schedule.at(path[-1])
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
     teacher = load_sprite_unet(WEIGHTS_DIR / "unet", torch.float32).to(device)
     student = copy.deepcopy(teacher).requires_grad_(True).train()
     ema = copy.deepcopy(teacher)
-    state = {"step": 0, "seconds": 0.0}
+    state: dict[str, Any] = {"step": 0, "seconds": 0.0}
     optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.0)
     if ckpt_path.is_file():
         saved = torch.load(ckpt_path, weights_only=True, map_location=device)
@@ -204,15 +206,15 @@ def main(argv=None) -> None:
     # Each sprite's caption rows, cycled to one width, so that a batch's captions are drawn at once.
     width = max(map(len, by_concept.values()))
     table = np.zeros((len(sprite_concepts), width), dtype=np.int64)
-    for i in usable:
-        choices = by_concept[int(sprite_concepts[i])]
-        table[i] = [choices[j % len(choices)] for j in range(width)]
+    for sprite in usable.tolist():
+        choices = by_concept[int(sprite_concepts[sprite])]
+        table[sprite] = [choices[j % len(choices)] for j in range(width)]
     states = states.to(device)
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).to(device)
     schedule = Schedule(device)
     fine = torch.tensor([*trailing_grid(args.steps * args.substeps), -1], device=device)
-    rng = np.random.default_rng(state["step"] + 1)
-    gen = torch.Generator(device).manual_seed(state["step"] + 1)
+    rng = np.random.default_rng(int(state["step"]) + 1)
+    gen = torch.Generator(device).manual_seed(int(state["step"]) + 1)
 
     def predict(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return teacher(x, t, encoder_hidden_states=context)

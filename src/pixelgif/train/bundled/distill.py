@@ -27,8 +27,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch

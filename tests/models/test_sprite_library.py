@@ -96,6 +96,20 @@ def test_a_bare_thing_below_the_caption_threshold_takes_the_drawing_whose_keywor
     assert library.find("a pumpkin", far, seed=0) is None
 
 
+def test_a_thing_in_a_container_no_drawing_holds_takes_the_bare_container():
+    # "a bottle of wine": no caption is wine in a bottle; a bottle drawn plainly is the next best,
+    # a bottle named as another kind ("a baby bottle") is not.
+    pixels = np.stack([_sprite((40, 160, 60)), _sprite((200, 200, 240)), _sprite((150, 20, 60))])
+    captions = ["a baby bottle", "a bottle with popping cork", "a wine glass"]
+    args = (pixels, np.asarray([0, 1, 2]), np.eye(3, dtype=np.float32), np.asarray([0, 1, 2]), captions)
+    nouns = {"wine": [0.0, 0.0, 1.0], "bottle": [1.0, 0.0, 0.0], "glass": [0.0, 1.0, 0.0]}
+    embed = _embed_as({"a bottle of wine": [0.66, 0.62, 0.42], **nouns})
+    _, match = SpriteLibrary(*args).find("a bottle of wine", embed, seed=0)
+    assert match.caption == "a bottle with popping cork"
+    only_baby = (pixels[:1], np.asarray([0]), np.eye(1, 3, dtype=np.float32), np.asarray([0]), captions[:1])
+    assert SpriteLibrary(*only_baby).find("a bottle of wine", embed, seed=0) is None
+
+
 def test_the_library_builder_takes_each_emojis_keywords(tmp_path):
     from pixelgif.train.bundled.library import emoji_keywords
 
@@ -213,7 +227,7 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None),
      ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
      ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle"),
-     ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber")],
+     ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber"), ("a bottle of wine", "bottle with popping cork")],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()

@@ -208,7 +208,20 @@ class SpriteLibrary:
         found, why = self._by_caption(subject, head, naming, container, scores, order, embed)
         if found is None and why is not None:
             found = self._by_keyword(head, naming, container, scores, ranked)
+        if found is None and why is not None:
+            found = self._by_container(container, order)
         return (found, None) if found is not None else (None, why)
+
+    def _by_container(self, container: set[str], order: np.ndarray) -> int | None:
+        """Return the most similar caption that is the prompt's container as a bare thing ("a bottle of
+        wine" -> "a bottle with popping cork", "a bowl of soup" -> "a bowl with spoon"), or None."""
+        if len(container) != 1:
+            return None
+        for index in order.tolist():
+            caption_head, caption_naming, caption_container = self.nouns(index)
+            if caption_head in container and not caption_naming and not caption_container:
+                return int(index)
+        return None
 
     def _by_keyword(
         self, head: str, naming: set[str], container: set[str], scores: np.ndarray, ranked: np.ndarray

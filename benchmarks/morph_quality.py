@@ -97,6 +97,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", type=Path, help="write the strip sheet PNG here")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a MorphConfig field")
+    parser.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        metavar=("A", "B"),
+        help="measure this prompt pair instead of the built-in ones (may be given again)",
+    )
     parser.add_argument("--model", help="a model other than the bundled one (e.g. a distilled student's folder)")
     parser.add_argument("--seed-offset", type=int, default=0,
                         help="pair i renders with seed i + this: other noise for the same pairs, to see how "
@@ -114,7 +121,8 @@ def main(argv=None) -> int:
     print(
         f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'keydE':>6s} {'s':>5s}"
     )
-    for seed, (a, b) in enumerate(PAIRS[: args.pairs]):
+    pairs = [tuple(pair) for pair in args.pair] if args.pair else PAIRS[: args.pairs]
+    for seed, (a, b) in enumerate(pairs):
         if args.only is not None and seed not in args.only:
             continue
         clock = time.perf_counter()

@@ -12,7 +12,13 @@ from pixelgif.cli import main
 from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.models.bundled.colours import dominant_hue
-from pixelgif.models.bundled.library import KEYWORD_SIMILARITY, MIN_SIMILARITY, SpriteLibrary, bundled_library
+from pixelgif.models.bundled.library import (
+    KEYWORD_HOLDERS,
+    KEYWORD_SIMILARITY,
+    MIN_SIMILARITY,
+    SpriteLibrary,
+    bundled_library,
+)
 from pixelgif.morph.engine import MorphConfig, MorphPipeline
 
 
@@ -94,6 +100,9 @@ def test_a_bare_thing_below_the_caption_threshold_takes_the_drawing_whose_keywor
     assert library.find("a gourd", embed, seed=0) is None  # no keyword names it
     far = _embed_as({"a pumpkin": [KEYWORD_SIMILARITY - 0.05, 0.0]})
     assert library.find("a pumpkin", far, seed=0) is None
+    # A keyword more emoji share than KEYWORD_HOLDERS is a theme ("holiday"), not the thing.
+    shared = {**tags, **{2 + n: "pumpkin" for n in range(KEYWORD_HOLDERS - 1)}}
+    assert SpriteLibrary(*args, tags=shared).find("a pumpkin", embed, seed=0) is None
 
 
 def test_a_thing_in_a_container_no_drawing_holds_takes_the_bare_container():

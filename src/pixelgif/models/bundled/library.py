@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -47,8 +48,10 @@ SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
 # similar to its bare head noun ("a lion" 0.82, "a hat" 0.78), else they name another thing.
 MODIFIER_SIMILARITY = 0.83
 # Below MIN_SIMILARITY, a prompt that is only a head noun may still take a drawing whose emoji has
-# that word among its keywords ("a pumpkin" 0.57 -> "a jack o lantern": pumpkin, halloween).
-KEYWORD_SIMILARITY = 0.5
+# that word among its keywords ("a pumpkin" 0.57 -> "a jack o lantern": pumpkin, halloween), when
+# at most KEYWORD_HOLDERS emoji have it: a keyword many share is a theme ("holiday": Santa, the
+# Christmas tree; "body", "math", "race"), not the thing.
+KEYWORD_SIMILARITY, KEYWORD_HOLDERS = 0.5, 2
 # Words that describe rather than name: a prompt may add them to a caption's words ("a fluffy sheep").
 _DESCRIBING_WORDS = """
 a an the of with and or in on at for to from by its his her their my your our some one two three
@@ -134,6 +137,7 @@ class SpriteLibrary:
         for concept, words in (tags or {}).items():
             self.keywords[int(concept)] = set(_words(words))
             self.vocabulary.setdefault(int(concept), set()).update(self.keywords[int(concept)])
+        self.keyword_holders = Counter(word for words in self.keywords.values() for word in words)
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
 
@@ -227,9 +231,9 @@ class SpriteLibrary:
         self, head: str, naming: set[str], container: set[str], scores: np.ndarray, ranked: np.ndarray
     ) -> int | None:
         """Return the most similar caption (`KEYWORD_SIMILARITY` close) whose emoji has the prompt's
-        head noun among its keywords and no other naming word ("a pumpkin" -> "a jack o lantern"),
-        or None."""
-        if naming or container:
+        head noun among its keywords (one of at most `KEYWORD_HOLDERS` such emoji) and no other naming
+        word ("a pumpkin" -> "a jack o lantern"), or None."""
+        if naming or container or not 0 < self.keyword_holders[head] <= KEYWORD_HOLDERS:
             return None
         for index in ranked[scores[ranked] >= KEYWORD_SIMILARITY].tolist():
             caption_head = self.nouns(index)[0]

@@ -236,7 +236,8 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None),
      ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
      ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle"),
-     ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber"), ("a bottle of wine", "bottle with popping cork")],
+     ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber"), ("a bottle of wine", "bottle with popping cork"),
+     ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a coffee mug", None)],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()

@@ -63,6 +63,7 @@ single lonely lovely nice great good bad evil mean strong fast slow heavy soft h
 sleepy grumpy hungry curious playful lazy proud brave fierce wise silly goofy shy calm majestic
 roaring barking howling buzzing growling purring chirping singing dancing jumping hopping crawling
 bushy furry fuzzy spiky rusty dusty broken cracked sparkling crackling decorated
+cozy muddy dirty messy slimy scaly hairy cuddly chubby plump skinny adorable colorful colourful striped spotted
 leather stone golden silver plastic ancient mini enormous
 """
 DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
@@ -265,20 +266,22 @@ class SpriteLibrary:
         def fits(index: int) -> bool:
             return naming - unknown <= self.vocabulary[int(self.caption_concepts[index])]
 
-        generic = None  # the most similar caption that is the bare thing ("a bus", "a lion face")
+        # The most similar caption that is the thing less one of the prompt's naming words: the bare
+        # thing ("a bus", "a lion face") or a kind of it ("a birthday cake" for "a chocolate birthday cake").
+        generic, extra = None, None
         for index in order.tolist():
             caption_head, caption_naming, caption_container = self.nouns(index)
             framing = caption_head in FRAMING or caption_head in container
             same = caption_head == head or (framing and head in caption_naming)
             if same and fits(index):
                 return int(index), None
-            bare = (caption_head == head and not caption_naming) or (
-                caption_head in FRAMING and caption_naming == {head}
-            )
-            if generic is None and bare and not caption_container:
-                generic = int(index)
-        if generic is not None and len(naming) == 1 and scores[generic] >= GENERIC_SIMILARITY:
-            vectors = np.asarray(embed([subject, f"a {next(iter(naming))}"]), dtype=np.float32)
+            less = naming - caption_naming
+            kind = caption_head == head and caption_naming < naming and len(less) == 1
+            bare = caption_head in FRAMING and caption_naming == {head} and len(naming) == 1
+            if generic is None and (kind or bare) and not caption_container:
+                generic, extra = int(index), next(iter(less if kind else naming))
+        if generic is not None and scores[generic] >= GENERIC_SIMILARITY:
+            vectors = np.asarray(embed([subject, f"a {extra}"]), dtype=np.float32)
             if scores[generic] - float(vectors[0] @ vectors[1]) >= GENERIC_MARGIN:
                 return generic, None
         caption_head, refused = self.nouns(nearest)[0], (None, f"the nearest is {self.captions[nearest]!r}")

@@ -27,12 +27,14 @@ from .data import load_dataset
 def embed_captions(captions: list[str], batch: int = 256) -> torch.Tensor:
     """Return MiniLM token states (N, MAX_TOKENS, 384) in fp16 for ``captions``."""
     tokenizer, encoder = load_text_encoder()
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU embeds a data set's captions in seconds
+    encoder.to(device)
     chunks = []
     for i in range(0, len(captions), batch):
         tokens = tokenizer(
             captions[i : i + batch], padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
         )
-        chunks.append(encoder(**tokens).last_hidden_state.half())
+        chunks.append(encoder(**{k: v.to(device) for k, v in tokens.items()}).last_hidden_state.half().cpu())
     return torch.cat(chunks)
 
 

@@ -24,8 +24,6 @@ from make_image_keyframe_example import butterfly, caterpillar
 # invert a sprite, render it again from that noise; mean absolute error on the [-1, 1] RGBA scale.
 # Measured 0.014 and 0.018 for the two sprites (plain DDIM inversion without refinement: 0.15).
 BUNDLED_ROUND_TRIP = 0.02
-# At the default 6 steps: measured 0.049 and 0.039 (about 5 levels of 255); the keyframe itself is pasted back exactly.
-BUNDLED_ROUND_TRIP_DEFAULT_STEPS = 0.06
 # At the default 6 steps: measured 0.043 (about 5 levels of 255); the keyframe itself is pasted back exactly.
 BUNDLED_ROUND_TRIP_DEFAULT_STEPS = 0.06
 

@@ -5,7 +5,7 @@ all must write the same bytes (checked). The batch saves N-1 Python starts, impo
 by default it makes jobs side by side in worker processes (``--workers auto``), also timed with
 ``--workers 1`` (one job at a time).
 
-    python benchmarks/batch_speed.py [--jobs 20] [--frames 4]
+    python benchmarks/batch_speed.py [--jobs 20] [--frames 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,38 +47,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--frames", type=int, default=4, help="frames per transition of every job")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure this many times, each a ratio of its own (the machine's speed drifts)")  # fmt: skip
     args = parser.parse_args()
     compile_sources(Path(importlib.util.find_spec("pixelgif").origin).parent)
     flags = ["--frames", str(args.frames), "-q"]
     work = jobs(args.jobs)
-    with tempfile.TemporaryDirectory(prefix="pixelgif-batch-bench-") as tmp:
-        tmp = Path(tmp)
-        (tmp / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in work))
-        (tmp / "single").mkdir()
-        separate = 0.0
-        for job in work:
-            out = str(tmp / "single" / job["output"])
-            separate += timed([sys.executable, "-m", "pixelgif", "morph", *job["prompts"], "--seed", str(job["seed"]),
-                               *flags, "-o", out])  # fmt: skip
-        batches = {}
-        for workers in ("auto", "1"):
-            batches[workers] = timed([sys.executable, "-m", "pixelgif", "batch", str(tmp / "jobs.jsonl"), "-o",
-                                      str(tmp / f"batch{workers}"), "--workers", workers, *flags])  # fmt: skip
-        same = all(
-            (tmp / "single" / j["output"]).read_bytes() == (tmp / f"batch{w}" / j["output"]).read_bytes()
-            for j in work
-            for w in batches
-        )
     cpu = platform.processor() or platform.machine()
     print(f"{args.jobs} bundled-model jobs ({args.frames} frames per transition), {os.cpu_count()} CPUs ({cpu}):")
     print(f"  {'':22} {'seconds':>8} {'jobs/min':>9}")
-    print(f"  {'separate pixelgif morph':22} {separate:8.1f} {args.jobs * 60 / separate:9.1f}")
-    for workers, label in (("1", "batch --workers 1"), ("auto", "batch (workers: auto)")):
-        print(f"  {label:22} {batches[workers]:8.1f} {args.jobs * 60 / batches[workers]:9.1f}")
-    print(
-        f"  batch is {separate / batches['auto']:.1f}x the jobs per minute ({separate / batches['1']:.1f}x one job at "
-        f"a time); same bytes: {'yes' if same else 'NO'}"
-    )
+    ratios = []
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="pixelgif-batch-bench-") as tmp:
+            tmp = Path(tmp)
+            (tmp / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in work))
+            (tmp / "single").mkdir()
+            separate = 0.0
+            for job in work:
+                out = str(tmp / "single" / job["output"])
+                separate += timed([sys.executable, "-m", "pixelgif", "morph", *job["prompts"], "--seed",
+                                   str(job["seed"]), *flags, "-o", out])  # fmt: skip
+            batches = {}
+            for workers in ("auto", "1"):
+                batches[workers] = timed([sys.executable, "-m", "pixelgif", "batch", str(tmp / "jobs.jsonl"), "-o",
+                                          str(tmp / f"batch{workers}"), "--workers", workers, *flags])  # fmt: skip
+            same = all(
+                (tmp / "single" / j["output"]).read_bytes() == (tmp / f"batch{w}" / j["output"]).read_bytes()
+                for j in work
+                for w in batches
+            )
+        if args.repeats > 1:
+            print(f"run {repeat + 1} of {args.repeats}:")
+        print(f"  {'separate pixelgif morph':22} {separate:8.1f} {args.jobs * 60 / separate:9.1f}")
+        for workers, label in (("1", "batch --workers 1"), ("auto", "batch (workers: auto)")):
+            print(f"  {label:22} {batches[workers]:8.1f} {args.jobs * 60 / batches[workers]:9.1f}")
+        print(
+            f"  batch is {separate / batches['auto']:.1f}x the jobs per minute ({separate / batches['1']:.1f}x one job "
+            f"at a time); same bytes: {'yes' if same else 'NO'}"
+        )
+        ratios.append(separate / batches["auto"])
+    if args.repeats > 1:
+        listed = ", ".join(f"{r:.2f}x" for r in ratios)
+        print(f"batch against separate commands: median {statistics.median(ratios):.2f}x ({listed})")
 
 
 if __name__ == "__main__":

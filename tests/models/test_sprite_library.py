@@ -84,19 +84,30 @@ def test_the_nearest_drawings_keywords_may_name_the_prompts_thing():
 
 
 def test_a_bare_thing_below_the_caption_threshold_takes_the_drawing_whose_keywords_name_it():
-    # "a pumpkin": no caption is near enough, but the jack-o-lantern's keywords say pumpkin. Only a
-    # bare thing ("a pumpkin pie" names another), only above KEYWORD_SIMILARITY, never a face.
+    # "a pumpkin": no caption is near enough, but the jack-o-lantern's keywords say pumpkin; only
+    # above KEYWORD_SIMILARITY, never a face, and not for another thing ("a pumpkin pie").
     pixels = np.stack([_sprite((240, 140, 20)), _sprite((200, 200, 40))])
     captions = ["a jack o lantern", "a pumpkin face"]
     args = (pixels, np.asarray([0, 1]), np.eye(2, dtype=np.float32), np.asarray([0, 1]), captions)
     tags = {0: "celebration halloween pumpkin", 1: "pumpkin smile"}
     below = (MIN_SIMILARITY + KEYWORD_SIMILARITY) / 2
-    embed = _embed_as({"a pumpkin": [below, 0.1], "a pumpkin pie": [below, 0.0], "a gourd": [below, 0.0]})
+    embed = _embed_as(
+        {
+            "a pumpkin": [below, 0.1],
+            "a pumpkin pie": [below, 0.0],
+            "a gourd": [below, 0.0],
+            "a halloween pumpkin": [below, 0.0],
+            "a giant pumpkin": [below, 0.0],
+        }
+    )
     assert SpriteLibrary(*args).find("a pumpkin", embed, seed=0) is None
     library = SpriteLibrary(*args, tags=tags)
     _, match = library.find("a pumpkin", embed, seed=0)
     assert match.caption == "a jack o lantern" and match.score == pytest.approx(below)
     assert library.find("a pumpkin pie", embed, seed=0) is None
+    # Other naming words must be the drawing's keywords too.
+    assert library.find("a halloween pumpkin", embed, seed=0)[1].caption == "a jack o lantern"
+    assert library.find("a giant pumpkin", embed, seed=0)[1].caption == "a jack o lantern"  # giant only describes
     assert library.find("a gourd", embed, seed=0) is None  # no keyword names it
     far = _embed_as({"a pumpkin": [KEYWORD_SIMILARITY - 0.05, 0.0]})
     assert library.find("a pumpkin", far, seed=0) is None

@@ -232,13 +232,14 @@ class SpriteLibrary:
         self, head: str, naming: set[str], container: set[str], scores: np.ndarray, ranked: np.ndarray
     ) -> int | None:
         """Return the most similar caption (`KEYWORD_SIMILARITY` close) whose emoji has the prompt's
-        head noun among its keywords (one of at most `KEYWORD_HOLDERS` such emoji) and no other naming
-        word ("a pumpkin" -> "a jack o lantern"), or None."""
-        if naming or container or not 0 < self.keyword_holders[head] <= KEYWORD_HOLDERS:
+        head noun among its keywords (one of at most `KEYWORD_HOLDERS` such emoji), and the prompt's
+        other naming words too ("a pumpkin", "a halloween pumpkin" -> "a jack o lantern"), or None."""
+        if container or not 0 < self.keyword_holders[head] <= KEYWORD_HOLDERS:
             return None
         for index in ranked[scores[ranked] >= KEYWORD_SIMILARITY].tolist():
             caption_head = self.nouns(index)[0]
-            if caption_head not in FRAMING and head in self.keywords.get(int(self.caption_concepts[index]), ()):
+            keywords = self.keywords.get(int(self.caption_concepts[index]), set())
+            if caption_head not in FRAMING and head in keywords and naming <= keywords:
                 return int(index)
         return None
 

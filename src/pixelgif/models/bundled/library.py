@@ -47,10 +47,10 @@ SAME_NAMING_SIMILARITY, RELATED_NOUNS = 0.75, 0.5
 # A prompt's words that no caption has ("a roaring lion", "a wizard hat"): the prompt must stay this
 # similar to its bare head noun ("a lion" 0.82, "a hat" 0.78), else they name another thing.
 MODIFIER_SIMILARITY = 0.83
-# Below MIN_SIMILARITY, a prompt that is only a head noun may still take a drawing whose emoji has
-# that word among its keywords ("a pumpkin" 0.57 -> "a jack o lantern": pumpkin, halloween), when
-# at most KEYWORD_HOLDERS emoji have it: a keyword many share is a theme ("holiday": Santa, the
-# Christmas tree; "body", "math", "race"), not the thing.
+# Below MIN_SIMILARITY, a prompt may still take a drawing whose emoji has its head noun (and its
+# other naming words) among its keywords ("a pumpkin" 0.57 -> "a jack o lantern": pumpkin,
+# halloween), when at most KEYWORD_HOLDERS emoji have that noun: a keyword many share is a theme
+# ("holiday": Santa, the Christmas tree; "body", "math", "race"), not the thing.
 KEYWORD_SIMILARITY, KEYWORD_HOLDERS = 0.5, 2
 # Words that describe rather than name: a prompt may add them to a caption's words ("a fluffy sheep").
 _DESCRIBING_WORDS = """
@@ -201,7 +201,9 @@ class SpriteLibrary:
         which the prompt names a kind ("a school bus" -> "a bus", `GENERIC_SIMILARITY`). When no
         caption has the prompt's head noun, the most similar one may still name it: among its emoji's
         keywords ("a gift box" -> "gift"), or as a synonym ("a kitten" -> "a cat"), whose head noun
-        must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship").
+        must be `NOUN_SIMILARITY` close and not a compound of it ("spaceship"/"ship"). When the
+        nearest is refused: a drawing whose emoji's keywords name the thing (`_by_keyword`), else the
+        container of "a bottle of wine" drawn plainly (`_by_container`).
         """
         head, naming, container = phrase_nouns(subject)
         ranked = np.argsort(-scores, kind="stable")

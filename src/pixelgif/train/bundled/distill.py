@@ -189,6 +189,8 @@ def main(argv=None) -> None:
         ema.load_state_dict(saved["ema"])
         optimizer.load_state_dict(saved["optimizer"])
     info = {"substeps": args.substeps, **state}
+    if args.export is not None and not ckpt_path.is_file():
+        parser.error(f"no checkpoint to export in {args.out} (train first: the same command without --export)")
     if args.export is not None:
         export(ema.state_dict(), args.export, args.steps, info)
         print(f"exported the EMA student (step {state['step']}, {args.steps} steps) to {args.export}")

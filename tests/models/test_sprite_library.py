@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -152,6 +153,9 @@ def test_a_colour_word_recolours_the_drawing_and_is_left_out_of_the_match():
     embed = _embed_as({"a balloon": [1.0, 0.0], "an orange": [0.0, 1.0], "orange": [0.0, 1.0], "leaf": [0.0, 1.0]})
     blue, match = library.find("a blue balloon", embed, seed=0)
     assert match.colour == "blue" and dominant_hue(blue).family == "blue" and "recoloured blue" in match.describe()
+    # The category some captions carry after a comma is not part of the account.
+    tagged = dataclasses.replace(match, caption="a balloon, celebration, activities")
+    assert tagged.describe() == "'a balloon' (drawing 1 of 2, recoloured blue)"
     red, match = library.find("a red balloon", embed, seed=0)
     assert match.colour is None and np.array_equal(red, library.pixels[0])  # already red: the drawing as it is
     # A colour word at the end is the noun: "an orange" is matched as it is and recolours nothing.

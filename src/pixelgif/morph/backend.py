@@ -40,9 +40,10 @@ class LibraryMatch:
     colour: str | None  # the colour family the drawing was turned to, if it was recoloured
 
     def describe(self) -> str:
-        """Return a short account, e.g. "'a whale' (drawing 2 of 6, recoloured blue)"."""
+        """Return a short account, e.g. "'a whale' (drawing 2 of 6, recoloured blue)": the caption
+        without the category some captions add after a comma ("a whale, animal marine, ...")."""
         colour = f", recoloured {self.colour}" if self.colour else ""
-        return f"{self.caption!r} (drawing {self.drawing + 1} of {self.drawings}{colour})"
+        return f"{self.caption.split(',')[0]!r} (drawing {self.drawing + 1} of {self.drawings}{colour})"
 
 
 @dataclass(frozen=True)

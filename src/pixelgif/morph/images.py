@@ -153,8 +153,8 @@ class ImageKeyframes:
         (``conditionings``, one per image, as `encode_prompts` returns them) turns back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
         resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
         prediction is taken at the step's end point, not its start; steps with less noise than
-        `UNREFINED_NOISE` are not refined). Latents come back on the CPU, in the unit-variance
-        convention of the engine's noise."""
+        `UNREFINED_NOISE` are not refined), starting from the step before's last prediction.
+        Latents come back on the CPU, in the unit-variance convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
         memo: OrderedDict[bytes, list[torch.Tensor]] = self.__dict__.setdefault("_inversions", OrderedDict())
@@ -270,7 +270,9 @@ class ImageKeyframes:
                 eps = uncond + guidance * (cond - uncond)
             return eps
 
-        for t in reversed(ddim.timesteps.tolist()):  # from the last sampling step back to the first
+        last, refined = None, False  # the step before: its last noise prediction, and whether it was refined
+        timesteps = list(reversed(ddim.timesteps.tolist()))  # from the last sampling step back to the first
+        for index, t in enumerate(timesteps):
             prev = t - step
             a_t = alphas[t]
             a_prev = alphas[prev] if prev >= 0 else torch.tensor(float(ddim.final_alpha_cumprod), dtype=torch.float64)
@@ -279,9 +281,20 @@ class ImageKeyframes:
             # A step whose noise is a sliver of the sample moves it by that sliver: not refined.
             rounds = 0 if (1 - a_t).sqrt() < UNREFINED_NOISE else refine
             mixing = AndersonMixing(ANDERSON_DEPTH)
-            x = mixing(start, ddim_step_start(start, noise(start, t), a_t, a_prev))
+            if rounds and last is not None:
+                # Warm start: the step before's last prediction gives the first guess, not a model
+                # call at the step's start. One round more where that guess is poor (after an
+                # unrefined step, whose prediction is of a nearly noiseless sample) or costly (the
+                # noisiest step: its error passes through every sampling step).
+                x = ddim_step_start(start, last, a_t, a_prev)
+                rounds += int(not refined or index == len(timesteps) - 1)
+            else:
+                last = noise(start, t)
+                x = mixing(start, ddim_step_start(start, last, a_t, a_prev))
             for _ in range(rounds):
-                x = mixing(x, ddim_step_start(start, noise(x, t), a_t, a_prev))
+                last = noise(x, t)
+                x = mixing(x, ddim_step_start(start, last, a_t, a_prev))
+            refined = rounds > 0
         return [latent.float().cpu().unsqueeze(0) for latent in x]
 
     def _invert_flow(

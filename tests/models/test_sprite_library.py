@@ -252,7 +252,9 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
      ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle"),
      ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber"), ("a bottle of wine", "bottle with popping cork"),
-     ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a coffee mug", None)],
+     ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a coffee mug", None),
+     ("a fire-breathing dragon", "dragon"), ("a muddy farm pig", "pig"), ("a rusty robot", "robot"),
+     ("a wooden treasure chest", None), ("a fire-breathing robot", None)],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()
@@ -273,6 +275,16 @@ def test_head_nouns_of_prompts_and_captions():
     assert phrase_nouns("a bow and arrow")[0] == "bow"
     assert phrase_nouns("a sleepy stone lion") == ("lion", set(), set())  # describing words do not name
     assert phrase_nouns("a stone") == ("stone", set(), set())  # unless nothing else does
+    assert phrase_nouns("a fire-breathing dragon") == ("dragon", set(), set())  # a hyphenated participle describes
+    assert phrase_nouns("a long-eared farm rabbit") == ("rabbit", {"farm"}, set())
+
+
+def test_a_plain_phrase_is_the_prompt_without_its_describing_words():
+    from pixelgif.models.bundled.library import plain_phrase
+
+    assert plain_phrase("a rusty old robot") == "a robot"
+    assert plain_phrase("A muddy, fire-breathing farm pig") == "a farm pig"
+    assert plain_phrase("a shiny golden") == "a shiny golden"  # nothing would be left
 
 
 def test_command_line_says_when_the_model_draws_a_keyframe_the_library_nearly_matched(tmp_path, capsys):

@@ -71,6 +71,8 @@ DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
 FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 # "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
 _OF = re.compile(r"\bof\b")
+# "a fire-breathing dragon", "a long-eared rabbit": a hyphenated word ending in a participle describes.
+_DESCRIBING_COMPOUND = re.compile(r"\b[a-z]+-[a-z]+(?:ing|ed)\b")
 
 
 @cache  # a few thousand distinct words, each met many times loading the library
@@ -96,9 +98,10 @@ def phrase_nouns(text: str) -> tuple[str | None, set[str], set[str]]:
     "a bowl with spoon" -> ("bowl", set(), set()). Heuristic: the head is the last word before
     "with"/"in"/"on", after "of" when there is one; describing words (`DESCRIBING`) are not naming.
     """
-    main = re.split(r"\b(?:with|in|on|at|holding|wearing|and)\b", text.lower().split(",")[0])[0]
+    text = _DESCRIBING_COMPOUND.sub(" ", text.lower())
+    main = re.split(r"\b(?:with|in|on|at|holding|wearing|and)\b", text.split(",")[0])[0]
     if not _words(main):  # "and" first ("bow and arrow" keeps "bow")
-        main = text.lower().split(",")[0]
+        main = text.split(",")[0]
     container = set()
     if _OF.search(main):
         before, after = _OF.split(main, maxsplit=1)
@@ -109,6 +112,13 @@ def phrase_nouns(text: str) -> tuple[str | None, set[str], set[str]]:
     if not naming:  # "a stone", "a silver": the word names the thing here
         return (words[-1], set(), container) if words else (None, set(), container)
     return naming[-1], set(naming[:-1]), container
+
+
+def plain_phrase(text: str) -> str:
+    """Return ``text`` without its describing words, as "a ..." ("a rusty old robot" -> "a robot"),
+    or ``text`` itself when that would leave nothing."""
+    words = [w for w in re.findall(r"[a-z]+", _DESCRIBING_COMPOUND.sub(" ", text.lower())) if w not in DESCRIBING]
+    return f"a {' '.join(words)}" if words else text
 
 
 class SpriteLibrary:
@@ -176,6 +186,11 @@ class SpriteLibrary:
             return None
         scores = self.embeddings @ np.asarray(embed([subject]), dtype=np.float32)[0]
         best, why = self._best(subject, scores, embed)
+        plain = plain_phrase(subject)
+        if best is None and why is None and plain != subject:
+            # Nothing near, perhaps for the describing words alone ("a rusty robot"): the thing without them.
+            scores = self.embeddings @ np.asarray(embed([plain]), dtype=np.float32)[0]
+            best, why = self._best(plain, scores, embed)
         if best is None:
             if why is not None:
                 self.refused[prompt] = why
@@ -262,7 +277,8 @@ class SpriteLibrary:
         # words no caption has may only describe ("a roaring lion", not "a wizard hat").
         unknown = naming - self.known_words
         if unknown:
-            vectors = np.asarray(embed([subject, f"a {head}"]), dtype=np.float32)
+            # Without the words known to describe: "a muddy farm pig" is as near "a pig" as "a farm pig".
+            vectors = np.asarray(embed([plain_phrase(subject), f"a {head}"]), dtype=np.float32)
             if float(vectors[0] @ vectors[1]) < MODIFIER_SIMILARITY:
                 return None, f"no drawing is a {' '.join(sorted(unknown))} {head}"
 

@@ -68,6 +68,7 @@ def test_bundled_inversion_starts_each_step_from_the_last_prediction(bundled):
     from pixelgif.morph.images import INVERSION_REFINE
 
     steps = []
+    bundled.__dict__.pop("_inversions", None)  # other tests' inversions of these sprites are remembered
     keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
     keys = bundled.prepare_keyframes(MorphConfig(prompts=keyframes), on_step=lambda: steps.append(1))
     assert keys.config.steps == 6

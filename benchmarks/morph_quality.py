@@ -105,6 +105,9 @@ def main(argv=None) -> int:
         help="measure this prompt pair instead of the built-in ones (may be given again)",
     )
     parser.add_argument("--model", help="a model other than the bundled one (e.g. a distilled student's folder)")
+    parser.add_argument("--weights", type=Path,
+                        help="the bundled model with these weights instead (a weights folder: unet/, scheduler/), "
+                             "its sprite library kept: a candidate for the shipped weights")  # fmt: skip
     parser.add_argument("--seed-offset", type=int, default=0,
                         help="pair i renders with seed i + this: other noise for the same pairs, to see how "
                              "much the numbers move by chance")  # fmt: skip
@@ -116,6 +119,10 @@ def main(argv=None) -> int:
 
     from pixelgif.run import load_engine
 
+    if args.weights:
+        from pixelgif.models import bundled
+
+        bundled.WEIGHTS_DIR = args.weights  # read when the bundled model loads: the library stays the shipped one
     engine = load_engine(args.model, progress=False)
     rows, labels, results = [], [], []
     print(

@@ -40,9 +40,9 @@ from pixelgif.morph.quality import measure_morph
 
 VARIANTS = {
     "plain": dict(refine=0, adain=False, midway_guidance=0.0),
-    "+refine": dict(refine=3, adain=False, midway_guidance=0.0),
-    "+adain (default)": dict(refine=3, adain=True, midway_guidance=0.0),
-    "+midway 0.5": dict(refine=3, adain=True, midway_guidance=0.5),
+    "+refine": dict(refine=morph_images.INVERSION_REFINE, adain=False, midway_guidance=0.0),
+    "+adain (default)": dict(refine=morph_images.INVERSION_REFINE, adain=True, midway_guidance=0.0),
+    "+midway 0.5": dict(refine=morph_images.INVERSION_REFINE, adain=True, midway_guidance=0.5),
 }
 
 

@@ -53,7 +53,8 @@ def test_bundled_inversion_round_trip(bundled, steps, bound):
     from pixelgif.models.bundled.pipeline import PixelSpritePipeline
 
     keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
-    keys = bundled.prepare_keyframes(MorphConfig(prompts=keyframes, steps=steps))
+    # Without shape starts the in-betweens start from the keyframes' noise: it must invert exactly.
+    keys = bundled.prepare_keyframes(MorphConfig(prompts=keyframes, steps=steps, shapes=0))
     assert keys.config.scheduler == "DDIM-exact"
     assert keys.config.steps == (steps or PixelSpritePipeline.default_num_inference_steps)
     frames = bundled.render([FrameInputs(keys.latents[i], keys.conditionings[i]) for i in (0, 1)], keys.config)
@@ -70,13 +71,39 @@ def test_bundled_inversion_starts_each_step_from_the_last_prediction(bundled):
     steps = []
     bundled.__dict__.pop("_inversions", None)  # other tests' inversions of these sprites are remembered
     keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
-    keys = bundled.prepare_keyframes(MorphConfig(prompts=keyframes), on_step=lambda: steps.append(1))
+    keys = bundled.prepare_keyframes(MorphConfig(prompts=keyframes, shapes=0), on_step=lambda: steps.append(1))
     assert keys.config.steps == 6
     # 6 sampling steps: the nearly noiseless one unrefined (1 call), five refined from the step
     # before's last prediction (no call at their start), one round more after the unrefined step
     # and at the noisiest step: 1 + 3 + 2 + 2 + 2 + 3.
     assert INVERSION_REFINE == 2
     assert len(steps) == 1 + (INVERSION_REFINE + 1) + 3 * INVERSION_REFINE + (INVERSION_REFINE + 1) == 13
+
+
+def test_noise_that_only_starts_moved_drawings_skips_the_noisiest_refinement(bundled):
+    """Between two drawings every in-between starts from their moved pixels: the keyframes' noise is
+    never sampled back into them from the noisiest step, so that step takes one call, unrefined."""
+    bundled.__dict__.pop("_inversions", None)
+    keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly")]
+    calls: list[int] = []
+    started = bundled.prepare_keyframes(MorphConfig(prompts=keyframes), on_step=lambda: calls.append(1))
+    assert len(calls) == 1 + 3 + 2 + 2 + 2 + 1 == 11
+    assert set(started.transports) == {(0, 1)} and started.transports[0, 1] is not None
+    exact = bundled.prepare_keyframes(MorphConfig(prompts=keyframes, shapes=0))
+    assert not exact.transports
+    # Another inversion (remembered apart), the same up to the noisiest step's refinement.
+    assert not torch.equal(started.latents[0], exact.latents[0])
+    assert (started.latents[0] - exact.latents[0]).abs().mean() < 0.2
+    # A keyframe next to one the model draws starts frames from its noise: it inverts exactly.
+    chain = [keyframes[0], keyframes[1], "a red apple"]
+    calls.clear()
+    bundled.__dict__.pop("_inversions", None)
+    mixed = bundled.prepare_keyframes(MorphConfig(prompts=chain, keyframe_colours=False, library=False),
+                                      on_step=lambda: calls.append(1))  # fmt: skip
+    assert set(mixed.transports) == {(0, 1)}
+    assert len(calls) == 11 + 13  # the caterpillar as before, the butterfly exactly
+    assert torch.equal(mixed.latents[0], started.latents[0])
+    assert torch.equal(mixed.latents[1], exact.latents[1])
 
 
 def test_bundled_mixed_chain_with_loop_keeps_keyframes_exactly(bundled):
@@ -219,7 +246,9 @@ def test_an_engine_remembers_inversions_and_gives_the_same_noise(bundled, monkey
     inverted = [first.latents[0].clone(), first.latents[1].clone()]
     first.latents[0].zero_()  # the caller's copy: the engine keeps its own
     calls = []
-    monkeypatch.setattr(bundled, "_invert", lambda *args: calls.append(args) or pytest.fail("inverted again"))
+    monkeypatch.setattr(
+        bundled, "_invert", lambda *args, **options: calls.append(args) or pytest.fail("inverted again")
+    )
     again = bundled.prepare_keyframes(config, on_step=lambda: calls.append("step"))
     assert calls == ["step"]  # no model evaluation, but a cancel is still heard
     assert torch.equal(again.latents[0], inverted[0]) and torch.equal(again.latents[1], inverted[1])
@@ -248,7 +277,7 @@ def test_an_engine_of_another_process_reads_inversions_from_the_store(bundled, m
     assert len(list((tmp_path / "store").glob("*.npy"))) == 2 and not list((tmp_path / "store").glob(".*"))
     reader = MorphPipeline(bundled.backend, progress=False)  # nothing remembered: another worker
     reader.inversion_store = tmp_path / "store"
-    monkeypatch.setattr(reader, "_invert", lambda *args: pytest.fail("inverted again"))
+    monkeypatch.setattr(reader, "_invert", lambda *args, **options: pytest.fail("inverted again"))
     read = reader.prepare_keyframes(config)
     assert all(torch.equal(a, b) for a, b in zip(read.latents, written.latents, strict=True))
     monkeypatch.undo()
@@ -277,7 +306,11 @@ def test_a_keyframe_met_again_in_another_pair_is_not_inverted_again(bundled, mon
     bundled.prepare_keyframes(MorphConfig(prompts=first, steps=3, seed=5))
     inverted: list[int] = []
     real = bundled._invert
-    monkeypatch.setattr(bundled, "_invert", lambda images, *rest: inverted.append(len(images)) or real(images, *rest))
+    monkeypatch.setattr(
+        bundled,
+        "_invert",
+        lambda images, *rest, **options: inverted.append(len(images)) or real(images, *rest, **options),
+    )
     again = bundled.prepare_keyframes(MorphConfig(prompts=second, steps=3, seed=5))
     assert inverted == [1]  # only the moth
     monkeypatch.undo()

@@ -430,16 +430,31 @@ class MorphPipeline(ImageKeyframes):
                     conditionings[index][name] = conditionings[index][name.removeprefix("negative_")].clone()
         inverted = dict(inverted or {})
         order = sorted(index for index in images if index not in inverted)
+        transports = self.drawing_transports(config, images)
         if order:
+            started = started_only(transports, len(config.prompts), config.loop)
             noises = self.invert_images(
-                [images[i] for i in order], [conditionings[i] for i in order], config, on_step=on_step
-            )
+                [images[i] for i in order], [conditionings[i] for i in order], config, on_step=on_step,
+                started_only=[i in started for i in order],
+            )  # fmt: skip
             inverted.update(zip(order, noises, strict=True))
         for index in images:
             latents[index] = inverted[index]
         matches = {index: hit.match for index, hit in library.items()}
         colours = {index: colour for index, (_, colour) in recoloured.items()}
-        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours)
+        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours, transports)
+
+    def drawing_transports(
+        self, config: MorphConfig, images: dict[int, Image.Image]
+    ) -> dict[tuple[int, int], ShapeTransport | None]:
+        """Return, by segment (its two keyframe indices), the transport between its two drawings
+        (`shapes.transport`; None where they cannot be matched) for every segment that joins two
+        drawings, when in-betweens start from moved drawings (`shape_starts`); else nothing."""
+        if not self.shape_starts(config):
+            return {}
+        count = len(config.prompts)
+        pairs = [(i, (i + 1) % count) for i in range(count if config.loop else count - 1)]
+        return {(a, b): transport(images[a], images[b]) for a, b in pairs if a in images and b in images and a != b}
 
     def recolour_keyframes(
         self,
@@ -602,6 +617,18 @@ def to_pil(images) -> list[Image.Image]:
     return [Image.fromarray(a, mode=modes[a.shape[-1]]) for a in arrays]
 
 
+def started_only(transports: dict[tuple[int, int], ShapeTransport | None], count: int, loop: bool) -> set[int]:
+    """Return the keyframes (of ``count``) whose noise only starts in-betweens from moved drawings:
+    every segment that meets them has a transport in ``transports`` (`drawing_transports`)."""
+    pairs = [(i, (i + 1) % count) for i in range(count if loop else count - 1)]
+    return {
+        index
+        for index in range(count)
+        if all(transports.get(pair) is not None for pair in pairs if index in pair)
+        and any(index in pair for pair in pairs)
+    }
+
+
 def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:
     """Return the keyframe images that the pixelation keeps pixel for pixel: the user's images, and
     the sprite library's drawings unless the user gave images (then their art is what must come back)."""
@@ -616,7 +643,7 @@ class ShapeStarts:
 
     def __init__(self, engine: MorphPipeline, keys: PreparedKeyframes):
         self.engine, self.keys = engine, keys
-        self.transports: dict[tuple[int, int], ShapeTransport | None] = {}
+        self.transports: dict[tuple[int, int], ShapeTransport | None] = dict(keys.transports)
 
     def transport(self, frame: FramePlan) -> ShapeTransport | None:
         """Return the transport of ``frame``'s segment, or None when it does not join two drawings."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -148,14 +149,21 @@ class ImageKeyframes:
         config: MorphConfig,
         refine: int | None = None,
         on_step: Callable[[], None] | None = None,
+        started_only: list[bool] | None = None,
     ) -> list[torch.Tensor]:
         """Return, per image (at the render size), the noise that DDIM sampling under its text
         (``conditionings``, one per image, as `encode_prompts` returns them) turns back into it: DDIM inversion on the sampler's own timesteps and guidance (``config``
         resolved), each step refined ``refine`` (default `INVERSION_REFINE`) times by fixed-point iteration (the noise
         prediction is taken at the step's end point, not its start; steps with less noise than
         `UNREFINED_NOISE` are not refined), starting from the step before's last prediction.
+        ``started_only`` (per image, default all False): True where the noise will only start
+        in-betweens from moved drawings (`ShapeStarts`), never be sampled back into its image
+        from the noisiest step, which is all that step's refinement is for: it then takes one
+        model call (11 instead of 13 for two keyframes at 6 steps; the morphs measure the same,
+        docs/speed.md).
         Latents come back on the CPU, in the unit-variance convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
+        started_only = [False] * len(images) if started_only is None else started_only
         on_step = on_step or (lambda: None)  # called at every model evaluation; raising from it stops
         memo: OrderedDict[bytes, list[torch.Tensor]] = self.__dict__.setdefault("_inversions", OrderedDict())
         invariant = self.backend.batch_invariant
@@ -165,8 +173,8 @@ class ImageKeyframes:
             # Each image's inversion does not depend on the others in its batch: remembered one by
             # one, so a batch of jobs that meet the same keyframe again in other pairs inverts it once.
             keys = [
-                self._inversion_key([image], [c], config, refine)
-                for image, c in zip(images, conditionings, strict=True)
+                self._inversion_key([image], [c], config, refine, only)
+                for image, c, only in zip(images, conditionings, started_only, strict=True)
             ]
             missing = [i for i, key in enumerate(keys) if key not in memo]
             for i in list(missing):
@@ -174,21 +182,24 @@ class ImageKeyframes:
                 if stored is not None:
                     memo[keys[i]] = [stored]
                     missing.remove(i)
-            # Guidance is decided per call (`_guided_inversion`): images that need it go apart.
-            for guided in (False, True):
-                group = [i for i in missing if self._guided_inversion([conditionings[i]], config) == guided]
+            # Guidance is decided per call (`_guided_inversion`), so is the noisiest step's
+            # refinement: images that differ in either go apart.
+            for guided, only in itertools.product((False, True), (False, True)):
+                group = [i for i in missing
+                         if self._guided_inversion([conditionings[i]], config) == guided and started_only[i] == only]  # fmt: skip
                 if group:
                     noises = self._invert([images[i] for i in group], [conditionings[i] for i in group], config,
-                                          refine, on_step)  # fmt: skip
+                                          refine, on_step, refine_noisiest=not only)  # fmt: skip
                     for i, noise in zip(group, noises, strict=True):
                         memo[keys[i]] = [noise.clone()]
                         store_inversion(self.inversion_store, keys[i], noise)
                     computed += len(group)
         else:
-            keys = [self._inversion_key(images, conditionings, config, refine)]
+            only = all(started_only)  # one call for all: its noisiest step refined unless none needs it
+            keys = [self._inversion_key(images, conditionings, config, refine, only)]
             if keys[0] not in memo:
                 memo[keys[0]] = [latent.clone() for latent in self._invert(images, conditionings, config, refine,
-                                                                           on_step)]  # fmt: skip
+                                                                           on_step, refine_noisiest=not only)]  # fmt: skip
                 computed += len(images)
         if computed == 0:
             on_step()  # a cancel still stops here when every inversion was remembered
@@ -200,7 +211,12 @@ class ImageKeyframes:
         return noises
 
     def _inversion_key(
-        self, images: list[Image.Image], conditionings: list[Conditioning], config: MorphConfig, refine: int
+        self,
+        images: list[Image.Image],
+        conditionings: list[Conditioning],
+        config: MorphConfig,
+        refine: int,
+        started_only: bool = False,
     ) -> bytes:
         """Return what an inversion's result depends on besides the model, as a digest: the images,
         the text tensors, the sampler's settings, the device and dtype. The whole call is one key
@@ -209,6 +225,8 @@ class ImageKeyframes:
         settings = (config.steps, config.guidance_scale, config.height, config.width, refine, self.flow_matching,
                     str(self.device), str(self.dtype), sorted(dict(self.pipe.scheduler.config).items()))  # fmt: skip
         hasher.update(repr(settings).encode())
+        if started_only:  # a key of its own only then: other inversions keep their keys
+            hasher.update(b"noisiest step unrefined")
         for image in images:  # as `encode_images` reads them
             hasher.update(repr(image.size).encode())
             hasher.update(image.convert("RGBA").tobytes())
@@ -236,8 +254,9 @@ class ImageKeyframes:
         config: MorphConfig,
         refine: int,
         on_step: Callable[[], None],
+        refine_noisiest: bool = True,
     ) -> list[torch.Tensor]:
-        """`invert_images` without the memo."""
+        """`invert_images` without the memo (``refine_noisiest``: False where all are ``started_only``)."""
         if self.flow_matching:
             return self._invert_flow(images, conditionings, config, refine, on_step)
         own = getattr(self.pipe, "scheduler_for", None)  # the bundled pipeline's DDIM: no diffusers import
@@ -280,6 +299,9 @@ class ImageKeyframes:
             start = x
             # A step whose noise is a sliver of the sample moves it by that sliver: not refined.
             rounds = 0 if (1 - a_t).sqrt() < UNREFINED_NOISE else refine
+            noisiest = index == len(timesteps) - 1
+            if noisiest and not refine_noisiest:
+                rounds = 0
             mixing = AndersonMixing(ANDERSON_DEPTH)
             if rounds and last is not None:
                 # Warm start: the step before's last prediction gives the first guess, not a model
@@ -287,7 +309,7 @@ class ImageKeyframes:
                 # unrefined step, whose prediction is of a nearly noiseless sample) or costly (the
                 # noisiest step: its error passes through every sampling step).
                 x = ddim_step_start(start, last, a_t, a_prev)
-                rounds += int(not refined or index == len(timesteps) - 1)
+                rounds += int(not refined or noisiest)
             else:
                 last = noise(start, t)
                 x = mixing(start, ddim_step_start(start, last, a_t, a_prev))

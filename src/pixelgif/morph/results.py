@@ -13,6 +13,7 @@ from .backend import LibraryMatch
 from .config import MorphConfig
 from .images import ImageBlend
 from .schedule import FramePlan
+from .shapes import ShapeTransport
 
 if TYPE_CHECKING:
     from ..pixelate import PixelateConfig
@@ -49,6 +50,8 @@ class PreparedKeyframes:
         default_factory=dict
     )  # keyframes drawn from the sprite library: their match
     recoloured: dict[int, str] = field(default_factory=dict)  # keyframe renders turned to their prompt's colour
+    # Segments joining two drawings: their pixels' transport (`MorphPipeline.drawing_transports`).
+    transports: dict[tuple[int, int], ShapeTransport | None] = field(default_factory=dict)
 
 
 @dataclass

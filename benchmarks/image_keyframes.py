@@ -20,6 +20,7 @@ noise, on the [-1, 1] RGBA scale.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ def model_sprite(pipe, prompt: str, seed: int):
 
 
 def round_trip(engine: MorphPipeline, config: MorphConfig) -> float:
-    keys = engine.prepare_keyframes(config)
+    # Without shape starts: then frames start from the keyframes' noise, which must invert exactly
+    # (noise that only starts moved drawings skips the noisiest step's refinement).
+    keys = engine.prepare_keyframes(dataclasses.replace(config, shapes=0))
     inputs = [FrameInputs(keys.latents[i], keys.conditionings[i]) for i in (0, 1)]
     frames = engine.render(inputs, keys.config)
     targets = engine.encode_images([keys.images[0], keys.images[1]])

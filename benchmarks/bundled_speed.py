@@ -12,8 +12,10 @@ git worktree):
   denoising, pixelation), encode (the GIF); then warm: the same morph again in that process, and
   warm_new: a morph of two other prompts ("a rocket", "a pencil": new keyframes, nothing to
   reuse); with the CPU seconds of each stage (less disturbed than wall time by other processes);
-* inside that warm morph: the seconds and calls of the UNet (`TIMED`: its calls in the keyframe
-  inversion included), of the keyframe inversion, and of the palette's k-means;
+* inside each warm morph: the seconds and calls of every stage on the path (`TIMED`): the prompts'
+  text embeddings, the sprite-library lookup, the keyframe inversion, the UNet (its calls in the
+  inversion included), the pixel transport between drawings, the pixelation, the GIF writing (a
+  function a version does not have shows as "-");
 * which heavy libraries each version imported.
 
 Every figure is the best of ``--repeats``; ratios are old / new.
@@ -41,11 +43,15 @@ PROMPTS = ["a red dragon", "a blue whale"]
 NEW_PROMPTS = ["a rocket", "a pencil"]  # warm_new: a morph of other keyframes after those
 FRAMES = 15  # two prompts: 15 + 1 = 16 frames
 HEAVY = ("diffusers", "transformers", "peft", "accelerate")
-# (object, attribute, label): functions timed inside the warm morph (UNet calls include the inversion's).
+# (object, attribute, label): functions timed inside the warm morphs (UNet calls include the inversion's).
 TIMED = (
-    ("PixelSpritePipeline", "predict_noise", "UNet calls"),
+    ("MorphPipeline", "encode_prompts", "text embeddings"),
+    ("MorphPipeline", "library_keyframes", "library lookup"),
     ("MorphPipeline", "invert_images", "keyframe inversion"),
-    ("palette", "kmeans", "palette k-means"),
+    ("PixelSpritePipeline", "predict_noise", "UNet calls"),
+    ("engine_module", "transport", "pixel transport"),
+    ("MorphPipeline", "pixelate", "pixelation"),
+    ("gif_package", "encode_gif", "GIF writing"),
 )
 
 # Runs in a fresh process with PYTHONPATH set to one version's src/; prints one JSON line.
@@ -63,12 +69,15 @@ from pixelgif.encode import EncodeConfig, write_animation
 from pixelgif.morph.config import MorphConfig
 from pixelgif.morph.engine import MorphPipeline
 lap("import")
-# Where the warm morph's time goes: seconds and calls of a few functions, every version has them.
-import pixelgif.pixelate.palette as palette
+# Where the warm morphs' time goes: seconds and calls of the stages (those a version has).
+import pixelgif.morph.engine as engine_module
+import pixelgif.encode.gif as gif_package
 from pixelgif.models.bundled.pipeline import PixelSpritePipeline
 inside = {}
 def timed(owner, name, label):
-    original = getattr(owner, name)
+    original = getattr(owner, name, None)
+    if original is None:
+        return
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
@@ -96,10 +105,12 @@ result = engine(config)
 write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
 lap("warm")
 out["inside"] = dict(inside)
+inside.clear()
 # Warm with new keyframes (a studio's next prompt pair, a batch's next job): nothing remembered to reuse.
 result = engine(MorphConfig(prompts=NEW_PROMPTS, frames=FRAMES))
 write_animation(result.pixel_frames, OUT, EncodeConfig(scale=8), keyframes=result.keyframe_indices)
 lap("warm_new")
+out["inside_new"] = dict(inside)
 out["timings"] = result.timings
 out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
 out["dtype"] = str(getattr(engine, "dtype", "?")).removeprefix("torch.")
@@ -208,12 +219,19 @@ def main(argv=None) -> int:
         o, n = (min(s[stage] for s in splits[name]) for name in ("old", "new"))
         oc, nc = (min(s[stage + "_cpu"] for s in splits[name]) for name in ("old", "new"))
         print(f"{stage:<8} {o:7.2f} {n:7.2f} {o / n:5.2f}x   {oc:9.2f} {nc:9.2f}")
-    print("inside the warm morph (best of the repeats):")
-    for _, _, label in TIMED:
-        o, n = (min(s["inside"].get(label, (0.0, 0))[0] for s in splits[name]) for name in ("old", "new"))
-        calls = {name: splits[name][-1]["inside"].get(label, (0.0, 0))[1] for name in ("old", "new")}
-        ratio = f"{o / n:5.2f}x" if n > 0 else "    -"
-        print(f"  {label:<20} old {o:6.2f} s ({calls['old']} calls), new {n:6.2f} s ({calls['new']} calls) {ratio}")
+    for key, title in (("inside", "warm"), ("inside_new", "warm_new")):
+        print(f"inside the {title} morph (best of the repeats; seconds, calls):")
+        for _, _, label in TIMED:
+            seen = {name: [s[key][label] for s in splits[name] if label in s.get(key, {})] for name in ("old", "new")}
+            cells, best = [], {}
+            for name in ("old", "new"):
+                if seen[name]:
+                    best[name] = min(seconds for seconds, _ in seen[name])
+                    cells.append(f"{name} {best[name]:6.3f} s ({seen[name][-1][1]:3d})")
+                else:
+                    cells.append(f"{name} {'-':>8}      ")
+            ratio = f"{best['old'] / best['new']:5.2f}x" if len(best) == 2 and best["new"] > 0 else "    -"
+            print(f"  {label:<20} {cells[0]}  {cells[1]}  {ratio}")
     for name in ("old", "new"):
         print(f"{name}: engine timings of the warm morph {splits[name][-1]['timings']}; "
               f"imported {', '.join(splits[name][-1]['heavy']) or 'none of ' + ', '.join(HEAVY)}")  # fmt: skip

@@ -246,15 +246,16 @@ def test_library_builder_keeps_drawings_and_their_captions():
 
 @pytest.mark.parametrize(
     "prompt, wanted",
-    [("a spaceship", "spaceship"), ("a wizard hat", None), ("a treasure chest", None), ("a coffee mug", None),
+    [("a spaceship", "spaceship"), ("a wizard hat", None), ("a treasure chest", None), ("a coffee mug", "coffee"),
      ("a windmill", None), ("a cute kitten", "a cat"), ("a little puppy", "a dog"), ("a roaring lion", "lion"),
      ("a giraffe", "giraffe"), ("a cup of tea", "tea"), ("a glass of orange juice", None),
      ("a school bus", "a bus"), ("a police helicopter", "a helicopter"), ("a pirate ship", None),
      ("a hot air balloon", None), ("a space station", None), ("a fish tank", None), ("a stone castle", "castle"),
      ("a pumpkin", "jack o lantern"), ("a pickle", "cucumber"), ("a bottle of wine", "bottle with popping cork"),
-     ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a coffee mug", None),
+     ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a beer mug", "beer mug"),
      ("a fire-breathing dragon", "dragon"), ("a muddy farm pig", "pig"), ("a rusty robot", "robot"),
-     ("a wooden treasure chest", None), ("a fire-breathing robot", None)],
+     ("a wooden treasure chest", None), ("a fire-breathing robot", None), ("an ice cream cone", "ice cream"),
+     ("a lemon slice", "lemon"), ("a dog bowl", None), ("a potion bottle", None), ("a traffic cone", None)],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()
@@ -277,6 +278,15 @@ def test_head_nouns_of_prompts_and_captions():
     assert phrase_nouns("a stone") == ("stone", set(), set())  # unless nothing else does
     assert phrase_nouns("a fire-breathing dragon") == ("dragon", set(), set())  # a hyphenated participle describes
     assert phrase_nouns("a long-eared farm rabbit") == ("rabbit", {"farm"}, set())
+
+
+def test_a_serving_named_after_the_thing_is_its_container():
+    from pixelgif.models.bundled.library import serving_phrase
+
+    assert serving_phrase("an ice cream cone") == "a cone of ice cream"
+    assert serving_phrase("The coffee cups, steaming") == "a cup of coffee"  # as the matcher reads words
+    assert serving_phrase("a cone") is None and serving_phrase("a dragon") is None
+    assert serving_phrase("a cup of tea") is None  # already says what holds what
 
 
 def test_a_plain_phrase_is_the_prompt_without_its_describing_words():

@@ -72,6 +72,11 @@ FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 # "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
 _OF = re.compile(r"\bof\b")
 # "a fire-breathing dragon", "a long-eared rabbit": a hyphenated word ending in a participle describes.
+# Words that name what serves food or drink: after the thing, they name its container ("an ice
+# cream cone", "a coffee cup"), which the matcher reads as "a cone of ice cream" when it finds
+# nothing else, and takes only the thing, only food or drink (`FOOD_GROUP`): "a dog bowl" is no dog.
+SERVINGS = frozenset({"bar", "bottle", "bowl", "can", "cone", "cup", "glass", "mug", "plate", "slice"})
+FOOD_GROUP = "food and drink"  # the emoji group a concept's long caption ends with
 _DESCRIBING_COMPOUND = re.compile(r"\b[a-z]+-[a-z]+(?:ing|ed)\b")
 
 
@@ -114,6 +119,17 @@ def phrase_nouns(text: str) -> tuple[str | None, set[str], set[str]]:
     return naming[-1], set(naming[:-1]), container
 
 
+def serving_phrase(text: str) -> str | None:
+    """Return ``text`` with a last word that serves food or drink (`SERVINGS`) put first as the
+    thing's container ("an ice cream cone" -> "a cone of ice cream"), or None where it has none."""
+    words = _words(text.split(",")[0])
+    if words and words[0] in ("a", "an", "the"):
+        words = words[1:]
+    if len(words) < 2 or _singular(words[-1]) not in SERVINGS or _OF.search(" ".join(words)):
+        return None
+    return f"a {words[-1]} of {' '.join(words[:-1])}"
+
+
 def plain_phrase(text: str) -> str:
     """Return ``text`` without its describing words, as "a ..." ("a rusty old robot" -> "a robot"),
     or ``text`` itself when that would leave nothing."""
@@ -151,6 +167,9 @@ class SpriteLibrary:
         self.keyword_holders = Counter(word for words in self.keywords.values() for word in words)
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
+        # The concepts of the emoji group of food and drink (by their long captions).
+        self.food = {int(c) for caption, c in zip(captions, caption_concepts.tolist(), strict=True)
+                     if caption.endswith(FOOD_GROUP)}  # fmt: skip
 
     def nouns(self, index: int) -> tuple[str | None, set[str], set[str]]:
         """Return `phrase_nouns` of caption ``index`` (remembered)."""
@@ -191,6 +210,14 @@ class SpriteLibrary:
             # Nothing near, perhaps for the describing words alone ("a rusty robot"): the thing without them.
             scores = self.embeddings @ np.asarray(embed([plain]), dtype=np.float32)[0]
             best, why = self._best(plain, scores, embed)
+        serving = serving_phrase(subject) if best is None else None
+        if serving is not None:
+            served = self.embeddings @ np.asarray(embed([serving]), dtype=np.float32)[0]
+            found, _ = self._best(serving, served, embed)
+            # The thing itself, not its container drawn plainly ("a potion bottle" is no champagne).
+            thing = found is not None and self.nouns(found)[0] not in SERVINGS
+            if thing and int(self.caption_concepts[found]) in self.food:
+                best, why, scores = found, None, served
         if best is None:
             if why is not None:
                 self.refused[prompt] = why

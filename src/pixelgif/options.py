@@ -139,6 +139,9 @@ def _morph_options() -> list[Option]:
         Option("shape_guidance", "morph", "classifier-free guidance of the in-betweens that --shapes starts from "
                "moved drawings (default 1: off, one model evaluation a step instead of two; the moved drawing "
                "already holds shape and colour)", float, metavar="G", group="image keyframes"),
+        Option("shapes_for_renders", "morph", "a prompt keyframe the model draws (not in the library) is drawn "
+               "first and morphs like a drawing with --shapes (default on: about half the model evaluations); "
+               "--no-shapes-for-renders: its in-betweens start from noise", kind="switch", group="image keyframes"),
     ]  # fmt: skip
 
 

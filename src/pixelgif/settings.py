@@ -115,6 +115,9 @@ def check_settings(data, path: str | os.PathLike) -> dict:
     data["morph"].setdefault("keyframe_colours", False)  # files from before renders were recoloured to their prompt
     data["morph"].setdefault("shapes", 0.0)  # files from before shape-aware starts: in-betweens from noise
     data["morph"].setdefault("shape_guidance", None)  # files from before it: the run's guidance
+    data["morph"].setdefault(
+        "shapes_for_renders", False
+    )  # files from before: model-drawn keyframes' in-betweens from noise
     # Files from before keyframe-weighted palettes and flat areas without dither.
     data["pixelate"].setdefault("dither_threshold", 0.0)
     data["pixelate"].setdefault("keyframe_share", 0.0)

@@ -94,12 +94,12 @@ def test_noise_that_only_starts_moved_drawings_skips_the_noisiest_refinement(bun
     # Another inversion (remembered apart), the same up to the noisiest step's refinement.
     assert not torch.equal(started.latents[0], exact.latents[0])
     assert (started.latents[0] - exact.latents[0]).abs().mean() < 0.2
-    # A keyframe next to one the model draws starts frames from its noise: it inverts exactly.
+    # A keyframe next to one the model draws from noise starts frames from its noise: it inverts exactly.
     chain = [keyframes[0], keyframes[1], "a red apple"]
     calls.clear()
     bundled.__dict__.pop("_inversions", None)
-    mixed = bundled.prepare_keyframes(MorphConfig(prompts=chain, keyframe_colours=False, library=False),
-                                      on_step=lambda: calls.append(1))  # fmt: skip
+    config = MorphConfig(prompts=chain, keyframe_colours=False, library=False, shapes_for_renders=False)
+    mixed = bundled.prepare_keyframes(config, on_step=lambda: calls.append(1))
     assert set(mixed.transports) == {(0, 1)}
     assert len(calls) == 11 + 13  # the caterpillar as before, the butterfly exactly
     assert torch.equal(mixed.latents[0], started.latents[0])

@@ -151,13 +151,32 @@ def test_a_shape_started_in_between_keeps_one_outline_between_the_two(bundled_en
     assert middle.sum() < 0.8 * (a | b).sum()  # 0.73 here; 0.86 with shapes=0
 
 
-def test_segments_with_a_drawn_keyframe_render_from_noise_as_before(bundled_engine):
-    # "a swirl of abstract colours" is drawn by the model (no library drawing): no transport, shapes change nothing.
+def test_a_keyframe_the_model_draws_morphs_like_a_drawing(bundled_engine, monkeypatch):
+    """The model's keyframe is rendered first (the same picture as before) and its in-betweens start
+    from moved pixels, unguided: far fewer model evaluations than rendering them from noise."""
+    from pixelgif.models.bundled.pipeline import PixelSpritePipeline
+
+    samples: list[int] = []
+    real = PixelSpritePipeline.predict_noise
+    monkeypatch.setattr(PixelSpritePipeline, "predict_noise",
+                        lambda self, x, *rest: samples.append(len(x)) or real(self, x, *rest))  # fmt: skip
+    # "a swirl of abstract colours" is drawn by the model (no library drawing).
     base = dict(prompts=["a rocket", "a swirl of abstract colours"], frames=3, steps=2, spacing="linear", seed=1)
-    with_shapes, without = bundled_engine(MorphConfig(**base)), bundled_engine(MorphConfig(**base, shapes=0))
-    assert len(with_shapes.library) < 2
-    for a, b in zip(with_shapes.frames, without.frames, strict=True):
-        assert np.array_equal(np.asarray(a), np.asarray(b))
+    bundled_engine.__dict__.pop("_inversions", None)
+    started = bundled_engine(MorphConfig(**base))
+    counts = [sum(samples)]
+    samples.clear()
+    bundled_engine.__dict__.pop("_inversions", None)
+    before = bundled_engine(MorphConfig(**base, shapes_for_renders=False))
+    counts.append(sum(samples))
+    assert len(started.library) == 1 and 1 not in started.library
+    keys = [started.keyframe_indices[1], before.keyframe_indices[1]]
+    assert np.array_equal(np.asarray(started.frames[keys[0]]), np.asarray(before.frames[keys[1]]))  # the same render
+    assert not np.array_equal(np.asarray(started.frames[1]), np.asarray(before.frames[1]))
+    assert counts[0] < 0.75 * counts[1]
+    # Without shape starts (or with --no-shapes-for-renders) such a segment renders from noise, as before.
+    off = bundled_engine(MorphConfig(**base, shapes=0))
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(off.frames, before.frames, strict=True))
 
 
 def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
@@ -165,6 +184,10 @@ def test_settings_files_from_before_shape_starts_replay_without_them(tmp_path):
     old.write_text(json.dumps({"format": "pixelgif-settings", "version": 2, "morph": {"prompts": ["a", "b"]}}))
     assert read_settings(old)["morph"]["shapes"] == 0.0
     assert read_settings(old)["morph"]["shape_guidance"] is None  # the run's guidance, as then
+    assert read_settings(old)["morph"]["shapes_for_renders"] is False
+    assert MorphConfig(prompts=["a", "b"]).shapes_for_renders is True
+    with pytest.raises(ValueError, match="shapes for renders"):
+        MorphConfig(prompts=["a", "b"], shapes_for_renders="no")
     assert MorphConfig(prompts=["a", "b"]).shapes == 0.7
     with pytest.raises(ValueError, match="shapes must be a number"):
         MorphConfig(prompts=["a", "b"], shapes=1.5)

@@ -126,6 +126,10 @@ class MorphConfig:
     # two; the moved drawing already holds the shape and colours (docs/morph.md measures both).
     # None: the run's guidance scale (settings files from before have no key and replay with None).
     shape_guidance: float | None = 1.0
+    # A prompt keyframe the model draws is drawn first and then morphs like a drawing: its
+    # in-betweens start from moved pixels too (``shapes``), with the render's own noise; False: they
+    # render from noise under guidance (settings files from before have no key and replay with False).
+    shapes_for_renders: bool = True
 
     def __post_init__(self):
         self._check_prompts()
@@ -138,6 +142,7 @@ class MorphConfig:
         check_bool("library", self.library)
         check_bool("vivid", self.vivid)
         check_bool("keyframe colours", self.keyframe_colours)
+        check_bool("shapes for renders", self.shapes_for_renders)
         self.midway_guidance = check_number("midway guidance", self.midway_guidance, 0, 1)
         self.shapes = check_number("shapes", self.shapes, 0, 1)
         if self.shape_guidance is not None:

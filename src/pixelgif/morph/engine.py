@@ -409,12 +409,18 @@ class MorphPipeline(ImageKeyframes):
         images = self.fit_keyframe_images(config)
         rgba = self.backend.rgba
         images.update({index: fit_image(hit.image, width, height, rgba) for index, hit in library.items()})
-        recoloured = self.recolour_keyframes(config, conditionings, latents, images, on_step)
-        if recoloured and not images:
-            # Now a keyframe is inverted: the in-betweens take the image sampler (resolve's choice for images).
+        renders = self.render_keyframes(config, conditionings, latents, images, on_step)
+        recoloured = self.recolour_keyframes(config, renders)
+        # The model's own keyframes morph like drawings: each render with the noise it came from.
+        rendered = {index: image for index, image in renders.items() if index not in recoloured}
+        if not (config.shapes_for_renders and self.shape_starts(config)):
+            rendered = {}
+        if (recoloured or rendered) and not images:
+            # Now a keyframe is a drawing: the in-betweens take the image sampler (resolve's choice for images).
             config = self.resolve(config, library=True)
             self.set_scheduler(config.scheduler)
         images.update({index: fit_image(image, width, height, rgba) for index, (image, _) in recoloured.items()})
+        images.update({index: fit_image(image, width, height, rgba) for index, image in rendered.items()})
         negatives = [{name: t for name, t in c.items() if name.startswith("negative_")} for c in conditionings]
         has_negatives = all(negatives)
         blend = None
@@ -428,7 +434,7 @@ class MorphPipeline(ImageKeyframes):
             for index in images:
                 for name in negatives[index]:
                     conditionings[index][name] = conditionings[index][name.removeprefix("negative_")].clone()
-        inverted = dict(inverted or {})
+        inverted = {**{index: latents[index] for index in rendered}, **(inverted or {})}
         order = sorted(index for index in images if index not in inverted)
         transports = self.drawing_transports(config, images)
         if order:
@@ -442,7 +448,8 @@ class MorphPipeline(ImageKeyframes):
             latents[index] = inverted[index]
         matches = {index: hit.match for index, hit in library.items()}
         colours = {index: colour for index, (_, colour) in recoloured.items()}
-        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours, transports)
+        return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours,
+                                 frozenset(rendered), transports)  # fmt: skip
 
     def drawing_transports(
         self, config: MorphConfig, images: dict[int, Image.Image]
@@ -456,30 +463,47 @@ class MorphPipeline(ImageKeyframes):
         pairs = [(i, (i + 1) % count) for i in range(count if config.loop else count - 1)]
         return {(a, b): transport(images[a], images[b]) for a, b in pairs if a in images and b in images and a != b}
 
-    def recolour_keyframes(
+    def render_keyframes(
         self,
         config: MorphConfig,
         conditionings: list[Conditioning],
         latents: list[torch.Tensor],
         images: dict[int, Image.Image],
         on_step: Callable[[], None] | None = None,
+    ) -> dict[int, Image.Image]:
+        """Return, by keyframe index, the model's render of each prompt keyframe (not in ``images``)
+        that the next steps take as a drawing: those whose prompt names a colour (`recolour_keyframes`),
+        and all of them where in-betweens start from moved drawings (``config.shapes_for_renders``).
+        Each is what the morph's keyframe frame would be, from the same noise and text."""
+        words = self.backend.colour_words if config.keyframe_colours else None
+        every = config.shapes_for_renders and self.shape_starts(config)
+        wanted = [
+            index
+            for index, prompt in enumerate(config.prompts)
+            if index not in images
+            and (every or (words is not None and isinstance(prompt, str) and words.named(prompt)))
+        ]
+        if not wanted:
+            return {}
+        quiet = RenderProgress(len(wanted), lambda *_: on_step() if on_step else None, enabled=False)
+        inputs = [FrameInputs(latents[index], conditionings[index]) for index in wanted]
+        return dict(zip(wanted, self.render(inputs, config, progress=quiet), strict=True))
+
+    def recolour_keyframes(
+        self, config: MorphConfig, renders: dict[int, Image.Image]
     ) -> dict[int, tuple[Image.Image, str]]:
-        """Return, by keyframe index, (render turned to the colour, colour) for each prompt keyframe
-        that names a colour its render does not show; only keyframes not in ``images`` are rendered."""
+        """Return, by keyframe index, (render turned to the colour, colour) for each keyframe render
+        (`render_keyframes`) whose prompt names a colour the render does not show."""
         words = self.backend.colour_words
         if not config.keyframe_colours or words is None:
             return {}
-        named = {index: colour for index, prompt in enumerate(config.prompts)
-                 if index not in images and isinstance(prompt, str) and (colour := words.named(prompt))}  # fmt: skip
-        if not named:
-            return {}
-        inputs = [FrameInputs(latents[index], conditionings[index]) for index in named]
-        quiet = RenderProgress(len(inputs), lambda *_: on_step() if on_step else None, enabled=False)
-        renders = self.render(inputs, config, progress=quiet)
-        turned = {
-            index: words.recolour(image, colour) for (index, colour), image in zip(named.items(), renders, strict=True)
-        }
-        return {index: (image, named[index]) for index, image in turned.items() if image is not None}
+        turned = {}
+        for index, image in renders.items():
+            prompt = config.prompts[index]
+            colour = words.named(prompt) if isinstance(prompt, str) else None
+            if colour and (recoloured := words.recolour(image, colour)) is not None:
+                turned[index] = (recoloured, colour)
+        return turned
 
     def library_keyframes(self, config: MorphConfig) -> dict[int, LibrarySprite]:
         """Return, by keyframe index, the drawing and match for the prompt keyframes that name a drawing
@@ -633,7 +657,9 @@ def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:
     """Return the keyframe images that the pixelation keeps pixel for pixel: the user's images, and
     the sprite library's drawings unless the user gave images (then their art is what must come back)."""
     user = keys.config.image_keyframes
-    return {i: image for i, image in keys.images.items() if i not in keys.library or not user}
+    return {
+        i: image for i, image in keys.images.items() if (i not in keys.library or not user) and i not in keys.rendered
+    }
 
 
 class ShapeStarts:

@@ -50,6 +50,9 @@ class PreparedKeyframes:
         default_factory=dict
     )  # keyframes drawn from the sprite library: their match
     recoloured: dict[int, str] = field(default_factory=dict)  # keyframe renders turned to their prompt's colour
+    # Prompt keyframes the model drew (in ``images``, so that they morph like drawings): pixelated as
+    # frames, not kept exactly as a user's drawing is.
+    rendered: frozenset[int] = frozenset()
     # Segments joining two drawings: their pixels' transport (`MorphPipeline.drawing_transports`).
     transports: dict[tuple[int, int], ShapeTransport | None] = field(default_factory=dict)
 

@@ -17,6 +17,7 @@ Writes a strip sheet (one row per pair, every frame, keyframes included, scaled 
     python benchmarks/morph_quality.py --sheet docs/morph_quality_after.png [--set midway_guidance=0.5]
     python benchmarks/morph_quality.py --json before.json   # numbers for a later comparison
     python benchmarks/morph_quality.py --set shapes=0       # without shape-aware starts (docs/morph.md)
+    python benchmarks/morph_quality.py --drawn              # pairs whose keyframes the model draws
 
 ``--set NAME=VALUE`` overrides a MorphConfig field (VALUE as JSON) to measure one lever.
 """
@@ -52,6 +53,15 @@ PAIRS = [
     ("a tomato", "a fire truck"),
     ("a house", "a tent"),
     ("a watermelon", "a turtle"),
+]
+# Pairs with keyframes the model draws (no library drawing names them), for ``--drawn``.
+DRAWN_PAIRS = [
+    ("a treasure chest", "a magic potion"),
+    ("a windmill", "a hot air balloon"),
+    ("a wizard hat", "a space station"),
+    ("an orange goldfish", "a pirate ship"),
+    ("a red dragon", "a treasure chest"),
+    ("a fish tank", "a teapot"),
 ]
 
 
@@ -104,6 +114,8 @@ def main(argv=None) -> int:
         metavar=("A", "B"),
         help="measure this prompt pair instead of the built-in ones (may be given again)",
     )
+    parser.add_argument("--drawn", action="store_true",
+                        help="the six pairs with keyframes the model draws (DRAWN_PAIRS) instead of the library's")  # fmt: skip
     parser.add_argument("--model", help="a model other than the bundled one (e.g. a distilled student's folder)")
     parser.add_argument("--weights", type=Path,
                         help="the bundled model with these weights instead (a weights folder: unet/, scheduler/), "
@@ -128,7 +140,7 @@ def main(argv=None) -> int:
     print(
         f"{'pair':44s} {'chroma':>7s} {'contr':>7s} {'mid':>6s} {'max/med':>8s} {'smooth':>7s} {'keydE':>6s} {'s':>5s}"
     )
-    pairs = [tuple(pair) for pair in args.pair] if args.pair else PAIRS[: args.pairs]
+    pairs = [tuple(pair) for pair in args.pair] if args.pair else (DRAWN_PAIRS if args.drawn else PAIRS)[: args.pairs]
     for seed, (a, b) in enumerate(pairs):
         if args.only is not None and seed not in args.only:
             continue

@@ -32,7 +32,7 @@ from .interpolate import adain, lerp, slerp
 from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
-from .schedule import FramePlan, frame_schedule, keyframe_indices
+from .schedule import FramePlan, frame_schedule, keyframe_indices, segment_pairs
 from .shapes import ShapeTransport, start_timestep, transport
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 from .vivid import VividFrames
@@ -392,6 +392,8 @@ class MorphPipeline(ImageKeyframes):
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
         set), the pixelate settings for its size, and each keyframe's embeddings and noise.
 
+        Prompt keyframes the model draws are rendered first (`render_keyframes`) and, on a backend with
+        shape starts, taken as drawings with the noise they came from (``config.shapes_for_renders``).
         Image keyframes are inverted (`invert_images`) unless ``inverted`` already has their noise,
         by keyframe index (e.g. the ``latents`` of an earlier `PreparedKeyframes` of the same images,
         caption, steps and guidance). ``on_step()`` is called at every model evaluation of the
@@ -459,8 +461,7 @@ class MorphPipeline(ImageKeyframes):
         drawings, when in-betweens start from moved drawings (`shape_starts`); else nothing."""
         if not self.shape_starts(config):
             return {}
-        count = len(config.prompts)
-        pairs = [(i, (i + 1) % count) for i in range(count if config.loop else count - 1)]
+        pairs = segment_pairs(len(config.prompts), config.loop)
         return {(a, b): transport(images[a], images[b]) for a, b in pairs if a in images and b in images and a != b}
 
     def render_keyframes(
@@ -644,7 +645,7 @@ def to_pil(images) -> list[Image.Image]:
 def started_only(transports: dict[tuple[int, int], ShapeTransport | None], count: int, loop: bool) -> set[int]:
     """Return the keyframes (of ``count``) whose noise only starts in-betweens from moved drawings:
     every segment that meets them has a transport in ``transports`` (`drawing_transports`)."""
-    pairs = [(i, (i + 1) % count) for i in range(count if loop else count - 1)]
+    pairs = segment_pairs(count, loop)
     return {
         index
         for index in range(count)
@@ -655,7 +656,8 @@ def started_only(transports: dict[tuple[int, int], ShapeTransport | None], count
 
 def exact_keyframes(keys: PreparedKeyframes) -> dict[int, Image.Image]:
     """Return the keyframe images that the pixelation keeps pixel for pixel: the user's images, and
-    the sprite library's drawings unless the user gave images (then their art is what must come back)."""
+    the sprite library's drawings unless the user gave images (then their art is what must come back);
+    never the model's own renders (``keys.rendered``), which are pixelated as frames."""
     user = keys.config.image_keyframes
     return {
         i: image for i, image in keys.images.items() if (i not in keys.library or not user) and i not in keys.rendered

@@ -60,6 +60,12 @@ def num_frames(num_keyframes: int, frames_per_transition: int, loop: bool = Fals
     return (num_keyframes - 1) * frames_per_transition + 1
 
 
+def segment_pairs(num_keyframes: int, loop: bool = False) -> list[tuple[int, int]]:
+    """Return each segment's (start, end) keyframe indices, in order; with ``loop`` the last runs back to 0."""
+    count = num_keyframes if loop else num_keyframes - 1
+    return [(segment, (segment + 1) % num_keyframes) for segment in range(count)]
+
+
 def frame_schedule(
     num_keyframes: int, frames_per_transition: int, loop: bool = False, easing: str = "linear"
 ) -> list[FramePlan]:
@@ -74,10 +80,8 @@ def frame_schedule(
     if frames_per_transition < 1:
         raise ValueError(f"frames per transition must be at least 1, got {frames_per_transition}")
     ease = get_easing(easing)
-    segments = num_keyframes if loop else num_keyframes - 1
     plan: list[FramePlan] = []
-    for segment in range(segments):
-        end = (segment + 1) % num_keyframes
+    for segment, end in segment_pairs(num_keyframes, loop):
         for step in range(frames_per_transition):
             t = ease(step / frames_per_transition)
             plan.append(FramePlan(len(plan), segment, end, float(t)))

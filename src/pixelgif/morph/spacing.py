@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .quality import oklab_distance, oklab_frames
-from .schedule import FramePlan, get_easing
+from .schedule import FramePlan, get_easing, segment_pairs
 
 MAX_RENDER_RATIO = 1.5  # renders of even spacing <= this x the renders of linear spacing
 REFINE_PASSES = 2
@@ -95,7 +95,8 @@ def even_frames(
     """
     if num_keyframes < 2 or frames < 1:
         raise ValueError("even spacing needs at least 2 keyframes and 1 frame per transition")
-    num_segments = num_keyframes if loop else num_keyframes - 1
+    ends = segment_pairs(num_keyframes, loop)
+    num_segments = len(ends)
     linear_renders = num_segments * frames + (0 if loop else 1)
     per_segment = (render_budget(linear_renders, ratio) - num_keyframes) // num_segments
     weights = easing_weights(frames, easing)
@@ -103,7 +104,6 @@ def even_frames(
 
     # 1. Keyframes (each once) and the coarse pass, in one render call.
     keys = [FramePlan(-1, k, k, 0.0) for k in range(num_keyframes)]
-    ends = [(s, (s + 1) % num_keyframes) for s in range(num_segments)]
     wanted = keys + [FramePlan(-1, a, b, j / (coarse + 1)) for a, b in ends for j in range(1, coarse + 1)]
     images = render(wanted)
     feats = features(images)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...morph.backend import LibraryMatch  # the engine's type: models/ fills it, morph/ reads it
-from .colours import has_colour, named_colour, recolour
+from .colours import COLOUR_WORDS, has_colour, named_colour, recolour
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 SPRITES_FILE, INDEX_FILE = "sprites.npz", "index.json"
@@ -210,14 +210,8 @@ class SpriteLibrary:
             # Nothing near, perhaps for the describing words alone ("a rusty robot"): the thing without them.
             scores = self.embeddings @ np.asarray(embed([plain]), dtype=np.float32)[0]
             best, why = self._best(plain, scores, embed)
-        serving = serving_phrase(subject) if best is None else None
-        if serving is not None:
-            served = self.embeddings @ np.asarray(embed([serving]), dtype=np.float32)[0]
-            found, _ = self._best(serving, served, embed)
-            # The thing itself, not its container drawn plainly ("a potion bottle" is no champagne).
-            thing = found is not None and self.nouns(found)[0] not in SERVINGS
-            if thing and int(self.caption_concepts[found]) in self.food:
-                best, why, scores = found, None, served
+        if best is None and (served := self._served(subject, embed)):
+            (best, scores), why = served, None
         if best is None:
             if why is not None:
                 self.refused[prompt] = why
@@ -232,6 +226,19 @@ class SpriteLibrary:
         match = LibraryMatch(prompt, self.captions[best], self.concepts[concept], float(scores[best]), pick,
                              len(drawings), turned)  # fmt: skip
         return sprite, match
+
+    def _served(self, subject: str, embed) -> tuple[int, np.ndarray] | None:
+        """Return (caption index, scores) of the food or drink ``subject`` serves when read as its
+        container of the thing (`serving_phrase`: "an ice cream cone" as "a cone of ice cream"), or None."""
+        serving = serving_phrase(subject)
+        if serving is None:
+            return None
+        scores = self.embeddings @ np.asarray(embed([serving]), dtype=np.float32)[0]
+        found, _ = self._best(serving, scores, embed)
+        # The thing itself, not its container drawn plainly ("a potion bottle" is no champagne).
+        if found is None or self.nouns(found)[0] in SERVINGS or int(self.caption_concepts[found]) not in self.food:
+            return None
+        return found, scores
 
     def _best(self, subject: str, scores: np.ndarray, embed) -> tuple[int | None, str | None]:
         """Return (index of the best caption that names the thing ``subject`` names, None), or
@@ -283,9 +290,18 @@ class SpriteLibrary:
         for index in ranked[scores[ranked] >= KEYWORD_SIMILARITY].tolist():
             caption_head = self.nouns(index)[0]
             keywords = self.keywords.get(int(self.caption_concepts[index]), set())
-            if caption_head not in FRAMING and head in keywords and naming <= keywords:
+            if (
+                caption_head not in FRAMING
+                and head in keywords
+                and naming <= keywords
+                and not self.coloured(index, head)
+            ):
                 return int(index)
         return None
+
+    def coloured(self, index: int, word: str) -> bool:
+        """Return True when caption ``index`` says ``word`` as its colour ("an orange book"), not its thing."""
+        return word in COLOUR_WORDS and word in self.nouns(index)[1]
 
     def _by_caption(
         self,
@@ -318,7 +334,8 @@ class SpriteLibrary:
         for index in order.tolist():
             caption_head, caption_naming, caption_container = self.nouns(index)
             framing = caption_head in FRAMING or caption_head in container
-            same = caption_head == head or (framing and head in caption_naming)
+            # A framed thing is named by a noun, not a colour: "an orange" is no "orange baby symbol".
+            same = caption_head == head or (framing and head in caption_naming and not self.coloured(index, head))
             if same and fits(index):
                 return int(index), None
             less = naming - caption_naming
@@ -337,7 +354,8 @@ class SpriteLibrary:
         # present, wrapped), "a big dinosaur" -> "a t rex". Not a face wearing it ("a cowboy hat"),
         # nor the thing in another container ("a bottle of wine" is no wine glass).
         keywords = self.keywords.get(int(self.caption_concepts[nearest]), set())
-        if caption_head not in FRAMING and head in keywords and (not container or caption_head in container):
+        if (caption_head not in FRAMING and head in keywords and (not container or caption_head in container)
+                and not self.coloured(nearest, head)):  # fmt: skip
             return nearest, None
         # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".
         if caption_head.endswith(head):

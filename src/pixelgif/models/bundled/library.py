@@ -164,7 +164,13 @@ class SpriteLibrary:
         for concept, words in (tags or {}).items():
             self.keywords[int(concept)] = set(_words(words))
             self.vocabulary.setdefault(int(concept), set()).update(self.keywords[int(concept)])
-        self.keyword_holders = Counter(word for words in self.keywords.values() for word in words)
+        # A keyword that is a colour in the emoji's own name ("orange" of "orange book") describes it:
+        # it does not count as naming it, so "orange" is held by the tangerine alone.
+        self.names: dict[int, set[str]] = {}  # the words of each concept's first caption, its emoji's name
+        for caption, concept in zip(captions, caption_concepts.tolist(), strict=True):
+            self.names.setdefault(int(concept), set(_words(caption.split(",")[0])))
+        self.keyword_holders = Counter(word for concept, words in self.keywords.items() for word in words
+                                       if not self.colour_of(concept, word))  # fmt: skip
         # Prompts whose nearest caption was refused, with why (the CLI says the model draws them).
         self.refused: dict[str, str] = {}
         # The concepts of the emoji group of food and drink (by their long captions).
@@ -294,14 +300,18 @@ class SpriteLibrary:
                 caption_head not in FRAMING
                 and head in keywords
                 and naming <= keywords
-                and not self.coloured(index, head)
+                and not self.colour_of(int(self.caption_concepts[index]), head)
             ):
                 return int(index)
         return None
 
     def coloured(self, index: int, word: str) -> bool:
-        """Return True when caption ``index`` says ``word`` as its colour ("an orange book"), not its thing."""
+        """Return True when caption ``index`` says ``word`` as its colour ("orange baby symbol"), not its thing."""
         return word in COLOUR_WORDS and word in self.nouns(index)[1]
+
+    def colour_of(self, concept: int, word: str) -> bool:
+        """Return True when ``word`` is a colour in the name of ``concept``'s emoji ("orange book")."""
+        return word in COLOUR_WORDS and word in self.names.get(concept, set())
 
     def _by_caption(
         self,
@@ -355,7 +365,7 @@ class SpriteLibrary:
         # nor the thing in another container ("a bottle of wine" is no wine glass).
         keywords = self.keywords.get(int(self.caption_concepts[nearest]), set())
         if (caption_head not in FRAMING and head in keywords and (not container or caption_head in container)
-                and not self.coloured(nearest, head)):  # fmt: skip
+                and not self.colour_of(int(self.caption_concepts[nearest]), head)):  # fmt: skip
             return nearest, None
         # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".
         if caption_head.endswith(head):

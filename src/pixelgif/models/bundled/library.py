@@ -71,12 +71,12 @@ DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
 FRAMING = frozenset({"face", "head", "emoji", "icon", "symbol"})
 # "a cup of tea", "a slice of pizza": the thing is after "of", the container before it.
 _OF = re.compile(r"\bof\b")
-# "a fire-breathing dragon", "a long-eared rabbit": a hyphenated word ending in a participle describes.
 # Words that name what serves food or drink: after the thing, they name its container ("an ice
 # cream cone", "a coffee cup"), which the matcher reads as "a cone of ice cream" when it finds
 # nothing else, and takes only the thing, only food or drink (`FOOD_GROUP`): "a dog bowl" is no dog.
 SERVINGS = frozenset({"bar", "bottle", "bowl", "can", "cone", "cup", "glass", "mug", "plate", "slice"})
 FOOD_GROUP = "food and drink"  # the emoji group a concept's long caption ends with
+# "a fire-breathing dragon", "a long-eared rabbit": a hyphenated word ending in a participle describes.
 _DESCRIBING_COMPOUND = re.compile(r"\b[a-z]+-[a-z]+(?:ing|ed)\b")
 
 

@@ -159,8 +159,7 @@ class ImageKeyframes:
         ``started_only`` (per image, default all False): True where the noise will only start
         in-betweens from moved drawings (`ShapeStarts`), never be sampled back into its image
         from the noisiest step, which is all that step's refinement is for: it then takes one
-        model call (11 instead of 13 for two keyframes at 6 steps; the morphs measure the same,
-        docs/speed.md).
+        model call (11 instead of 13 for two keyframes at 6 steps; measured in docs/morph.md).
         Latents come back on the CPU, in the unit-variance convention of the engine's noise."""
         refine = INVERSION_REFINE if refine is None else refine
         started_only = [False] * len(images) if started_only is None else started_only

@@ -318,3 +318,17 @@ def test_a_keyframe_met_again_in_another_pair_is_not_inverted_again(bundled, mon
         MorphConfig(prompts=second, steps=3, seed=5)
     )
     assert torch.equal(again.latents[0], fresh.latents[0]) and torch.equal(again.latents[1], fresh.latents[1])
+
+
+def test_a_keyframes_preview_inverts_nothing(bundled, monkeypatch):
+    """A preview shows only the keyframes: the drawings need no noise, so nothing is inverted."""
+    keyframes = [Keyframe(image=caterpillar()), Keyframe(image=butterfly(), caption="a butterfly"), "a red dragon"]
+    config = MorphConfig(prompts=keyframes, steps=3, seed=2)
+    bundled.__dict__.pop("_inversions", None)
+    monkeypatch.setattr(bundled, "_invert", lambda *args, **options: pytest.fail("inverted for a preview"))
+    preview = bundled.keyframes(config)
+    monkeypatch.undo()
+    full = bundled(config)
+    assert len(preview.frames) == 3
+    for frame, index in zip(preview.frames, full.keyframe_indices, strict=True):
+        assert np.array_equal(np.asarray(frame), np.asarray(full.frames[index]))

@@ -388,6 +388,7 @@ class MorphPipeline(ImageKeyframes):
         pixelate=None,
         inverted: dict[int, torch.Tensor] | None = None,
         on_step: Callable[[], None] | None = None,
+        in_betweens: bool = True,
     ) -> PreparedKeyframes:
         """Return steps 1-3 of a morph: ``config`` with model defaults filled in (and its scheduler
         set), the pixelate settings for its size, and each keyframe's embeddings and noise.
@@ -397,7 +398,9 @@ class MorphPipeline(ImageKeyframes):
         Image keyframes are inverted (`invert_images`) unless ``inverted`` already has their noise,
         by keyframe index (e.g. the ``latents`` of an earlier `PreparedKeyframes` of the same images,
         caption, steps and guidance). ``on_step()`` is called at every model evaluation of the
-        inversion; raising from it stops the work."""
+        inversion; raising from it stops the work. ``in_betweens=False``: only the keyframes are
+        wanted (a preview), so nothing is inverted and no transport worked out (the drawings'
+        ``latents`` stay their seeds' noise)."""
         library = self.library_keyframes(config)
         config = self.resolve(config, library=bool(library))
         seeds, height, width, guidance = config.seeds, config.height, config.width, config.guidance_scale
@@ -438,8 +441,8 @@ class MorphPipeline(ImageKeyframes):
                     conditionings[index][name] = conditionings[index][name.removeprefix("negative_")].clone()
         inverted = {**{index: latents[index] for index in rendered}, **(inverted or {})}
         order = sorted(index for index in images if index not in inverted)
-        transports = self.drawing_transports(config, images)
-        if order:
+        transports = self.drawing_transports(config, images) if in_betweens else {}
+        if order and in_betweens:
             started = started_only(transports, len(config.prompts), config.loop)
             noises = self.invert_images(
                 [images[i] for i in order], [conditionings[i] for i in order], config, on_step=on_step,
@@ -447,7 +450,7 @@ class MorphPipeline(ImageKeyframes):
             )  # fmt: skip
             inverted.update(zip(order, noises, strict=True))
         for index in images:
-            latents[index] = inverted[index]
+            latents[index] = inverted.get(index, latents[index])
         matches = {index: hit.match for index, hit in library.items()}
         colours = {index: colour for index, (_, colour) in recoloured.items()}
         return PreparedKeyframes(config, pixelate, conditionings, latents, images, blend, matches, colours,
@@ -605,7 +608,7 @@ class MorphPipeline(ImageKeyframes):
     def keyframes(self, config: MorphConfig, pixelate=None, callback: ProgressCallback | None = None) -> MorphResult:
         """Return only the keyframes of the morph ``config`` describes: one frame per prompt, rendered
         from the same noise and text as in the full morph, so seeds can be picked cheaply first."""
-        keys = self.prepare_keyframes(config, pixelate)
+        keys = self.prepare_keyframes(config, pixelate, in_betweens=False)
         config, pixelate = keys.config, keys.pixelate
         inputs = [
             FrameInputs(keys.latents[i], keys.conditionings[i])

@@ -70,6 +70,14 @@ def test_area_follows_the_two_drawings_and_there_are_no_holes():
         assert np.array_equal(ndimage.binary_fill_holes(opaque), opaque)
 
 
+def test_only_a_picture_with_opaque_pixels_has_something_to_move():
+    from pixelgif.morph.shapes import has_pixels
+
+    assert has_pixels(_drawing((2, 2, 5, 5), (200, 30, 30)))
+    assert not has_pixels(Image.new("RGBA", (16, 16), (255, 255, 255, 0)))
+    assert not has_pixels(Image.new("RGBA", (16, 16), (255, 0, 0, 100)))  # faint: below the opaque threshold
+
+
 def test_the_transport_is_deterministic_and_needs_something_drawn():
     a = _drawing((2, 3, 9, 12), (200, 120, 30))
     b = _drawing((6, 1, 14, 6), (90, 30, 160))

@@ -33,7 +33,7 @@ from .keyframes import fit_image
 from .progress import ProgressCallback, RenderProgress, step_callback_kwargs
 from .results import Conditioning, FrameInputs, MorphResult, PreparedKeyframes
 from .schedule import FramePlan, frame_schedule, keyframe_indices, segment_pairs
-from .shapes import ShapeTransport, start_timestep, transport
+from .shapes import ShapeTransport, has_pixels, start_timestep, transport
 from .spacing import SpacedFrames, ViewerFeatures, even_frames, render_budget
 from .vivid import VividFrames
 
@@ -416,8 +416,9 @@ class MorphPipeline(ImageKeyframes):
         images.update({index: fit_image(hit.image, width, height, rgba) for index, hit in library.items()})
         renders = self.render_keyframes(config, conditionings, latents, images, on_step)
         recoloured = self.recolour_keyframes(config, renders)
-        # The model's own keyframes morph like drawings: each render with the noise it came from.
-        rendered = {index: image for index, image in renders.items() if index not in recoloured}
+        # The model's own keyframes morph like drawings: each render with the noise it came from
+        # (one with nothing drawn has no pixels to move: its segments render from noise as before).
+        rendered = {index: image for index, image in renders.items() if index not in recoloured and has_pixels(image)}
         if not (config.shapes_for_renders and self.shape_starts(config)):
             rendered = {}
         if (recoloured or rendered) and not images:

@@ -107,6 +107,11 @@ def _smooth(values: np.ndarray) -> np.ndarray:
     return 0.25 * rows[:, :-2] + 0.5 * rows[:, 1:-1] + 0.25 * rows[:, 2:]
 
 
+def has_pixels(image: Image.Image) -> bool:
+    """Return True when ``image`` has an opaque pixel (something `transport` can move)."""
+    return bool((np.asarray(image.convert("RGBA"))[..., 3] >= OPAQUE).any())
+
+
 def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """Return (positions (N, 2) x, y, OKLab (N, 3)) of the opaque pixels of ``image``."""
     array = np.asarray(image.convert("RGBA"))

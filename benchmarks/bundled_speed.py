@@ -22,6 +22,7 @@ Every figure is the best of ``--repeats``; ratios are old / new.
 
     python benchmarks/bundled_speed.py [--baseline main] [--repeats 2] [--first-run]
     python benchmarks/bundled_speed.py --baseline HEAD --dtypes bfloat16,float32   # one version, two dtypes
+    python benchmarks/bundled_speed.py --prompts "a treasure chest" "a magic potion"  # keyframes the model draws
 """
 
 from __future__ import annotations
@@ -170,12 +171,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", default="main", help="git commit or branch to compare with (default: main)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--prompts", nargs=2, metavar=("A", "B"), default=None,
+                        help=f"the morph's two prompts (default {PROMPTS[0]!r} {PROMPTS[1]!r}; e.g. two the "
+                             "library does not know, which the model draws)")  # fmt: skip
     parser.add_argument("--first-run", action="store_true",
                         help="also time the cold command with numba's compiled code not yet on disk (a fresh install)")  # fmt: skip
     parser.add_argument("--dtypes", default="auto,auto", metavar="OLD,NEW",
                         help="--dtype of the old and the new version (default auto,auto); with --baseline HEAD "
                              "this compares two dtypes of one version")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.prompts:
+        PROMPTS[:] = args.prompts
     dtypes = dict(zip(("old", "new"), args.dtypes.split(","), strict=True))
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = Path(tmp) / "baseline"
@@ -208,7 +214,7 @@ def main(argv=None) -> int:
         f"{cpu_name()}, {os.cpu_count()} CPUs{isa}; old {picked['old']}, new {picked['new']}; "
         f"baseline {args.baseline}; best of {args.repeats}"
     )
-    print(f"default morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
+    print(f"morph: pixelgif morph {' '.join(repr(p) for p in PROMPTS)} --frames {FRAMES} (16 frames)")
     old, new = min(cold["old"]), min(cold["new"])
     print(f"cold command: old {old:.2f} s, new {new:.2f} s -> {old / new:.2f}x; same GIF bytes: {same_bytes}")
     if args.first_run:

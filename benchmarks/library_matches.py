@@ -5,7 +5,7 @@ has no drawing of the thing (then any match is wrong: the model should draw it).
 matches, wrong matches (the issue's limit: <= 2 %) and fallbacks to the model (a miss is not wrong,
 the model draws the thing, but the keyframe is less recognisable).
 
-    python benchmarks/library_matches.py [--all] [--held-out 1|2]   # --all prints every phrasing, not only the misses
+    python benchmarks/library_matches.py [--all] [--held-out 1|2|3]   # --all prints every phrasing, not only the misses
 """
 
 from __future__ import annotations
@@ -192,12 +192,67 @@ HELD_OUT_2: dict[str, list[str] | None] = {
 }
 
 
+# Session 16, written and labelled from the library's captions before any run on them
+# (`--held-out 3`): what a game maker types, with describing words, possessives and quantities.
+HELD_OUT_3: dict[str, list[str] | None] = {
+    "a golden crown": ["crown"],
+    "a sharp sword": ["sword", "dagger"],
+    "a knight's shield": ["shield"],
+    "a red mushroom": ["mushroom"],
+    "a fierce green dragon": ["dragon"],
+    "a gold coin": ["coin"],
+    "an old rusty key": ["a key", "old key"],
+    "a round black bomb": ["bomb"],
+    "a woodcutter's axe": ["axe"],
+    "a miner's pickaxe": ["pick"],
+    "a yellow baby chick": ["chick"],
+    "a slow snail": ["snail"],
+    "a honey bee": ["bee"],
+    "a goldfish": ["fish"],
+    "a cheeseburger": ["hamburger"],
+    "a pepperoni pizza": ["pizza"],
+    "a chocolate cupcake": ["cupcake"],
+    "a hot cup of coffee": ["coffee", "hot beverage"],
+    "a jet airplane": ["airplane"],
+    "a mountain bike": ["bicycle", "bike"],
+    "a storm cloud": ["cloud"],
+    "a tropical palm tree": ["palm tree"],
+    "a red rose": ["rose"],
+    "a friendly robot": ["robot"],
+    "a green alien": ["alien"],
+    "a spooky ghost": ["ghost"],
+    "a cuddly teddy bear": ["teddy bear"],
+    "an electric guitar": ["guitar"],
+    "a football for soccer": ["soccer"],
+    "a lit candle": ["candle"],
+    "a white polar bear": ["polar bear"],
+    "a sea turtle": ["turtle"],
+    "a dog bone": ["bone"],
+    "a hairy spider": ["spider"],
+    "a great white shark": ["shark"],
+    "a pet hamster": ["hamster"],
+    "a wizard's spell book": ["book"],
+    "a magic carpet": None,
+    "a lighthouse": None,
+    "a knight in armor": None,
+    "a slice of cheese": ["cheese"],
+    "a stack of books": ["book"],
+    "a pair of socks": ["sock"],
+    "a pair of boots": ["boot"],
+    "a bunch of bananas": ["banana"],
+    "a video game controller": ["video game", "joystick"],
+    "a potion bottle": None,
+    "a toy robot": ["robot"],
+    "a baby dragon": ["dragon"],
+}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--all", action="store_true", help="print every phrasing, not only the misses")
-    parser.add_argument("--held-out", type=int, choices=(1, 2), help="score held-out set 1 or 2 instead")
+    parser.add_argument("--held-out", type=int, choices=(1, 2, 3), help="score held-out set 1, 2 or 3 instead")
     args = parser.parse_args(argv)
-    phrasings = {None: PHRASINGS, 1: HELD_OUT, 2: HELD_OUT_2}[args.held_out]
+    phrasings = {None: PHRASINGS, 1: HELD_OUT, 2: HELD_OUT_2, 3: HELD_OUT_3}[args.held_out]
     pipe = load_bundled_pipeline()
     library = pipe.library
     captions = {caption.split(",")[0] for caption in library.captions} if library is not None else set()

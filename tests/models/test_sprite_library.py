@@ -84,6 +84,35 @@ def test_the_nearest_drawings_keywords_may_name_the_prompts_thing():
     assert SpriteLibrary(*args, tags=tags).find("a cowboy hat", embed, seed=0) is None
 
 
+def test_a_nearer_emoji_of_another_group_is_not_the_thing_the_library_draws_plainly():
+    # "a mountain bike": the nearest drawing is a person riding one (people), its keywords say bike;
+    # the library draws a bike plainly (travel and places), so the rider is not taken. In the same
+    # group ("a fire truck" -> "a fire engine" beside "truck") the nearest still is.
+    pixels = np.stack([_sprite((40, 160, 60)), _sprite((200, 30, 30))])
+    nearest, plain = "a mountain bicyclist", "bike"
+
+    def library(groups: tuple[str, str], with_plain: bool = True) -> SpriteLibrary:
+        captions = [nearest, f"{nearest}, sport, {groups[0]}"] + (
+            [plain, f"a bicycle, ground, {groups[1]}"] if with_plain else []
+        )
+        count = len(captions)
+        embeddings = np.eye(count, dtype=np.float32)
+        concepts = np.asarray([0, 0, 1, 1][:count])
+        tags = {0: "bike mountain cyclist", 1: "bike cycle"}
+        return SpriteLibrary(pixels, np.asarray([0, 1]), embeddings, concepts, captions, tags=tags)
+
+    embed = _embed_as({"a mountain bike": [0.81, 0.5, 0.72, 0.4][: 4], "bike": [0.0, 0.0, 1.0, 0.0],
+                       "bicyclist": [1.0, 0.0, 0.0, 0.0]})  # fmt: skip
+    assert library(("people and body", "travel and places")).find("a mountain bike", embed, seed=0) is None
+    _, match = library(("travel and places", "travel and places")).find("a mountain bike", embed, seed=0)
+    assert match.caption == nearest
+    alone = _embed_as({"a mountain bike": [0.81, 0.5]})
+    _, match = library(("people and body", "travel and places"), with_plain=False).find(
+        "a mountain bike", alone, seed=0
+    )
+    assert match.caption == nearest  # with no plain bike to prefer, the keywords decide as before
+
+
 def test_a_bare_thing_below_the_caption_threshold_takes_the_drawing_whose_keywords_name_it():
     # "a pumpkin": no caption is near enough, but the jack-o-lantern's keywords say pumpkin; only
     # above KEYWORD_SIMILARITY, never a face, and not for another thing ("a pumpkin pie").
@@ -255,7 +284,8 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a chocolate birthday cake", "a birthday cake"), ("a cozy house", "house"), ("a beer mug", "beer mug"),
      ("a fire-breathing dragon", "dragon"), ("a muddy farm pig", "pig"), ("a rusty robot", "robot"),
      ("a wooden treasure chest", None), ("a fire-breathing robot", None), ("an ice cream cone", "ice cream"),
-     ("a lemon slice", "lemon"), ("a dog bowl", None), ("a potion bottle", None), ("a traffic cone", None)],
+     ("a lemon slice", "lemon"), ("a dog bowl", None), ("a potion bottle", None), ("a traffic cone", None),
+     ("a mountain bike", None), ("a fire truck", "fire engine")],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()

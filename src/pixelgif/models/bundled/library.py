@@ -176,6 +176,9 @@ class SpriteLibrary:
         # The concepts of the emoji group of food and drink (by their long captions).
         self.food = {int(c) for caption, c in zip(captions, caption_concepts.tolist(), strict=True)
                      if caption.endswith(FOOD_GROUP)}  # fmt: skip
+        # Each emoji concept's group, the last part of its long caption ("people and body").
+        self.groups = {int(c): caption.rsplit(", ", 1)[1] for caption, c in
+                       zip(captions, caption_concepts.tolist(), strict=True) if caption.count(", ") >= 2}  # fmt: skip
 
     def nouns(self, index: int) -> tuple[str | None, set[str], set[str]]:
         """Return `phrase_nouns` of caption ``index`` (remembered)."""
@@ -293,11 +296,13 @@ class SpriteLibrary:
         other naming words too ("a pumpkin", "a halloween pumpkin" -> "a jack o lantern"), or None."""
         if container or not 0 < self.keyword_holders[head] <= KEYWORD_HOLDERS:
             return None
-        for index in ranked[scores[ranked] >= KEYWORD_SIMILARITY].tolist():
+        candidates = ranked[scores[ranked] >= KEYWORD_SIMILARITY]
+        for index in candidates.tolist():
             caption_head = self.nouns(index)[0]
             keywords = self.keywords.get(int(self.caption_concepts[index]), set())
             if (
                 caption_head not in FRAMING
+                and not self._scene_with(head, index, candidates)
                 and head in keywords
                 and naming <= keywords
                 and not self.colour_of(int(self.caption_concepts[index]), head)
@@ -308,6 +313,17 @@ class SpriteLibrary:
     def coloured(self, index: int, word: str) -> bool:
         """Return True when caption ``index`` says ``word`` as its colour ("orange baby symbol"), not its thing."""
         return word in COLOUR_WORDS and word in self.nouns(index)[1]
+
+    def _scene_with(self, head: str, index: int, order: np.ndarray) -> bool:
+        """Return True when a caption among ``order`` is ``head`` drawn plainly ("bike") and is an
+        emoji of another group than caption ``index`` ("a mountain bicyclist": people)."""
+        if head in FRAMING:  # "a sun face" names the sun, not a face
+            return False
+        plain = next((i for i in order.tolist() if self.nouns(i) == (head, set(), set())), None)
+        if plain is None:
+            return False
+        groups = [self.groups.get(int(self.caption_concepts[i])) for i in (plain, index)]
+        return None not in groups and groups[0] != groups[1]
 
     def colour_of(self, concept: int, word: str) -> bool:
         """Return True when ``word`` is a colour in the name of ``concept``'s emoji ("orange book")."""
@@ -359,6 +375,10 @@ class SpriteLibrary:
                 return generic, None
         caption_head, refused = self.nouns(nearest)[0], (None, f"the nearest is {self.captions[nearest]!r}")
         if caption_head is None or not fits(nearest):
+            return refused
+        # The library draws the thing plainly ("bike") in another emoji group than the nearest
+        # ("a mountain bicyclist", people): the nearest is a scene with the thing, not the thing.
+        if self._scene_with(head, nearest, order):
             return refused
         # The nearest drawing's own keywords name the prompt's thing: "a gift box" -> "gift" (box,
         # present, wrapped), "a big dinosaur" -> "a t rex". Not a face wearing it ("a cowboy hat"),

@@ -1,6 +1,8 @@
 """Model and LoRA loading: paths, hub ids offline, presets, legacy .bin LoRAs and their conversion."""
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -199,3 +201,15 @@ def test_models_listing(capsys):
     assert "bundled" in text and SD21 in text and "stabilityai/stable-diffusion-2-1" in text
     for preset in LORA_PRESETS.values():
         assert preset.name in text and preset.repo_id in text
+
+
+def test_a_listing_into_a_closed_pipe_stops_quietly():
+    # pixelgif models | head -1: the reader is gone before the listing is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pixelgif", "models"], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""

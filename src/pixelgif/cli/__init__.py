@@ -75,6 +75,12 @@ def _run(argv: list[str] | None) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         print("pixelgif: interrupted", file=sys.stderr)
         return 130, args.command
+    except BrokenPipeError:
+        # The reader went away (pixelgif models | head): stop quietly, as a process that SIGPIPE
+        # ends would, and point stdout at nothing so that the exit's flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13, args.command
     except Exception as exc:
         if args.debug or os.environ.get("PIXELGIF_DEBUG"):
             raise

@@ -5,7 +5,8 @@ writer and checks that every file decodes (with Pillow) to exactly the frames th
 (RGBA, frame by frame, with their durations; runs of identical frames count as one). The target
 is ours <= gifsicle -O3 on every case. Ours is the default writer, whose colour table holds only
 the colours drawn, renumbered (RGBA exact); the last column is ours with keep_palette_order=True
-(indices and palette exact, as Aseprite would re-import them). Pillow's plain file cannot turn a shown pixel transparent
+(indices and palette exact, as Aseprite would re-import them), then the millions of pixels our LZW
+encoder went over writing ours: its work, which the seconds only roughly show. Pillow's plain file cannot turn a shown pixel transparent
 again, so for animations with moving transparency its file (and gifsicle's of it) shows the wrong
 pixels; there the comparison is with gifsicle -O3 run on our own (exact) file, which it keeps
 exact. Not a test: numbers depend on the machine and versions.
@@ -49,6 +50,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pixelgif.encode import EncodeConfig, write_animation
+from pixelgif.encode.gif import writer as gif_writer
 from pixelgif.pixelate import PixelateConfig, pixelate_frames
 
 DURATION = 100
@@ -294,6 +296,25 @@ def expected(frames: list[Image.Image]):
 # --- main ---------------------------------------------------------------------------------------
 
 
+def lzw_work(frames: list[Image.Image], config: EncodeConfig) -> float:
+    """Return the millions of pixels our LZW encoder goes over writing ``frames``: the writer's
+    work, counted (its seconds drift with the machine's speed; this does not)."""
+    counted = [0]
+    original = gif_writer._lzw
+
+    def lzw(symbols, *args, **kwargs):
+        counted[0] += symbols.size
+        return original(symbols, *args, **kwargs)
+
+    gif_writer._lzw = lzw
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            write_animation(frames, Path(folder) / "count.gif", config)
+    finally:
+        gif_writer._lzw = original
+    return counted[0] / 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="time each writer this many times, keep the best")
@@ -307,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{version}; best of {args.repeat}; bytes (seconds); exact: decodes to the input frames "
         f"(ours / Pillow / gifsicle); gifsicle(ours): gifsicle -O3 run on our file, when Pillow's is not exact; "
-        f"kept order: ours with keep_palette_order"
+        f"kept order: ours with keep_palette_order; LZW Mpx: pixels our LZW encoder went over (its work)"
     )
     print(
         f"{'case':10s} {'frames':>6s} {'size':>9s} {'ours':>17s} {'Pillow':>17s} {'gifsicle -O3':>17s} "
-        f"{'ours/gifsicle':>13s} {'exact':>11s} {'gifsicle(ours)':>14s} {'kept order':>10s}"
+        f"{'ours/gifsicle':>13s} {'exact':>11s} {'gifsicle(ours)':>14s} {'kept order':>10s} {'LZW Mpx':>7s}"
     )
     losses = 0
     try:
@@ -342,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             width, height = big[0].size
             print(
                 f"{name:10s} {len(frames):6d} {width:>4d}x{height:<4d} {cells} "
-                f"{sizes['ours'] / sizes[rival]:13.4f} {marks:>11s} {extra:>14s} {sizes['kept']:>10d}"
+                f"{sizes['ours'] / sizes[rival]:13.4f} {marks:>11s} {extra:>14s} {sizes['kept']:>10d} {lzw_work(frames, config):7.1f}"
             )
     finally:
         shutil.rmtree(out)

@@ -21,7 +21,7 @@ from encode_helpers import (
 from PIL import GifImagePlugin, Image
 
 from pixelgif.encode import EncodeConfig, write_animation
-from pixelgif.encode.gif.writer import centiseconds, encode_gif
+from pixelgif.encode.gif.writer import _most_drawn_free, _see_through_stretches, centiseconds, encode_gif
 from pixelgif.errors import PixelgifError
 
 # --- lossless GIF ---------------------------------------------------------------------------
@@ -287,6 +287,26 @@ def test_opaque_full_palette_morph_is_small_and_exact(tmp_path, colours):
         subprocess.run(["gifsicle", "-U", "--explode", str(ours), "-o", str(tmp_path / "f")], check=True)
         for i, w in enumerate(want):
             assert np.array_equal(np.array(Image.open(tmp_path / f"f.{i:03d}").convert("RGBA")), w)
+
+
+def test_see_through_stretches_are_gifsicles_mixed_stretches_of_unchanged_pixels():
+    # Stretches of unchanged pixels in scan order: 1-2 (two colours: see-through), 5 5 5 7 across
+    # the row's end (two colours: see-through), 9 9 (one colour: kept, as a run it is as long).
+    sub = np.array([[0, 1, 2, 3, 5, 5], [5, 7, 8, 4, 9, 9]], np.uint8)
+    unchanged = np.array([[0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 1, 1]], bool)
+    got = _see_through_stretches(sub, unchanged)
+    want = np.array([[0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 0, 0]], bool)
+    np.testing.assert_array_equal(got, want)
+
+    # The marker drawn most by unchanged pixels and by no changed one: 9 (twice) over 7 and 8.
+    def most_drawn(sub, unchanged):
+        sub, unchanged = np.array([sub], np.uint8), np.array([unchanged], bool)
+        return _most_drawn_free(sub, unchanged, np.bincount(sub[~unchanged], minlength=16))
+
+    assert most_drawn([9, 9, 7, 8, 1], [1, 1, 1, 1, 0]) == 9
+    assert most_drawn([1, 2], [0, 1]) == 2
+    assert most_drawn([1, 2], [0, 0]) is None
+    assert most_drawn([1, 1], [0, 1]) is None  # 1 is drawn by a changed pixel
 
 
 def test_256_colours_all_changing_round_trip(tmp_path):

@@ -27,8 +27,12 @@ _CLEAR_MATTERS = 4096 - 258
 # What the LZW encoder does when its table is full, as (clear_when_full, adaptive_clear): clear at
 # once, never clear, or clear once strings get short (gifsicle's way). Big frames try all three.
 _CLEAR_POLICIES = ((True, False), (False, False), (False, True))
-# Candidates that make runs of unchanged pixels see-through: any run, or two or more adjacent ones.
-_SEE_THROUGH_RUNS = (1, 2)
+# Candidates that make runs of unchanged pixels see-through: any run (two or more adjacent runs of
+# different colours are gifsicle's rule, `_see_through_stretches`, which takes part runs too).
+_SEE_THROUGH_RUNS = (1,)
+# Of those candidates, how many of the smallest under the first clear policy try the others (the
+# best under one policy need not be the best under another).
+_OTHER_POLICIES_FOR = 2
 
 
 def encode_gif(
@@ -100,9 +104,11 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     LZW codes short. When the changed pixels draw every colour of the table, the marker is the
     index just past it (as gifsicle does: the table stays, the code size grows by one bit; not
     possible with 256 colours). Each marker is tried with every unchanged pixel see-through, with
-    wildcards, and with only runs of unchanged pixels see-through (``_see_through_runs``), plus
-    the plain rectangle; frames that fill the LZW table try each ``_CLEAR_POLICIES`` too (for the
-    run and past-the-table candidates, only the best of them); the smallest wins. A ``transparent``
+    wildcards, and with only whole runs (``_see_through_runs``) or gifsicle's stretches
+    (``_see_through_stretches``) of unchanged pixels see-through, plus the plain rectangle; the
+    stretches also with the free index that unchanged pixels draw most as the marker. Frames that
+    fill the LZW table try each ``_CLEAR_POLICIES`` too (of the run, stretch and past-the-table
+    candidates, the `_OTHER_POLICIES_FOR` best of them); the smallest wins. A ``transparent``
     index just past the colour table (``compact``) is replaced by a free one where the frame
     leaves one.
     """
@@ -112,13 +118,18 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
     extra: list[tuple[np.ndarray, np.ndarray | None, int | None]] = []  # their clear policies: only the best's
     if canvas is not None and optimize:
         unchanged = canvas[y0:y1, x0:x1] == sub
+        # The smallest free index keeps codes short; the free index that unchanged pixels draw most
+        # lets those pixels be see-through and themselves at once (gifsicle's choice, in effect).
+        changed_counts = np.bincount(sub[~unchanged].ravel(), minlength=256)[: 1 << table_bits]
+        markers = [_first_zero(changed_counts)]
+        most_drawn = _most_drawn_free(sub, unchanged, changed_counts) if transparent is None else None
         # A transparent index outside the table becomes a free one anyway (``_outside_table``).
-        markers = [_free_index(sub[~unchanged], 1 << table_bits)]
         markers += [transparent] if transparent is not None and transparent < 1 << table_bits else []
         past_table = None
         if not any(m is not None for m in markers) and table_bits < 8:
             past_table = 1 << table_bits  # one more bit per code, far longer strings
             markers.append(past_table)
+        stretches = _see_through_stretches(sub, unchanged)
         for marker in dict.fromkeys(m for m in markers if m is not None):
             symbols = np.where(unchanged, np.uint8(marker), sub)
             # An unchanged transparent pixel drawn as its own index would turn opaque under another marker.
@@ -127,31 +138,31 @@ def _frame_data(canvas, frame, rect, transparent, table_bits, optimize) -> tuple
             group.append((symbols, None, marker))  # every unchanged pixel see-through
             group.append((symbols, np.where(free, sub.astype(np.int16), np.int16(-1)), marker))
             must = unchanged & (sub == transparent) if marker != transparent else None
-            for min_runs in _SEE_THROUGH_RUNS:
-                see_through = _see_through_runs(sub, unchanged, min_runs)
+            for see_through in [_see_through_runs(sub, unchanged, runs) for runs in _SEE_THROUGH_RUNS] + [stretches]:
                 if must is not None:
                     see_through |= must
                 extra.append((np.where(see_through, np.uint8(marker), sub), None, marker))
+            if most_drawn is not None and most_drawn != marker and marker != past_table:
+                extra.append((np.where(stretches, np.uint8(most_drawn), sub), None, most_drawn))
     limit = 1 << table_bits
     if transparent is not None and transparent >= limit:
         candidates = [_outside_table(c, transparent, limit) for c in candidates]
         extra = [_outside_table(c, transparent, limit) for c in extra]
     best: tuple[bytes, int, int | None] | None = None
     for group, all_policies in ((candidates, True), (extra, False)):
-        firsts = []  # (size, symbols, alternatives, prefer_colour, index) under the first policy
+        firsts = []  # (size, symbols, alternatives, index) under the first policy
         for symbols, alternatives, index in group:
-            for prefer_colour in (False, True) if alternatives is not None else (False,):
-                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *_CLEAR_POLICIES[0])
-                if best is None or len(data) < len(best[0]):
-                    best = (data, code_bits, index)
-                if symbols.size >= _CLEAR_MATTERS and _table_filled(data, code_bits):
-                    firsts.append((len(data), symbols, alternatives, prefer_colour, index))
+            data, code_bits = _lzw(symbols, alternatives, False, *_CLEAR_POLICIES[0])
+            if best is None or len(data) < len(best[0]):
+                best = (data, code_bits, index)
+            if symbols.size >= _CLEAR_MATTERS and _table_filled(data, code_bits):
+                firsts.append((len(data), symbols, alternatives, index))
         # The other policies differ only once the table is full.
         if firsts and not all_policies:
-            firsts = [min(firsts, key=lambda first: first[0])]
-        for _, symbols, alternatives, prefer_colour, index in firsts:
+            firsts = sorted(firsts, key=lambda first: first[0])[:_OTHER_POLICIES_FOR]
+        for _, symbols, alternatives, index in firsts:
             for clear in _CLEAR_POLICIES[1:]:
-                data, code_bits = _lzw(symbols, alternatives, prefer_colour, *clear)
+                data, code_bits = _lzw(symbols, alternatives, False, *clear)
                 if best is None or len(data) < len(best[0]):
                     best = (data, code_bits, index)
     assert best is not None  # the plain rectangle is always a candidate
@@ -170,6 +181,32 @@ def _see_through_runs(sub: np.ndarray, unchanged: np.ndarray, min_runs: int) -> 
     stretch = np.cumsum(np.r_[True, whole[1:] != whole[:-1]])
     runs_in = np.bincount(stretch)[stretch]
     return np.repeat(whole & (runs_in >= min_runs), lengths).reshape(sub.shape)
+
+
+def _see_through_stretches(sub: np.ndarray, unchanged: np.ndarray) -> np.ndarray:
+    """Return which pixels to write see-through by gifsicle's -O2 rule: every stretch of unchanged
+    pixels (in scan order) that changes colour somewhere inside it, whole; a stretch of one colour
+    stays that colour (as a run it is as long, and it may continue a run of changed pixels)."""
+    flat, keep = sub.ravel(), unchanged.ravel()
+    number = np.cumsum(keep & ~np.r_[False, keep[:-1]]) * keep  # stretch number, 0 for changed pixels
+    inside_change = np.r_[False, (flat[1:] != flat[:-1]) & keep[1:] & keep[:-1]]
+    mixed = np.bincount(number, weights=inside_change, minlength=int(number.max()) + 1) > 0
+    mixed[0] = False
+    return mixed[number].reshape(sub.shape)
+
+
+def _most_drawn_free(sub: np.ndarray, unchanged: np.ndarray, changed_counts: np.ndarray) -> int | None:
+    """Return the index that no changed pixel draws (``changed_counts``: how often changed pixels
+    draw each index the table has) and unchanged pixels draw most; None when they draw no such index."""
+    counts = np.bincount(sub[unchanged].ravel(), minlength=256)[: len(changed_counts)]
+    counts[changed_counts > 0] = 0
+    return int(counts.argmax()) if counts.max() > 0 else None
+
+
+def _first_zero(counts: np.ndarray) -> int | None:
+    """Return the smallest index whose count is zero, or None."""
+    zero = np.flatnonzero(counts == 0)
+    return int(zero[0]) if len(zero) else None
 
 
 def _table_filled(data: bytes, code_bits: int) -> bool:

@@ -285,7 +285,7 @@ def test_library_builder_keeps_drawings_and_their_captions():
      ("a fire-breathing dragon", "dragon"), ("a muddy farm pig", "pig"), ("a rusty robot", "robot"),
      ("a wooden treasure chest", None), ("a fire-breathing robot", None), ("an ice cream cone", "ice cream"),
      ("a lemon slice", "lemon"), ("a dog bowl", None), ("a potion bottle", None), ("a traffic cone", None),
-     ("a mountain bike", None), ("a fire truck", "fire engine")],
+     ("a mountain bike", None), ("a fire truck", "fire engine"), ("a pirate", None)],
 )  # fmt: skip
 def test_a_drawing_is_used_only_when_it_is_the_thing_named(prompt, wanted):
     pipe = load_bundled_pipeline()

@@ -304,6 +304,7 @@ class SpriteLibrary:
                 caption_head not in FRAMING
                 and not self._scene_with(head, index, candidates)
                 and head in keywords
+                and (head not in self.nouns(index)[1] or self.coloured(index, head))
                 and naming <= keywords
                 and not self.colour_of(int(self.caption_concepts[index]), head)
             ):
@@ -384,7 +385,9 @@ class SpriteLibrary:
         # present, wrapped), "a big dinosaur" -> "a t rex". Not a face wearing it ("a cowboy hat"),
         # nor the thing in another container ("a bottle of wine" is no wine glass).
         keywords = self.keywords.get(int(self.caption_concepts[nearest]), set())
+        # Nor what names another thing by it ("a pirate flag" is no pirate; "orange tangerine" says a colour).
         if (caption_head not in FRAMING and head in keywords and (not container or caption_head in container)
+                and (head not in self.nouns(nearest)[1] or self.coloured(nearest, head))
                 and not self.colour_of(int(self.caption_concepts[nearest]), head)):  # fmt: skip
             return nearest, None
         # "eyeglasses" is a kind of "glasses"; "spaceship" is not a "ship", "fencer" not a "fence".

@@ -12,7 +12,7 @@ from pixelgif.models import backend_of
 from pixelgif.models.bundled import load_bundled_pipeline
 from pixelgif.morph import MorphConfig, MorphPipeline
 from pixelgif.morph.schedule import FramePlan
-from pixelgif.morph.vivid import ColourStats, VividFrames, revive
+from pixelgif.morph.vivid import ColourStats, VividFrames, hue_path, revive
 from pixelgif.pixelate.color import srgb8_to_oklab
 from pixelgif.settings import read_settings
 
@@ -48,6 +48,36 @@ def test_a_grey_in_between_gets_the_colour_and_contrast_of_its_keyframes():
     lightness = srgb8_to_oklab(np.asarray(out[1])[4:12, 4:12, :3])[..., 0]
     assert lightness.std() > 1.5 * srgb8_to_oklab(np.asarray(grey)[4:12, 4:12, :3])[..., 0].std()
     assert np.array_equal(np.asarray(out[1])[..., 3], np.asarray(grey)[..., 3])  # the silhouette stays
+
+
+def _hue(ab) -> float:
+    return float(np.degrees(np.arctan2(ab[1], ab[0])) % 360)
+
+
+def test_the_mean_colour_turns_its_hue_and_meets_opposites_through_purple():
+    red, pale_blue, orange, grey = (np.array(c) for c in ([0.18, 0.10], [-0.04, -0.02], [0.10, 0.12], [0.004, 0.0]))
+    # Red to a pale blue (hues ~180 degrees apart): through magenta-purple, chroma linear, no grey.
+    for t, low, high in ((0.25, 300, 360), (0.5, 265, 330), (0.75, 225, 290)):
+        ab = hue_path(red, pale_blue, t)
+        assert low < _hue(ab) < high
+        assert np.hypot(*ab) == pytest.approx((1 - t) * np.hypot(*red) + t * np.hypot(*pale_blue))
+    assert np.allclose(hue_path(red, pale_blue, 0.0), red) and np.allclose(hue_path(red, pale_blue, 1.0), pale_blue)
+    # Near hues take the shorter arc, between the two.
+    assert _hue(red) < _hue(hue_path(red, orange, 0.5)) < _hue(orange)
+    # Next to a grey the colour keeps its hue and fades.
+    assert _hue(hue_path(red, grey, 0.5)) == pytest.approx(_hue(red))
+    assert np.hypot(*hue_path(red, grey, 0.5)) == pytest.approx((np.hypot(*red) + np.hypot(*grey)) / 2)
+    # Two greys: a straight line.
+    assert np.allclose(hue_path(grey, -grey, 0.5), [0.0, 0.0])
+
+
+def test_an_in_between_of_red_and_pale_blue_keyframes_is_purple():
+    red, pale_blue = _sprite((220, 40, 40)), _sprite((150, 190, 215))
+    vivid = VividFrames({0: red, 1: pale_blue})
+    middle = vivid.see([FramePlan(1, 0, 1, 0.5)], [_sprite((200, 120, 120))])[0]
+    array = np.asarray(middle)
+    lab = srgb8_to_oklab(array[array[..., 3] >= 128][:, :3]).mean(0)
+    assert 265 < _hue(lab[1:]) < 335  # purple, not a salmon pink (~25) or grey
 
 
 def test_a_frame_like_its_keyframe_is_kept_and_rgb_frames_work():

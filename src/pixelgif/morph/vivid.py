@@ -2,11 +2,12 @@
 
 A morph's middle frames come from interpolated noise and text, and diffusion models turn such
 mixtures into paler, flatter pictures than either end (a pale blob, a cross-fade through grey).
-`VividFrames` measures each keyframe's mean OKLab chroma and lightness spread (opaque pixels) and
-scales an in-between's chroma and lightness spread up to the keyframes' values interpolated at its
-t: never down, by at most `MAX_BOOST`, so a frame that is already vivid is left as it is and a
-frame next to a keyframe (already like it) barely changes. Works on any backend's images (RGB or
-RGBA). No torch here.
+`VividFrames` measures each keyframe's OKLab colour statistics (opaque pixels) and moves an
+in-between's mean colour to the keyframes' interpolated at its t (its hue turning from one
+keyframe's to the other's, `hue_path`) and scales its chroma and lightness spread up to theirs:
+never down, by at most `MAX_BOOST`, so a frame that is already vivid keeps its spread and a frame
+next to a keyframe (already like it) barely changes. Works on any backend's images (RGB or RGBA).
+No torch here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from PIL import Image
 from ..pixelate.color import linear_to_srgb8, oklab_to_linear, srgb8_to_oklab
 
 MAX_BOOST = 2.5  # the largest factor on chroma or lightness spread: a grey blob is not made garish
+# The in-betweens' mean colour: below this OKLab chroma a keyframe's mean has no hue to keep; hues
+# further apart than this (radians, ~132 degrees) are nearly opposite and meet through magenta-purple
+# (OKLab hue ~331 degrees), as red and blue paints do, not through olive and brown.
+HUELESS = 0.02
+OPPOSITE_TURN = 2.3
+PURPLE_HUE = -0.5
 OPAQUE = 128  # alpha at or above which a pixel is part of the picture (as the pixelation reads it)
 
 
@@ -39,9 +46,40 @@ class ColourStats:
         return cls(lab.mean(0), lab.std(0), float(np.hypot(lab[:, 1], lab[:, 2]).mean()))
 
     def towards(self, other: ColourStats, t: float) -> ColourStats:
-        """Return the statistics interpolated linearly from these (t=0) to ``other`` (t=1)."""
-        return ColourStats((1 - t) * self.mean + t * other.mean, (1 - t) * self.std + t * other.std,
-                           (1 - t) * self.chroma + t * other.chroma)  # fmt: skip
+        """Return the statistics a fraction ``t`` of the way from these (t=0) to ``other`` (t=1): all
+        linear, except the mean colour's hue, which turns (`hue_path`) while its chroma goes linearly."""
+        mean = (1 - t) * self.mean + t * other.mean
+        mean[1:] = hue_path(self.mean[1:], other.mean[1:], t)
+        return ColourStats(mean, (1 - t) * self.std + t * other.std, (1 - t) * self.chroma + t * other.chroma)
+
+
+def hue_path(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
+    """Return the OKLab (a, b) a fraction ``t`` of the way from ``start`` to ``end``: chroma linear, hue
+    turning along the shorter arc, or through magenta-purple where the hues are nearly opposite
+    (`OPPOSITE_TURN`). A straight line between such colours passes near grey, where the hue turns
+    all at once: a red to a pale blue held salmon for most of a morph and turned blue at its end.
+    A colour next to a grey (chroma under `HUELESS`) keeps its own hue."""
+    chroma = [float(np.hypot(*start)), float(np.hypot(*end))]
+    if max(chroma) < HUELESS:
+        return (1 - t) * start + t * end
+    hue = [float(np.arctan2(start[1], start[0])), float(np.arctan2(end[1], end[0]))]
+    if chroma[0] < HUELESS:
+        hue[0] = hue[1]
+    if chroma[1] < HUELESS:
+        hue[1] = hue[0]
+    turn = (hue[1] - hue[0] + np.pi) % (2 * np.pi) - np.pi
+    if abs(turn) > OPPOSITE_TURN:
+        other = turn - np.copysign(2 * np.pi, turn)
+        if not _passes(hue[0], turn, PURPLE_HUE) and _passes(hue[0], other, PURPLE_HUE):
+            turn = other
+    angle, length = hue[0] + t * turn, (1 - t) * chroma[0] + t * chroma[1]
+    return np.array([length * np.cos(angle), length * np.sin(angle)])
+
+
+def _passes(start: float, turn: float, hue: float) -> bool:
+    """Return True when turning by ``turn`` radians from hue ``start`` passes hue ``hue``."""
+    ahead = (hue - start) % (2 * np.pi)  # how far ``hue`` lies in the positive direction
+    return ahead <= turn if turn >= 0 else 2 * np.pi - ahead <= -turn
 
 
 def _opaque_lab(image: Image.Image) -> tuple[np.ndarray | None, np.ndarray]:
